@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Object life cycle commands: devices, paging queues with their fences,
+ * allocations and resources, lock and unlock, memory and fence queries, and
+ * teardown. Every batch command checks all of its elements and reserves every
+ * resource it needs before it changes anything.
+ */
+#include <stdlib.h>
+
+#include "core_priv.h"
+
+static uint64_t range_bytes(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
+}
+
+static uint64_t range_off(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
+}
+
+/* ---- teardown ---- */
+
+void alloc_destroy(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+    int err = 0;
+
+    core_event(core, VKMT_EV_DESTROY, idx, 0);
+    if (o->state == ALLOC_OFFERED) {
+        evict_unlink(core, idx);
+    }
+    if (o->state == ALLOC_OFFERED || o->state == ALLOC_RESIDENT) {
+        core->committed -= range_bytes(o);
+        core->queues[o->queue].committed -= range_bytes(o);
+        /* Return the pages now, and leave the range zeroed for its next user. */
+        err = core->backend->ops->discard(core->backend, idx, range_off(o),
+                                          range_bytes(o));
+    }
+    if (o->state != ALLOC_DECOMMITTED) {
+        aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+    }
+    if (err < 0) {
+        core->failed = true;
+        core_guest_error(core, "backend discard failed (%d): device needs reset",
+                         err);
+    }
+    core->stats.allocations--;
+    obj_free(core, idx);
+}
+
+void resource_destroy(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+
+    for (uint32_t i = 0; i < o->u.res.count; i++) {
+        alloc_destroy(core, o->u.res.members[i]);
+    }
+    free(o->u.res.members);
+    core->stats.resources--;
+    obj_free(core, idx);
+}
+
+static void paging_queue_destroy(struct vkmt_core *core, uint32_t idx)
+{
+    obj_free(core, core->objs[idx].u.pq.sync);
+    obj_free(core, idx);
+}
+
+/* O(table) scan: devices are few and torn down rarely. */
+void device_destroy(struct vkmt_core *core, uint32_t idx)
+{
+    for (uint32_t i = 1; i < core->nobjs; i++) {
+        struct vkmt_obj *o = &core->objs[i];
+
+        if (o->parent != idx) {
+            continue;
+        }
+        if (o->type == OBJ_RESOURCE) {
+            resource_destroy(core, i);
+        } else if (o->type == OBJ_ALLOCATION && o->u.alloc.group == NIL) {
+            alloc_destroy(core, i);
+        } else if (o->type == OBJ_PAGING_QUEUE) {
+            paging_queue_destroy(core, i);
+        }
+    }
+    core->stats.devices--;
+    obj_free(core, idx);
+}
+
+void queue_objects_destroy(struct vkmt_core *core, uint32_t q)
+{
+    for (uint32_t i = 1; i < core->nobjs; i++) {
+        if (core->objs[i].type == OBJ_DEVICE && core->objs[i].queue == q) {
+            device_destroy(core, i);
+        }
+    }
+}
+
+/* ---- devices and paging queues ---- */
+
+static uint32_t lookup_device(struct cmd *c, uint32_t handle)
+{
+    uint32_t idx = obj_lookup(c->core, handle, OBJ_DEVICE, c->queue);
+
+    if (idx == NIL) {
+        core_guest_error(c->core, "queue %u: 0x%x is not a device of this queue",
+                         c->queue, handle);
+    }
+    return idx;
+}
+
+uint32_t cmd_create_device(struct cmd *c)
+{
+    uint32_t idx;
+
+    if (obj_reserve(c->core, 1) < 0) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    idx = obj_new(c->core, OBJ_DEVICE, c->queue, NIL);
+    c->core->stats.devices++;
+    c->value0 = obj_handle(c->core, idx);
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_destroy_device(struct cmd *c)
+{
+    uint32_t idx = lookup_device(c, c->sqe.handle);
+
+    if (idx == NIL) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    device_destroy(c->core, idx);
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_create_paging_queue(struct cmd *c)
+{
+    uint32_t dev = lookup_device(c, c->sqe.handle);
+    int32_t prio = (int32_t)c->sqe.arg0;
+    uint32_t pq;
+
+    if (dev == NIL) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (prio < -1 || prio > 1) {
+        core_guest_error(c->core, "paging queue priority %d outside -1..1", prio);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (obj_reserve(c->core, 2) < 0) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    pq = obj_new(c->core, OBJ_PAGING_QUEUE, c->queue, dev);
+    c->core->objs[pq].u.pq.sync = obj_new(c->core, OBJ_SYNC, c->queue, pq);
+    c->value0 = obj_handle(c->core, pq);
+    c->value1 = obj_handle(c->core, c->core->objs[pq].u.pq.sync);
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_destroy_paging_queue(struct cmd *c)
+{
+    uint32_t pq = obj_lookup(c->core, c->sqe.handle, OBJ_PAGING_QUEUE, c->queue);
+
+    if (pq == NIL) {
+        core_guest_error(c->core, "0x%x is not a paging queue of this queue",
+                         c->sqe.handle);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    paging_queue_destroy(c->core, pq);
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_query_fence(struct cmd *c)
+{
+    uint32_t sync = obj_lookup(c->core, c->sqe.handle, OBJ_SYNC, c->queue);
+
+    if (sync == NIL) {
+        core_guest_error(c->core, "0x%x is not a sync object of this queue",
+                         c->sqe.handle);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    c->value0 = c->core->objs[c->core->objs[sync].parent].u.pq.fence;
+    return VKMT_ST_SUCCESS;
+}
+
+/* ---- allocations ---- */
+
+uint32_t cmd_create_allocations(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    const struct vkmt_alloc_desc *desc;
+    uint32_t *out;
+    uint32_t dev = lookup_device(c, c->sqe.handle);
+    uint32_t n = c->sqe.count;
+    bool group = c->sqe.flags & VKMT_SQE_F_CREATE_RESOURCE;
+    uint32_t *members = NULL;
+    uint64_t need = 0;
+    uint32_t res = NIL;
+
+    if (dev == NIL || !(desc = cmd_payload(c, sizeof(*desc))) ||
+        !(out = cmd_results(c, sizeof(uint32_t)))) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (desc[i].size == 0 || desc[i].size > core->backend->size ||
+            (desc[i].flags & ~VKMT_ALLOC_F_KNOWN) || desc[i].reserved) {
+            core_guest_error(core, "allocation %u: size %llu flags 0x%x reserved 0x%x",
+                             i, (unsigned long long)desc[i].size, desc[i].flags,
+                             desc[i].reserved);
+            return VKMT_ST_INVALID_PARAMETER;
+        }
+        need += (desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
+    }
+    if (!evict_can_fit(core, need, 0)) {
+        return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
+    }
+    if (obj_reserve(core, n + group) < 0 ||
+        (group && !(members = malloc((size_t)n * sizeof(*members))))) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    /* Address space first: the one step that can still fail is undone here. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+
+        out[i] = aperture_alloc(&core->ap, np);
+        if (out[i] == APERTURE_NONE) {
+            while (i--) {
+                aperture_free(&core->ap, out[i],
+                              (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) /
+                                         VKMT_PAGE_SIZE));
+            }
+            free(members);
+            return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
+        }
+    }
+    evict_make_room(core, need);
+    if (group) {
+        res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
+        core->objs[res].u.res.members = members;
+        core->objs[res].u.res.count = n;
+        core->stats.resources++;
+        c->value0 = obj_handle(core, res);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
+        struct vkmt_obj *o = &core->objs[idx];
+
+        o->state = ALLOC_RESIDENT;
+        o->u.alloc.group = res;
+        o->u.alloc.page = out[i];
+        o->u.alloc.npages =
+            (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+        o->u.alloc.size = desc[i].size;
+        if (core->backend->ops->commit &&
+            core->backend->ops->commit(core->backend, idx, range_off(o),
+                                       range_bytes(o)) < 0) {
+            core->failed = true;
+        }
+        core->committed += range_bytes(o);
+        core->queues[c->queue].committed += range_bytes(o);
+        core->stats.allocations++;
+        if (members) {
+            members[i] = idx;
+        }
+        out[i] = obj_handle(core, idx);
+        core_event(core, VKMT_EV_CREATE, idx, 0);
+    }
+    return VKMT_ST_SUCCESS;
+}
+
+static uint32_t lookup_alloc(struct cmd *c, uint32_t dev, uint32_t handle)
+{
+    uint32_t idx = obj_lookup(c->core, handle, OBJ_ALLOCATION, c->queue);
+
+    if (idx == NIL || c->core->objs[idx].parent != dev) {
+        core_guest_error(c->core, "0x%x is not an allocation of device 0x%x",
+                         handle, c->sqe.handle);
+        return NIL;
+    }
+    return idx;
+}
+
+uint32_t cmd_destroy_allocations(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    uint32_t dev = lookup_device(c, c->sqe.handle);
+    const uint32_t *h;
+    uint32_t *idx = core->results;
+    uint32_t n = c->sqe.count;
+    uint32_t bad = 0;
+
+    if (dev == NIL) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (c->sqe.arg0) {
+        uint32_t res = obj_lookup(core, c->sqe.arg0, OBJ_RESOURCE, c->queue);
+
+        if (res == NIL || core->objs[res].parent != dev || n ||
+            c->sqe.payload_off || c->sqe.payload_len) {
+            core_guest_error(core, "bad resource destroy 0x%x (count %u)",
+                             c->sqe.arg0, n);
+            return VKMT_ST_INVALID_PARAMETER;
+        }
+        resource_destroy(core, res);
+        return VKMT_ST_SUCCESS;
+    }
+    if (!(h = cmd_payload(c, sizeof(uint32_t)))) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    for (uint32_t i = 0; i < n && !bad; i++) {
+        idx[i] = lookup_alloc(c, dev, h[i]);
+        if (idx[i] == NIL || core->objs[idx[i]].u.alloc.group != NIL ||
+            (core->objs[idx[i]].flags & OBJF_MARK)) {
+            core_guest_error(core, "destroy element %u (0x%x): unknown, duplicate or in a resource",
+                             i, h[i]);
+            bad = i + 1;
+            break;
+        }
+        core->objs[idx[i]].flags |= OBJF_MARK;
+    }
+    for (uint32_t i = 0; i < (bad ? bad - 1 : n); i++) {
+        core->objs[idx[i]].flags &= (uint8_t)~OBJF_MARK;
+    }
+    if (bad) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        alloc_destroy(core, idx[i]);
+    }
+    return VKMT_ST_SUCCESS;
+}
+
+static uint32_t lock_target(struct cmd *c)
+{
+    uint32_t dev = lookup_device(c, c->sqe.handle);
+
+    return dev == NIL ? NIL : lookup_alloc(c, dev, c->sqe.arg0);
+}
+
+uint32_t cmd_lock(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    uint32_t idx = lock_target(c);
+    struct vkmt_obj *o;
+
+    if (idx == NIL) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    o = &core->objs[idx];
+    if (o->state != ALLOC_RESIDENT || o->u.alloc.locks == UINT32_MAX) {
+        core_guest_error(core, "lock of allocation 0x%x in state %u", c->sqe.arg0,
+                         o->state);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (core->backend->ops->lock &&
+        core->backend->ops->lock(core->backend, idx, range_off(o),
+                                 range_bytes(o)) < 0) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    o->u.alloc.locks++;
+    c->value0 = range_off(o);
+    c->value1 = o->u.alloc.size;
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_unlock(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    uint32_t idx = lock_target(c);
+    struct vkmt_obj *o;
+
+    if (idx == NIL) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    o = &core->objs[idx];
+    if (o->u.alloc.locks == 0) {
+        core_guest_error(core, "unlock of allocation 0x%x that is not locked",
+                         c->sqe.arg0);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (core->backend->ops->unlock &&
+        core->backend->ops->unlock(core->backend, idx, range_off(o),
+                                   range_bytes(o)) < 0) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    o->u.alloc.locks--;
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_query_memory(struct cmd *c)
+{
+    switch (c->sqe.arg0) {
+    case VKMT_SEGMENT_LOCAL:
+        c->value0 = c->core->budget;
+        c->value1 = c->core->queues[c->queue].committed;
+        return VKMT_ST_SUCCESS;
+    case VKMT_SEGMENT_NON_LOCAL: /* the device has no system-memory segment */
+        return VKMT_ST_SUCCESS;
+    default:
+        core_guest_error(c->core, "unknown segment group %u", c->sqe.arg0);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+}
+
+uint32_t cmd_trim(struct cmd *c)
+{
+    if (!(c->core->driver_features & VKMT_F_GUEST_TRIM)) {
+        core_guest_error(c->core, "TRIM without the GUEST_TRIM feature");
+        return VKMT_ST_NOT_SUPPORTED;
+    }
+    c->value0 = vkmt_core_trim(c->core, c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX);
+    return VKMT_ST_SUCCESS;
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Engine life cycle and the register file: creation, the virtio-style status
+ * and feature handshake, queue claim and release, reset with its removal
+ * epoch, and the host-side controls (trim, budget, removal, statistics).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_priv.h"
+#include "vkmt_shmem.h"
+
+void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
+{
+    char msg[160];
+    va_list ap;
+
+    core->stats.guest_errors++;
+    if (!core->ops->guest_error) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    core->ops->guest_error(core->opaque, msg);
+}
+
+void core_event(struct vkmt_core *core, enum vkmt_event_type type,
+                uint32_t idx, uint32_t status)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+    struct vkmt_event ev = {
+        .type = type,
+        .queue = o->queue,
+        .handle = obj_handle(core, idx),
+        .status = status,
+        .priority = o->prio,
+        .size = o->u.alloc.size,
+    };
+
+    if (core->ops->event) {
+        core->ops->event(core->opaque, &ev);
+    }
+}
+
+static void queue_event(struct vkmt_core *core, enum vkmt_event_type type,
+                        uint32_t q)
+{
+    struct vkmt_event ev = {.type = type, .queue = q};
+
+    if (core->ops->event) {
+        core->ops->event(core->opaque, &ev);
+    }
+}
+
+uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q)
+{
+    return core->ctrl + (size_t)q * VKMT_QUEUE_STRIDE;
+}
+
+uint64_t vkmt_core_ctrl_size(uint32_t num_queues)
+{
+    return (uint64_t)num_queues * VKMT_QUEUE_STRIDE;
+}
+
+int vkmt_core_create(const struct vkmt_core_config *cfg,
+                     struct vkmt_backend *backend, void *ctrl,
+                     const struct vkmt_core_ops *ops, void *opaque,
+                     struct vkmt_core **out)
+{
+    struct vkmt_core *core;
+    uint64_t npages;
+
+    if (!cfg || !backend || !ctrl || !ops || cfg->num_queues == 0 ||
+        cfg->num_queues > VKMT_MAX_QUEUES || (cfg->features & ~VKMT_F_KNOWN) ||
+        cfg->max_objects > OBJ_INDEX_MAX || backend->size % VKMT_PAGE_SIZE) {
+        return -EINVAL;
+    }
+    npages = backend->size / VKMT_PAGE_SIZE;
+    if (npages == 0 || npages >= APERTURE_NONE) {
+        return -EINVAL;
+    }
+    core = calloc(1, sizeof(*core));
+    if (!core) {
+        return -ENOMEM;
+    }
+    core->cfg = *cfg;
+    core->ops = ops;
+    core->opaque = opaque;
+    core->backend = backend;
+    core->ctrl = ctrl;
+    core->max_objects = cfg->max_objects ? cfg->max_objects : OBJ_INDEX_MAX;
+    core->budget = cfg->budget && cfg->budget < backend->size ? cfg->budget
+                                                               : backend->size;
+    core->scratch = malloc(VKMT_STAGING_SIZE);
+    core->results = malloc((size_t)VKMT_MAX_BATCH * sizeof(uint32_t));
+    if (!core->scratch || !core->results || obj_table_init(core) < 0 ||
+        aperture_init(&core->ap, (uint32_t)npages) < 0) {
+        vkmt_core_destroy(core);
+        return -ENOMEM;
+    }
+    memset(ctrl, 0, vkmt_core_ctrl_size(cfg->num_queues));
+    *out = core;
+    return 0;
+}
+
+void vkmt_core_destroy(struct vkmt_core *core)
+{
+    if (!core) {
+        return;
+    }
+    if (core->objs) {
+        for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+            if (core->queues[q].state != VKMT_QSTATE_FREE) {
+                queue_objects_destroy(core, q);
+            }
+        }
+    }
+    obj_table_fini(core);
+    aperture_fini(&core->ap);
+    free(core->scratch);
+    free(core->results);
+    free(core);
+}
+
+static uint32_t queue_claim(struct vkmt_core *core)
+{
+    if (!(core->status & VKMT_STATUS_DRIVER_OK) || core->removed) {
+        return VKMT_QUEUE_NONE;
+    }
+    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+        struct vkmt_queue *vq = &core->queues[q];
+        uint8_t *base;
+        struct vkmt_queue_hdr *hdr;
+
+        if (vq->state != VKMT_QSTATE_FREE) {
+            continue;
+        }
+        base = core_queue_base(core, q);
+        /* Rings start zeroed: phase-0 entries read as "not yet written". */
+        memset(base, 0, VKMT_QUEUE_STAGING_OFF);
+        memset(vq, 0, sizeof(*vq));
+        vq->phase = VKMT_CQE_F_PHASE;
+        vq->state = VKMT_QSTATE_ACTIVE;
+        vq->claim_seq = ++core->queues[q].claim_seq;
+        hdr = (struct vkmt_queue_hdr *)base;
+        vkmt_sh_store(&hdr->sh_claim_seq, vq->claim_seq);
+        vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ACTIVE);
+        queue_event(core, VKMT_EV_QUEUE_CLAIM, q);
+        return q;
+    }
+    return VKMT_QUEUE_NONE;
+}
+
+void core_queue_release(struct vkmt_core *core, uint32_t q)
+{
+    struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
+    uint32_t seq = core->queues[q].claim_seq;
+
+    queue_objects_destroy(core, q);
+    memset(&core->queues[q], 0, sizeof(core->queues[q]));
+    core->queues[q].claim_seq = seq;
+    core->isr[q / 32] &= ~(1u << (q % 32));
+    vkmt_sh_store(&hdr->sh_state, VKMT_QSTATE_FREE);
+    queue_event(core, VKMT_EV_QUEUE_RELEASE, q);
+}
+
+void vkmt_core_reset(struct vkmt_core *core)
+{
+    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+        if (core->queues[q].state != VKMT_QSTATE_FREE) {
+            core_queue_release(core, q);
+        }
+    }
+    core->status = 0;
+    core->driver_features = 0;
+    core->isr[0] = core->isr[1] = 0;
+    core->failed = false;
+    core->epoch++;
+    queue_event(core, VKMT_EV_RESET, 0);
+}
+
+static void status_write(struct vkmt_core *core, uint32_t val)
+{
+    if (val == 0) {
+        vkmt_core_reset(core);
+        return;
+    }
+    if (val & ~core->status & VKMT_STATUS_FEATURES_OK) {
+        /* Accept FEATURES_OK only for a subset of what was offered. */
+        if (core->driver_features & ~core->cfg.features) {
+            core_guest_error(core, "driver features 0x%x exceed offered 0x%x",
+                             core->driver_features, core->cfg.features);
+            val &= ~VKMT_STATUS_FEATURES_OK;
+        }
+    }
+    if ((val & VKMT_STATUS_DRIVER_OK) &&
+        !((val | core->status) & VKMT_STATUS_FEATURES_OK)) {
+        core_guest_error(core, "DRIVER_OK before FEATURES_OK");
+        val &= ~VKMT_STATUS_DRIVER_OK;
+    }
+    /* The driver may only add bits; clearing needs a reset. */
+    core->status |= val & (VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
+                           VKMT_STATUS_DRIVER_OK | VKMT_STATUS_FEATURES_OK |
+                           VKMT_STATUS_FAILED);
+}
+
+static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
+{
+    struct vkmt_queue *vq = &core->queues[q];
+
+    if (q >= core->cfg.num_queues || vq->state != VKMT_QSTATE_ACTIVE) {
+        core_guest_error(core, "doorbell on queue %u that is not active", q);
+        return;
+    }
+    if (tail - vq->sq_head > VKMT_QUEUE_DEPTH) {
+        struct vkmt_queue_hdr *hdr =
+            (struct vkmt_queue_hdr *)core_queue_base(core, q);
+
+        core_guest_error(core, "queue %u: doorbell tail %u out of range (head %u)",
+                         q, tail, vq->sq_head);
+        vq->state = VKMT_QSTATE_ERROR;
+        core->stats.queue_errors++;
+        vkmt_sh_store(&hdr->sh_error, VKMT_QERR_DOORBELL_RANGE);
+        vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ERROR);
+        core->isr[q / 32] |= 1u << (q % 32);
+        queue_event(core, VKMT_EV_QUEUE_ERROR, q);
+        if (core->ops->raise_irq) {
+            core->ops->raise_irq(core->opaque, q);
+        }
+        return;
+    }
+    vq->sq_tail = tail;
+    if (core->ops->notify) {
+        core->ops->notify(core->opaque, q);
+    } else {
+        vkmt_core_process(core, q);
+    }
+}
+
+uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off)
+{
+    switch (off) {
+    case VKMT_REG(magic):
+        return VKMT_MAGIC;
+    case VKMT_REG(version):
+        return VKMT_VERSION;
+    case VKMT_REG(device_features):
+        return core->cfg.features;
+    case VKMT_REG(driver_features):
+        return core->driver_features;
+    case VKMT_REG(status):
+        return core->status | (core->failed ? VKMT_STATUS_DEVICE_NEEDS_RESET : 0);
+    case VKMT_REG(removal_epoch):
+        return core->epoch;
+    case VKMT_REG(config_generation):
+        return 0;
+    case VKMT_REG(num_queues):
+        return core->cfg.num_queues;
+    case VKMT_REG(queue_depth):
+        return VKMT_QUEUE_DEPTH;
+    case VKMT_REG(queue_stride):
+        return VKMT_QUEUE_STRIDE;
+    case VKMT_REG(staging_size):
+        return VKMT_STAGING_SIZE;
+    case VKMT_REG(max_batch):
+        return VKMT_MAX_BATCH;
+    case VKMT_REG(queue_claim):
+        return queue_claim(core);
+    case VKMT_REG(isr_lo):
+        return core->isr[0];
+    case VKMT_REG(isr_hi):
+        return core->isr[1];
+    case VKMT_REG(aperture_size_lo):
+        return (uint32_t)core->backend->size;
+    case VKMT_REG(aperture_size_hi):
+        return (uint32_t)(core->backend->size >> 32);
+    case VKMT_REG(budget_lo):
+        return (uint32_t)core->budget;
+    case VKMT_REG(budget_hi):
+        return (uint32_t)(core->budget >> 32);
+    default:
+        return 0;
+    }
+}
+
+void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
+{
+    if (off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES)) {
+        if (off % 4) {
+            core_guest_error(core, "unaligned doorbell write at 0x%x", off);
+            return;
+        }
+        doorbell(core, (off - VKMT_REG(sq_doorbell)) / 4, val);
+        return;
+    }
+    switch (off) {
+    case VKMT_REG(driver_features):
+        if (core->status & VKMT_STATUS_FEATURES_OK) {
+            core_guest_error(core, "driver features written after FEATURES_OK");
+            return;
+        }
+        core->driver_features = val;
+        return;
+    case VKMT_REG(status):
+        status_write(core, val);
+        return;
+    case VKMT_REG(queue_release):
+        if (val >= core->cfg.num_queues ||
+            core->queues[val].state == VKMT_QSTATE_FREE) {
+            core_guest_error(core, "release of queue %u that is not claimed", val);
+            return;
+        }
+        core_queue_release(core, val);
+        return;
+    case VKMT_REG(isr_lo):
+        core->isr[0] &= ~val;
+        return;
+    case VKMT_REG(isr_hi):
+        core->isr[1] &= ~val;
+        return;
+    default:
+        core_guest_error(core, "write 0x%x to read-only or unknown register 0x%x",
+                         val, off);
+        return;
+    }
+}
+
+uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
+{
+    uint64_t freed = evict_bytes(core, bytes);
+
+    core->stats.trims++;
+    core->stats.trimmed_bytes += freed;
+    return freed;
+}
+
+void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
+{
+    core->budget = budget && budget < core->backend->size ? budget
+                                                          : core->backend->size;
+    evict_enforce_budget(core);
+}
+
+void vkmt_core_set_removed(struct vkmt_core *core, bool removed)
+{
+    core->removed = removed;
+}
+
+void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out)
+{
+    *out = core->stats;
+    out->committed_bytes = core->committed;
+    out->offered_bytes = core->offered_bytes;
+    out->budget_bytes = core->budget;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Engine internals shared by the files of hw-device/core: the object table
+ * layout, queue state and the helpers each concern exports to the others.
+ * Nothing here is visible outside the engine.
+ */
+#ifndef VKMT_CORE_PRIV_H
+#define VKMT_CORE_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aperture.h"
+#include "vkmt_core.h"
+#include "vkmt_proto.h"
+
+/* Object types; also the top bits of every handle (0 marks a free slot). */
+enum {
+    OBJ_FREE = 0,
+    OBJ_DEVICE = 1,
+    OBJ_PAGING_QUEUE = 2,
+    OBJ_SYNC = 3,
+    OBJ_ALLOCATION = 4,
+    OBJ_RESOURCE = 5,
+};
+
+/* Allocation states. */
+enum {
+    ALLOC_RESIDENT = 0,  /* content valid, usable */
+    ALLOC_OFFERED = 1,   /* content valid, may be discarded */
+    ALLOC_DISCARDED = 2, /* offered and lost; range kept, memory returned */
+    ALLOC_DECOMMITTED = 3, /* offered and lost with its aperture range */
+};
+
+/* Object flags. */
+#define OBJF_MARK 0x01u     /* transient: seen in the batch being validated */
+#define OBJF_DECOMMIT 0x02u /* offered with AllowDecommit */
+
+#define HANDLE_INDEX_BITS 20u
+#define HANDLE_GEN_BITS 9u
+#define HANDLE_TYPE_SHIFT (HANDLE_INDEX_BITS + HANDLE_GEN_BITS)
+#define HANDLE_INDEX_MASK ((1u << HANDLE_INDEX_BITS) - 1u)
+#define HANDLE_GEN_MASK ((1u << HANDLE_GEN_BITS) - 1u)
+#define OBJ_INDEX_MAX HANDLE_INDEX_MASK /* index 0 is never used */
+#define NIL 0u                          /* "no object" in index links */
+
+/*
+ * One slot of the object table; allocations dominate, so it is kept at 48
+ * bytes. Links are table indices, not pointers, so the table can grow.
+ */
+struct vkmt_obj {
+    uint8_t type;
+    uint8_t state; /* allocations: ALLOC_* */
+    uint8_t prio;  /* allocations: VKMT_PRIO_* of the current offer */
+    uint8_t flags; /* OBJF_* */
+    uint16_t gen;
+    uint16_t queue;  /* owner: objects never cross queues */
+    uint32_t parent; /* index of the device (sync: of its paging queue) */
+    uint32_t prev;   /* offered FIFO or free list */
+    uint32_t next;
+    union {
+        struct {
+            uint32_t group; /* resource index, or NIL */
+            uint32_t page;  /* first aperture page */
+            uint32_t npages;
+            uint32_t locks;
+            uint64_t size; /* bytes the guest asked for */
+        } alloc;
+        struct {
+            uint32_t *members; /* allocation indices */
+            uint32_t count;
+        } res;
+        struct {
+            uint64_t fence; /* last value signalled */
+            uint32_t sync;  /* index of its sync object */
+        } pq;
+    } u;
+};
+
+struct vkmt_queue {
+    uint32_t sq_head; /* private copies; the shared ones are only reports */
+    uint32_t sq_tail;
+    uint32_t cq_tail;
+    uint32_t phase;
+    uint32_t state; /* VKMT_QSTATE_* */
+    uint32_t claim_seq;
+    uint64_t committed; /* bytes committed by this queue's allocations */
+};
+
+struct fifo {
+    uint32_t head;
+    uint32_t tail;
+};
+
+/* Eviction classes: LOW, NORMAL (and AUTO), HIGH. */
+#define EVICT_CLASSES 3
+
+struct vkmt_core {
+    const struct vkmt_core_ops *ops;
+    void *opaque;
+    struct vkmt_backend *backend;
+    uint8_t *ctrl;
+    struct vkmt_core_config cfg;
+
+    uint32_t status;
+    uint32_t driver_features;
+    uint32_t epoch;
+    uint32_t isr[2];
+    bool removed;
+    bool failed; /* a backend error: DEVICE_NEEDS_RESET until reset */
+
+    struct vkmt_queue queues[VKMT_MAX_QUEUES];
+
+    struct vkmt_obj *objs;
+    uint32_t nobjs; /* slots in use or freed: the high-water mark */
+    uint32_t cap;
+    struct fifo free_list; /* FIFO so a freed slot is reused last */
+    uint32_t max_objects;
+    uint32_t live_objs;
+
+    struct fifo offered[EVICT_CLASSES];
+    struct vkmt_aperture ap;
+    uint64_t budget;
+    uint64_t committed;
+    uint64_t offered_bytes;
+
+    uint8_t *scratch; /* private copy of one command's payload */
+    uint32_t *results;
+
+    struct vkmt_stats stats;
+};
+
+/* core.c */
+void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void core_event(struct vkmt_core *core, enum vkmt_event_type type,
+                uint32_t idx, uint32_t status);
+uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q);
+void core_queue_release(struct vkmt_core *core, uint32_t q);
+
+/* objects.c */
+int obj_table_init(struct vkmt_core *core);
+void obj_table_fini(struct vkmt_core *core);
+int obj_reserve(struct vkmt_core *core, uint32_t n);
+uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue,
+                 uint32_t parent);
+void obj_free(struct vkmt_core *core, uint32_t idx);
+uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
+uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle,
+                    uint8_t type, uint32_t queue);
+
+/* alloc.c: the allocation life cycle and teardown */
+void alloc_destroy(struct vkmt_core *core, uint32_t idx);
+void resource_destroy(struct vkmt_core *core, uint32_t idx);
+void device_destroy(struct vkmt_core *core, uint32_t idx);
+void queue_objects_destroy(struct vkmt_core *core, uint32_t q);
+
+/* evict.c */
+unsigned evict_class(uint32_t prio);
+void evict_offer(struct vkmt_core *core, uint32_t idx);
+void evict_unlink(struct vkmt_core *core, uint32_t idx);
+uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes);
+bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned);
+void evict_make_room(struct vkmt_core *core, uint64_t need);
+void evict_enforce_budget(struct vkmt_core *core);
+
+/* Commands: each returns the completion status (VKMT_ST_*). */
+struct cmd {
+    struct vkmt_core *core;
+    uint32_t queue;
+    struct vkmt_sqe sqe; /* private copy */
+    uint64_t value0;
+    uint64_t value1;
+    uint32_t result_bytes; /* set by cmd_results(); copied out on success */
+};
+uint32_t cmd_create_device(struct cmd *c);
+uint32_t cmd_destroy_device(struct cmd *c);
+uint32_t cmd_create_paging_queue(struct cmd *c);
+uint32_t cmd_destroy_paging_queue(struct cmd *c);
+uint32_t cmd_query_fence(struct cmd *c);
+uint32_t cmd_create_allocations(struct cmd *c);
+uint32_t cmd_destroy_allocations(struct cmd *c);
+uint32_t cmd_lock(struct cmd *c);
+uint32_t cmd_unlock(struct cmd *c);
+uint32_t cmd_query_memory(struct cmd *c);
+uint32_t cmd_offer(struct cmd *c);
+uint32_t cmd_reclaim(struct cmd *c);
+uint32_t cmd_trim(struct cmd *c);
+
+/* queue.c: payload and result access for command handlers */
+const void *cmd_payload(struct cmd *c, uint32_t elem_size);
+uint32_t *cmd_results(struct cmd *c, uint32_t elem_size);
+
+#endif /* VKMT_CORE_PRIV_H */

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Budget and eviction. Offered allocations that still hold content sit in one
+ * FIFO per eviction class; pressure discards from the head of LOW, then
+ * NORMAL (AUTO is treated as NORMAL), then HIGH, so within a class the oldest
+ * offer goes first. Every discard hands the pages back to the host through
+ * the backend before the accounting says they are free.
+ */
+#include "core_priv.h"
+
+static uint64_t alloc_bytes(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
+}
+
+unsigned evict_class(uint32_t prio)
+{
+    switch (prio) {
+    case VKMT_PRIO_LOW:
+        return 0;
+    case VKMT_PRIO_HIGH:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+void evict_offer(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+    struct fifo *f = &core->offered[evict_class(o->prio)];
+
+    o->prev = f->tail;
+    o->next = NIL;
+    if (f->tail != NIL) {
+        core->objs[f->tail].next = idx;
+    } else {
+        f->head = idx;
+    }
+    f->tail = idx;
+    core->offered_bytes += alloc_bytes(o);
+    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] +=
+        alloc_bytes(o);
+}
+
+void evict_unlink(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+    struct fifo *f = &core->offered[evict_class(o->prio)];
+
+    if (o->prev != NIL) {
+        core->objs[o->prev].next = o->next;
+    } else {
+        f->head = o->next;
+    }
+    if (o->next != NIL) {
+        core->objs[o->next].prev = o->prev;
+    } else {
+        f->tail = o->prev;
+    }
+    o->prev = o->next = NIL;
+    core->offered_bytes -= alloc_bytes(o);
+    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] -=
+        alloc_bytes(o);
+}
+
+static void discard(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+    uint64_t bytes = alloc_bytes(o);
+    uint64_t off = (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
+    int err;
+
+    evict_unlink(core, idx);
+    err = core->backend->ops->discard(core->backend, idx, off, bytes);
+    if (err < 0) {
+        /* Content may survive, but the guest must not rely on it either way. */
+        core->failed = true;
+        core_guest_error(core, "backend discard failed (%d): device needs reset",
+                         err);
+    }
+    core->committed -= bytes;
+    core->queues[o->queue].committed -= bytes;
+    core->stats.discards++;
+    core->stats.discarded_bytes += bytes;
+    core->stats.discarded_bytes_by_prio[vkmt_prio_index(o->prio)] += bytes;
+    o->state = ALLOC_DISCARDED;
+    core_event(core, VKMT_EV_DISCARD, idx, 0);
+    if (o->flags & OBJF_DECOMMIT) {
+        aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+        o->state = ALLOC_DECOMMITTED;
+        core->stats.decommits++;
+        core_event(core, VKMT_EV_DECOMMIT, idx, 0);
+    }
+}
+
+uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes)
+{
+    uint64_t freed = 0;
+
+    for (unsigned c = 0; c < EVICT_CLASSES && freed < bytes; c++) {
+        while (freed < bytes && core->offered[c].head != NIL) {
+            uint32_t idx = core->offered[c].head;
+
+            freed += alloc_bytes(&core->objs[idx]);
+            discard(core, idx);
+        }
+    }
+    return freed;
+}
+
+/*
+ * Whether @need more committed bytes fit the budget once every offered
+ * allocation outside the batch being validated is discarded. @pinned is the
+ * batch's own offered bytes, which cannot be discarded to make room for
+ * itself. Pure: changes nothing. Sizes stay far below 2^63, so no overflow.
+ */
+bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
+{
+    return core->committed + need <= core->budget + (core->offered_bytes - pinned);
+}
+
+/* Discard offered content until @need more bytes fit; check can_fit first. */
+void evict_make_room(struct vkmt_core *core, uint64_t need)
+{
+    if (core->committed + need > core->budget) {
+        evict_bytes(core, core->committed + need - core->budget);
+    }
+}
+
+void evict_enforce_budget(struct vkmt_core *core)
+{
+    if (core->committed > core->budget) {
+        evict_bytes(core, core->committed - core->budget);
+    }
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The handle table. A handle is type:3 | generation:9 | index:20 and never 0.
+ * A lookup succeeds only when type, generation, liveness and owning queue all
+ * match, so stale handles (slot reused: generation moved on), forged values
+ * and handles of another queue (another guest process) are all rejected.
+ * Freed slots are reused in FIFO order, which keeps a stale handle detectable
+ * for as long as possible.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_priv.h"
+
+#define TABLE_MIN 1024u
+
+int obj_table_init(struct vkmt_core *core)
+{
+    core->cap = TABLE_MIN;
+    core->objs = calloc(core->cap, sizeof(*core->objs));
+    if (!core->objs) {
+        return -ENOMEM;
+    }
+    core->nobjs = 1; /* index 0 is reserved so that no handle is 0 */
+    core->free_list.head = core->free_list.tail = NIL;
+    core->live_objs = 0;
+    return 0;
+}
+
+void obj_table_fini(struct vkmt_core *core)
+{
+    free(core->objs);
+    core->objs = NULL;
+}
+
+static int grow(struct vkmt_core *core, uint32_t min_cap)
+{
+    uint32_t cap = core->cap;
+    struct vkmt_obj *objs;
+
+    while (cap < min_cap) {
+        cap *= 2;
+    }
+    if (cap > core->max_objects + 1) {
+        cap = core->max_objects + 1;
+    }
+    objs = realloc(core->objs, (size_t)cap * sizeof(*objs));
+    if (!objs) {
+        return -ENOMEM;
+    }
+    memset(objs + core->cap, 0, (size_t)(cap - core->cap) * sizeof(*objs));
+    core->objs = objs;
+    core->cap = cap;
+    return 0;
+}
+
+/*
+ * Make sure @n more objects can be created without failing, so that a batch
+ * can be checked before anything changes. Returns 0, or -ENOSPC when the
+ * table limit would be passed, or -ENOMEM.
+ */
+int obj_reserve(struct vkmt_core *core, uint32_t n)
+{
+    /* Slots below nobjs that are not live sit on the free list. */
+    uint32_t freed = core->nobjs - 1 - core->live_objs;
+
+    if (n > core->max_objects - core->live_objs) {
+        return -ENOSPC;
+    }
+    if (freed + (core->cap - core->nobjs) >= n) {
+        return 0;
+    }
+    return grow(core, core->nobjs + (n - freed));
+}
+
+/* Returns the new slot's index, or NIL when the table is full. */
+uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue,
+                 uint32_t parent)
+{
+    uint32_t idx;
+    struct vkmt_obj *o;
+    uint16_t gen;
+
+    if (core->live_objs >= core->max_objects) {
+        return NIL;
+    }
+    if (core->free_list.head != NIL) {
+        idx = core->free_list.head;
+        core->free_list.head = core->objs[idx].next;
+        if (core->free_list.head == NIL) {
+            core->free_list.tail = NIL;
+        }
+    } else {
+        if (core->nobjs == core->cap && grow(core, core->cap + 1) < 0) {
+            return NIL;
+        }
+        idx = core->nobjs++;
+    }
+    o = &core->objs[idx];
+    gen = o->gen;
+    memset(o, 0, sizeof(*o));
+    o->gen = gen;
+    o->type = type;
+    o->queue = (uint16_t)queue;
+    o->parent = parent;
+    core->live_objs++;
+    return idx;
+}
+
+void obj_free(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+
+    o->type = OBJ_FREE;
+    o->gen = (uint16_t)((o->gen + 1u) & HANDLE_GEN_MASK);
+    o->next = NIL;
+    if (core->free_list.tail != NIL) {
+        core->objs[core->free_list.tail].next = idx;
+    } else {
+        core->free_list.head = idx;
+    }
+    core->free_list.tail = idx;
+    core->live_objs--;
+}
+
+uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+
+    return ((uint32_t)o->type << HANDLE_TYPE_SHIFT) |
+           ((uint32_t)o->gen << HANDLE_INDEX_BITS) | idx;
+}
+
+/* Returns the slot index, or NIL if @handle is not a live @type of @queue. */
+uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle,
+                    uint8_t type, uint32_t queue)
+{
+    uint32_t idx = handle & HANDLE_INDEX_MASK;
+    const struct vkmt_obj *o;
+
+    if (idx == NIL || idx >= core->nobjs ||
+        handle >> HANDLE_TYPE_SHIFT != type) {
+        return NIL;
+    }
+    o = &core->objs[idx];
+    if (o->type != type || o->queue != queue ||
+        o->gen != ((handle >> HANDLE_INDEX_BITS) & HANDLE_GEN_MASK)) {
+        return NIL;
+    }
+    return idx;
+}

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OFFER and RECLAIM, the reason the device exists. Both resolve their element
+ * list (allocation handles, or resource handles expanded to their members)
+ * into a private index list, check every element and the budget, and only
+ * then apply, so a batch with any bad element changes nothing.
+ */
+#include <stdlib.h>
+
+#include "core_priv.h"
+
+struct batch {
+    uint32_t *idx;      /* allocation indices, members of resources expanded */
+    uint8_t *result;    /* RECLAIM: per allocation, decided before applying */
+    uint32_t n;
+    uint32_t *elem_end; /* per element: end of its members in idx[] */
+};
+
+static void unmark(struct vkmt_core *core, const uint32_t *h, uint32_t n,
+                   uint8_t type, uint32_t q)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = obj_lookup(core, h[i], type, q);
+
+        if (x != NIL) {
+            core->objs[x].flags &= (uint8_t)~OBJF_MARK;
+        }
+    }
+}
+
+/*
+ * Resolve the payload into @b. Returns VKMT_ST_SUCCESS, or the status for
+ * an unknown, foreign or duplicate element; marks are always cleared.
+ */
+static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h,
+                        struct batch *b)
+{
+    struct vkmt_core *core = c->core;
+    bool res = c->sqe.flags & VKMT_SQE_F_RESOURCES;
+    uint8_t type = res ? OBJ_RESOURCE : OBJ_ALLOCATION;
+    uint32_t n = c->sqe.count;
+    uint32_t total = 0;
+    uint32_t status = VKMT_ST_SUCCESS;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = obj_lookup(core, h[i], type, c->queue);
+
+        if (x == NIL || core->objs[x].parent != dev ||
+            (core->objs[x].flags & OBJF_MARK)) {
+            core_guest_error(core, "opcode %u element %u: 0x%x is %s",
+                             c->sqe.opcode, i, h[i],
+                             x == NIL || core->objs[x].parent != dev
+                                 ? "not an object of this device"
+                                 : "listed twice");
+            status = VKMT_ST_INVALID_PARAMETER;
+            break;
+        }
+        core->objs[x].flags |= OBJF_MARK;
+        total += res ? core->objs[x].u.res.count : 1;
+    }
+    unmark(core, h, n, type, c->queue);
+    if (status != VKMT_ST_SUCCESS) {
+        return status;
+    }
+    b->n = total;
+    b->idx = malloc((size_t)total * sizeof(uint32_t));
+    b->result = malloc(total);
+    b->elem_end = malloc((size_t)n * sizeof(uint32_t));
+    if (!b->idx || !b->result || !b->elem_end) {
+        return VKMT_ST_NO_MEMORY;
+    }
+    total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = obj_lookup(core, h[i], type, c->queue);
+
+        if (res) {
+            for (uint32_t m = 0; m < core->objs[x].u.res.count; m++) {
+                b->idx[total++] = core->objs[x].u.res.members[m];
+            }
+        } else {
+            b->idx[total++] = x;
+        }
+        b->elem_end[i] = total;
+    }
+    return VKMT_ST_SUCCESS;
+}
+
+static void batch_free(struct batch *b)
+{
+    free(b->idx);
+    free(b->result);
+    free(b->elem_end);
+}
+
+static uint64_t bytes_of(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
+}
+
+uint32_t cmd_offer(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    uint32_t dev = obj_lookup(core, c->sqe.handle, OBJ_DEVICE, c->queue);
+    uint32_t prio = c->sqe.arg0;
+    uint32_t flags = c->sqe.arg1;
+    struct batch b = {0};
+    const uint32_t *h;
+    uint32_t status;
+
+    if (dev == NIL) {
+        core_guest_error(core, "offer: 0x%x is not a device of this queue",
+                         c->sqe.handle);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (prio < VKMT_PRIO_LOW || prio > VKMT_PRIO_AUTO ||
+        (flags & ~VKMT_OFFER_F_KNOWN)) {
+        core_guest_error(core, "offer: priority %u or flags 0x%x invalid", prio,
+                         flags);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (!(h = cmd_payload(c, sizeof(uint32_t)))) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    status = resolve(c, dev, h, &b);
+    for (uint32_t i = 0; status == VKMT_ST_SUCCESS && i < b.n; i++) {
+        const struct vkmt_obj *o = &core->objs[b.idx[i]];
+
+        if (o->state != ALLOC_RESIDENT || o->u.alloc.locks) {
+            core_guest_error(core, "offer: allocation 0x%x is %s",
+                             obj_handle(core, b.idx[i]),
+                             o->u.alloc.locks ? "locked" : "already offered");
+            status = VKMT_ST_INVALID_PARAMETER;
+        }
+    }
+    if (status != VKMT_ST_SUCCESS) {
+        batch_free(&b);
+        return status;
+    }
+    for (uint32_t i = 0; i < b.n; i++) {
+        struct vkmt_obj *o = &core->objs[b.idx[i]];
+
+        o->state = ALLOC_OFFERED;
+        o->prio = (uint8_t)prio;
+        if (flags & VKMT_OFFER_F_ALLOW_DECOMMIT) {
+            o->flags |= OBJF_DECOMMIT;
+        } else {
+            o->flags &= (uint8_t)~OBJF_DECOMMIT;
+        }
+        evict_offer(core, b.idx[i]);
+        core->stats.offers++;
+        core_event(core, VKMT_EV_OFFER, b.idx[i], 0);
+    }
+    batch_free(&b);
+    /* A budget lowered while these were in use may now be enforceable. */
+    evict_enforce_budget(core);
+    return VKMT_ST_SUCCESS;
+}
+
+static uint32_t reclaim_device(struct cmd *c, uint32_t *pq)
+{
+    struct vkmt_core *core = c->core;
+
+    *pq = NIL;
+    if (c->sqe.flags & VKMT_SQE_F_PAGING_QUEUE) {
+        *pq = obj_lookup(core, c->sqe.handle, OBJ_PAGING_QUEUE, c->queue);
+        if (*pq != NIL) {
+            return core->objs[*pq].parent;
+        }
+    } else {
+        uint32_t dev = obj_lookup(core, c->sqe.handle, OBJ_DEVICE, c->queue);
+
+        if (dev != NIL) {
+            return dev;
+        }
+    }
+    core_guest_error(core, "reclaim: 0x%x is not a %s of this queue",
+                     c->sqe.handle,
+                     *pq == NIL && (c->sqe.flags & VKMT_SQE_F_PAGING_QUEUE)
+                         ? "paging queue"
+                         : "device");
+    return NIL;
+}
+
+uint32_t cmd_reclaim(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    bool recommit = c->sqe.flags & VKMT_SQE_F_RECOMMIT;
+    uint32_t *results = NULL;
+    struct batch b = {0};
+    uint64_t need = 0, pinned = 0;
+    const uint32_t *h;
+    uint32_t pq, dev, status;
+
+    dev = reclaim_device(c, &pq);
+    if (dev == NIL || !(h = cmd_payload(c, sizeof(uint32_t)))) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (c->sqe.flags & VKMT_SQE_F_WRITE_RESULTS) {
+        if (!(results = cmd_results(c, sizeof(uint32_t)))) {
+            return VKMT_ST_INVALID_PARAMETER;
+        }
+    } else if (c->sqe.result_off || c->sqe.result_len) {
+        core_guest_error(core, "reclaim: result area without WRITE_RESULTS");
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    status = resolve(c, dev, h, &b);
+    if (status != VKMT_ST_SUCCESS) {
+        batch_free(&b);
+        return status;
+    }
+    for (uint32_t i = 0; i < b.n; i++) {
+        const struct vkmt_obj *o = &core->objs[b.idx[i]];
+
+        b.result[i] = VKMT_RECLAIM_OK;
+        if (o->state == ALLOC_OFFERED) {
+            pinned += bytes_of(o);
+        } else if (o->state == ALLOC_DISCARDED ||
+                   (o->state == ALLOC_DECOMMITTED && recommit)) {
+            need += bytes_of(o);
+            b.result[i] = VKMT_RECLAIM_DISCARDED;
+        } else if (o->state == ALLOC_DECOMMITTED) {
+            b.result[i] = VKMT_RECLAIM_NOT_COMMITTED;
+        }
+    }
+    if (!evict_can_fit(core, need, pinned)) {
+        batch_free(&b);
+        return VKMT_ST_NO_MEMORY;
+    }
+    /* New address ranges for decommitted allocations; undone on failure. */
+    for (uint32_t i = 0; recommit && i < b.n; i++) {
+        struct vkmt_obj *o = &core->objs[b.idx[i]];
+        uint32_t page;
+
+        if (o->state != ALLOC_DECOMMITTED) {
+            continue;
+        }
+        page = aperture_alloc(&core->ap, o->u.alloc.npages);
+        if (page == APERTURE_NONE) {
+            while (i--) {
+                o = &core->objs[b.idx[i]];
+                if (o->state == ALLOC_DECOMMITTED) {
+                    aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+                }
+            }
+            batch_free(&b);
+            return VKMT_ST_NO_MEMORY;
+        }
+        o->u.alloc.page = page;
+    }
+
+    /* Apply. The batch's own offers leave the eviction lists before any
+     * eviction runs, so making room can never discard them. */
+    for (uint32_t i = 0; i < b.n; i++) {
+        if (core->objs[b.idx[i]].state == ALLOC_OFFERED) {
+            evict_unlink(core, b.idx[i]);
+            core->objs[b.idx[i]].state = ALLOC_RESIDENT;
+        }
+    }
+    evict_make_room(core, need);
+    for (uint32_t i = 0; i < b.n; i++) {
+        struct vkmt_obj *o = &core->objs[b.idx[i]];
+
+        if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
+            /* Holes punched at discard read back as zeros. */
+            if (core->backend->ops->commit &&
+                core->backend->ops->commit(core->backend, b.idx[i],
+                                           (uint64_t)o->u.alloc.page *
+                                               VKMT_PAGE_SIZE,
+                                           bytes_of(o)) < 0) {
+                core->failed = true;
+            }
+            o->state = ALLOC_RESIDENT;
+            core->committed += bytes_of(o);
+            core->queues[o->queue].committed += bytes_of(o);
+            core->stats.reclaim_discarded++;
+        } else if (b.result[i] == VKMT_RECLAIM_NOT_COMMITTED) {
+            core->stats.reclaim_not_committed++;
+        } else {
+            core->stats.reclaim_ok++;
+        }
+        o->flags &= (uint8_t)~OBJF_DECOMMIT;
+        core_event(core, VKMT_EV_RECLAIM, b.idx[i], b.result[i]);
+    }
+    /* A resource reports the worst result among its members. */
+    for (uint32_t e = 0, i = 0; results && e < c->sqe.count; e++) {
+        uint32_t r = VKMT_RECLAIM_OK;
+
+        for (; i < b.elem_end[e]; i++) {
+            r = b.result[i] > r ? b.result[i] : r;
+        }
+        results[e] = r;
+    }
+    if (pq != NIL) {
+        c->value0 = ++core->objs[pq].u.pq.fence;
+    }
+    batch_free(&b);
+    return VKMT_ST_SUCCESS;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interface between the engine and whatever holds allocation content.
+ * The aperture is the guest-visible window (a PCI BAR); a backend decides what
+ * stands behind each allocation's range of it. The host-memory backend maps
+ * the aperture straight onto a memfd; a GPU backend keeps a staging view in
+ * the aperture and moves content to GPU resources on unlock and back on lock,
+ * which is why per-allocation hooks carry an id and a range.
+ */
+#ifndef VKMT_BACKEND_H
+#define VKMT_BACKEND_H
+
+#include <stdint.h>
+
+struct vkmt_backend;
+
+struct vkmt_backend_ops {
+    const char *name;
+    /* Back @len bytes at @off for allocation @id, reading as zeros. NULL: nothing to do. */
+    int (*commit)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
+    /* Drop the content of the range and give its memory back to the host. */
+    int (*discard)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
+    /* The guest is about to touch / has finished with the range. NULL: nothing to do. */
+    int (*lock)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
+    int (*unlock)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
+    void (*destroy)(struct vkmt_backend *b);
+};
+
+/* Hooks return 0 or a negative errno; the engine turns failures into statuses. */
+struct vkmt_backend {
+    const struct vkmt_backend_ops *ops;
+    uint8_t *base; /* aperture mapping in the host process */
+    uint64_t size; /* aperture bytes, a multiple of VKMT_PAGE_SIZE */
+    int fd;        /* file behind the aperture, or -1 */
+};
+
+/*
+ * Host-memory backend. With @base NULL (and @fd -1) it creates a memfd of
+ * @size bytes and maps it; otherwise it uses the caller's mapping @base and
+ * its file @fd (-1 for anonymous memory), which the caller keeps owning. Discard punches holes in the file (or
+ * MADV_REMOVEs anonymous memory), so the host really gets the pages back and
+ * a recommitted range reads as zeros. Returns 0 or a negative errno.
+ */
+int vkmt_backend_mem_create(uint64_t size, int fd, void *base,
+                            struct vkmt_backend **out);
+
+static inline void vkmt_backend_destroy(struct vkmt_backend *b)
+{
+    if (b) {
+        b->ops->destroy(b);
+    }
+}
+
+#endif /* VKMT_BACKEND_H */

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vkmt device engine: a pure C11 model of the device behind the wire
+ * contract in protocol/vkmt_proto.h. It owns queues, the handle table, the
+ * allocation state machine, budget and eviction, and drives a backend that
+ * holds allocation content. It never calls QEMU or glib: the outside world is
+ * reached only through the vkmt_core_ops table given at creation, so the QEMU
+ * glue, the in-process loopback transport, unit tests and fuzzers all drive
+ * the same code. Not thread-safe: callers serialize every entry point.
+ */
+#ifndef VKMT_CORE_H
+#define VKMT_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vkmt_backend.h"
+
+struct vkmt_core;
+
+/* What the engine reports to its host (tracing, event logs, tests). */
+enum vkmt_event_type {
+    VKMT_EV_COMMAND,       /* a command completed: opcode, status */
+    VKMT_EV_CREATE,        /* an allocation was created: handle, size */
+    VKMT_EV_DESTROY,       /* an allocation was destroyed */
+    VKMT_EV_OFFER,         /* an allocation was offered: priority */
+    VKMT_EV_DISCARD,       /* offered content was discarded: priority, size */
+    VKMT_EV_DECOMMIT,      /* ... and its aperture range released */
+    VKMT_EV_RECLAIM,       /* an allocation was reclaimed: result */
+    VKMT_EV_QUEUE_CLAIM,   /* a queue was claimed */
+    VKMT_EV_QUEUE_RELEASE, /* a queue was released and its objects freed */
+    VKMT_EV_QUEUE_ERROR,   /* a queue entered the error state */
+    VKMT_EV_RESET,         /* the device was reset */
+};
+
+struct vkmt_event {
+    enum vkmt_event_type type;
+    uint32_t queue;
+    uint32_t handle;
+    uint32_t opcode;   /* VKMT_EV_COMMAND */
+    uint32_t status;   /* VKMT_EV_COMMAND: NTSTATUS; VKMT_EV_RECLAIM: result */
+    uint32_t priority; /* offer priority (VKMT_PRIO_*) where one applies */
+    uint64_t size;     /* bytes where a size applies */
+};
+
+struct vkmt_core_ops {
+    /* A completion asked for an interrupt on @queue. May be NULL. */
+    void (*raise_irq)(void *opaque, uint32_t queue);
+    /* A doorbell left work on @queue: process now or schedule. NULL: now. */
+    void (*notify)(void *opaque, uint32_t queue);
+    /* The guest did something malformed; @msg is one formatted line. */
+    void (*guest_error)(void *opaque, const char *msg);
+    /* Optional trace hook, called for every state change. */
+    void (*event)(void *opaque, const struct vkmt_event *ev);
+};
+
+struct vkmt_core_config {
+    uint32_t num_queues;  /* 1..VKMT_MAX_QUEUES */
+    uint64_t budget;      /* committed-byte limit; 0 means the aperture size */
+    uint32_t max_objects; /* handle-table limit; 0 means the protocol maximum */
+    uint32_t features;    /* VKMT_F_* offered; must be within VKMT_F_KNOWN */
+};
+
+/* Per-priority counters; index with vkmt_prio_index(). */
+#define VKMT_PRIO_CLASSES 4
+
+struct vkmt_stats {
+    uint64_t commands;
+    uint64_t command_errors;
+    uint64_t guest_errors;
+    uint64_t queue_errors;
+    uint64_t devices;     /* live */
+    uint64_t allocations; /* live */
+    uint64_t resources;   /* live */
+    uint64_t committed_bytes;
+    uint64_t offered_bytes; /* offered and still holding content */
+    uint64_t budget_bytes;
+    uint64_t offers;
+    uint64_t discards;
+    uint64_t discarded_bytes;
+    uint64_t decommits;
+    uint64_t reclaim_ok;
+    uint64_t reclaim_discarded;
+    uint64_t reclaim_not_committed;
+    uint64_t trims;
+    uint64_t trimmed_bytes;
+    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];   /* LOW NORMAL HIGH AUTO */
+    uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
+};
+
+/*
+ * Create an engine over @ctrl (control memory of num_queues * VKMT_QUEUE_STRIDE
+ * bytes, shared with the guest) and @backend (allocation content; the engine
+ * borrows it). Returns 0 and sets *out, or a negative errno: -EINVAL for a bad
+ * configuration, -ENOMEM.
+ */
+int vkmt_core_create(const struct vkmt_core_config *cfg,
+                     struct vkmt_backend *backend, void *ctrl,
+                     const struct vkmt_core_ops *ops, void *opaque,
+                     struct vkmt_core **out);
+void vkmt_core_destroy(struct vkmt_core *core);
+
+/* Bytes of control memory the engine needs for @num_queues queues. */
+uint64_t vkmt_core_ctrl_size(uint32_t num_queues);
+
+/* Register access at byte offset @off of BAR 0; unknown offsets read 0. */
+uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off);
+void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val);
+
+/* Consume the submissions a doorbell left on @queue. Returns entries done. */
+uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t queue);
+
+/* Full device reset, as a guest write of 0 to the status register. */
+void vkmt_core_reset(struct vkmt_core *core);
+
+/*
+ * Host-side pressure: discard offered content in eviction order until at
+ * least @bytes were freed or nothing offered is left (UINT64_MAX: all).
+ * Returns the bytes discarded.
+ */
+uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes);
+
+/* Change the budget; content offered beyond the new budget is discarded. */
+void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget);
+
+/* Surprise removal: every later command completes with DEVICE_REMOVED. */
+void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
+
+void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
+
+/* Index into the per-priority statistics for a VKMT_PRIO_* value. */
+static inline unsigned vkmt_prio_index(uint32_t prio)
+{
+    return (prio - 1u) % VKMT_PRIO_CLASSES;
+}
+
+#endif /* VKMT_CORE_H */

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vkmt wire contract: register map, control-memory layout, submission and
+ * completion entries, opcodes, flags, features and status values. Both the
+ * device (hw-device/) and the guest library (guest-lib/) include this file and
+ * neither re-declares any of it. PROTOCOL.md is the normative prose; this
+ * header is its machine-checked half. All fields are little-endian and
+ * fixed-width; every size and offset is asserted at build time.
+ */
+#ifndef VKMT_PROTO_H
+#define VKMT_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__cplusplus)
+#define VKMT_STATIC_ASSERT static_assert
+#else
+#define VKMT_STATIC_ASSERT _Static_assert
+#endif
+
+/* PCI identity: virtio vendor, device id from QEMU's experimental range. */
+#define VKMT_PCI_VENDOR_ID 0x1af4u
+#define VKMT_PCI_DEVICE_ID 0x10f7u
+#define VKMT_PCI_REVISION 0x01u
+
+/* BAR numbers. */
+#define VKMT_BAR_REGS 0
+#define VKMT_BAR_CTRL 2
+#define VKMT_BAR_APERTURE 4
+
+#define VKMT_MAGIC 0x544d4b56u /* "VKMT" read as a little-endian u32 */
+#define VKMT_VERSION_MAJOR 1u
+#define VKMT_VERSION_MINOR 0u
+#define VKMT_VERSION ((VKMT_VERSION_MAJOR << 16) | VKMT_VERSION_MINOR)
+
+/* ---- Registers (BAR 0, 32-bit accesses only) ---- */
+
+#define VKMT_MAX_QUEUES 64u
+#define VKMT_REGS_SIZE 0x1000u
+
+struct vkmt_regs {
+    uint32_t magic;            /* RO VKMT_MAGIC */
+    uint32_t version;          /* RO major << 16 | minor */
+    uint32_t device_features;  /* RO VKMT_F_* offered by the device */
+    uint32_t driver_features;  /* RW VKMT_F_* accepted by the driver */
+    uint32_t status;           /* RW VKMT_STATUS_*; writing 0 resets */
+    uint32_t removal_epoch;    /* RO bumped by every reset */
+    uint32_t config_generation; /* RO bumped when a config field changes */
+    uint32_t num_queues;       /* RO queues in control memory */
+    uint32_t queue_depth;      /* RO entries per SQ and per CQ */
+    uint32_t queue_stride;     /* RO bytes of control memory per queue */
+    uint32_t staging_size;     /* RO bytes of staging per queue */
+    uint32_t max_batch;        /* RO most elements one command carries */
+    uint32_t queue_claim;      /* RO read claims a free queue */
+    uint32_t queue_release;    /* WO write a queue index to release it */
+    uint32_t isr_lo;           /* RW1C interrupt status, queues 0..31 */
+    uint32_t isr_hi;           /* RW1C interrupt status, queues 32..63 */
+    uint32_t aperture_size_lo; /* RO aperture BAR bytes, low half */
+    uint32_t aperture_size_hi; /* RO aperture BAR bytes, high half */
+    uint32_t budget_lo;        /* RO committed-byte budget, low half */
+    uint32_t budget_hi;        /* RO committed-byte budget, high half */
+    uint32_t reserved0[44];    /* read as 0, writes ignored */
+    uint32_t sq_doorbell[VKMT_MAX_QUEUES]; /* WO new SQ tail of queue i */
+};
+
+#define VKMT_REG(field) ((uint32_t)offsetof(struct vkmt_regs, field))
+#define VKMT_REG_DOORBELL(q) (VKMT_REG(sq_doorbell) + 4u * (uint32_t)(q))
+
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, magic) == 0x00, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, version) == 0x04, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, device_features) == 0x08, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, driver_features) == 0x0c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, status) == 0x10, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, removal_epoch) == 0x14, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, config_generation) == 0x18, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, num_queues) == 0x1c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_depth) == 0x20, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_stride) == 0x24, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, staging_size) == 0x28, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, max_batch) == 0x2c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_claim) == 0x30, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_release) == 0x34, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, isr_lo) == 0x38, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, isr_hi) == 0x3c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, aperture_size_lo) == 0x40, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, aperture_size_hi) == 0x44, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_lo) == 0x48, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_hi) == 0x4c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, sq_doorbell) == 0x100, "regs");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) == 0x200, "regs");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0");
+
+/* Value of queue_claim when no queue is free or the device is not ready. */
+#define VKMT_QUEUE_NONE 0xffffffffu
+
+/* Device status bits (virtio conventions). */
+#define VKMT_STATUS_ACKNOWLEDGE 0x01u
+#define VKMT_STATUS_DRIVER 0x02u
+#define VKMT_STATUS_DRIVER_OK 0x04u
+#define VKMT_STATUS_FEATURES_OK 0x08u
+#define VKMT_STATUS_DEVICE_NEEDS_RESET 0x40u
+#define VKMT_STATUS_FAILED 0x80u
+
+/* Feature bits. */
+#define VKMT_F_GUEST_TRIM 0x00000001u  /* the TRIM opcode is honoured */
+#define VKMT_F_RESOURCES 0x00000002u   /* resource handles group allocations */
+#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
+
+/* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
+
+#define VKMT_QUEUE_DEPTH 64u
+#define VKMT_QUEUE_STRIDE 0x40000u   /* 256 KiB */
+#define VKMT_QUEUE_HDR_OFF 0x0000u
+#define VKMT_QUEUE_SQ_OFF 0x1000u
+#define VKMT_QUEUE_CQ_OFF 0x2000u
+#define VKMT_QUEUE_STAGING_OFF 0x3000u
+#define VKMT_STAGING_SIZE (VKMT_QUEUE_STRIDE - VKMT_QUEUE_STAGING_OFF)
+#define VKMT_MAX_BATCH 10240u
+#define VKMT_PAGE_SIZE 4096u /* aperture offsets and sizes are page-granular */
+
+/*
+ * Queue header. The sh_ prefix marks fields that live in shared memory; the
+ * column says who writes each one. The other side treats it as untrusted.
+ */
+struct vkmt_queue_hdr {
+    uint32_t sh_sq_head;   /* device: SQ entries consumed (free-running) */
+    uint32_t sh_cq_head;   /* driver: CQ entries consumed (free-running) */
+    uint32_t sh_state;     /* device: VKMT_QSTATE_* */
+    uint32_t sh_error;     /* device: VKMT_QERR_* when state is ERROR */
+    uint32_t sh_owner;     /* driver: informative owner tag (guest pid) */
+    uint32_t sh_claim_seq; /* device: bumped on every claim of this queue */
+    uint32_t reserved[10];
+};
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_sq_head) == 0, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_cq_head) == 4, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_state) == 8, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_error) == 12, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_owner) == 16, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_claim_seq) == 20, "hdr");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_queue_hdr) == 64, "hdr");
+
+#define VKMT_QSTATE_FREE 0u
+#define VKMT_QSTATE_ACTIVE 1u
+#define VKMT_QSTATE_ERROR 2u
+
+#define VKMT_QERR_NONE 0u
+#define VKMT_QERR_DOORBELL_RANGE 1u /* tail moved back or past depth */
+
+/* Submission queue entry: 64 bytes. */
+struct vkmt_sqe {
+    uint8_t opcode;       /* VKMT_OP_* */
+    uint8_t reserved0;    /* must be 0 */
+    uint16_t flags;       /* VKMT_SQE_F_* */
+    uint32_t cid;         /* echoed in the completion */
+    uint32_t handle;      /* subject object (device, paging queue, ...) */
+    uint32_t count;       /* elements in the payload */
+    uint32_t payload_off; /* staging offset of the input array */
+    uint32_t payload_len; /* bytes of the input array */
+    uint32_t result_off;  /* staging offset of the output array */
+    uint32_t result_len;  /* bytes of the output array */
+    uint32_t arg0;        /* opcode-specific */
+    uint32_t arg1;        /* opcode-specific */
+    uint64_t arg64;       /* opcode-specific */
+    uint8_t reserved1[16]; /* must be 0 */
+};
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, opcode) == 0, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, reserved0) == 1, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, flags) == 2, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, cid) == 4, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, handle) == 8, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, count) == 12, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, payload_off) == 16, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, payload_len) == 20, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, result_off) == 24, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, result_len) == 28, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, arg0) == 32, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, arg1) == 36, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, arg64) == 40, "sqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, reserved1) == 48, "sqe");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_sqe) == 64, "sqe");
+
+/* SQE flags. */
+#define VKMT_SQE_F_IRQ 0x0001u            /* interrupt when this completes */
+#define VKMT_SQE_F_RESOURCES 0x0002u      /* payload holds resource handles */
+#define VKMT_SQE_F_PAGING_QUEUE 0x0004u   /* RECLAIM: handle is a paging queue */
+#define VKMT_SQE_F_WRITE_RESULTS 0x0008u  /* RECLAIM: write per-element results */
+#define VKMT_SQE_F_RECOMMIT 0x0010u       /* RECLAIM: recommit decommitted ones */
+#define VKMT_SQE_F_CREATE_RESOURCE 0x0020u /* CREATE_ALLOCATIONS: group them */
+
+/* Completion queue entry: 32 bytes. */
+struct vkmt_cqe {
+    uint32_t cid;     /* the SQE's cid */
+    uint32_t status;  /* NTSTATUS */
+    uint64_t value0;  /* opcode-specific result */
+    uint64_t value1;  /* opcode-specific result */
+    uint32_t sq_head; /* SQ entries consumed after this one */
+    uint32_t flags;   /* bit 0: phase; written last */
+};
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, cid) == 0, "cqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, status) == 4, "cqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, value0) == 8, "cqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, value1) == 16, "cqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, sq_head) == 24, "cqe");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_cqe, flags) == 28, "cqe");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_cqe) == 32, "cqe");
+
+#define VKMT_CQE_F_PHASE 0x1u
+
+VKMT_STATIC_ASSERT(VKMT_QUEUE_DEPTH * sizeof(struct vkmt_sqe) <=
+                       VKMT_QUEUE_CQ_OFF - VKMT_QUEUE_SQ_OFF,
+                   "SQ fits its slot");
+VKMT_STATIC_ASSERT(VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <=
+                       VKMT_QUEUE_STAGING_OFF - VKMT_QUEUE_CQ_OFF,
+                   "CQ fits its slot");
+VKMT_STATIC_ASSERT((VKMT_QUEUE_DEPTH & (VKMT_QUEUE_DEPTH - 1)) == 0,
+                   "depth is a power of two");
+
+/* Payload element of CREATE_ALLOCATIONS: 16 bytes. */
+struct vkmt_alloc_desc {
+    uint64_t size;     /* bytes, > 0 */
+    uint32_t flags;    /* VKMT_ALLOC_F_*; unknown bits are invalid */
+    uint32_t reserved; /* must be 0 */
+};
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, size) == 0, "desc");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, flags) == 8, "desc");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, reserved) == 12, "desc");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_alloc_desc) == 16, "desc");
+
+/* No allocation flags are defined in version 1.0. */
+#define VKMT_ALLOC_F_KNOWN 0x0u
+
+/* The largest command payload plus its results must fit the staging area. */
+VKMT_STATIC_ASSERT(VKMT_MAX_BATCH * (sizeof(struct vkmt_alloc_desc) + 4u) <=
+                       VKMT_STAGING_SIZE,
+                   "largest batch fits staging");
+
+/* ---- Opcodes ---- */
+enum vkmt_opcode {
+    VKMT_OP_CREATE_DEVICE = 0x01,
+    VKMT_OP_DESTROY_DEVICE = 0x02,
+    VKMT_OP_CREATE_PAGING_QUEUE = 0x03,
+    VKMT_OP_DESTROY_PAGING_QUEUE = 0x04,
+    VKMT_OP_CREATE_ALLOCATIONS = 0x05,
+    VKMT_OP_DESTROY_ALLOCATIONS = 0x06,
+    VKMT_OP_LOCK = 0x07,
+    VKMT_OP_UNLOCK = 0x08,
+    VKMT_OP_OFFER = 0x09,
+    VKMT_OP_RECLAIM = 0x0a,
+    VKMT_OP_QUERY_MEMORY = 0x0b,
+    VKMT_OP_QUERY_FENCE = 0x0c,
+    VKMT_OP_TRIM = 0x0d,
+    VKMT_OP_MAX = VKMT_OP_TRIM,
+};
+
+/* Offer priorities and flags on the wire (D3DKMT values and bit positions). */
+#define VKMT_PRIO_LOW 1u
+#define VKMT_PRIO_NORMAL 2u
+#define VKMT_PRIO_HIGH 3u
+#define VKMT_PRIO_AUTO 4u
+#define VKMT_OFFER_F_IMMEDIATE 0x1u
+#define VKMT_OFFER_F_ALLOW_DECOMMIT 0x2u
+#define VKMT_OFFER_F_KNOWN (VKMT_OFFER_F_IMMEDIATE | VKMT_OFFER_F_ALLOW_DECOMMIT)
+
+/* Per-element reclaim results (D3DDDI_RECLAIM_RESULT values). */
+#define VKMT_RECLAIM_OK 0u
+#define VKMT_RECLAIM_DISCARDED 1u
+#define VKMT_RECLAIM_NOT_COMMITTED 2u
+
+/* Memory segment groups for QUERY_MEMORY. */
+#define VKMT_SEGMENT_LOCAL 0u
+#define VKMT_SEGMENT_NON_LOCAL 1u
+
+/* ---- Status values carried in completions (NTSTATUS bit patterns) ---- */
+#define VKMT_ST_SUCCESS 0x00000000u
+#define VKMT_ST_INVALID_PARAMETER 0xc000000du
+#define VKMT_ST_NO_MEMORY 0xc0000017u
+#define VKMT_ST_NOT_SUPPORTED 0xc00000bbu
+#define VKMT_ST_DEVICE_REMOVED 0xc00002b6u
+#define VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY 0xc01e0100u
+
+#endif /* VKMT_PROTO_H */
