@@ -133,6 +133,7 @@ static uint32_t queue_claim(struct vkmt_core *core)
     }
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
         struct vkmt_queue *vq = &core->queues[q];
+        uint32_t seq = vq->claim_seq + 1;
         uint8_t *base;
         struct vkmt_queue_hdr *hdr;
 
@@ -145,7 +146,7 @@ static uint32_t queue_claim(struct vkmt_core *core)
         memset(vq, 0, sizeof(*vq));
         vq->phase = VKMT_CQE_F_PHASE;
         vq->state = VKMT_QSTATE_ACTIVE;
-        vq->claim_seq = ++core->queues[q].claim_seq;
+        vq->claim_seq = seq;
         hdr = (struct vkmt_queue_hdr *)base;
         vkmt_sh_store(&hdr->sh_claim_seq, vq->claim_seq);
         vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ACTIVE);

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: MIT
+# vkmt front door: ./configure && make; make check; make bench-host.
+# Every artefact goes to build/ (the ASan+UBSan twin of each to build/asan/).
+
+-include build/config.mk
+ifeq ($(CC),)
+CC := cc
+endif
+ifeq ($(origin CC),default)
+CC := cc
+endif
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+DESTDIR ?=
+
+VERSION := 1.0.0
+SOVERSION := 1
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS := -std=c11 -fPIC -fvisibility=hidden $(WARN) \
+	-Iprotocol -Ihw-device/core -Iguest-lib/include -Iguest-lib/src -Itests -MMD -MP
+OPT_CFLAGS := -O2 -g
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+CORE_SRC := $(wildcard hw-device/core/*.c)
+LIB_SRC := $(wildcard guest-lib/src/*.c)
+LOOP_SRC := guest-lib/loopback/loopback.c
+CONF_SRC := $(wildcard tests/conformance/*.c)
+HARNESS := tests/harness.c
+
+.PHONY: all check check-build bench-host install uninstall format format-check clean
+all: build/libvkmt.a build/libvkmt.so build/libvkmt-loopback.so \
+	build/vkmt-uninstalled.pc build/vkmt.pc
+
+# $(call variant,DIR,CFLAGS): objects, libraries and tests built into DIR.
+define variant
+$(1)/obj/%.o: %.c | check-config
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/libvkmt.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/libvkmt.so.$(VERSION): $$(LIB_SRC:%.c=$(1)/obj/%.o)
+	$$(CC) $(2) -shared -Wl,-soname,libvkmt.so.$(SOVERSION) -o $$@ $$^ -ldl -lpthread
+
+$(1)/libvkmt.so.$(SOVERSION) $(1)/libvkmt.so: $(1)/libvkmt.so.$(VERSION)
+	ln -sf libvkmt.so.$(VERSION) $$@
+
+$(1)/libvkmt-loopback.so.$(SOVERSION): $$(CORE_SRC:%.c=$(1)/obj/%.o) $$(LOOP_SRC:%.c=$(1)/obj/%.o)
+	$$(CC) $(2) -shared -Wl,-soname,libvkmt-loopback.so.$(SOVERSION) -o $$@ $$^
+
+$(1)/libvkmt-loopback.so: $(1)/libvkmt-loopback.so.$(SOVERSION)
+	ln -sf libvkmt-loopback.so.$(SOVERSION) $$@
+
+$(1)/tests/test_protocol: $(1)/obj/tests/unit/test_protocol.o $(1)/obj/$(HARNESS:.c=.o)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$^
+
+$(1)/tests/test_core: $(1)/obj/tests/unit/test_core.o $(1)/obj/tests/unit/test_aperture.o \
+		$(1)/obj/$(HARNESS:.c=.o) $$(CORE_SRC:%.c=$(1)/obj/%.o)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$^
+
+$(1)/tests/test_guestlib: $(1)/obj/tests/unit/test_guestlib.o $(1)/obj/$(HARNESS:.c=.o) \
+		$(1)/libvkmt.a
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$^ -ldl -lpthread
+
+$(1)/tests/conformance: $$(CONF_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) $(3)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
+
+$(1)/tests/all: $(1)/tests/test_protocol $(1)/tests/test_core $(1)/tests/test_guestlib \
+		$(1)/tests/conformance $(1)/libvkmt-loopback.so
+endef
+
+# The normal build links the conformance suite against the shared library
+# (soname and exports get tested); the sanitizer build links it statically.
+CONF_LINK_SHARED := -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..'
+CONF_LINK_STATIC := build/asan/libvkmt.a
+$(eval $(call variant,build,$(OPT_CFLAGS),build/libvkmt.so.$(SOVERSION) build/libvkmt.so,CONF_LINK_SHARED))
+$(eval $(call variant,build/asan,$(SAN_CFLAGS),build/asan/libvkmt.a,CONF_LINK_STATIC))
+
+build/bench/bench_host: build/obj/bench/bench_host.o build/libvkmt.so.$(SOVERSION)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..' -ldl -lpthread
+
+build/vkmt-uninstalled.pc: guest-lib/vkmt-uninstalled.pc.in | check-config
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SRCDIR@|$(CURDIR)|' $< > $@
+
+build/vkmt.pc: guest-lib/vkmt.pc.in | check-config
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' $< > $@
+
+check-config:
+	@test -f build/config.mk || { echo "run ./configure first" >&2; exit 1; }
+
+check-build: all build/tests/all build/asan/tests/all
+
+# make check: every suite in both builds; ends with one "N passed, N failed".
+check: check-build
+	@tests/run-suites.sh build build/asan
+
+bench-host: build/bench/bench_host build/libvkmt-loopback.so
+	@VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
+		build/bench/bench_host
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/vkmt
+	install -m 644 build/libvkmt.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 build/libvkmt.so.$(VERSION) build/libvkmt-loopback.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvkmt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvkmt.so.$(SOVERSION)
+	ln -sf libvkmt.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvkmt.so
+	install -m 644 guest-lib/include/d3dkmthk.h guest-lib/include/vkmt.h $(DESTDIR)$(PREFIX)/include/vkmt/
+	install -m 644 build/vkmt.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libvkmt.a $(DESTDIR)$(LIBDIR)/libvkmt.so* \
+		$(DESTDIR)$(LIBDIR)/libvkmt-loopback.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/pkgconfig/vkmt.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/vkmt
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^guest-lib/include/d3dkmthk.h$$')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build/obj build/asan build/tests build/bench build/lib* build/*.pc
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvkmt's own extras on top of the Windows surface in d3dkmthk.h: the
+ * driver-private allocation description every D3DKMTCreateAllocation2 call
+ * carries, and a few calls for tools and tests (status names, guest-side
+ * trim, device reset) that Windows has no thunk for.
+ */
+#ifndef VKMT_H
+#define VKMT_H
+
+#include "d3dkmthk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Passed per allocation through D3DDDI_ALLOCATIONINFO2.pPrivateDriverData
+ * with PrivateDriverDataSize == sizeof(VKMT_ALLOCATION_DESC). Size is in
+ * bytes and must be non-zero; no Flags bits are defined yet and Reserved
+ * must be 0. Anything else fails with STATUS_INVALID_PARAMETER.
+ */
+typedef struct _VKMT_ALLOCATION_DESC {
+    UINT64 Size;
+    UINT Flags;
+    UINT Reserved;
+} VKMT_ALLOCATION_DESC;
+
+VKMT_D3D_STATIC_ASSERT(sizeof(VKMT_ALLOCATION_DESC) == 16,
+                       "VKMT_ALLOCATION_DESC is 16 bytes");
+
+/* The symbolic name of @status ("STATUS_INVALID_PARAMETER"), or NULL. */
+VKMT_API const char *vkmt_status_name(NTSTATUS status);
+
+/* The transport this process uses ("loopback", ...), or NULL if none. */
+VKMT_API const char *vkmt_transport_name(void);
+
+/*
+ * Ask the device to discard offered content, as host memory pressure would:
+ * at least @bytes (0: all offered content), in eviction order. The bytes
+ * discarded go to *@discarded when it is non-NULL. STATUS_NOT_SUPPORTED when
+ * the device does not offer guest-requested trims.
+ */
+VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes,
+                            UINT64 *discarded);
+
+/*
+ * Reset the device behind @hAdapter. Every queue and allocation on it is
+ * torn down, for every process; from then on each call on an adapter opened
+ * before the reset returns STATUS_DEVICE_REMOVED. Open the adapter again to
+ * use the device.
+ */
+VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VKMT_H */

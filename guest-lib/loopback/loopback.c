@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loopback transport: the device engine (hw-device/core) running inside
+ * the calling process, with a memfd aperture. It is the one place where
+ * guest code meets the engine, and it lives in its own library
+ * (libvkmt-loopback) that libvkmt loads on demand, so the guest library
+ * proper never links the engine. Register accesses become engine calls and a
+ * doorbell processes the queue before the write returns.
+ *
+ * VKMT_LOOPBACK configures the device the way -device vkmt,... would:
+ * "queues=N,aperture=SIZE,budget=SIZE,features=MASK" (sizes take K/M/G).
+ * The device lives while any adapter has it open; the next open after the
+ * last close gets a fresh one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "transport.h"
+#include "vkmt_backend.h"
+#include "vkmt_core.h"
+#include "vkmt_proto.h"
+
+#define DEFAULT_QUEUES 8u
+#define DEFAULT_APERTURE (256ull << 20)
+#define LOOPBACK_LUID 0x00000000766b6d74ull /* "tmkv": one fixed device */
+
+struct loopback {
+    struct vkmt_transport t;
+    struct vkmt_core *core;
+    struct vkmt_backend *backend;
+    unsigned refs;
+};
+
+static struct loopback *dev;
+
+static void report(void *opaque, const char *msg)
+{
+    (void)opaque;
+    if (getenv("VKMT_DEBUG")) {
+        fprintf(stderr, "vkmt-loopback: guest error: %s\n", msg);
+    }
+}
+
+static const struct vkmt_core_ops core_ops = {
+    .guest_error = report,
+};
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s) {
+        return -EINVAL;
+    }
+    switch (*end) {
+    case 'G': case 'g': v <<= 10; /* fall through */
+    case 'M': case 'm': v <<= 10; /* fall through */
+    case 'K': case 'k': v <<= 10; end++; break;
+    default: break;
+    }
+    if (*end) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
+{
+    const char *env = getenv("VKMT_LOOPBACK");
+    char *copy, *save = NULL;
+    int err = 0;
+
+    cfg->num_queues = DEFAULT_QUEUES;
+    cfg->features = VKMT_F_KNOWN;
+    *aperture = DEFAULT_APERTURE;
+    if (!env || !*env) {
+        return 0;
+    }
+    copy = strdup(env);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    for (char *kv = strtok_r(copy, ",", &save); kv && !err;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        uint64_t v;
+
+        if (!eq || parse_size(eq + 1, &v) < 0) {
+            err = -EINVAL;
+        } else if (!strncmp(kv, "queues=", 7)) {
+            cfg->num_queues = v <= VKMT_MAX_QUEUES ? (uint32_t)v : 0;
+        } else if (!strncmp(kv, "aperture=", 9)) {
+            *aperture = v;
+        } else if (!strncmp(kv, "budget=", 7)) {
+            cfg->budget = v;
+        } else if (!strncmp(kv, "features=", 9)) {
+            cfg->features = (uint32_t)v;
+        } else {
+            err = -EINVAL;
+        }
+        if (err) {
+            fprintf(stderr, "vkmt-loopback: bad VKMT_LOOPBACK item '%s'\n", kv);
+        }
+    }
+    free(copy);
+    return err;
+}
+
+static void destroy(struct loopback *lb)
+{
+    vkmt_core_destroy(lb->core);
+    vkmt_backend_destroy(lb->backend);
+    if (lb->t.ctrl) {
+        munmap(lb->t.ctrl, lb->t.ctrl_size);
+    }
+    free(lb);
+}
+
+static int create(struct loopback **out)
+{
+    struct vkmt_core_config cfg = {0};
+    struct loopback *lb;
+    uint64_t aperture;
+    int err = parse_config(&cfg, &aperture);
+
+    if (err < 0) {
+        return err;
+    }
+    lb = calloc(1, sizeof(*lb));
+    if (!lb) {
+        return -ENOMEM;
+    }
+    lb->t.ctrl_size = vkmt_core_ctrl_size(cfg.num_queues);
+    lb->t.ctrl = mmap(NULL, lb->t.ctrl_size ? lb->t.ctrl_size : 1,
+                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (lb->t.ctrl == MAP_FAILED) {
+        lb->t.ctrl = NULL;
+        destroy(lb);
+        return -ENOMEM;
+    }
+    err = vkmt_backend_mem_create(aperture, -1, NULL, &lb->backend);
+    if (!err) {
+        err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb,
+                               &lb->core);
+    }
+    if (err) {
+        fprintf(stderr, "vkmt-loopback: cannot create the device: %s\n",
+                strerror(-err));
+        destroy(lb);
+        return err;
+    }
+    lb->t.aperture = lb->backend->base;
+    lb->t.aperture_size = lb->backend->size;
+    lb->t.luid = LOOPBACK_LUID;
+    *out = lb;
+    return 0;
+}
+
+static uint32_t lb_count(void)
+{
+    return 1;
+}
+
+static int lb_open(uint32_t index, struct vkmt_transport **out);
+
+static void lb_close(struct vkmt_transport *t)
+{
+    struct loopback *lb = (struct loopback *)t;
+
+    if (--lb->refs == 0) {
+        dev = NULL;
+        destroy(lb);
+    }
+}
+
+static uint32_t lb_reg_read(struct vkmt_transport *t, uint32_t off)
+{
+    return vkmt_core_reg_read(((struct loopback *)t)->core, off);
+}
+
+static void lb_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
+{
+    vkmt_core_reg_write(((struct loopback *)t)->core, off, val);
+}
+
+__attribute__((visibility("default"))) const struct vkmt_transport_ops
+    vkmt_loopback_transport = {
+        .name = "loopback",
+        .count = lb_count,
+        .open = lb_open,
+        .close = lb_close,
+        .reg_read = lb_reg_read,
+        .reg_write = lb_reg_write,
+};
+
+static int lb_open(uint32_t index, struct vkmt_transport **out)
+{
+    if (index != 0) {
+        return -ENODEV;
+    }
+    if (!dev) {
+        int err = create(&dev);
+
+        if (err < 0) {
+            return err;
+        }
+        dev->t.ops = &vkmt_loopback_transport;
+    }
+    dev->refs++;
+    *out = &dev->t;
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvkmt's process-wide state: the adapters this process opened, and the
+ * device, paging-queue and sync-object handles it gave out. Those are the
+ * library's own values mapped to (adapter, device handle): two devices may
+ * hand out equal values, and Windows handles are unique per process.
+ * Allocation handles pass through unchanged; the device checks them against
+ * the device they are used with. One mutex serializes the thunks.
+ */
+#ifndef VKMT_LIB_H
+#define VKMT_LIB_H
+
+#include <stdint.h>
+
+#include "qclient.h"
+#include "vkmt.h"
+
+/* One opened device: a transport mapping and the queue this process owns. */
+struct adapter {
+    struct vkmt_transport *t;
+    struct qclient qc;
+    uint32_t index; /* the transport's device index */
+    uint32_t opens; /* adapter handles that refer to it */
+};
+
+struct dev_rec {
+    D3DKMT_HANDLE h;  /* what the caller holds */
+    D3DKMT_HANDLE hw; /* what the device gave out */
+    struct adapter *a;
+};
+
+struct pq_rec {
+    D3DKMT_HANDLE h;
+    D3DKMT_HANDLE hw;
+    D3DKMT_HANDLE sync;
+    D3DKMT_HANDLE sync_hw;
+    D3DKMT_HANDLE dev; /* the caller's device handle */
+    struct adapter *a;
+    uint64_t *fence; /* FenceValueCPUVirtualAddress */
+};
+
+void lib_lock(void);
+void lib_unlock(void);
+
+/* Open adapter handles. */
+int32_t lib_open_adapter(uint32_t index, D3DKMT_HANDLE *out);
+int32_t lib_close_adapter(D3DKMT_HANDLE h);
+struct adapter *lib_adapter(D3DKMT_HANDLE h);
+
+/* Devices: records a device handle and sets rec->h. */
+int32_t lib_add_device(struct dev_rec *rec);
+struct dev_rec *lib_device(D3DKMT_HANDLE h);
+void lib_remove_device(D3DKMT_HANDLE h);
+
+/* Paging queues with their sync objects and CPU-visible fence values; sets
+ * rec->h and rec->sync. */
+int32_t lib_add_paging_queue(struct pq_rec *rec);
+struct pq_rec *lib_paging_queue(D3DKMT_HANDLE h);
+struct pq_rec *lib_sync_object(D3DKMT_HANDLE sync, D3DKMT_HANDLE dev);
+void lib_remove_paging_queue(D3DKMT_HANDLE h);
+
+/* Run one command on @a; DEVICE_REMOVED once the device was reset. */
+int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);
+
+/*
+ * Common checks of an offer/reclaim element list (count in 1..MAX_BATCH and
+ * exactly one of @resources / @handles), then a checked copy of it into the
+ * staging area. Fills the payload fields of @sqe. Returns an NTSTATUS.
+ */
+int32_t lib_stage_handles(struct adapter *a, uint32_t count,
+                          const D3DKMT_HANDLE *resources,
+                          const D3DKMT_HANDLE *handles, struct vkmt_sqe *sqe);
+
+/* LUID of a transport device. */
+LUID lib_luid(uint64_t id);
+
+#endif /* VKMT_LIB_H */

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring driver. One command is in flight per queue at a time (the thunks are
+ * synchronous), so the CQ can never overflow and the staging area is reused
+ * from offset 0 by every command.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "d3dkmthk.h"
+#include "qclient.h"
+#include "vkmt_shmem.h"
+
+#define SPIN_BEFORE_SLEEP 4096u /* completion polls before backing off */
+#define SLEEP_MAX_NS 1000000L   /* backoff ceiling: 1 ms */
+
+static uint32_t rd(struct qclient *qc, uint32_t off)
+{
+    return qc->t->ops->reg_read(qc->t, off);
+}
+
+static void wr(struct qclient *qc, uint32_t off, uint32_t val)
+{
+    qc->t->ops->reg_write(qc->t, off, val);
+}
+
+static int32_t handshake(struct qclient *qc)
+{
+    uint32_t status = rd(qc, VKMT_REG(status));
+
+    if (status & (VKMT_STATUS_FAILED | VKMT_STATUS_DEVICE_NEEDS_RESET)) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    if (status & VKMT_STATUS_DRIVER_OK) {
+        /* Another process brought the device up; use what it negotiated. */
+        qc->features = rd(qc, VKMT_REG(driver_features));
+        return STATUS_SUCCESS;
+    }
+    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE);
+    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
+    qc->features = rd(qc, VKMT_REG(device_features)) & VKMT_F_KNOWN;
+    wr(qc, VKMT_REG(driver_features), qc->features);
+    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
+                                 VKMT_STATUS_FEATURES_OK);
+    if (!(rd(qc, VKMT_REG(status)) & VKMT_STATUS_FEATURES_OK)) {
+        wr(qc, VKMT_REG(status), VKMT_STATUS_FAILED);
+        return STATUS_DEVICE_REMOVED;
+    }
+    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
+                                 VKMT_STATUS_FEATURES_OK |
+                                 VKMT_STATUS_DRIVER_OK);
+    return STATUS_SUCCESS;
+}
+
+int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
+{
+    uint8_t *base;
+    int32_t st;
+
+    memset(qc, 0, sizeof(*qc));
+    qc->t = t;
+    if (rd(qc, VKMT_REG(magic)) != VKMT_MAGIC ||
+        rd(qc, VKMT_REG(version)) >> 16 != VKMT_VERSION_MAJOR ||
+        rd(qc, VKMT_REG(queue_depth)) != VKMT_QUEUE_DEPTH ||
+        rd(qc, VKMT_REG(queue_stride)) != VKMT_QUEUE_STRIDE) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    st = handshake(qc);
+    if (st != STATUS_SUCCESS) {
+        return st;
+    }
+    qc->epoch = rd(qc, VKMT_REG(removal_epoch));
+    qc->queue = rd(qc, VKMT_REG(queue_claim));
+    if (qc->queue == VKMT_QUEUE_NONE) {
+        return STATUS_NO_MEMORY;
+    }
+    if ((uint64_t)(qc->queue + 1) * VKMT_QUEUE_STRIDE > t->ctrl_size) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    base = t->ctrl + (uint64_t)qc->queue * VKMT_QUEUE_STRIDE;
+    qc->sh_hdr = (struct vkmt_queue_hdr *)(base + VKMT_QUEUE_HDR_OFF);
+    qc->sh_sq = (struct vkmt_sqe *)(base + VKMT_QUEUE_SQ_OFF);
+    qc->sh_cq = (struct vkmt_cqe *)(base + VKMT_QUEUE_CQ_OFF);
+    qc->sh_staging = base + VKMT_QUEUE_STAGING_OFF;
+    qc->claim_seq = vkmt_sh_load(&qc->sh_hdr->sh_claim_seq);
+    qc->phase = VKMT_CQE_F_PHASE;
+    vkmt_sh_store(&qc->sh_hdr->sh_owner, (uint32_t)getpid());
+    return STATUS_SUCCESS;
+}
+
+void qc_close(struct qclient *qc)
+{
+    if (!qc->removed && qc->sh_hdr) {
+        wr(qc, VKMT_REG(queue_release), qc->queue);
+    }
+}
+
+/*
+ * Is our queue still ours? The shared header answers without a register
+ * read: a reset, a release or a queue error changes its state, a re-claim by
+ * another process its claim sequence. The removal epoch is read only on the
+ * slow path (@deep), where it also catches a device that vanished (all-ones).
+ */
+static bool still_ours(struct qclient *qc, bool deep)
+{
+    if (!qc->removed &&
+        (vkmt_sh_load_acquire(&qc->sh_hdr->sh_state) != VKMT_QSTATE_ACTIVE ||
+         vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
+         (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch))) {
+        qc->removed = true;
+    }
+    return !qc->removed;
+}
+
+static void backoff(long *ns)
+{
+    struct timespec ts = {0, *ns};
+
+    nanosleep(&ts, NULL);
+    *ns = *ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS : *ns * 2;
+}
+
+int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
+{
+    struct vkmt_cqe *cqe;
+    struct vkmt_cqe done;
+    long sleep_ns = 1000;
+    uint32_t spins = 0;
+
+    if (!still_ours(qc, false)) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    sqe->cid = ++qc->cid;
+    memcpy(&qc->sh_sq[qc->sq_tail & (VKMT_QUEUE_DEPTH - 1)], sqe, sizeof(*sqe));
+    qc->sq_tail++;
+    /* The entry and its staging payload are visible before the doorbell. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    wr(qc, VKMT_REG_DOORBELL(qc->queue), qc->sq_tail);
+
+    cqe = &qc->sh_cq[qc->cq_head & (VKMT_QUEUE_DEPTH - 1)];
+    /* Pairs with the device's release store of the phase flag. */
+    while ((vkmt_sh_load_acquire(&cqe->flags) & VKMT_CQE_F_PHASE) != qc->phase) {
+        if (++spins % SPIN_BEFORE_SLEEP == 0) {
+            if (!still_ours(qc, true)) {
+                return STATUS_DEVICE_REMOVED;
+            }
+            backoff(&sleep_ns);
+        }
+    }
+    memcpy(&done, cqe, sizeof(done));
+    if (done.cid != sqe->cid) {
+        /* The device broke the protocol; trust nothing it says from now on. */
+        qc->removed = true;
+        return STATUS_DEVICE_REMOVED;
+    }
+    qc->cq_head++;
+    if ((qc->cq_head & (VKMT_QUEUE_DEPTH - 1)) == 0) {
+        qc->phase ^= VKMT_CQE_F_PHASE;
+    }
+    vkmt_sh_store_release(&qc->sh_hdr->sh_cq_head, qc->cq_head);
+    res->value0 = done.value0;
+    res->value1 = done.value1;
+    return (int32_t)done.status;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The queue client: the driver half of the ring protocol, shared by every
+ * transport. It brings the device up (status and feature handshake), claims
+ * one queue for this process, and runs one command at a time through it:
+ * fill the submission entry, ring the doorbell, wait for the completion with
+ * the expected phase. Device removal is noticed here.
+ */
+#ifndef VKMT_QCLIENT_H
+#define VKMT_QCLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport.h"
+#include "vkmt_proto.h"
+
+struct qclient {
+    struct vkmt_transport *t;
+    uint32_t queue;
+    uint32_t claim_seq;
+    uint32_t epoch;
+    uint32_t features; /* negotiated */
+    bool removed;      /* sticky: every later command is DEVICE_REMOVED */
+    uint32_t sq_tail;  /* private producer index */
+    uint32_t cq_head;  /* private consumer index */
+    uint32_t phase;    /* phase value of the next valid completion */
+    uint32_t cid;
+    /* Shared memory, named apart from the private copies above. */
+    struct vkmt_queue_hdr *sh_hdr;
+    struct vkmt_sqe *sh_sq;
+    struct vkmt_cqe *sh_cq;
+    uint8_t *sh_staging;
+};
+
+/* Completion values handed back to the thunks. */
+struct qresult {
+    uint64_t value0;
+    uint64_t value1;
+};
+
+/*
+ * Bring the device behind @t up if needed and claim a queue. Returns an
+ * NTSTATUS: SUCCESS, DEVICE_REMOVED (not a vkmt device, or it refused),
+ * NO_MEMORY (no free queue).
+ */
+int32_t qc_open(struct qclient *qc, struct vkmt_transport *t);
+/* Release the queue (the device frees everything created through it). */
+void qc_close(struct qclient *qc);
+
+/*
+ * Run @sqe (cid is filled in) and wait for its completion. The payload must
+ * already be in the staging area. Returns the completion's NTSTATUS, or
+ * DEVICE_REMOVED once the device was reset or removed.
+ */
+int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res);
+
+/* Where a command's input array and output array go in the staging area. */
+#define QC_PAYLOAD_OFF 0u
+static inline uint32_t qc_result_off(uint32_t payload_len)
+{
+    return (payload_len + 63u) & ~63u;
+}
+
+#endif /* VKMT_QCLIENT_H */

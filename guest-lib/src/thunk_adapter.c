@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Adapters: D3DKMTEnumAdapters2, D3DKMTOpenAdapterFromLuid,
+ * D3DKMTCloseAdapter and D3DKMTQueryVideoMemoryInfo, plus the adapter-level
+ * extras of vkmt.h (trim, reset). Opening an adapter claims this process's
+ * queue on the device; closing the last handle releases it, and with it
+ * everything the process created there.
+ */
+#include "lib.h"
+#include "usermem.h"
+
+static NTSTATUS enum_adapters(D3DKMT_ENUMADAPTERS2 *p)
+{
+    const struct vkmt_transport_ops *ops = vkmt_transport_get();
+    uint32_t n = ops ? ops->count() : 0;
+    D3DKMT_ADAPTERINFO info;
+
+    if (!p->pAdapters) {
+        p->NumAdapters = n;
+        return STATUS_SUCCESS;
+    }
+    if (p->NumAdapters < n) {
+        p->NumAdapters = n;
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    if (!um_probe_out(p->pAdapters, (size_t)n * sizeof(*p->pAdapters))) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        NTSTATUS st = lib_open_adapter(i, &info.hAdapter);
+
+        if (st != STATUS_SUCCESS) {
+            /* All or nothing: close what this call opened. */
+            while (i--) {
+                lib_close_adapter(p->pAdapters[i].hAdapter);
+            }
+            return st;
+        }
+        info.AdapterLuid = lib_luid(lib_adapter(info.hAdapter)->t->luid);
+        info.NumOfSources = 0; /* no display outputs */
+        info.bPrecisePresentRegionsPreferred = 0;
+        p->pAdapters[i] = info;
+    }
+    p->NumAdapters = n;
+    return STATUS_SUCCESS;
+}
+
+VKMT_API NTSTATUS D3DKMTEnumAdapters2(const D3DKMT_ENUMADAPTERS2 *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    /* Windows declares the argument const but fills it in. */
+    st = enum_adapters((D3DKMT_ENUMADAPTERS2 *)p);
+    lib_unlock();
+    return st;
+}
+
+static NTSTATUS open_from_luid(D3DKMT_OPENADAPTERFROMLUID *p)
+{
+    const struct vkmt_transport_ops *ops = vkmt_transport_get();
+    uint32_t n = ops ? ops->count() : 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct vkmt_transport *t;
+        LUID luid;
+
+        /* The LUID is a property of the device: ask the transport. */
+        if (ops->open(i, &t) < 0) {
+            continue;
+        }
+        luid = lib_luid(t->luid);
+        ops->close(t);
+        if (luid.LowPart == p->AdapterLuid.LowPart &&
+            luid.HighPart == p->AdapterLuid.HighPart) {
+            return lib_open_adapter(i, &p->hAdapter);
+        }
+    }
+    return STATUS_INVALID_PARAMETER;
+}
+
+VKMT_API NTSTATUS D3DKMTOpenAdapterFromLuid(const D3DKMT_OPENADAPTERFROMLUID *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = open_from_luid((D3DKMT_OPENADAPTERFROMLUID *)p);
+    lib_unlock();
+    return st;
+}
+
+VKMT_API NTSTATUS D3DKMTCloseAdapter(const D3DKMT_CLOSEADAPTER *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = lib_close_adapter(p->hAdapter);
+    lib_unlock();
+    return st;
+}
+
+static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_QUERY_MEMORY};
+    struct adapter *a = lib_adapter(p->hAdapter);
+    struct qresult res = {0};
+    NTSTATUS st;
+
+    if (!a) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (a->qc.removed) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    /* Only the calling process, and the one physical adapter, are known. */
+    if (p->hProcess || p->PhysicalAdapterIndex ||
+        (p->MemorySegmentGroup != D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
+         p->MemorySegmentGroup != D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    sqe.arg0 = (uint32_t)p->MemorySegmentGroup;
+    st = lib_run(a, &sqe, &res);
+    if (st == STATUS_SUCCESS) {
+        p->Budget = res.value0;
+        p->CurrentUsage = res.value1;
+        /* Reservations are not supported: nothing reserved, none available. */
+        p->CurrentReservation = 0;
+        p->AvailableForReservation = 0;
+    }
+    return st;
+}
+
+VKMT_API NTSTATUS D3DKMTQueryVideoMemoryInfo(D3DKMT_QUERYVIDEOMEMORYINFO *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = query_memory(p);
+    lib_unlock();
+    return st;
+}
+
+VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discarded)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_TRIM, .arg64 = bytes};
+    struct qresult res = {0};
+    struct adapter *a;
+    NTSTATUS st;
+
+    lib_lock();
+    a = lib_adapter(hAdapter);
+    st = !a ? STATUS_INVALID_PARAMETER
+            : !(a->qc.features & VKMT_F_GUEST_TRIM) ? STATUS_NOT_SUPPORTED
+                                                    : lib_run(a, &sqe, &res);
+    lib_unlock();
+    if (st == STATUS_SUCCESS && discarded) {
+        *discarded = res.value0;
+    }
+    return st;
+}
+
+VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter)
+{
+    struct adapter *a;
+    NTSTATUS st = STATUS_SUCCESS;
+
+    lib_lock();
+    a = lib_adapter(hAdapter);
+    if (!a) {
+        st = STATUS_INVALID_PARAMETER;
+    } else if (a->qc.removed) {
+        st = STATUS_DEVICE_REMOVED;
+    } else {
+        a->t->ops->reg_write(a->t, VKMT_REG(status), 0);
+    }
+    lib_unlock();
+    return st;
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * D3DKMTCreateAllocation2, D3DKMTDestroyAllocation2, D3DKMTLock2 and
+ * D3DKMTUnlock2. Sizes come from the driver-private VKMT_ALLOCATION_DESC of
+ * each allocation; a lock hands out a pointer straight into the aperture.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib.h"
+#include "usermem.h"
+
+/* D3DKMT_CREATEALLOCATIONFLAGS.CreateResource; no other flag is supported. */
+#define CREATE_RESOURCE_BIT 0x1u
+
+static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
+                            struct vkmt_alloc_desc *out)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        VKMT_ALLOCATION_DESC d;
+
+        if (info[i].pSystemMem || info[i].Flags.Value ||
+            info[i].PrivateDriverDataSize != sizeof(d) ||
+            !um_copy_in(&d, info[i].pPrivateDriverData, sizeof(d)) ||
+            d.Size == 0 || d.Reserved || d.Flags) {
+            return STATUS_INVALID_PARAMETER;
+        }
+        out[i].size = d.Size;
+        out[i].flags = d.Flags;
+        out[i].reserved = 0;
+    }
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS create(D3DKMT_CREATEALLOCATION *p)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_ALLOCATIONS};
+    struct dev_rec *d = lib_device(p->hDevice);
+    uint32_t n = p->NumAllocations;
+    D3DDDI_ALLOCATIONINFO2 *info;
+    struct qresult res = {0};
+    uint32_t flags;
+    NTSTATUS st;
+
+    if (!d) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (d->a->qc.removed) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    memcpy(&flags, &p->Flags, sizeof(flags));
+    if (n == 0 || n > VKMT_MAX_BATCH || !p->pAllocationInfo2 || p->hResource ||
+        (flags & ~CREATE_RESOURCE_BIT)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    info = malloc((size_t)n * sizeof(*info));
+    if (!info) {
+        return STATUS_NO_MEMORY;
+    }
+    /* Read the array, then write it back unchanged: it must be writable
+     * before the device creates anything, or the handles would be lost. */
+    if (!um_copy_in(info, p->pAllocationInfo2, (size_t)n * sizeof(*info)) ||
+        !um_copy_out(p->pAllocationInfo2, info, (size_t)n * sizeof(*info))) {
+        free(info);
+        return STATUS_INVALID_PARAMETER;
+    }
+    st = fetch_descs(info, n, (struct vkmt_alloc_desc *)d->a->qc.sh_staging);
+    if (st != STATUS_SUCCESS) {
+        free(info);
+        return st;
+    }
+    sqe.handle = d->hw;
+    sqe.count = n;
+    sqe.payload_off = QC_PAYLOAD_OFF;
+    sqe.payload_len = n * (uint32_t)sizeof(struct vkmt_alloc_desc);
+    sqe.result_off = qc_result_off(sqe.payload_len);
+    sqe.result_len = n * (uint32_t)sizeof(uint32_t);
+    if (flags & CREATE_RESOURCE_BIT) {
+        sqe.flags = VKMT_SQE_F_CREATE_RESOURCE;
+    }
+    st = lib_run(d->a, &sqe, &res);
+    if (st == STATUS_SUCCESS) {
+        const uint32_t *h = (const uint32_t *)(d->a->qc.sh_staging + sqe.result_off);
+
+        for (uint32_t i = 0; i < n; i++) {
+            info[i].hAllocation = h[i];
+            info[i].GpuVirtualAddress = 0;
+        }
+        um_copy_out(p->pAllocationInfo2, info, (size_t)n * sizeof(*info));
+        p->hResource = (D3DKMT_HANDLE)res.value0;
+        p->hGlobalShare = 0;
+    }
+    free(info);
+    return st;
+}
+
+VKMT_API NTSTATUS D3DKMTCreateAllocation2(D3DKMT_CREATEALLOCATION *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = create(p);
+    lib_unlock();
+    return st;
+}
+
+static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_DESTROY_ALLOCATIONS};
+    struct dev_rec *d = lib_device(p->hDevice);
+    NTSTATUS st;
+
+    if (!d) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (d->a->qc.removed) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    sqe.handle = d->hw;
+    if (p->hResource) {
+        /* A resource goes with all of its allocations; no list with it. */
+        if (p->AllocationCount || p->phAllocationList) {
+            return STATUS_INVALID_PARAMETER;
+        }
+        sqe.arg0 = p->hResource;
+    } else {
+        st = lib_stage_handles(d->a, p->AllocationCount, NULL,
+                               p->phAllocationList, &sqe);
+        if (st != STATUS_SUCCESS) {
+            return st;
+        }
+    }
+    return lib_run(d->a, &sqe, NULL);
+}
+
+VKMT_API NTSTATUS D3DKMTDestroyAllocation2(const D3DKMT_DESTROYALLOCATION2 *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = destroy(p);
+    lib_unlock();
+    return st;
+}
+
+static NTSTATUS lock2(D3DKMT_LOCK2 *p)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_LOCK};
+    struct dev_rec *d = lib_device(p->hDevice);
+    struct qresult res = {0};
+    NTSTATUS st;
+
+    if (!d) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (d->a->qc.removed) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    if (p->Flags.Value) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    sqe.handle = d->hw;
+    sqe.arg0 = p->hAllocation;
+    st = lib_run(d->a, &sqe, &res);
+    if (st != STATUS_SUCCESS) {
+        return st;
+    }
+    /* The device's offset is untrusted: it must lie inside the aperture. */
+    if (res.value0 > d->a->t->aperture_size ||
+        res.value1 > d->a->t->aperture_size - res.value0) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    p->pData = d->a->t->aperture + res.value0;
+    return STATUS_SUCCESS;
+}
+
+VKMT_API NTSTATUS D3DKMTLock2(D3DKMT_LOCK2 *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = lock2(p);
+    lib_unlock();
+    return st;
+}
+
+static NTSTATUS unlock2(const D3DKMT_UNLOCK2 *p)
+{
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_UNLOCK};
+    struct dev_rec *d = lib_device(p->hDevice);
+
+    if (!d) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (d->a->qc.removed) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    sqe.handle = d->hw;
+    sqe.arg0 = p->hAllocation;
+    return lib_run(d->a, &sqe, NULL);
+}
+
+VKMT_API NTSTATUS D3DKMTUnlock2(const D3DKMT_UNLOCK2 *p)
+{
+    NTSTATUS st;
+
+    if (!p) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    st = unlock2(p);
+    lib_unlock();
+    return st;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transport selection. VKMT_TRANSPORT names the transport; "loopback" runs
+ * the device engine inside this process from libvkmt-loopback, loaded with
+ * dlopen so that libvkmt itself never links the engine (a guest build needs
+ * only the protocol). VKMT_LOOPBACK_LIB overrides where that library is.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport.h"
+#include "vkmt.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const struct vkmt_transport_ops *chosen;
+
+static const struct vkmt_transport_ops *load_loopback(void)
+{
+    const char *path = getenv("VKMT_LOOPBACK_LIB");
+    const struct vkmt_transport_ops *ops;
+    void *dl = dlopen(path && *path ? path : VKMT_LOOPBACK_SONAME,
+                      RTLD_NOW | RTLD_LOCAL);
+
+    if (!dl) {
+        fprintf(stderr, "libvkmt: loopback transport unavailable: %s\n",
+                dlerror());
+        return NULL;
+    }
+    ops = dlsym(dl, VKMT_LOOPBACK_SYMBOL);
+    if (!ops) {
+        fprintf(stderr, "libvkmt: %s has no %s\n", path ? path : VKMT_LOOPBACK_SONAME,
+                VKMT_LOOPBACK_SYMBOL);
+        dlclose(dl);
+    }
+    /* Stays loaded: the engine's state lives in it for the process's life. */
+    return ops;
+}
+
+static void choose(void)
+{
+    const char *name = getenv("VKMT_TRANSPORT");
+
+    if (name && strcmp(name, "loopback") == 0) {
+        chosen = load_loopback();
+    } else {
+        fprintf(stderr,
+                "libvkmt: VKMT_TRANSPORT=%s is not available in this build "
+                "(available: loopback)\n",
+                name ? name : "(unset)");
+    }
+}
+
+const struct vkmt_transport_ops *vkmt_transport_get(void)
+{
+    pthread_once(&once, choose);
+    return chosen;
+}
+
+VKMT_API const char *vkmt_transport_name(void)
+{
+    const struct vkmt_transport_ops *ops = vkmt_transport_get();
+
+    return ops ? ops->name : NULL;
+}

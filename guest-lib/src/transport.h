@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How libvkmt reaches a device. A transport only maps the BARs and moves
+ * register values; the queue client above it (qclient.c) is shared by all of
+ * them, so rings and commands behave the same over every transport.
+ */
+#ifndef VKMT_TRANSPORT_H
+#define VKMT_TRANSPORT_H
+
+#include <stdint.h>
+
+struct vkmt_transport;
+
+struct vkmt_transport_ops {
+    const char *name;
+    /* Number of devices this transport can reach now. */
+    uint32_t (*count)(void);
+    /* Map device @index. Returns 0 and sets *out, or a negative errno. */
+    int (*open)(uint32_t index, struct vkmt_transport **out);
+    void (*close)(struct vkmt_transport *t);
+    uint32_t (*reg_read)(struct vkmt_transport *t, uint32_t off);
+    void (*reg_write)(struct vkmt_transport *t, uint32_t off, uint32_t val);
+};
+
+struct vkmt_transport {
+    const struct vkmt_transport_ops *ops;
+    uint8_t *ctrl; /* control memory (BAR 2) */
+    uint64_t ctrl_size;
+    uint8_t *aperture; /* allocation content (BAR 4) */
+    uint64_t aperture_size;
+    uint64_t luid; /* stable id of this device: LowPart | HighPart << 32 */
+};
+
+/* Symbol the loopback library exports its ops under. */
+#define VKMT_LOOPBACK_SYMBOL "vkmt_loopback_transport"
+#define VKMT_LOOPBACK_SONAME "libvkmt-loopback.so.1"
+
+/*
+ * The transport chosen by VKMT_TRANSPORT for this process, loaded on first
+ * use; NULL when none is available (the reason goes to stderr once).
+ */
+const struct vkmt_transport_ops *vkmt_transport_get(void);
+
+#endif /* VKMT_TRANSPORT_H */
