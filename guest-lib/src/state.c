@@ -117,7 +117,7 @@ int32_t lib_open_adapter(uint32_t index, D3DKMT_HANDLE *out)
         a->index = index;
         if (ops->open(index, &a->t) < 0) {
             free(a);
-            return STATUS_DEVICE_REMOVED;
+            return STATUS_UNSUCCESSFUL; /* the transport could not map it */
         }
         st = qc_open(&a->qc, a->t);
         if (st != STATUS_SUCCESS) {

@@ -6,6 +6,7 @@
  * the reclaim that produced the value, so a wait is a fence query, repeated
  * with backoff only for values no reclaim has reached yet.
  */
+#define _DEFAULT_SOURCE /* nanosleep */
 #include <stdlib.h>
 #include <time.h>
 

@@ -66,6 +66,19 @@ uint64_t vkmt_core_ctrl_size(uint32_t num_queues)
     return (uint64_t)num_queues * VKMT_QUEUE_STRIDE;
 }
 
+/*
+ * 0 means half the aperture: discarded allocations keep their aperture range
+ * so that a reclaim can recommit them in place, and that needs address space
+ * beyond what the budget lets be committed at once.
+ */
+static uint64_t default_budget(uint64_t budget, uint64_t aperture)
+{
+    if (budget == 0) {
+        return aperture / 2 / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
+    }
+    return budget < aperture ? budget : aperture;
+}
+
 int vkmt_core_create(const struct vkmt_core_config *cfg,
                      struct vkmt_backend *backend, void *ctrl,
                      const struct vkmt_core_ops *ops, void *opaque,
@@ -93,8 +106,7 @@ int vkmt_core_create(const struct vkmt_core_config *cfg,
     core->backend = backend;
     core->ctrl = ctrl;
     core->max_objects = cfg->max_objects ? cfg->max_objects : OBJ_INDEX_MAX;
-    core->budget = cfg->budget && cfg->budget < backend->size ? cfg->budget
-                                                               : backend->size;
+    core->budget = default_budget(cfg->budget, backend->size);
     core->scratch = malloc(VKMT_STAGING_SIZE);
     core->results = malloc((size_t)VKMT_MAX_BATCH * sizeof(uint32_t));
     if (!core->scratch || !core->results || obj_table_init(core) < 0 ||
@@ -341,8 +353,7 @@ uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
 
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
 {
-    core->budget = budget && budget < core->backend->size ? budget
-                                                          : core->backend->size;
+    core->budget = default_budget(budget, core->backend->size);
     evict_enforce_budget(core);
 }
 

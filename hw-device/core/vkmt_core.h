@@ -56,7 +56,7 @@ struct vkmt_core_ops {
 
 struct vkmt_core_config {
     uint32_t num_queues;  /* 1..VKMT_MAX_QUEUES */
-    uint64_t budget;      /* committed-byte limit; 0 means the aperture size */
+    uint64_t budget;      /* committed-byte limit; 0: half the aperture */
     uint32_t max_objects; /* handle-table limit; 0 means the protocol maximum */
     uint32_t features;    /* VKMT_F_* offered; must be within VKMT_F_KNOWN */
 };
@@ -120,7 +120,8 @@ void vkmt_core_reset(struct vkmt_core *core);
  */
 uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes);
 
-/* Change the budget; content offered beyond the new budget is discarded. */
+/* Change the budget (0: half the aperture, capped at the aperture); content
+ * offered beyond the new budget is discarded. */
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget);
 
 /* Surprise removal: every later command completes with DEVICE_REMOVED. */

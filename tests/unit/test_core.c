@@ -746,7 +746,7 @@ static void batch_sizes(void)
     static uint32_t h[VKMT_MAX_BATCH], r[VKMT_MAX_BATCH];
     const uint32_t sizes[] = {1, 2, 64, VKMT_MAX_BATCH};
 
-    setup(64 * MIB, 0);
+    setup(64 * MIB, 64 * MIB);
     for (unsigned s = 0; s < 4; s++) {
         uint32_t n = sizes[s], dev = new_device();
         int ok = 1;

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* Conformance: creating, locking and destroying allocations and resources. */
+#include <string.h>
+
+#include "conf.h"
+
+/* One CreateAllocation2 call with a single allocation described by @desc. */
+static NTSTATUS create_one(struct conf *c, const void *data, UINT size,
+                           D3DKMT_HANDLE *h)
+{
+    D3DDDI_ALLOCATIONINFO2 info;
+    D3DKMT_CREATEALLOCATION ca = {0};
+    NTSTATUS st;
+
+    memset(&info, 0, sizeof(info));
+    info.pPrivateDriverData = (void *)data;
+    info.PrivateDriverDataSize = size;
+    ca.hDevice = c->dev;
+    ca.NumAllocations = 1;
+    ca.pAllocationInfo2 = &info;
+    st = D3DKMTCreateAllocation2(&ca);
+    if (h) {
+        *h = info.hAllocation;
+    }
+    return st;
+}
+
+static void create_validates_the_private_data(void)
+{
+    struct conf c;
+    VKMT_ALLOCATION_DESC d = {.Size = 4096};
+    D3DKMT_HANDLE h;
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(create_one(&c, &d, sizeof(d), &h), STATUS_SUCCESS);
+    CHECK(h != 0);
+    CHECK_ST(create_one(&c, &d, sizeof(d) - 1, NULL), STATUS_INVALID_PARAMETER);
+    CHECK_ST(create_one(&c, &d, sizeof(d) + 4, NULL), STATUS_INVALID_PARAMETER);
+    CHECK_ST(create_one(&c, NULL, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    CHECK_ST(create_one(&c, conf_unreadable(), sizeof(d), NULL),
+             STATUS_INVALID_PARAMETER);
+    d.Size = 0;
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d.Size = 4096;
+    d.Reserved = 1;
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d.Reserved = 0;
+    d.Flags = 0x80000000u;
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d.Flags = 0;
+    d.Size = ~0ull; /* larger than any aperture */
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(conf_usage(&c), 4096); /* only the first one exists */
+    conf_close(&c);
+}
+
+static void create_validates_the_call(void)
+{
+    struct conf c;
+    VKMT_ALLOCATION_DESC d = {.Size = 4096};
+    D3DDDI_ALLOCATIONINFO2 info;
+    D3DKMT_CREATEALLOCATION ca = {0};
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    memset(&info, 0, sizeof(info));
+    info.pPrivateDriverData = &d;
+    info.PrivateDriverDataSize = sizeof(d);
+    ca.hDevice = c.dev;
+    ca.pAllocationInfo2 = &info;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER); /* 0 */
+    ca.NumAllocations = 10241;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    ca.NumAllocations = 1;
+    ca.pAllocationInfo2 = NULL;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    ca.pAllocationInfo2 = conf_readonly(); /* handles could not be returned */
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    ca.pAllocationInfo2 = &info;
+    ca.Flags.CreateShared = 1;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    ca.Flags.CreateShared = 0;
+    info.pSystemMem = &d; /* user memory backing is not supported */
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    info.pSystemMem = NULL;
+    ca.hDevice = c.pq;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    ca.hDevice = c.dev;
+    CHECK_EQ(conf_usage(&c), 0);
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    CHECK(info.hAllocation != 0);
+    conf_close(&c);
+}
+
+static void creation_beyond_the_budget_fails(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[2];
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 1, c.budget, h), STATUS_SUCCESS);
+    CHECK_ST(conf_create(&c, 1, 4096, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
+    CHECK_ST(conf_destroy(&c, 1, h), STATUS_SUCCESS);
+    /* A batch that does not fit as a whole creates nothing. */
+    CHECK_ST(conf_create(&c, 2, c.budget / 2 + 4096, NULL),
+             STATUS_GRAPHICS_NO_VIDEO_MEMORY);
+    CHECK_EQ(conf_usage(&c), 0);
+    conf_close(&c);
+}
+
+static void locks_give_separate_persistent_memory(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[3];
+    unsigned char *p[3];
+    D3DKMT_LOCK2 l = {0};
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 3, 5000, h), STATUS_SUCCESS);
+    for (int i = 0; i < 3; i++) {
+        CHECK_ST(conf_lock(&c, h[i], &p[i]), STATUS_SUCCESS);
+        CHECK_EQ(conf_content(&c, h[i], 5000, 0), 0); /* new memory is zeroed */
+    }
+    /* Ranges never overlap. */
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++) {
+            CHECK(i == j || p[i] + 5000 <= p[j] || p[j] + 5000 <= p[i]);
+        }
+        CHECK_ST(conf_unlock(&c, h[i]), STATUS_SUCCESS);
+    }
+    for (int i = 0; i < 3; i++) {
+        conf_fill(&c, h[i], 5000, (unsigned)i + 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(conf_content(&c, h[i], 5000, (unsigned)i + 1), 1);
+    }
+    CHECK_ST(conf_unlock(&c, h[0]), STATUS_INVALID_PARAMETER); /* not locked */
+    l.hDevice = c.dev;
+    l.hAllocation = h[0];
+    l.Flags.Value = 1;
+    CHECK_ST(D3DKMTLock2(&l), STATUS_INVALID_PARAMETER);
+    l.Flags.Value = 0;
+    l.hAllocation = c.dev;
+    CHECK_ST(D3DKMTLock2(&l), STATUS_INVALID_PARAMETER);
+    l.hAllocation = 0;
+    CHECK_ST(D3DKMTLock2(&l), STATUS_INVALID_PARAMETER);
+    conf_close(&c);
+}
+
+static void destroy_is_all_or_nothing(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[3];
+    D3DKMT_DESTROYALLOCATION2 d = {0};
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 3, 4096, h), STATUS_SUCCESS);
+    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){h[0], 0xdead}), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){h[0], h[0]}), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_destroy(&c, 0, h), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_destroy(&c, 1, conf_unreadable()), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(conf_usage(&c), 3 * 4096);
+    CHECK_ST(conf_destroy(&c, 3, h), STATUS_SUCCESS);
+    CHECK_EQ(conf_usage(&c), 0);
+    CHECK_ST(conf_lock(&c, h[1], NULL), STATUS_INVALID_PARAMETER);
+    d.hDevice = c.dev;
+    d.hResource = 0x1234;
+    CHECK_ST(D3DKMTDestroyAllocation2(&d), STATUS_INVALID_PARAMETER);
+    conf_close(&c);
+}
+
+static void resources_offer_and_reclaim_as_a_unit(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[3], res, other[1];
+    D3DKMT_OFFERALLOCATIONS o = {0};
+    D3DKMT_RECLAIMALLOCATIONS2 r = {0};
+    D3DKMT_DESTROYALLOCATION2 d = {0};
+    D3DDDI_RECLAIM_RESULT result[1];
+    UINT64 freed = 0;
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create_resource(&c, 3, 4096, h, &res), STATUS_SUCCESS);
+    CHECK(res != 0);
+    CHECK_ST(conf_create(&c, 1, 4096, other), STATUS_SUCCESS);
+    conf_fill(&c, h[2], 4096, 9);
+    o.hDevice = c.dev;
+    o.pResources = &res;
+    o.NumAllocations = 1;
+    o.Priority = D3DKMT_OFFER_PRIORITY_LOW;
+    CHECK_ST(D3DKMTOfferAllocations(&o), STATUS_SUCCESS);
+    CHECK_ST(conf_lock(&c, h[2], NULL), STATUS_INVALID_PARAMETER); /* offered */
+    CHECK_ST(vkmt_trim(c.adapter, 4096, &freed), STATUS_SUCCESS);
+    CHECK_EQ(freed, 4096);
+    r.hPagingQueue = c.pq;
+    r.pResources = &res;
+    r.NumAllocations = 1;
+    r.pResults = result;
+    CHECK_ST(D3DKMTReclaimAllocations2(&r), STATUS_SUCCESS);
+    CHECK_EQ(result[0], D3DDDI_RECLAIM_RESULT_DISCARDED);
+    CHECK_EQ(conf_content(&c, h[2], 4096, 9), 1); /* that member survived */
+    /* A plain allocation is not a resource, and the other way round. */
+    o.pResources = other;
+    CHECK_ST(D3DKMTOfferAllocations(&o), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_offer(&c, &res, 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
+             STATUS_INVALID_PARAMETER);
+    d.hDevice = c.dev;
+    d.hResource = res;
+    d.phAllocationList = h;
+    d.AllocationCount = 1;
+    CHECK_ST(D3DKMTDestroyAllocation2(&d), STATUS_INVALID_PARAMETER);
+    d.phAllocationList = NULL;
+    d.AllocationCount = 0;
+    CHECK_ST(D3DKMTDestroyAllocation2(&d), STATUS_SUCCESS);
+    CHECK_ST(conf_lock(&c, h[0], NULL), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(conf_usage(&c), 4096);
+    conf_close(&c);
+}
+
+const struct test conf_alloc_tests[] = {
+    TEST(create_validates_the_private_data),
+    TEST(create_validates_the_call),
+    TEST(creation_beyond_the_budget_fails),
+    TEST(locks_give_separate_persistent_memory),
+    TEST(destroy_is_all_or_nothing),
+    TEST(resources_offer_and_reclaim_as_a_unit),
+};
+CONF_COUNT(conf_alloc_tests);

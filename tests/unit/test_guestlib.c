@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of libvkmt's internals: checked user-memory access, status
+ * names, and the queue client against a scripted fake device, which can
+ * misbehave in ways the real engine never does (wrong identity, no free
+ * queue, a completion for the wrong command, a reset while a command waits).
+ */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "harness.h"
+#include "qclient.h"
+#include "usermem.h"
+#include "vkmt.h"
+#include "vkmt_shmem.h"
+
+/* ---- usermem ---- */
+
+static void *page(int prot)
+{
+    void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+
+    /* Two pages: the first usable, the second with @prot. */
+    mprotect((char *)p + 4096, 4096, prot);
+    return p;
+}
+
+static void copy_in_reports_unreadable_ranges(void)
+{
+    char *p = page(PROT_NONE);
+    char buf[64];
+
+    memset(p, 0x42, 4096);
+    CHECK(um_copy_in(buf, p + 4096 - 64, 64));
+    CHECK_EQ(buf[63], 0x42);
+    CHECK(!um_copy_in(buf, p + 4096 - 32, 64)); /* runs into the guard page */
+    CHECK(!um_copy_in(buf, p + 4096, 4));
+    CHECK(!um_copy_in(buf, NULL, 4));
+    CHECK(!um_copy_in(buf, (void *)(uintptr_t)8, 4));
+    munmap(p, 8192);
+}
+
+static void copy_out_and_probe_report_unwritable_ranges(void)
+{
+    char *p = page(PROT_READ);
+    char buf[64] = {1};
+
+    CHECK(um_copy_out(p + 100, buf, 64));
+    CHECK_EQ(p[100], 1);
+    CHECK(!um_copy_out(p + 4096 - 8, buf, 64));
+    CHECK(!um_copy_out(p + 4096, buf, 4));
+    CHECK(!um_probe_out(p + 4096, 4));
+    CHECK(!um_probe_out(NULL, 4));
+    memset(p, 0x33, 128);
+    CHECK(um_probe_out(p, 128));
+    CHECK_EQ(p[0], 0);
+    CHECK_EQ(p[127], 0);
+    CHECK_EQ(p[128], 0); /* untouched page content was zero already */
+    munmap(p, 8192);
+}
+
+static void status_names(void)
+{
+    CHECK(strcmp(vkmt_status_name(STATUS_INVALID_PARAMETER), "STATUS_INVALID_PARAMETER") == 0);
+    CHECK(strcmp(vkmt_status_name(STATUS_DEVICE_REMOVED), "STATUS_DEVICE_REMOVED") == 0);
+    CHECK(strcmp(vkmt_status_name(STATUS_GRAPHICS_NO_VIDEO_MEMORY),
+                 "STATUS_GRAPHICS_NO_VIDEO_MEMORY") == 0);
+    CHECK(vkmt_status_name((NTSTATUS)0xC0001234) == NULL);
+}
+
+/* ---- the queue client against a scripted device ---- */
+
+static struct fake {
+    struct vkmt_transport t;
+    uint32_t magic;
+    uint32_t status;
+    uint32_t claim;       /* what queue_claim answers */
+    uint32_t epoch;
+    int complete;         /* answer doorbells */
+    uint32_t cid_delta;   /* added to the echoed cid */
+    int reset_after;      /* doorbells until a "reset" frees the queue; 0: never */
+    int refuse_features;  /* FEATURES_OK never sticks */
+    unsigned doorbells;
+    uint32_t released;
+} fk;
+
+static uint32_t fk_read(struct vkmt_transport *t, uint32_t off)
+{
+    (void)t;
+    switch (off) {
+    case VKMT_REG(magic):
+        return fk.magic;
+    case VKMT_REG(version):
+        return VKMT_VERSION;
+    case VKMT_REG(queue_depth):
+        return VKMT_QUEUE_DEPTH;
+    case VKMT_REG(queue_stride):
+        return VKMT_QUEUE_STRIDE;
+    case VKMT_REG(status):
+        return fk.status;
+    case VKMT_REG(device_features):
+        return VKMT_F_KNOWN | 0x80000000u; /* an unknown bit is not taken */
+    case VKMT_REG(driver_features):
+        return VKMT_F_KNOWN;
+    case VKMT_REG(removal_epoch):
+        return fk.epoch;
+    case VKMT_REG(queue_claim): {
+        struct vkmt_queue_hdr *h = (struct vkmt_queue_hdr *)(fk.t.ctrl);
+
+        h->sh_state = VKMT_QSTATE_ACTIVE;
+        h->sh_claim_seq = 7;
+        return fk.claim;
+    }
+    default:
+        return 0;
+    }
+}
+
+static void fk_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
+{
+    struct vkmt_queue_hdr *h = (struct vkmt_queue_hdr *)(t->ctrl);
+
+    if (off == VKMT_REG(status)) {
+        fk.status = fk.refuse_features ? val & ~VKMT_STATUS_FEATURES_OK : val;
+    } else if (off == VKMT_REG(queue_release)) {
+        fk.released = val + 1;
+    } else if (off == VKMT_REG_DOORBELL(0)) {
+        struct vkmt_sqe *sq = (struct vkmt_sqe *)(t->ctrl + VKMT_QUEUE_SQ_OFF);
+        struct vkmt_cqe *cq = (struct vkmt_cqe *)(t->ctrl + VKMT_QUEUE_CQ_OFF);
+        uint32_t slot = (val - 1) & (VKMT_QUEUE_DEPTH - 1);
+
+        fk.doorbells++;
+        if (fk.reset_after && fk.doorbells >= (unsigned)fk.reset_after) {
+            vkmt_sh_store(&h->sh_state, VKMT_QSTATE_FREE);
+            fk.epoch++;
+            return;
+        }
+        if (!fk.complete) {
+            return;
+        }
+        cq[slot].cid = sq[slot].cid + fk.cid_delta;
+        cq[slot].status = VKMT_ST_SUCCESS;
+        cq[slot].value0 = 0x1234;
+        vkmt_sh_store_release(&cq[slot].flags, ((val - 1) / VKMT_QUEUE_DEPTH + 1) & 1);
+    }
+}
+
+static const struct vkmt_transport_ops fk_ops = {
+    .name = "fake", .reg_read = fk_read, .reg_write = fk_write,
+};
+
+static void fake_reset(void)
+{
+    static uint8_t *ctrl;
+
+    if (!ctrl) {
+        ctrl = aligned_alloc(4096, VKMT_QUEUE_STRIDE);
+    }
+    memset(ctrl, 0, VKMT_QUEUE_STRIDE);
+    memset(&fk, 0, sizeof(fk));
+    fk.t.ops = &fk_ops;
+    fk.t.ctrl = ctrl;
+    fk.t.ctrl_size = VKMT_QUEUE_STRIDE;
+    fk.magic = VKMT_MAGIC;
+    fk.complete = 1;
+}
+
+static void qclient_brings_the_device_up(void)
+{
+    struct qclient qc;
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct qresult res;
+
+    fake_reset();
+    fk.refuse_features = 1;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_DEVICE_REMOVED);
+    CHECK(fk.status & VKMT_STATUS_FAILED); /* and it told the device */
+    CHECK_EQ(fk.status & VKMT_STATUS_DRIVER_OK, 0);
+    fake_reset();
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    CHECK(fk.status & VKMT_STATUS_DRIVER_OK);
+    CHECK_EQ(qc.features, VKMT_F_KNOWN);
+    for (int i = 0; i < 3 * (int)VKMT_QUEUE_DEPTH; i++) { /* across phase flips */
+        CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_SUCCESS);
+    }
+    CHECK_EQ(res.value0, 0x1234);
+    qc_close(&qc);
+    CHECK_EQ(fk.released, 1);
+}
+
+static void qclient_refuses_a_wrong_device(void)
+{
+    struct qclient qc;
+
+    fake_reset();
+    fk.magic = 0xffffffffu; /* what a vanished device reads as */
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_DEVICE_REMOVED);
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK | VKMT_STATUS_DEVICE_NEEDS_RESET;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_DEVICE_REMOVED);
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    fk.claim = VKMT_QUEUE_NONE;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_NO_MEMORY);
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    fk.claim = 5; /* beyond the mapped control memory */
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_DEVICE_REMOVED);
+}
+
+static void qclient_distrusts_a_wrong_completion(void)
+{
+    struct qclient qc;
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct qresult res;
+
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    fk.cid_delta = 1;
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_DEVICE_REMOVED);
+    fk.cid_delta = 0;
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_DEVICE_REMOVED); /* sticky */
+}
+
+static void qclient_notices_a_reset_while_waiting(void)
+{
+    struct qclient qc;
+    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct qresult res;
+
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    fk.reset_after = 2;
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_SUCCESS);
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_DEVICE_REMOVED);
+    CHECK(qc.removed);
+    qc_close(&qc);
+    CHECK_EQ(fk.released, 0); /* a removed queue is not released again */
+}
+
+static const struct test tests[] = {
+    TEST(copy_in_reports_unreadable_ranges),
+    TEST(copy_out_and_probe_report_unwritable_ranges),
+    TEST(status_names),
+    TEST(qclient_brings_the_device_up),
+    TEST(qclient_refuses_a_wrong_device),
+    TEST(qclient_distrusts_a_wrong_completion),
+    TEST(qclient_notices_a_reset_while_waiting),
+};
+
+int main(void)
+{
+    return harness_run("test_guestlib", tests, sizeof(tests) / sizeof(tests[0]));
+}
