@@ -102,9 +102,13 @@ check-build: all build/tests/all build/asan/tests/all
 check: check-build
 	@tests/run-suites.sh build build/asan
 
+# Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so
 	@VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
 		build/bench/bench_host
+	@echo
+	@VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
+		VKMT_POINTER_CHECKS=0 build/bench/bench_host
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/vkmt
