@@ -124,7 +124,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libvkmt-loopback.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/pkgconfig/vkmt.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/vkmt
 
-FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^guest-lib/include/d3dkmthk.h$$')
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -19,7 +19,7 @@
 #define PAGE 4096u
 #define LIVE_ALLOCS 100000u
 
-static const UINT batches[] = {1, 64, 1024, 10240};
+static const UINT batches[] = { 1, 64, 1024, 10240 };
 
 static double now_ns(void)
 {
@@ -58,9 +58,9 @@ static D3DKMT_HANDLE adapter, dev, pq;
 static void open_device(void)
 {
     D3DKMT_ADAPTERINFO info;
-    D3DKMT_ENUMADAPTERS2 e = {.NumAdapters = 1, .pAdapters = &info};
-    D3DKMT_CREATEDEVICE cd = {0};
-    D3DKMT_CREATEPAGINGQUEUE cq = {0};
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &info };
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE cq = { 0 };
     NTSTATUS st;
 
     if ((st = D3DKMTEnumAdapters2(&e)) != STATUS_SUCCESS || e.NumAdapters < 1) {
@@ -82,8 +82,8 @@ static void open_device(void)
 static void create(UINT n, D3DKMT_HANDLE *h)
 {
     D3DDDI_ALLOCATIONINFO2 *info = calloc(n, sizeof(*info));
-    VKMT_ALLOCATION_DESC desc = {.Size = PAGE};
-    D3DKMT_CREATEALLOCATION ca = {0};
+    VKMT_ALLOCATION_DESC desc = { .Size = PAGE };
+    D3DKMT_CREATEALLOCATION ca = { 0 };
     NTSTATUS st;
 
     for (UINT i = 0; i < n; i++) {
@@ -104,8 +104,7 @@ static void create(UINT n, D3DKMT_HANDLE *h)
 
 static void destroy(UINT n, const D3DKMT_HANDLE *h)
 {
-    D3DKMT_DESTROYALLOCATION2 d = {.hDevice = dev, .phAllocationList = h,
-                                   .AllocationCount = n};
+    D3DKMT_DESTROYALLOCATION2 d = { .hDevice = dev, .phAllocationList = h, .AllocationCount = n };
     NTSTATUS st = D3DKMTDestroyAllocation2(&d);
 
     if (st != STATUS_SUCCESS) {
@@ -135,8 +134,8 @@ static void report(const char *op, UINT n, struct series *s, double clock)
         s->v[i] -= clock;
     }
     med = s->v[s->n / 2];
-    printf("| %-8s | %6u | %10.0f | %10.0f | %10.0f | %9.1f |\n", op, n, s->v[0],
-           med, s->v[s->n - 1], med / n);
+    printf("| %-8s | %6u | %10.0f | %10.0f | %10.0f | %9.1f |\n", op, n, s->v[0], med,
+           s->v[s->n - 1], med / n);
 }
 
 static void bench_batch(UINT n, double clock)
@@ -145,13 +144,14 @@ static void bench_batch(UINT n, double clock)
     D3DKMT_HANDLE *h = calloc(n, sizeof(*h));
     BOOL *discarded = calloc(n, sizeof(*discarded));
     D3DDDI_RECLAIM_RESULT *results = calloc(n, sizeof(*results));
-    struct series offer = {calloc(2 * reps, sizeof(double)), 0};
-    struct series reclaim = {calloc(reps, sizeof(double)), 0};
-    struct series reclaim2 = {calloc(reps, sizeof(double)), 0};
-    D3DKMT_OFFERALLOCATIONS o = {.hDevice = dev, .NumAllocations = n,
-                                 .Priority = D3DKMT_OFFER_PRIORITY_NORMAL};
-    D3DKMT_RECLAIMALLOCATIONS r1 = {.hDevice = dev, .NumAllocations = n};
-    D3DKMT_RECLAIMALLOCATIONS2 r2 = {.hPagingQueue = pq, .NumAllocations = n};
+    struct series offer = { calloc(2 * reps, sizeof(double)), 0 };
+    struct series reclaim = { calloc(reps, sizeof(double)), 0 };
+    struct series reclaim2 = { calloc(reps, sizeof(double)), 0 };
+    D3DKMT_OFFERALLOCATIONS o = { .hDevice = dev,
+                                  .NumAllocations = n,
+                                  .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
+    D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = dev, .NumAllocations = n };
+    D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = pq, .NumAllocations = n };
 
     create(n, h);
     o.HandleList = r1.HandleList = r2.HandleList = h;
@@ -205,8 +205,7 @@ static void bench_bookkeeping(void)
         done += n;
     }
     after = mallinfo2();
-    per = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) /
-          LIVE_ALLOCS;
+    per = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) / LIVE_ALLOCS;
     printf("\nbookkeeping: %.1f host bytes per allocation with %u allocations alive "
            "(heap growth, target <= 96)\n",
            per, LIVE_ALLOCS);
@@ -226,8 +225,7 @@ int main(void)
     open_device();
     clock = clock_cost();
     printf("libvkmt over %s, pointer checks %s, clock cost %.0f ns subtracted\n\n",
-           vkmt_transport_name(), checks && !strcmp(checks, "0") ? "off" : "on",
-           clock);
+           vkmt_transport_name(), checks && !strcmp(checks, "0") ? "off" : "on", clock);
     printf("| call     |  batch | min ns     | median ns  | max ns     | ns/alloc  |\n");
     printf("|----------|-------:|-----------:|-----------:|-----------:|----------:|\n");
     for (unsigned i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {

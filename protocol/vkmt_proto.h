@@ -40,27 +40,27 @@
 #define VKMT_REGS_SIZE 0x1000u
 
 struct vkmt_regs {
-    uint32_t magic;            /* RO VKMT_MAGIC */
-    uint32_t version;          /* RO major << 16 | minor */
-    uint32_t device_features;  /* RO VKMT_F_* offered by the device */
-    uint32_t driver_features;  /* RW VKMT_F_* accepted by the driver */
-    uint32_t status;           /* RW VKMT_STATUS_*; writing 0 resets */
-    uint32_t removal_epoch;    /* RO bumped by every reset */
-    uint32_t config_generation; /* RO bumped when a config field changes */
-    uint32_t num_queues;       /* RO queues in control memory */
-    uint32_t queue_depth;      /* RO entries per SQ and per CQ */
-    uint32_t queue_stride;     /* RO bytes of control memory per queue */
-    uint32_t staging_size;     /* RO bytes of staging per queue */
-    uint32_t max_batch;        /* RO most elements one command carries */
-    uint32_t queue_claim;      /* RO read claims a free queue */
-    uint32_t queue_release;    /* WO write a queue index to release it */
-    uint32_t isr_lo;           /* RW1C interrupt status, queues 0..31 */
-    uint32_t isr_hi;           /* RW1C interrupt status, queues 32..63 */
-    uint32_t aperture_size_lo; /* RO aperture BAR bytes, low half */
-    uint32_t aperture_size_hi; /* RO aperture BAR bytes, high half */
-    uint32_t budget_lo;        /* RO committed-byte budget, low half */
-    uint32_t budget_hi;        /* RO committed-byte budget, high half */
-    uint32_t reserved0[44];    /* read as 0, writes ignored */
+    uint32_t magic;                        /* RO VKMT_MAGIC */
+    uint32_t version;                      /* RO major << 16 | minor */
+    uint32_t device_features;              /* RO VKMT_F_* offered by the device */
+    uint32_t driver_features;              /* RW VKMT_F_* accepted by the driver */
+    uint32_t status;                       /* RW VKMT_STATUS_*; writing 0 resets */
+    uint32_t removal_epoch;                /* RO bumped by every reset */
+    uint32_t config_generation;            /* RO bumped when a config field changes */
+    uint32_t num_queues;                   /* RO queues in control memory */
+    uint32_t queue_depth;                  /* RO entries per SQ and per CQ */
+    uint32_t queue_stride;                 /* RO bytes of control memory per queue */
+    uint32_t staging_size;                 /* RO bytes of staging per queue */
+    uint32_t max_batch;                    /* RO most elements one command carries */
+    uint32_t queue_claim;                  /* RO read claims a free queue */
+    uint32_t queue_release;                /* WO write a queue index to release it */
+    uint32_t isr_lo;                       /* RW1C interrupt status, queues 0..31 */
+    uint32_t isr_hi;                       /* RW1C interrupt status, queues 32..63 */
+    uint32_t aperture_size_lo;             /* RO aperture BAR bytes, low half */
+    uint32_t aperture_size_hi;             /* RO aperture BAR bytes, high half */
+    uint32_t budget_lo;                    /* RO committed-byte budget, low half */
+    uint32_t budget_hi;                    /* RO committed-byte budget, high half */
+    uint32_t reserved0[44];                /* read as 0, writes ignored */
     uint32_t sq_doorbell[VKMT_MAX_QUEUES]; /* WO new SQ tail of queue i */
 };
 
@@ -103,14 +103,14 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 #define VKMT_STATUS_FAILED 0x80u
 
 /* Feature bits. */
-#define VKMT_F_GUEST_TRIM 0x00000001u  /* the TRIM opcode is honoured */
-#define VKMT_F_RESOURCES 0x00000002u   /* resource handles group allocations */
+#define VKMT_F_GUEST_TRIM 0x00000001u /* the TRIM opcode is honoured */
+#define VKMT_F_RESOURCES 0x00000002u  /* resource handles group allocations */
 #define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
 
 /* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
 
 #define VKMT_QUEUE_DEPTH 64u
-#define VKMT_QUEUE_STRIDE 0x40000u   /* 256 KiB */
+#define VKMT_QUEUE_STRIDE 0x40000u /* 256 KiB */
 #define VKMT_QUEUE_HDR_OFF 0x0000u
 #define VKMT_QUEUE_SQ_OFF 0x1000u
 #define VKMT_QUEUE_CQ_OFF 0x2000u
@@ -149,19 +149,19 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_queue_hdr) == 64, "hdr");
 
 /* Submission queue entry: 64 bytes. */
 struct vkmt_sqe {
-    uint8_t opcode;       /* VKMT_OP_* */
-    uint8_t reserved0;    /* must be 0 */
-    uint16_t flags;       /* VKMT_SQE_F_* */
-    uint32_t cid;         /* echoed in the completion */
-    uint32_t handle;      /* subject object (device, paging queue, ...) */
-    uint32_t count;       /* elements in the payload */
-    uint32_t payload_off; /* staging offset of the input array */
-    uint32_t payload_len; /* bytes of the input array */
-    uint32_t result_off;  /* staging offset of the output array */
-    uint32_t result_len;  /* bytes of the output array */
-    uint32_t arg0;        /* opcode-specific */
-    uint32_t arg1;        /* opcode-specific */
-    uint64_t arg64;       /* opcode-specific */
+    uint8_t opcode;        /* VKMT_OP_* */
+    uint8_t reserved0;     /* must be 0 */
+    uint16_t flags;        /* VKMT_SQE_F_* */
+    uint32_t cid;          /* echoed in the completion */
+    uint32_t handle;       /* subject object (device, paging queue, ...) */
+    uint32_t count;        /* elements in the payload */
+    uint32_t payload_off;  /* staging offset of the input array */
+    uint32_t payload_len;  /* bytes of the input array */
+    uint32_t result_off;   /* staging offset of the output array */
+    uint32_t result_len;   /* bytes of the output array */
+    uint32_t arg0;         /* opcode-specific */
+    uint32_t arg1;         /* opcode-specific */
+    uint64_t arg64;        /* opcode-specific */
     uint8_t reserved1[16]; /* must be 0 */
 };
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, opcode) == 0, "sqe");
@@ -181,11 +181,11 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_sqe, reserved1) == 48, "sqe");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_sqe) == 64, "sqe");
 
 /* SQE flags. */
-#define VKMT_SQE_F_IRQ 0x0001u            /* interrupt when this completes */
-#define VKMT_SQE_F_RESOURCES 0x0002u      /* payload holds resource handles */
-#define VKMT_SQE_F_PAGING_QUEUE 0x0004u   /* RECLAIM: handle is a paging queue */
-#define VKMT_SQE_F_WRITE_RESULTS 0x0008u  /* RECLAIM: write per-element results */
-#define VKMT_SQE_F_RECOMMIT 0x0010u       /* RECLAIM: recommit decommitted ones */
+#define VKMT_SQE_F_IRQ 0x0001u             /* interrupt when this completes */
+#define VKMT_SQE_F_RESOURCES 0x0002u       /* payload holds resource handles */
+#define VKMT_SQE_F_PAGING_QUEUE 0x0004u    /* RECLAIM: handle is a paging queue */
+#define VKMT_SQE_F_WRITE_RESULTS 0x0008u   /* RECLAIM: write per-element results */
+#define VKMT_SQE_F_RECOMMIT 0x0010u        /* RECLAIM: recommit decommitted ones */
 #define VKMT_SQE_F_CREATE_RESOURCE 0x0020u /* CREATE_ALLOCATIONS: group them */
 
 /* Completion queue entry: 32 bytes. */
@@ -213,8 +213,7 @@ VKMT_STATIC_ASSERT(VKMT_QUEUE_DEPTH * sizeof(struct vkmt_sqe) <=
 VKMT_STATIC_ASSERT(VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <=
                        VKMT_QUEUE_STAGING_OFF - VKMT_QUEUE_CQ_OFF,
                    "CQ fits its slot");
-VKMT_STATIC_ASSERT((VKMT_QUEUE_DEPTH & (VKMT_QUEUE_DEPTH - 1)) == 0,
-                   "depth is a power of two");
+VKMT_STATIC_ASSERT((VKMT_QUEUE_DEPTH & (VKMT_QUEUE_DEPTH - 1)) == 0, "depth is a power of two");
 
 /* Payload element of CREATE_ALLOCATIONS: 16 bytes. */
 struct vkmt_alloc_desc {
@@ -231,8 +230,7 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_alloc_desc) == 16, "desc");
 #define VKMT_ALLOC_F_KNOWN 0x0u
 
 /* The largest command payload plus its results must fit the staging area. */
-VKMT_STATIC_ASSERT(VKMT_MAX_BATCH * (sizeof(struct vkmt_alloc_desc) + 4u) <=
-                       VKMT_STAGING_SIZE,
+VKMT_STATIC_ASSERT(VKMT_MAX_BATCH *(sizeof(struct vkmt_alloc_desc) + 4u) <= VKMT_STAGING_SIZE,
                    "largest batch fits staging");
 
 /* ---- Opcodes ---- */

@@ -16,7 +16,10 @@ struct test {
     void (*fn)(void);
 };
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)                                                                                   \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 /* Runs @tests in order; returns the process exit status (0: all passed). */
 int harness_run(const char *suite, const struct test *tests, unsigned n);
@@ -26,20 +29,20 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 /* Number of failed checks in the running test so far. */
 unsigned harness_failures(void);
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            harness_fail(__FILE__, __LINE__, "%s", #cond);                     \
-        }                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            harness_fail(__FILE__, __LINE__, "%s", #cond);                                         \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                         \
-    do {                                                                       \
-        uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                       \
-        if (a_ != b_) {                                                        \
-            harness_fail(__FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", #a, \
-                         #b, (unsigned long long)a_, (unsigned long long)b_); \
-        }                                                                      \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                           \
+        if (a_ != b_) {                                                                            \
+            harness_fail(__FILE__, __LINE__, "%s == %s: 0x%llx != 0x%llx", #a, #b,                 \
+                         (unsigned long long)a_, (unsigned long long)b_);                          \
+        }                                                                                          \
     } while (0)
 
 #endif /* VKMT_HARNESS_H */

@@ -6,6 +6,8 @@
  * thunks builds and runs against libvkmt unchanged. Layouts are only
  * promised (and asserted) for x86_64; the wire protocol lives elsewhere.
  */
+/* Laid out as tables of Windows fields: keep the alignment. */
+/* clang-format off */
 #ifndef VKMT_D3DKMTHK_H
 #define VKMT_D3DKMTHK_H
 
@@ -715,3 +717,4 @@ VKMT_API NTSTATUS D3DKMTWaitForSynchronizationObjectFromCpu(
 #endif
 
 #endif /* VKMT_D3DKMTHK_H */
+/* clang-format on */

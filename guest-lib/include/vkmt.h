@@ -26,8 +26,7 @@ typedef struct _VKMT_ALLOCATION_DESC {
     UINT Reserved;
 } VKMT_ALLOCATION_DESC;
 
-VKMT_D3D_STATIC_ASSERT(sizeof(VKMT_ALLOCATION_DESC) == 16,
-                       "VKMT_ALLOCATION_DESC is 16 bytes");
+VKMT_D3D_STATIC_ASSERT(sizeof(VKMT_ALLOCATION_DESC) == 16, "VKMT_ALLOCATION_DESC is 16 bytes");
 
 /* The symbolic name of @status ("STATUS_INVALID_PARAMETER"), or NULL. */
 VKMT_API const char *vkmt_status_name(NTSTATUS status);
@@ -41,8 +40,7 @@ VKMT_API const char *vkmt_transport_name(void);
  * discarded go to *@discarded when it is non-NULL. STATUS_NOT_SUPPORTED when
  * the device does not offer guest-requested trims.
  */
-VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes,
-                            UINT64 *discarded);
+VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discarded);
 
 /*
  * Reset the device behind @hAdapter. Every queue and allocation on it is

@@ -60,10 +60,19 @@ static int parse_size(const char *s, uint64_t *out)
         return -EINVAL;
     }
     switch (*end) {
-    case 'G': case 'g': v <<= 10; /* fall through */
-    case 'M': case 'm': v <<= 10; /* fall through */
-    case 'K': case 'k': v <<= 10; end++; break;
-    default: break;
+    case 'G':
+    case 'g':
+        v <<= 10; /* fall through */
+    case 'M':
+    case 'm':
+        v <<= 10; /* fall through */
+    case 'K':
+    case 'k':
+        v <<= 10;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end) {
         return -EINVAL;
@@ -88,8 +97,7 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
     if (!copy) {
         return -ENOMEM;
     }
-    for (char *kv = strtok_r(copy, ",", &save); kv && !err;
-         kv = strtok_r(NULL, ",", &save)) {
+    for (char *kv = strtok_r(copy, ",", &save); kv && !err; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         uint64_t v;
 
@@ -126,7 +134,7 @@ static void destroy(struct loopback *lb)
 
 static int create(struct loopback **out)
 {
-    struct vkmt_core_config cfg = {0};
+    struct vkmt_core_config cfg = { 0 };
     struct loopback *lb;
     uint64_t aperture;
     int err = parse_config(&cfg, &aperture);
@@ -139,8 +147,8 @@ static int create(struct loopback **out)
         return -ENOMEM;
     }
     lb->t.ctrl_size = vkmt_core_ctrl_size(cfg.num_queues);
-    lb->t.ctrl = mmap(NULL, lb->t.ctrl_size ? lb->t.ctrl_size : 1,
-                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    lb->t.ctrl = mmap(NULL, lb->t.ctrl_size ? lb->t.ctrl_size : 1, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (lb->t.ctrl == MAP_FAILED) {
         lb->t.ctrl = NULL;
         destroy(lb);
@@ -148,12 +156,10 @@ static int create(struct loopback **out)
     }
     err = vkmt_backend_mem_create(aperture, -1, NULL, &lb->backend);
     if (!err) {
-        err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb,
-                               &lb->core);
+        err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb, &lb->core);
     }
     if (err) {
-        fprintf(stderr, "vkmt-loopback: cannot create the device: %s\n",
-                strerror(-err));
+        fprintf(stderr, "vkmt-loopback: cannot create the device: %s\n", strerror(-err));
         destroy(lb);
         return err;
     }
@@ -191,14 +197,13 @@ static void lb_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
     vkmt_core_reg_write(((struct loopback *)t)->core, off, val);
 }
 
-__attribute__((visibility("default"))) const struct vkmt_transport_ops
-    vkmt_loopback_transport = {
-        .name = "loopback",
-        .count = lb_count,
-        .open = lb_open,
-        .close = lb_close,
-        .reg_read = lb_reg_read,
-        .reg_write = lb_reg_write,
+__attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loopback_transport = {
+    .name = "loopback",
+    .count = lb_count,
+    .open = lb_open,
+    .close = lb_close,
+    .reg_read = lb_reg_read,
+    .reg_write = lb_reg_write,
 };
 
 static int lb_open(uint32_t index, struct vkmt_transport **out)

@@ -67,8 +67,7 @@ int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);
  * exactly one of @resources / @handles), then a checked copy of it into the
  * staging area. Fills the payload fields of @sqe. Returns an NTSTATUS.
  */
-int32_t lib_stage_handles(struct adapter *a, uint32_t count,
-                          const D3DKMT_HANDLE *resources,
+int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE *resources,
                           const D3DKMT_HANDLE *handles, struct vkmt_sqe *sqe);
 
 /* LUID of a transport device. */

@@ -42,15 +42,15 @@ static int32_t handshake(struct qclient *qc)
     wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
     qc->features = rd(qc, VKMT_REG(device_features)) & VKMT_F_KNOWN;
     wr(qc, VKMT_REG(driver_features), qc->features);
-    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
-                                 VKMT_STATUS_FEATURES_OK);
+    wr(qc, VKMT_REG(status),
+       VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER | VKMT_STATUS_FEATURES_OK);
     if (!(rd(qc, VKMT_REG(status)) & VKMT_STATUS_FEATURES_OK)) {
         wr(qc, VKMT_REG(status), VKMT_STATUS_FAILED);
         return STATUS_DEVICE_REMOVED;
     }
-    wr(qc, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
-                                 VKMT_STATUS_FEATURES_OK |
-                                 VKMT_STATUS_DRIVER_OK);
+    wr(qc, VKMT_REG(status),
+       VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER | VKMT_STATUS_FEATURES_OK |
+           VKMT_STATUS_DRIVER_OK);
     return STATUS_SUCCESS;
 }
 
@@ -105,10 +105,9 @@ void qc_close(struct qclient *qc)
  */
 static bool still_ours(struct qclient *qc, bool deep)
 {
-    if (!qc->removed &&
-        (vkmt_sh_load_acquire(&qc->sh_hdr->sh_state) != VKMT_QSTATE_ACTIVE ||
-         vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
-         (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch))) {
+    if (!qc->removed && (vkmt_sh_load_acquire(&qc->sh_hdr->sh_state) != VKMT_QSTATE_ACTIVE ||
+                         vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
+                         (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch))) {
         qc->removed = true;
     }
     return !qc->removed;
@@ -116,7 +115,7 @@ static bool still_ours(struct qclient *qc, bool deep)
 
 static void backoff(long *ns)
 {
-    struct timespec ts = {0, *ns};
+    struct timespec ts = { 0, *ns };
 
     nanosleep(&ts, NULL);
     *ns = *ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS : *ns * 2;

@@ -70,14 +70,13 @@ static int push(void **arr, uint32_t *n, size_t size, const void *elem)
 
 static void drop(void *arr, uint32_t *n, size_t size, uint32_t i)
 {
-    memmove((char *)arr + i * size, (char *)arr + (i + 1) * size,
-            (*n - i - 1) * size);
+    memmove((char *)arr + i * size, (char *)arr + (i + 1) * size, (*n - i - 1) * size);
     (*n)--;
 }
 
 LUID lib_luid(uint64_t id)
 {
-    LUID l = {.LowPart = (ULONG)id, .HighPart = (LONG)(id >> 32)};
+    LUID l = { .LowPart = (ULONG)id, .HighPart = (LONG)(id >> 32) };
 
     return l;
 }
@@ -191,9 +190,7 @@ int32_t lib_close_adapter(D3DKMT_HANDLE h)
 int32_t lib_add_device(struct dev_rec *rec)
 {
     rec->h = new_handle(HANDLE_DEVICE);
-    return push((void **)&g.devs, &g.ndevs, sizeof(*rec), rec)
-               ? STATUS_SUCCESS
-               : STATUS_NO_MEMORY;
+    return push((void **)&g.devs, &g.ndevs, sizeof(*rec), rec) ? STATUS_SUCCESS : STATUS_NO_MEMORY;
 }
 
 struct dev_rec *lib_device(D3DKMT_HANDLE h)
@@ -227,8 +224,7 @@ int32_t lib_add_paging_queue(struct pq_rec *rec)
 {
     rec->h = new_handle(HANDLE_PAGING_QUEUE);
     rec->sync = new_handle(HANDLE_SYNC);
-    return push((void **)&g.pqs, &g.npqs, sizeof(*rec), rec) ? STATUS_SUCCESS
-                                                             : STATUS_NO_MEMORY;
+    return push((void **)&g.pqs, &g.npqs, sizeof(*rec), rec) ? STATUS_SUCCESS : STATUS_NO_MEMORY;
 }
 
 struct pq_rec *lib_paging_queue(D3DKMT_HANDLE h)
@@ -269,8 +265,7 @@ int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res)
     return qc_run(&a->qc, sqe, res ? res : &ignored);
 }
 
-int32_t lib_stage_handles(struct adapter *a, uint32_t count,
-                          const D3DKMT_HANDLE *resources,
+int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE *resources,
                           const D3DKMT_HANDLE *handles, struct vkmt_sqe *sqe)
 {
     const D3DKMT_HANDLE *list = resources ? resources : handles;
@@ -278,8 +273,7 @@ int32_t lib_stage_handles(struct adapter *a, uint32_t count,
     if (count == 0 || count > VKMT_MAX_BATCH || !resources == !handles) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (!um_copy_in(a->qc.sh_staging + QC_PAYLOAD_OFF, list,
-                    (size_t)count * sizeof(*list))) {
+    if (!um_copy_in(a->qc.sh_staging + QC_PAYLOAD_OFF, list, (size_t)count * sizeof(*list))) {
         return STATUS_INVALID_PARAMETER;
     }
     sqe->count = count;

@@ -74,8 +74,7 @@ static NTSTATUS open_from_luid(D3DKMT_OPENADAPTERFROMLUID *p)
         }
         luid = lib_luid(t->luid);
         ops->close(t);
-        if (luid.LowPart == p->AdapterLuid.LowPart &&
-            luid.HighPart == p->AdapterLuid.HighPart) {
+        if (luid.LowPart == p->AdapterLuid.LowPart && luid.HighPart == p->AdapterLuid.HighPart) {
             return lib_open_adapter(i, &p->hAdapter);
         }
     }
@@ -110,9 +109,9 @@ VKMT_API NTSTATUS D3DKMTCloseAdapter(const D3DKMT_CLOSEADAPTER *p)
 
 static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_QUERY_MEMORY};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_MEMORY };
     struct adapter *a = lib_adapter(p->hAdapter);
-    struct qresult res = {0};
+    struct qresult res = { 0 };
     NTSTATUS st;
 
     if (!a) {
@@ -154,16 +153,16 @@ VKMT_API NTSTATUS D3DKMTQueryVideoMemoryInfo(D3DKMT_QUERYVIDEOMEMORYINFO *p)
 
 VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discarded)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_TRIM, .arg64 = bytes};
-    struct qresult res = {0};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_TRIM, .arg64 = bytes };
+    struct qresult res = { 0 };
     struct adapter *a;
     NTSTATUS st;
 
     lib_lock();
     a = lib_adapter(hAdapter);
-    st = !a ? STATUS_INVALID_PARAMETER
-            : !(a->qc.features & VKMT_F_GUEST_TRIM) ? STATUS_NOT_SUPPORTED
-                                                    : lib_run(a, &sqe, &res);
+    st = !a                                      ? STATUS_INVALID_PARAMETER
+         : !(a->qc.features & VKMT_F_GUEST_TRIM) ? STATUS_NOT_SUPPORTED
+                                                 : lib_run(a, &sqe, &res);
     lib_unlock();
     if (st == STATUS_SUCCESS && discarded) {
         *discarded = res.value0;

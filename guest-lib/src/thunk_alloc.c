@@ -21,8 +21,8 @@ static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
 
         if (info[i].pSystemMem || info[i].Flags.Value ||
             info[i].PrivateDriverDataSize != sizeof(d) ||
-            !um_copy_in(&d, info[i].pPrivateDriverData, sizeof(d)) ||
-            d.Size == 0 || d.Reserved || d.Flags) {
+            !um_copy_in(&d, info[i].pPrivateDriverData, sizeof(d)) || d.Size == 0 || d.Reserved ||
+            d.Flags) {
             return STATUS_INVALID_PARAMETER;
         }
         out[i].size = d.Size;
@@ -34,11 +34,11 @@ static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
 
 static NTSTATUS create(D3DKMT_CREATEALLOCATION *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_ALLOCATIONS};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_ALLOCATIONS };
     struct dev_rec *d = lib_device(p->hDevice);
     uint32_t n = p->NumAllocations;
     D3DDDI_ALLOCATIONINFO2 *info;
-    struct qresult res = {0};
+    struct qresult res = { 0 };
     uint32_t flags;
     NTSTATUS st;
 
@@ -109,7 +109,7 @@ VKMT_API NTSTATUS D3DKMTCreateAllocation2(D3DKMT_CREATEALLOCATION *p)
 
 static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_DESTROY_ALLOCATIONS};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_DESTROY_ALLOCATIONS };
     struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
 
@@ -127,8 +127,7 @@ static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
         }
         sqe.arg0 = p->hResource;
     } else {
-        st = lib_stage_handles(d->a, p->AllocationCount, NULL,
-                               p->phAllocationList, &sqe);
+        st = lib_stage_handles(d->a, p->AllocationCount, NULL, p->phAllocationList, &sqe);
         if (st != STATUS_SUCCESS) {
             return st;
         }
@@ -151,9 +150,9 @@ VKMT_API NTSTATUS D3DKMTDestroyAllocation2(const D3DKMT_DESTROYALLOCATION2 *p)
 
 static NTSTATUS lock2(D3DKMT_LOCK2 *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_LOCK};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_LOCK };
     struct dev_rec *d = lib_device(p->hDevice);
-    struct qresult res = {0};
+    struct qresult res = { 0 };
     NTSTATUS st;
 
     if (!d) {
@@ -172,8 +171,7 @@ static NTSTATUS lock2(D3DKMT_LOCK2 *p)
         return st;
     }
     /* The device's offset is untrusted: it must lie inside the aperture. */
-    if (res.value0 > d->a->t->aperture_size ||
-        res.value1 > d->a->t->aperture_size - res.value0) {
+    if (res.value0 > d->a->t->aperture_size || res.value1 > d->a->t->aperture_size - res.value0) {
         return STATUS_DEVICE_REMOVED;
     }
     p->pData = d->a->t->aperture + res.value0;
@@ -195,7 +193,7 @@ VKMT_API NTSTATUS D3DKMTLock2(D3DKMT_LOCK2 *p)
 
 static NTSTATUS unlock2(const D3DKMT_UNLOCK2 *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_UNLOCK};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_UNLOCK };
     struct dev_rec *d = lib_device(p->hDevice);
 
     if (!d) {

@@ -17,9 +17,9 @@
 
 static NTSTATUS create_device(D3DKMT_CREATEDEVICE *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
     struct adapter *a = lib_adapter(p->hAdapter);
-    struct qresult res = {0};
+    struct qresult res = { 0 };
     struct dev_rec rec;
     NTSTATUS st;
 
@@ -34,7 +34,7 @@ static NTSTATUS create_device(D3DKMT_CREATEDEVICE *p)
     rec.a = a;
     st = lib_add_device(&rec);
     if (st != STATUS_SUCCESS) {
-        struct vkmt_sqe undo = {.opcode = VKMT_OP_DESTROY_DEVICE, .handle = rec.hw};
+        struct vkmt_sqe undo = { .opcode = VKMT_OP_DESTROY_DEVICE, .handle = rec.hw };
 
         lib_run(a, &undo, NULL);
         return st;
@@ -65,7 +65,7 @@ VKMT_API NTSTATUS D3DKMTCreateDevice(D3DKMT_CREATEDEVICE *p)
 
 static NTSTATUS destroy_device(const D3DKMT_DESTROYDEVICE *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_DESTROY_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_DESTROY_DEVICE };
     struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
 
@@ -96,10 +96,10 @@ VKMT_API NTSTATUS D3DKMTDestroyDevice(const D3DKMT_DESTROYDEVICE *p)
 
 static NTSTATUS create_paging_queue(D3DKMT_CREATEPAGINGQUEUE *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_PAGING_QUEUE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_PAGING_QUEUE };
     struct dev_rec *d = lib_device(p->hDevice);
-    struct qresult res = {0};
-    struct pq_rec rec = {0};
+    struct qresult res = { 0 };
+    struct pq_rec rec = { 0 };
     NTSTATUS st;
 
     if (!d) {
@@ -109,8 +109,7 @@ static NTSTATUS create_paging_queue(D3DKMT_CREATEPAGINGQUEUE *p)
         return STATUS_DEVICE_REMOVED;
     }
     if (p->Priority < D3DDDI_PAGINGQUEUE_PRIORITY_BELOW_NORMAL ||
-        p->Priority > D3DDDI_PAGINGQUEUE_PRIORITY_ABOVE_NORMAL ||
-        p->PhysicalAdapterIndex != 0) {
+        p->Priority > D3DDDI_PAGINGQUEUE_PRIORITY_ABOVE_NORMAL || p->PhysicalAdapterIndex != 0) {
         return STATUS_INVALID_PARAMETER;
     }
     rec.fence = calloc(1, sizeof(*rec.fence));
@@ -127,8 +126,7 @@ static NTSTATUS create_paging_queue(D3DKMT_CREATEPAGINGQUEUE *p)
         rec.a = d->a;
         st = lib_add_paging_queue(&rec);
         if (st != STATUS_SUCCESS) {
-            struct vkmt_sqe undo = {.opcode = VKMT_OP_DESTROY_PAGING_QUEUE,
-                                    .handle = rec.hw};
+            struct vkmt_sqe undo = { .opcode = VKMT_OP_DESTROY_PAGING_QUEUE, .handle = rec.hw };
 
             lib_run(d->a, &undo, NULL);
         }
@@ -158,7 +156,7 @@ VKMT_API NTSTATUS D3DKMTCreatePagingQueue(D3DKMT_CREATEPAGINGQUEUE *p)
 
 static NTSTATUS destroy_paging_queue(const D3DDDI_DESTROYPAGINGQUEUE *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_DESTROY_PAGING_QUEUE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_DESTROY_PAGING_QUEUE };
     struct pq_rec *pq = lib_paging_queue(p->hPagingQueue);
     NTSTATUS st;
 
@@ -201,8 +199,8 @@ static NTSTATUS wait_pass(const D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU *p,
     }
     for (uint32_t i = 0; i < p->ObjectCount; i++) {
         struct pq_rec *pq = lib_sync_object(objs[i], p->hDevice);
-        struct vkmt_sqe sqe = {.opcode = VKMT_OP_QUERY_FENCE};
-        struct qresult res = {0};
+        struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_FENCE };
+        struct qresult res = { 0 };
         NTSTATUS st;
 
         if (!pq) {
@@ -227,11 +225,10 @@ D3DKMTWaitForSynchronizationObjectFromCpu(const D3DKMT_WAITFORSYNCHRONIZATIONOBJ
 {
     D3DKMT_HANDLE objs[WAIT_MAX_OBJECTS];
     UINT64 values[WAIT_MAX_OBJECTS];
-    struct timespec ts = {0, 1000};
+    struct timespec ts = { 0, 1000 };
     NTSTATUS st;
 
-    if (!p || p->ObjectCount == 0 || p->ObjectCount > WAIT_MAX_OBJECTS ||
-        p->Flags.Reserved ||
+    if (!p || p->ObjectCount == 0 || p->ObjectCount > WAIT_MAX_OBJECTS || p->Flags.Reserved ||
         !um_copy_in(objs, p->ObjectHandleArray, p->ObjectCount * sizeof(*objs)) ||
         !um_copy_in(values, p->FenceValueArray, p->ObjectCount * sizeof(*values))) {
         return STATUS_INVALID_PARAMETER;

@@ -10,7 +10,7 @@
 
 static NTSTATUS offer(const D3DKMT_OFFERALLOCATIONS *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_OFFER};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_OFFER };
     struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
 
@@ -20,12 +20,11 @@ static NTSTATUS offer(const D3DKMT_OFFERALLOCATIONS *p)
     if (d->a->qc.removed) {
         return STATUS_DEVICE_REMOVED;
     }
-    if (p->Priority < D3DKMT_OFFER_PRIORITY_LOW ||
-        p->Priority > D3DKMT_OFFER_PRIORITY_AUTO || p->Flags.Reserved) {
+    if (p->Priority < D3DKMT_OFFER_PRIORITY_LOW || p->Priority > D3DKMT_OFFER_PRIORITY_AUTO ||
+        p->Flags.Reserved) {
         return STATUS_INVALID_PARAMETER;
     }
-    st = lib_stage_handles(d->a, p->NumAllocations, p->pResources, p->HandleList,
-                           &sqe);
+    st = lib_stage_handles(d->a, p->NumAllocations, p->pResources, p->HandleList, &sqe);
     if (st != STATUS_SUCCESS) {
         return st;
     }
@@ -57,8 +56,8 @@ VKMT_API NTSTATUS D3DKMTOfferAllocations(const D3DKMT_OFFERALLOCATIONS *p)
  * backing (the v1 thunk cannot report NOT_COMMITTED).
  */
 static NTSTATUS reclaim(struct adapter *a, struct vkmt_sqe *sqe, uint32_t count,
-                        D3DKMT_HANDLE *resources, const D3DKMT_HANDLE *handles,
-                        UINT *out, struct qresult *res)
+                        D3DKMT_HANDLE *resources, const D3DKMT_HANDLE *handles, UINT *out,
+                        struct qresult *res)
 {
     NTSTATUS st = lib_stage_handles(a, count, resources, handles, sqe);
 
@@ -89,7 +88,7 @@ static NTSTATUS reclaim(struct adapter *a, struct vkmt_sqe *sqe, uint32_t count,
 
 static NTSTATUS reclaim1(const D3DKMT_RECLAIMALLOCATIONS *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_RECOMMIT};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_RECOMMIT };
     struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
 
@@ -100,8 +99,8 @@ static NTSTATUS reclaim1(const D3DKMT_RECLAIMALLOCATIONS *p)
         return STATUS_DEVICE_REMOVED;
     }
     sqe.handle = d->hw;
-    st = reclaim(d->a, &sqe, p->NumAllocations, p->pResources, p->HandleList,
-                 (UINT *)p->pDiscarded, NULL);
+    st = reclaim(d->a, &sqe, p->NumAllocations, p->pResources, p->HandleList, (UINT *)p->pDiscarded,
+                 NULL);
     if (st == STATUS_SUCCESS && p->pDiscarded) {
         for (uint32_t i = 0; i < p->NumAllocations; i++) {
             p->pDiscarded[i] = p->pDiscarded[i] != D3DDDI_RECLAIM_RESULT_OK;
@@ -125,10 +124,9 @@ VKMT_API NTSTATUS D3DKMTReclaimAllocations(const D3DKMT_RECLAIMALLOCATIONS *p)
 
 static NTSTATUS reclaim2(D3DKMT_RECLAIMALLOCATIONS2 *p)
 {
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_RECLAIM,
-                           .flags = VKMT_SQE_F_PAGING_QUEUE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_PAGING_QUEUE };
     struct pq_rec *pq = lib_paging_queue(p->hPagingQueue);
-    struct qresult res = {0};
+    struct qresult res = { 0 };
     NTSTATUS st;
 
     if (!pq) {
@@ -138,8 +136,8 @@ static NTSTATUS reclaim2(D3DKMT_RECLAIMALLOCATIONS2 *p)
         return STATUS_DEVICE_REMOVED;
     }
     sqe.handle = pq->hw;
-    st = reclaim(pq->a, &sqe, p->NumAllocations, p->pResources, p->HandleList,
-                 (UINT *)p->pResults, &res);
+    st = reclaim(pq->a, &sqe, p->NumAllocations, p->pResources, p->HandleList, (UINT *)p->pResults,
+                 &res);
     if (st == STATUS_SUCCESS) {
         /* Residency is complete when the command completes: signalled. */
         p->PagingFenceValue = res.value0;

@@ -21,12 +21,10 @@ static const struct vkmt_transport_ops *load_loopback(void)
 {
     const char *path = getenv("VKMT_LOOPBACK_LIB");
     const struct vkmt_transport_ops *ops;
-    void *dl = dlopen(path && *path ? path : VKMT_LOOPBACK_SONAME,
-                      RTLD_NOW | RTLD_LOCAL);
+    void *dl = dlopen(path && *path ? path : VKMT_LOOPBACK_SONAME, RTLD_NOW | RTLD_LOCAL);
 
     if (!dl) {
-        fprintf(stderr, "libvkmt: loopback transport unavailable: %s\n",
-                dlerror());
+        fprintf(stderr, "libvkmt: loopback transport unavailable: %s\n", dlerror());
         return NULL;
     }
     ops = dlsym(dl, VKMT_LOOPBACK_SYMBOL);

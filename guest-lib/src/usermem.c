@@ -25,7 +25,7 @@
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_bool checks = true; /* cleared if the kernel will not check */
 static int zero_fd = -1;
-static int sink[2] = {-1, -1}; /* the pipe readability probes write into */
+static int sink[2] = { -1, -1 }; /* the pipe readability probes write into */
 static pid_t self;
 
 static void after_fork(void)
@@ -76,8 +76,8 @@ static int probe_readable(const void *src, size_t len)
 /* 1: copied; 0: the caller's range is bad; -1: the kernel will not check. */
 static int vm_write(void *dst, const void *src, size_t len)
 {
-    struct iovec mine = {.iov_base = (void *)src, .iov_len = len};
-    struct iovec theirs = {.iov_base = dst, .iov_len = len};
+    struct iovec mine = { .iov_base = (void *)src, .iov_len = len };
+    struct iovec theirs = { .iov_base = dst, .iov_len = len };
     ssize_t n = process_vm_writev(self, &mine, 1, &theirs, 1, 0);
 
     if (n == (ssize_t)len) {

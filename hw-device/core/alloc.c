@@ -34,16 +34,14 @@ void alloc_destroy(struct vkmt_core *core, uint32_t idx)
         core->committed -= range_bytes(o);
         core->queues[o->queue].committed -= range_bytes(o);
         /* Return the pages now, and leave the range zeroed for its next user. */
-        err = core->backend->ops->discard(core->backend, idx, range_off(o),
-                                          range_bytes(o));
+        err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
     }
     if (o->state != ALLOC_DECOMMITTED) {
         aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
     }
     if (err < 0) {
         core->failed = true;
-        core_guest_error(core, "backend discard failed (%d): device needs reset",
-                         err);
+        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
     }
     core->stats.allocations--;
     obj_free(core, idx);
@@ -104,8 +102,7 @@ static uint32_t lookup_device(struct cmd *c, uint32_t handle)
     uint32_t idx = obj_lookup(c->core, handle, OBJ_DEVICE, c->queue);
 
     if (idx == NIL) {
-        core_guest_error(c->core, "queue %u: 0x%x is not a device of this queue",
-                         c->queue, handle);
+        core_guest_error(c->core, "queue %u: 0x%x is not a device of this queue", c->queue, handle);
     }
     return idx;
 }
@@ -162,8 +159,7 @@ uint32_t cmd_destroy_paging_queue(struct cmd *c)
     uint32_t pq = obj_lookup(c->core, c->sqe.handle, OBJ_PAGING_QUEUE, c->queue);
 
     if (pq == NIL) {
-        core_guest_error(c->core, "0x%x is not a paging queue of this queue",
-                         c->sqe.handle);
+        core_guest_error(c->core, "0x%x is not a paging queue of this queue", c->sqe.handle);
         return VKMT_ST_INVALID_PARAMETER;
     }
     paging_queue_destroy(c->core, pq);
@@ -175,8 +171,7 @@ uint32_t cmd_query_fence(struct cmd *c)
     uint32_t sync = obj_lookup(c->core, c->sqe.handle, OBJ_SYNC, c->queue);
 
     if (sync == NIL) {
-        core_guest_error(c->core, "0x%x is not a sync object of this queue",
-                         c->sqe.handle);
+        core_guest_error(c->core, "0x%x is not a sync object of this queue", c->sqe.handle);
         return VKMT_ST_INVALID_PARAMETER;
     }
     c->value0 = c->core->objs[c->core->objs[sync].parent].u.pq.fence;
@@ -204,9 +199,8 @@ uint32_t cmd_create_allocations(struct cmd *c)
     for (uint32_t i = 0; i < n; i++) {
         if (desc[i].size == 0 || desc[i].size > core->backend->size ||
             (desc[i].flags & ~VKMT_ALLOC_F_KNOWN) || desc[i].reserved) {
-            core_guest_error(core, "allocation %u: size %llu flags 0x%x reserved 0x%x",
-                             i, (unsigned long long)desc[i].size, desc[i].flags,
-                             desc[i].reserved);
+            core_guest_error(core, "allocation %u: size %llu flags 0x%x reserved 0x%x", i,
+                             (unsigned long long)desc[i].size, desc[i].flags, desc[i].reserved);
             return VKMT_ST_INVALID_PARAMETER;
         }
         need += (desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
@@ -226,8 +220,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
         if (out[i] == APERTURE_NONE) {
             while (i--) {
                 aperture_free(&core->ap, out[i],
-                              (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) /
-                                         VKMT_PAGE_SIZE));
+                              (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE));
             }
             free(members);
             return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
@@ -248,12 +241,10 @@ uint32_t cmd_create_allocations(struct cmd *c)
         o->state = ALLOC_RESIDENT;
         o->u.alloc.group = res;
         o->u.alloc.page = out[i];
-        o->u.alloc.npages =
-            (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+        o->u.alloc.npages = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
         o->u.alloc.size = desc[i].size;
         if (core->backend->ops->commit &&
-            core->backend->ops->commit(core->backend, idx, range_off(o),
-                                       range_bytes(o)) < 0) {
+            core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
             core->failed = true;
         }
         core->committed += range_bytes(o);
@@ -273,8 +264,8 @@ static uint32_t lookup_alloc(struct cmd *c, uint32_t dev, uint32_t handle)
     uint32_t idx = obj_lookup(c->core, handle, OBJ_ALLOCATION, c->queue);
 
     if (idx == NIL || c->core->objs[idx].parent != dev) {
-        core_guest_error(c->core, "0x%x is not an allocation of device 0x%x",
-                         handle, c->sqe.handle);
+        core_guest_error(c->core, "0x%x is not an allocation of device 0x%x", handle,
+                         c->sqe.handle);
         return NIL;
     }
     return idx;
@@ -295,10 +286,9 @@ uint32_t cmd_destroy_allocations(struct cmd *c)
     if (c->sqe.arg0) {
         uint32_t res = obj_lookup(core, c->sqe.arg0, OBJ_RESOURCE, c->queue);
 
-        if (res == NIL || core->objs[res].parent != dev || n ||
-            c->sqe.payload_off || c->sqe.payload_len) {
-            core_guest_error(core, "bad resource destroy 0x%x (count %u)",
-                             c->sqe.arg0, n);
+        if (res == NIL || core->objs[res].parent != dev || n || c->sqe.payload_off ||
+            c->sqe.payload_len) {
+            core_guest_error(core, "bad resource destroy 0x%x (count %u)", c->sqe.arg0, n);
             return VKMT_ST_INVALID_PARAMETER;
         }
         resource_destroy(core, res);
@@ -348,13 +338,11 @@ uint32_t cmd_lock(struct cmd *c)
     }
     o = &core->objs[idx];
     if (o->state != ALLOC_RESIDENT || o->u.alloc.locks == UINT32_MAX) {
-        core_guest_error(core, "lock of allocation 0x%x in state %u", c->sqe.arg0,
-                         o->state);
+        core_guest_error(core, "lock of allocation 0x%x in state %u", c->sqe.arg0, o->state);
         return VKMT_ST_INVALID_PARAMETER;
     }
     if (core->backend->ops->lock &&
-        core->backend->ops->lock(core->backend, idx, range_off(o),
-                                 range_bytes(o)) < 0) {
+        core->backend->ops->lock(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
     o->u.alloc.locks++;
@@ -374,13 +362,11 @@ uint32_t cmd_unlock(struct cmd *c)
     }
     o = &core->objs[idx];
     if (o->u.alloc.locks == 0) {
-        core_guest_error(core, "unlock of allocation 0x%x that is not locked",
-                         c->sqe.arg0);
+        core_guest_error(core, "unlock of allocation 0x%x that is not locked", c->sqe.arg0);
         return VKMT_ST_INVALID_PARAMETER;
     }
     if (core->backend->ops->unlock &&
-        core->backend->ops->unlock(core->backend, idx, range_off(o),
-                                   range_bytes(o)) < 0) {
+        core->backend->ops->unlock(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
     o->u.alloc.locks--;

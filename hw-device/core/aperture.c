@@ -39,8 +39,7 @@ void aperture_clear(struct vkmt_aperture *ap)
 }
 
 /* First page at or after @i (below @end) whose bit equals @want; or @end. */
-static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end,
-                     int want)
+static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end, int want)
 {
     while (i < end) {
         uint64_t w = ap->bits[i / WORD_BITS];
@@ -59,8 +58,7 @@ static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end,
     return end;
 }
 
-static void set_range(struct vkmt_aperture *ap, uint32_t first, uint32_t n,
-                      int value)
+static void set_range(struct vkmt_aperture *ap, uint32_t first, uint32_t n, int value)
 {
     for (uint32_t i = first; i < first + n;) {
         uint32_t bit = i % WORD_BITS;
@@ -80,8 +78,7 @@ static void set_range(struct vkmt_aperture *ap, uint32_t first, uint32_t n,
     }
 }
 
-static uint32_t find_run(struct vkmt_aperture *ap, uint32_t from, uint32_t end,
-                         uint32_t n)
+static uint32_t find_run(struct vkmt_aperture *ap, uint32_t from, uint32_t end, uint32_t n)
 {
     uint32_t i = from;
 
@@ -114,8 +111,7 @@ uint32_t aperture_alloc(struct vkmt_aperture *ap, uint32_t n)
     first = find_run(ap, ap->cursor, ap->npages, n);
     if (first == APERTURE_NONE) {
         /* Wrap: the run may straddle the cursor, so search up to its end. */
-        uint32_t end = ap->cursor + n - 1 < ap->npages ? ap->cursor + n - 1
-                                                       : ap->npages;
+        uint32_t end = ap->cursor + n - 1 < ap->npages ? ap->cursor + n - 1 : ap->npages;
 
         first = find_run(ap, 0, end, n);
     }

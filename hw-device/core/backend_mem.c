@@ -21,8 +21,7 @@ struct backend_mem {
     bool owned; /* fd and mapping were created here */
 };
 
-static int mem_discard(struct vkmt_backend *b, uint32_t id, uint64_t off,
-                       uint64_t len)
+static int mem_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
     (void)id;
     if (off > b->size || len > b->size - off) {
@@ -30,8 +29,8 @@ static int mem_discard(struct vkmt_backend *b, uint32_t id, uint64_t off,
     }
     if (b->fd >= 0) {
         /* Freeing the file's blocks is what lowers the host's memory use. */
-        if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      (off_t)off, (off_t)len) == 0) {
+        if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
+            0) {
             return 0;
         }
         if (errno != EOPNOTSUPP) {
@@ -62,8 +61,7 @@ static const struct vkmt_backend_ops mem_ops = {
     .destroy = mem_destroy,
 };
 
-int vkmt_backend_mem_create(uint64_t size, int fd, void *base,
-                            struct vkmt_backend **out)
+int vkmt_backend_mem_create(uint64_t size, int fd, void *base, struct vkmt_backend **out)
 {
     struct backend_mem *m;
 

@@ -28,8 +28,7 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
     core->ops->guest_error(core->opaque, msg);
 }
 
-void core_event(struct vkmt_core *core, enum vkmt_event_type type,
-                uint32_t idx, uint32_t status)
+void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status)
 {
     const struct vkmt_obj *o = &core->objs[idx];
     struct vkmt_event ev = {
@@ -46,10 +45,9 @@ void core_event(struct vkmt_core *core, enum vkmt_event_type type,
     }
 }
 
-static void queue_event(struct vkmt_core *core, enum vkmt_event_type type,
-                        uint32_t q)
+static void queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q)
 {
-    struct vkmt_event ev = {.type = type, .queue = q};
+    struct vkmt_event ev = { .type = type, .queue = q };
 
     if (core->ops->event) {
         core->ops->event(core->opaque, &ev);
@@ -79,10 +77,8 @@ static uint64_t default_budget(uint64_t budget, uint64_t aperture)
     return budget < aperture ? budget : aperture;
 }
 
-int vkmt_core_create(const struct vkmt_core_config *cfg,
-                     struct vkmt_backend *backend, void *ctrl,
-                     const struct vkmt_core_ops *ops, void *opaque,
-                     struct vkmt_core **out)
+int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *backend, void *ctrl,
+                     const struct vkmt_core_ops *ops, void *opaque, struct vkmt_core **out)
 {
     struct vkmt_core *core;
     uint64_t npages;
@@ -210,15 +206,13 @@ static void status_write(struct vkmt_core *core, uint32_t val)
             val &= ~VKMT_STATUS_FEATURES_OK;
         }
     }
-    if ((val & VKMT_STATUS_DRIVER_OK) &&
-        !((val | core->status) & VKMT_STATUS_FEATURES_OK)) {
+    if ((val & VKMT_STATUS_DRIVER_OK) && !((val | core->status) & VKMT_STATUS_FEATURES_OK)) {
         core_guest_error(core, "DRIVER_OK before FEATURES_OK");
         val &= ~VKMT_STATUS_DRIVER_OK;
     }
     /* The driver may only add bits; clearing needs a reset. */
-    core->status |= val & (VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER |
-                           VKMT_STATUS_DRIVER_OK | VKMT_STATUS_FEATURES_OK |
-                           VKMT_STATUS_FAILED);
+    core->status |= val & (VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER | VKMT_STATUS_DRIVER_OK |
+                           VKMT_STATUS_FEATURES_OK | VKMT_STATUS_FAILED);
 }
 
 static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
@@ -230,11 +224,10 @@ static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
         return;
     }
     if (tail - vq->sq_head > VKMT_QUEUE_DEPTH) {
-        struct vkmt_queue_hdr *hdr =
-            (struct vkmt_queue_hdr *)core_queue_base(core, q);
+        struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
 
-        core_guest_error(core, "queue %u: doorbell tail %u out of range (head %u)",
-                         q, tail, vq->sq_head);
+        core_guest_error(core, "queue %u: doorbell tail %u out of range (head %u)", q, tail,
+                         vq->sq_head);
         vq->state = VKMT_QSTATE_ERROR;
         core->stats.queue_errors++;
         vkmt_sh_store(&hdr->sh_error, VKMT_QERR_DOORBELL_RANGE);
@@ -270,7 +263,7 @@ uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off)
     case VKMT_REG(removal_epoch):
         return core->epoch;
     case VKMT_REG(config_generation):
-        return 0;
+        return core->config_gen;
     case VKMT_REG(num_queues):
         return core->cfg.num_queues;
     case VKMT_REG(queue_depth):
@@ -322,8 +315,7 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
         status_write(core, val);
         return;
     case VKMT_REG(queue_release):
-        if (val >= core->cfg.num_queues ||
-            core->queues[val].state == VKMT_QSTATE_FREE) {
+        if (val >= core->cfg.num_queues || core->queues[val].state == VKMT_QSTATE_FREE) {
             core_guest_error(core, "release of queue %u that is not claimed", val);
             return;
         }
@@ -336,8 +328,7 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
         core->isr[1] &= ~val;
         return;
     default:
-        core_guest_error(core, "write 0x%x to read-only or unknown register 0x%x",
-                         val, off);
+        core_guest_error(core, "write 0x%x to read-only or unknown register 0x%x", val, off);
         return;
     }
 }
@@ -354,6 +345,7 @@ uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
 {
     core->budget = default_budget(budget, core->backend->size);
+    core->config_gen++;
     evict_enforce_budget(core);
 }
 

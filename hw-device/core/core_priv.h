@@ -26,9 +26,9 @@ enum {
 
 /* Allocation states. */
 enum {
-    ALLOC_RESIDENT = 0,  /* content valid, usable */
-    ALLOC_OFFERED = 1,   /* content valid, may be discarded */
-    ALLOC_DISCARDED = 2, /* offered and lost; range kept, memory returned */
+    ALLOC_RESIDENT = 0,    /* content valid, usable */
+    ALLOC_OFFERED = 1,     /* content valid, may be discarded */
+    ALLOC_DISCARDED = 2,   /* offered and lost; range kept, memory returned */
     ALLOC_DECOMMITTED = 3, /* offered and lost with its aperture range */
 };
 
@@ -105,6 +105,7 @@ struct vkmt_core {
     uint32_t status;
     uint32_t driver_features;
     uint32_t epoch;
+    uint32_t config_gen; /* bumped when a read-only config register changes */
     uint32_t isr[2];
     bool removed;
     bool failed; /* a backend error: DEVICE_NEEDS_RESET until reset */
@@ -133,8 +134,7 @@ struct vkmt_core {
 /* core.c */
 void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void core_event(struct vkmt_core *core, enum vkmt_event_type type,
-                uint32_t idx, uint32_t status);
+void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status);
 uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q);
 void core_queue_release(struct vkmt_core *core, uint32_t q);
 
@@ -142,12 +142,10 @@ void core_queue_release(struct vkmt_core *core, uint32_t q);
 int obj_table_init(struct vkmt_core *core);
 void obj_table_fini(struct vkmt_core *core);
 int obj_reserve(struct vkmt_core *core, uint32_t n);
-uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue,
-                 uint32_t parent);
+uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t parent);
 void obj_free(struct vkmt_core *core, uint32_t idx);
 uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
-uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle,
-                    uint8_t type, uint32_t queue);
+uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue);
 
 /* alloc.c: the allocation life cycle and teardown */
 void alloc_destroy(struct vkmt_core *core, uint32_t idx);

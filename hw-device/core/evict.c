@@ -39,8 +39,7 @@ void evict_offer(struct vkmt_core *core, uint32_t idx)
     }
     f->tail = idx;
     core->offered_bytes += alloc_bytes(o);
-    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] +=
-        alloc_bytes(o);
+    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] += alloc_bytes(o);
 }
 
 void evict_unlink(struct vkmt_core *core, uint32_t idx)
@@ -60,8 +59,7 @@ void evict_unlink(struct vkmt_core *core, uint32_t idx)
     }
     o->prev = o->next = NIL;
     core->offered_bytes -= alloc_bytes(o);
-    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] -=
-        alloc_bytes(o);
+    core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] -= alloc_bytes(o);
 }
 
 static void discard(struct vkmt_core *core, uint32_t idx)
@@ -76,8 +74,7 @@ static void discard(struct vkmt_core *core, uint32_t idx)
     if (err < 0) {
         /* Content may survive, but the guest must not rely on it either way. */
         core->failed = true;
-        core_guest_error(core, "backend discard failed (%d): device needs reset",
-                         err);
+        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
     }
     core->committed -= bytes;
     core->queues[o->queue].committed -= bytes;

@@ -75,8 +75,7 @@ int obj_reserve(struct vkmt_core *core, uint32_t n)
 }
 
 /* Returns the new slot's index, or NIL when the table is full. */
-uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue,
-                 uint32_t parent)
+uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t parent)
 {
     uint32_t idx;
     struct vkmt_obj *o;
@@ -128,19 +127,16 @@ uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx)
 {
     const struct vkmt_obj *o = &core->objs[idx];
 
-    return ((uint32_t)o->type << HANDLE_TYPE_SHIFT) |
-           ((uint32_t)o->gen << HANDLE_INDEX_BITS) | idx;
+    return ((uint32_t)o->type << HANDLE_TYPE_SHIFT) | ((uint32_t)o->gen << HANDLE_INDEX_BITS) | idx;
 }
 
 /* Returns the slot index, or NIL if @handle is not a live @type of @queue. */
-uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle,
-                    uint8_t type, uint32_t queue)
+uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue)
 {
     uint32_t idx = handle & HANDLE_INDEX_MASK;
     const struct vkmt_obj *o;
 
-    if (idx == NIL || idx >= core->nobjs ||
-        handle >> HANDLE_TYPE_SHIFT != type) {
+    if (idx == NIL || idx >= core->nobjs || handle >> HANDLE_TYPE_SHIFT != type) {
         return NIL;
     }
     o = &core->objs[idx];

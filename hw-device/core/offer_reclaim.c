@@ -10,14 +10,13 @@
 #include "core_priv.h"
 
 struct batch {
-    uint32_t *idx;      /* allocation indices, members of resources expanded */
-    uint8_t *result;    /* RECLAIM: per allocation, decided before applying */
+    uint32_t *idx;   /* allocation indices, members of resources expanded */
+    uint8_t *result; /* RECLAIM: per allocation, decided before applying */
     uint32_t n;
     uint32_t *elem_end; /* per element: end of its members in idx[] */
 };
 
-static void unmark(struct vkmt_core *core, const uint32_t *h, uint32_t n,
-                   uint8_t type, uint32_t q)
+static void unmark(struct vkmt_core *core, const uint32_t *h, uint32_t n, uint8_t type, uint32_t q)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t x = obj_lookup(core, h[i], type, q);
@@ -32,8 +31,7 @@ static void unmark(struct vkmt_core *core, const uint32_t *h, uint32_t n,
  * Resolve the payload into @b. Returns VKMT_ST_SUCCESS, or the status for
  * an unknown, foreign or duplicate element; marks are always cleared.
  */
-static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h,
-                        struct batch *b)
+static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h, struct batch *b)
 {
     struct vkmt_core *core = c->core;
     bool res = c->sqe.flags & VKMT_SQE_F_RESOURCES;
@@ -45,10 +43,8 @@ static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h,
     for (uint32_t i = 0; i < n; i++) {
         uint32_t x = obj_lookup(core, h[i], type, c->queue);
 
-        if (x == NIL || core->objs[x].parent != dev ||
-            (core->objs[x].flags & OBJF_MARK)) {
-            core_guest_error(core, "opcode %u element %u: 0x%x is %s",
-                             c->sqe.opcode, i, h[i],
+        if (x == NIL || core->objs[x].parent != dev || (core->objs[x].flags & OBJF_MARK)) {
+            core_guest_error(core, "opcode %u element %u: 0x%x is %s", c->sqe.opcode, i, h[i],
                              x == NIL || core->objs[x].parent != dev
                                  ? "not an object of this device"
                                  : "listed twice");
@@ -103,19 +99,16 @@ uint32_t cmd_offer(struct cmd *c)
     uint32_t dev = obj_lookup(core, c->sqe.handle, OBJ_DEVICE, c->queue);
     uint32_t prio = c->sqe.arg0;
     uint32_t flags = c->sqe.arg1;
-    struct batch b = {0};
+    struct batch b = { 0 };
     const uint32_t *h;
     uint32_t status;
 
     if (dev == NIL) {
-        core_guest_error(core, "offer: 0x%x is not a device of this queue",
-                         c->sqe.handle);
+        core_guest_error(core, "offer: 0x%x is not a device of this queue", c->sqe.handle);
         return VKMT_ST_INVALID_PARAMETER;
     }
-    if (prio < VKMT_PRIO_LOW || prio > VKMT_PRIO_AUTO ||
-        (flags & ~VKMT_OFFER_F_KNOWN)) {
-        core_guest_error(core, "offer: priority %u or flags 0x%x invalid", prio,
-                         flags);
+    if (prio < VKMT_PRIO_LOW || prio > VKMT_PRIO_AUTO || (flags & ~VKMT_OFFER_F_KNOWN)) {
+        core_guest_error(core, "offer: priority %u or flags 0x%x invalid", prio, flags);
         return VKMT_ST_INVALID_PARAMETER;
     }
     if (!(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -126,8 +119,7 @@ uint32_t cmd_offer(struct cmd *c)
         const struct vkmt_obj *o = &core->objs[b.idx[i]];
 
         if (o->state != ALLOC_RESIDENT || o->u.alloc.locks) {
-            core_guest_error(core, "offer: allocation 0x%x is %s",
-                             obj_handle(core, b.idx[i]),
+            core_guest_error(core, "offer: allocation 0x%x is %s", obj_handle(core, b.idx[i]),
                              o->u.alloc.locks ? "locked" : "already offered");
             status = VKMT_ST_INVALID_PARAMETER;
         }
@@ -173,11 +165,9 @@ static uint32_t reclaim_device(struct cmd *c, uint32_t *pq)
             return dev;
         }
     }
-    core_guest_error(core, "reclaim: 0x%x is not a %s of this queue",
-                     c->sqe.handle,
-                     *pq == NIL && (c->sqe.flags & VKMT_SQE_F_PAGING_QUEUE)
-                         ? "paging queue"
-                         : "device");
+    core_guest_error(core, "reclaim: 0x%x is not a %s of this queue", c->sqe.handle,
+                     *pq == NIL && (c->sqe.flags & VKMT_SQE_F_PAGING_QUEUE) ? "paging queue"
+                                                                            : "device");
     return NIL;
 }
 
@@ -186,7 +176,7 @@ uint32_t cmd_reclaim(struct cmd *c)
     struct vkmt_core *core = c->core;
     bool recommit = c->sqe.flags & VKMT_SQE_F_RECOMMIT;
     uint32_t *results = NULL;
-    struct batch b = {0};
+    struct batch b = { 0 };
     uint64_t need = 0, pinned = 0;
     const uint32_t *h;
     uint32_t pq, dev, status;
@@ -214,8 +204,7 @@ uint32_t cmd_reclaim(struct cmd *c)
         b.result[i] = VKMT_RECLAIM_OK;
         if (o->state == ALLOC_OFFERED) {
             pinned += bytes_of(o);
-        } else if (o->state == ALLOC_DISCARDED ||
-                   (o->state == ALLOC_DECOMMITTED && recommit)) {
+        } else if (o->state == ALLOC_DISCARDED || (o->state == ALLOC_DECOMMITTED && recommit)) {
             need += bytes_of(o);
             b.result[i] = VKMT_RECLAIM_DISCARDED;
         } else if (o->state == ALLOC_DECOMMITTED) {
@@ -264,8 +253,7 @@ uint32_t cmd_reclaim(struct cmd *c)
             /* Holes punched at discard read back as zeros. */
             if (core->backend->ops->commit &&
                 core->backend->ops->commit(core->backend, b.idx[i],
-                                           (uint64_t)o->u.alloc.page *
-                                               VKMT_PAGE_SIZE,
+                                           (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE,
                                            bytes_of(o)) < 0) {
                 core->failed = true;
             }

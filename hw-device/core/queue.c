@@ -27,32 +27,25 @@ struct op_desc {
 };
 
 static const struct op_desc op_table[VKMT_OP_MAX + 1] = {
-    [VKMT_OP_CREATE_DEVICE] = {cmd_create_device, 0, 0},
-    [VKMT_OP_DESTROY_DEVICE] = {cmd_destroy_device, USE_HANDLE, 0},
-    [VKMT_OP_CREATE_PAGING_QUEUE] = {cmd_create_paging_queue,
-                                     USE_HANDLE | USE_ARG0, 0},
-    [VKMT_OP_DESTROY_PAGING_QUEUE] = {cmd_destroy_paging_queue, USE_HANDLE, 0},
-    [VKMT_OP_CREATE_ALLOCATIONS] = {cmd_create_allocations,
-                                    USE_HANDLE | USE_COUNT | USE_PAYLOAD |
-                                        USE_RESULT,
-                                    VKMT_SQE_F_CREATE_RESOURCE},
-    [VKMT_OP_DESTROY_ALLOCATIONS] = {cmd_destroy_allocations,
-                                     USE_HANDLE | USE_COUNT | USE_PAYLOAD |
-                                         USE_ARG0,
-                                     0},
-    [VKMT_OP_LOCK] = {cmd_lock, USE_HANDLE | USE_ARG0, 0},
-    [VKMT_OP_UNLOCK] = {cmd_unlock, USE_HANDLE | USE_ARG0, 0},
-    [VKMT_OP_OFFER] = {cmd_offer,
-                       USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0 |
-                           USE_ARG1,
-                       VKMT_SQE_F_RESOURCES},
-    [VKMT_OP_RECLAIM] = {cmd_reclaim,
-                         USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT,
-                         VKMT_SQE_F_RESOURCES | VKMT_SQE_F_PAGING_QUEUE |
-                             VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT},
-    [VKMT_OP_QUERY_MEMORY] = {cmd_query_memory, USE_ARG0, 0},
-    [VKMT_OP_QUERY_FENCE] = {cmd_query_fence, USE_HANDLE, 0},
-    [VKMT_OP_TRIM] = {cmd_trim, USE_ARG64, 0},
+    [VKMT_OP_CREATE_DEVICE] = { cmd_create_device, 0, 0 },
+    [VKMT_OP_DESTROY_DEVICE] = { cmd_destroy_device, USE_HANDLE, 0 },
+    [VKMT_OP_CREATE_PAGING_QUEUE] = { cmd_create_paging_queue, USE_HANDLE | USE_ARG0, 0 },
+    [VKMT_OP_DESTROY_PAGING_QUEUE] = { cmd_destroy_paging_queue, USE_HANDLE, 0 },
+    [VKMT_OP_CREATE_ALLOCATIONS] = { cmd_create_allocations,
+                                     USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT,
+                                     VKMT_SQE_F_CREATE_RESOURCE },
+    [VKMT_OP_DESTROY_ALLOCATIONS] = { cmd_destroy_allocations,
+                                      USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0, 0 },
+    [VKMT_OP_LOCK] = { cmd_lock, USE_HANDLE | USE_ARG0, 0 },
+    [VKMT_OP_UNLOCK] = { cmd_unlock, USE_HANDLE | USE_ARG0, 0 },
+    [VKMT_OP_OFFER] = { cmd_offer, USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0 | USE_ARG1,
+                        VKMT_SQE_F_RESOURCES },
+    [VKMT_OP_RECLAIM] = { cmd_reclaim, USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT,
+                          VKMT_SQE_F_RESOURCES | VKMT_SQE_F_PAGING_QUEUE |
+                              VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT },
+    [VKMT_OP_QUERY_MEMORY] = { cmd_query_memory, USE_ARG0, 0 },
+    [VKMT_OP_QUERY_FENCE] = { cmd_query_fence, USE_HANDLE, 0 },
+    [VKMT_OP_TRIM] = { cmd_trim, USE_ARG64, 0 },
 };
 
 static const uint8_t zero16[16];
@@ -60,8 +53,7 @@ static const uint8_t zero16[16];
 /* Bounds of [off, off + len) inside the staging area, alignment included. */
 static bool staging_range_ok(uint32_t off, uint32_t len)
 {
-    return off % 4 == 0 && off <= VKMT_STAGING_SIZE &&
-           len <= VKMT_STAGING_SIZE - off;
+    return off % 4 == 0 && off <= VKMT_STAGING_SIZE && len <= VKMT_STAGING_SIZE - off;
 }
 
 const void *cmd_payload(struct cmd *c, uint32_t elem_size)
@@ -69,21 +61,19 @@ const void *cmd_payload(struct cmd *c, uint32_t elem_size)
     const struct vkmt_sqe *s = &c->sqe;
 
     if (s->count == 0 || s->count > VKMT_MAX_BATCH) {
-        core_guest_error(c->core, "opcode %u: count %u outside 1..%u",
-                         s->opcode, s->count, VKMT_MAX_BATCH);
+        core_guest_error(c->core, "opcode %u: count %u outside 1..%u", s->opcode, s->count,
+                         VKMT_MAX_BATCH);
         return NULL;
     }
     if (s->payload_len != s->count * elem_size ||
         !staging_range_ok(s->payload_off, s->payload_len)) {
-        core_guest_error(c->core,
-                         "opcode %u: payload [0x%x +%u] bad for %u elements",
-                         s->opcode, s->payload_off, s->payload_len, s->count);
+        core_guest_error(c->core, "opcode %u: payload [0x%x +%u] bad for %u elements", s->opcode,
+                         s->payload_off, s->payload_len, s->count);
         return NULL;
     }
     /* The one fetch of the payload; handlers see only this copy. */
     memcpy(c->core->scratch,
-           core_queue_base(c->core, c->queue) + VKMT_QUEUE_STAGING_OFF +
-               s->payload_off,
+           core_queue_base(c->core, c->queue) + VKMT_QUEUE_STAGING_OFF + s->payload_off,
            s->payload_len);
     return c->core->scratch;
 }
@@ -92,10 +82,8 @@ uint32_t *cmd_results(struct cmd *c, uint32_t elem_size)
 {
     const struct vkmt_sqe *s = &c->sqe;
 
-    if (s->result_len != s->count * elem_size ||
-        !staging_range_ok(s->result_off, s->result_len)) {
-        core_guest_error(c->core,
-                         "opcode %u: result area [0x%x +%u] bad for %u elements",
+    if (s->result_len != s->count * elem_size || !staging_range_ok(s->result_off, s->result_len)) {
+        core_guest_error(c->core, "opcode %u: result area [0x%x +%u] bad for %u elements",
                          s->opcode, s->result_off, s->result_len, s->count);
         return NULL;
     }
@@ -117,14 +105,12 @@ static uint32_t check_sqe(struct cmd *c, const struct op_desc **out)
     d = &op_table[s->opcode];
     f = d->fields;
     if (s->reserved0 || memcmp(s->reserved1, zero16, sizeof(zero16)) ||
-        (s->flags & ~(d->flags | VKMT_SQE_F_IRQ)) ||
-        (!(f & USE_HANDLE) && s->handle) || (!(f & USE_COUNT) && s->count) ||
+        (s->flags & ~(d->flags | VKMT_SQE_F_IRQ)) || (!(f & USE_HANDLE) && s->handle) ||
+        (!(f & USE_COUNT) && s->count) ||
         (!(f & USE_PAYLOAD) && (s->payload_off || s->payload_len)) ||
-        (!(f & USE_RESULT) && (s->result_off || s->result_len)) ||
-        (!(f & USE_ARG0) && s->arg0) || (!(f & USE_ARG1) && s->arg1) ||
-        (!(f & USE_ARG64) && s->arg64)) {
-        core_guest_error(c->core,
-                         "opcode %u: reserved field, unused field or flag 0x%x set",
+        (!(f & USE_RESULT) && (s->result_off || s->result_len)) || (!(f & USE_ARG0) && s->arg0) ||
+        (!(f & USE_ARG1) && s->arg1) || (!(f & USE_ARG64) && s->arg64)) {
+        core_guest_error(c->core, "opcode %u: reserved field, unused field or flag 0x%x set",
                          s->opcode, s->flags);
         return VKMT_ST_INVALID_PARAMETER;
     }
@@ -138,25 +124,22 @@ static uint32_t execute(struct cmd *c)
     struct vkmt_core *core = c->core;
     uint32_t status;
 
-    if (core->removed || core->failed ||
-        !(core->status & VKMT_STATUS_DRIVER_OK)) {
+    if (core->removed || core->failed || !(core->status & VKMT_STATUS_DRIVER_OK)) {
         return VKMT_ST_DEVICE_REMOVED;
     }
     status = check_sqe(c, &d);
     return status == VKMT_ST_SUCCESS ? d->run(c) : status;
 }
 
-static void complete(struct vkmt_core *core, uint32_t q, const struct cmd *c,
-                     uint32_t status)
+static void complete(struct vkmt_core *core, uint32_t q, const struct cmd *c, uint32_t status)
 {
     struct vkmt_queue *vq = &core->queues[q];
     uint8_t *base = core_queue_base(core, q);
-    struct vkmt_cqe *cqe = (struct vkmt_cqe *)(base + VKMT_QUEUE_CQ_OFF) +
-                           (vq->cq_tail & (VKMT_QUEUE_DEPTH - 1));
+    struct vkmt_cqe *cqe =
+        (struct vkmt_cqe *)(base + VKMT_QUEUE_CQ_OFF) + (vq->cq_tail & (VKMT_QUEUE_DEPTH - 1));
 
     if (status == VKMT_ST_SUCCESS && c->result_bytes) {
-        memcpy(base + VKMT_QUEUE_STAGING_OFF + c->sqe.result_off, core->results,
-               c->result_bytes);
+        memcpy(base + VKMT_QUEUE_STAGING_OFF + c->sqe.result_off, core->results, c->result_bytes);
     }
     cqe->cid = c->sqe.cid;
     cqe->status = status;
@@ -186,7 +169,7 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
     base = core_queue_base(core, q);
     hdr = (struct vkmt_queue_hdr *)base;
     while (vq->state == VKMT_QSTATE_ACTIVE && vq->sq_head != vq->sq_tail) {
-        struct cmd c = {.core = core, .queue = q};
+        struct cmd c = { .core = core, .queue = q };
         uint32_t status;
 
         /*
@@ -194,13 +177,11 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
          * rings again. The guest's head is untrusted; a nonsense value only
          * stalls this queue.
          */
-        if (vq->cq_tail - vkmt_sh_load_acquire(&hdr->sh_cq_head) >=
-            VKMT_QUEUE_DEPTH) {
+        if (vq->cq_tail - vkmt_sh_load_acquire(&hdr->sh_cq_head) >= VKMT_QUEUE_DEPTH) {
             break;
         }
         memcpy(&c.sqe,
-               base + VKMT_QUEUE_SQ_OFF +
-                   (vq->sq_head & (VKMT_QUEUE_DEPTH - 1)) * sizeof(c.sqe),
+               base + VKMT_QUEUE_SQ_OFF + (vq->sq_head & (VKMT_QUEUE_DEPTH - 1)) * sizeof(c.sqe),
                sizeof(c.sqe));
         vq->sq_head++;
         status = execute(&c);
@@ -209,11 +190,11 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
             core->stats.command_errors++;
         }
         if (core->ops->event) {
-            struct vkmt_event ev = {.type = VKMT_EV_COMMAND,
-                                    .queue = q,
-                                    .handle = c.sqe.handle,
-                                    .opcode = c.sqe.opcode,
-                                    .status = status};
+            struct vkmt_event ev = { .type = VKMT_EV_COMMAND,
+                                     .queue = q,
+                                     .handle = c.sqe.handle,
+                                     .opcode = c.sqe.opcode,
+                                     .status = status };
 
             core->ops->event(core->opaque, &ev);
         }

@@ -37,12 +37,11 @@ struct vkmt_backend {
 /*
  * Host-memory backend. With @base NULL (and @fd -1) it creates a memfd of
  * @size bytes and maps it; otherwise it uses the caller's mapping @base and
- * its file @fd (-1 for anonymous memory), which the caller keeps owning. Discard punches holes in the file (or
- * MADV_REMOVEs anonymous memory), so the host really gets the pages back and
- * a recommitted range reads as zeros. Returns 0 or a negative errno.
+ * its file @fd (-1 for anonymous memory), which the caller keeps owning. Discard punches holes in
+ * the file (or MADV_REMOVEs anonymous memory), so the host really gets the pages back and a
+ * recommitted range reads as zeros. Returns 0 or a negative errno.
  */
-int vkmt_backend_mem_create(uint64_t size, int fd, void *base,
-                            struct vkmt_backend **out);
+int vkmt_backend_mem_create(uint64_t size, int fd, void *base, struct vkmt_backend **out);
 
 static inline void vkmt_backend_destroy(struct vkmt_backend *b)
 {

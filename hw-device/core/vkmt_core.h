@@ -94,10 +94,8 @@ struct vkmt_stats {
  * borrows it). Returns 0 and sets *out, or a negative errno: -EINVAL for a bad
  * configuration, -ENOMEM.
  */
-int vkmt_core_create(const struct vkmt_core_config *cfg,
-                     struct vkmt_backend *backend, void *ctrl,
-                     const struct vkmt_core_ops *ops, void *opaque,
-                     struct vkmt_core **out);
+int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *backend, void *ctrl,
+                     const struct vkmt_core_ops *ops, void *opaque, struct vkmt_core **out);
 void vkmt_core_destroy(struct vkmt_core *core);
 
 /* Bytes of control memory the engine needs for @num_queues queues. */

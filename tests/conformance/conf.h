@@ -13,14 +13,13 @@
 #include "harness.h"
 #include "vkmt.h"
 
-#define CHECK_ST(expr, want)                                                   \
-    do {                                                                       \
-        NTSTATUS got_ = (expr);                                                \
-        if (got_ != (want)) {                                                  \
-            harness_fail(__FILE__, __LINE__, "%s: %s (0x%08x), want %s", #expr, \
-                         conf_status(got_), (unsigned)got_,                    \
-                         conf_status(want));                                   \
-        }                                                                      \
+#define CHECK_ST(expr, want)                                                                       \
+    do {                                                                                           \
+        NTSTATUS got_ = (expr);                                                                    \
+        if (got_ != (want)) {                                                                      \
+            harness_fail(__FILE__, __LINE__, "%s: %s (0x%08x), want %s", #expr, conf_status(got_), \
+                         (unsigned)got_, conf_status(want));                                       \
+        }                                                                                          \
     } while (0)
 
 struct conf {
@@ -41,15 +40,14 @@ void conf_close(struct conf *c);
 /* Create @n allocations of @size bytes; handles into @h (may be NULL). */
 NTSTATUS conf_create(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h);
 /* The same, grouped into a new resource returned in *@res. */
-NTSTATUS conf_create_resource(struct conf *c, UINT n, UINT64 size,
-                              D3DKMT_HANDLE *h, D3DKMT_HANDLE *res);
+NTSTATUS conf_create_resource(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h,
+                              D3DKMT_HANDLE *res);
 NTSTATUS conf_destroy(struct conf *c, UINT n, const D3DKMT_HANDLE *h);
 
-NTSTATUS conf_offer(struct conf *c, const D3DKMT_HANDLE *h, UINT n,
-                    D3DKMT_OFFER_PRIORITY prio, UINT flags);
+NTSTATUS conf_offer(struct conf *c, const D3DKMT_HANDLE *h, UINT n, D3DKMT_OFFER_PRIORITY prio,
+                    UINT flags);
 /* ReclaimAllocations2 on the paging queue; results into @r if non-NULL. */
-NTSTATUS conf_reclaim2(struct conf *c, const D3DKMT_HANDLE *h, UINT n,
-                       D3DDDI_RECLAIM_RESULT *r);
+NTSTATUS conf_reclaim2(struct conf *c, const D3DKMT_HANDLE *h, UINT n, D3DDDI_RECLAIM_RESULT *r);
 /* ReclaimAllocations (v1); BOOL discarded flags into @d if non-NULL. */
 NTSTATUS conf_reclaim1(struct conf *c, const D3DKMT_HANDLE *h, UINT n, BOOL *d);
 
@@ -65,8 +63,8 @@ UINT64 conf_usage(struct conf *c);
 void *conf_unreadable(void);
 void *conf_readonly(void);
 
-#define CONF_TABLE(name)                                                       \
-    extern const struct test name[];                                           \
+#define CONF_TABLE(name)                                                                           \
+    extern const struct test name[];                                                               \
     extern const unsigned name##_count
 
 CONF_TABLE(conf_adapter_tests);

@@ -26,10 +26,10 @@ static void null_arguments_are_invalid(void)
 
 static void enumerate_and_open_by_luid(void)
 {
-    D3DKMT_ENUMADAPTERS2 e = {0};
+    D3DKMT_ENUMADAPTERS2 e = { 0 };
     D3DKMT_ADAPTERINFO info[8];
-    D3DKMT_OPENADAPTERFROMLUID o = {0};
-    D3DKMT_CLOSEADAPTER ca = {0};
+    D3DKMT_OPENADAPTERFROMLUID o = { 0 };
+    D3DKMT_CLOSEADAPTER ca = { 0 };
     ULONG n;
 
     CHECK_ST(D3DKMTEnumAdapters2(&e), STATUS_SUCCESS); /* count only */
@@ -71,10 +71,10 @@ static void enumerate_and_open_by_luid(void)
 static void device_and_paging_queue_handles_are_checked(void)
 {
     struct conf c;
-    D3DKMT_CREATEDEVICE cd = {0};
-    D3DKMT_DESTROYDEVICE dd = {0};
-    D3DKMT_CREATEPAGINGQUEUE pq = {0};
-    D3DDDI_DESTROYPAGINGQUEUE dp = {0};
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_DESTROYDEVICE dd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
+    D3DDDI_DESTROYPAGINGQUEUE dp = { 0 };
 
     if (!conf_open(&c)) {
         return;
@@ -102,14 +102,14 @@ static void device_and_paging_queue_handles_are_checked(void)
     CHECK_ST(D3DKMTDestroyDevice(&dd), STATUS_SUCCESS);
     CHECK_ST(D3DKMTDestroyDevice(&dd), STATUS_INVALID_PARAMETER);
     CHECK_ST(conf_create(&c, 1, 4096, NULL), STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_reclaim2(&c, (D3DKMT_HANDLE[]){1}, 1, NULL), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_reclaim2(&c, (D3DKMT_HANDLE[]){ 1 }, 1, NULL), STATUS_INVALID_PARAMETER);
     conf_close(&c);
 }
 
 static void query_video_memory_info(void)
 {
     struct conf c;
-    D3DKMT_QUERYVIDEOMEMORYINFO q = {0};
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
     D3DKMT_HANDLE h[2];
 
     if (!conf_open(&c)) {
@@ -144,8 +144,8 @@ static void paging_fence_and_cpu_wait(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[1];
-    D3DKMT_RECLAIMALLOCATIONS2 r = {0};
-    D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU w = {0};
+    D3DKMT_RECLAIMALLOCATIONS2 r = { 0 };
+    D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU w = { 0 };
     UINT64 value;
     UINT64 last = 0;
 

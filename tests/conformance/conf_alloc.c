@@ -5,11 +5,10 @@
 #include "conf.h"
 
 /* One CreateAllocation2 call with a single allocation described by @desc. */
-static NTSTATUS create_one(struct conf *c, const void *data, UINT size,
-                           D3DKMT_HANDLE *h)
+static NTSTATUS create_one(struct conf *c, const void *data, UINT size, D3DKMT_HANDLE *h)
 {
     D3DDDI_ALLOCATIONINFO2 info;
-    D3DKMT_CREATEALLOCATION ca = {0};
+    D3DKMT_CREATEALLOCATION ca = { 0 };
     NTSTATUS st;
 
     memset(&info, 0, sizeof(info));
@@ -28,7 +27,7 @@ static NTSTATUS create_one(struct conf *c, const void *data, UINT size,
 static void create_validates_the_private_data(void)
 {
     struct conf c;
-    VKMT_ALLOCATION_DESC d = {.Size = 4096};
+    VKMT_ALLOCATION_DESC d = { .Size = 4096 };
     D3DKMT_HANDLE h;
 
     if (!conf_open(&c)) {
@@ -39,8 +38,7 @@ static void create_validates_the_private_data(void)
     CHECK_ST(create_one(&c, &d, sizeof(d) - 1, NULL), STATUS_INVALID_PARAMETER);
     CHECK_ST(create_one(&c, &d, sizeof(d) + 4, NULL), STATUS_INVALID_PARAMETER);
     CHECK_ST(create_one(&c, NULL, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
-    CHECK_ST(create_one(&c, conf_unreadable(), sizeof(d), NULL),
-             STATUS_INVALID_PARAMETER);
+    CHECK_ST(create_one(&c, conf_unreadable(), sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Size = 0;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Size = 4096;
@@ -59,9 +57,9 @@ static void create_validates_the_private_data(void)
 static void create_validates_the_call(void)
 {
     struct conf c;
-    VKMT_ALLOCATION_DESC d = {.Size = 4096};
+    VKMT_ALLOCATION_DESC d = { .Size = 4096 };
     D3DDDI_ALLOCATIONINFO2 info;
-    D3DKMT_CREATEALLOCATION ca = {0};
+    D3DKMT_CREATEALLOCATION ca = { 0 };
 
     if (!conf_open(&c)) {
         return;
@@ -107,8 +105,7 @@ static void creation_beyond_the_budget_fails(void)
     CHECK_ST(conf_create(&c, 1, 4096, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
     CHECK_ST(conf_destroy(&c, 1, h), STATUS_SUCCESS);
     /* A batch that does not fit as a whole creates nothing. */
-    CHECK_ST(conf_create(&c, 2, c.budget / 2 + 4096, NULL),
-             STATUS_GRAPHICS_NO_VIDEO_MEMORY);
+    CHECK_ST(conf_create(&c, 2, c.budget / 2 + 4096, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
     CHECK_EQ(conf_usage(&c), 0);
     conf_close(&c);
 }
@@ -118,7 +115,7 @@ static void locks_give_separate_persistent_memory(void)
     struct conf c;
     D3DKMT_HANDLE h[3];
     unsigned char *p[3];
-    D3DKMT_LOCK2 l = {0};
+    D3DKMT_LOCK2 l = { 0 };
 
     if (!conf_open(&c)) {
         return;
@@ -158,14 +155,14 @@ static void destroy_is_all_or_nothing(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[3];
-    D3DKMT_DESTROYALLOCATION2 d = {0};
+    D3DKMT_DESTROYALLOCATION2 d = { 0 };
 
     if (!conf_open(&c)) {
         return;
     }
     CHECK_ST(conf_create(&c, 3, 4096, h), STATUS_SUCCESS);
-    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){h[0], 0xdead}), STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){h[0], h[0]}), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){ h[0], 0xdead }), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_destroy(&c, 2, (D3DKMT_HANDLE[]){ h[0], h[0] }), STATUS_INVALID_PARAMETER);
     CHECK_ST(conf_destroy(&c, 0, h), STATUS_INVALID_PARAMETER);
     CHECK_ST(conf_destroy(&c, 1, conf_unreadable()), STATUS_INVALID_PARAMETER);
     CHECK_EQ(conf_usage(&c), 3 * 4096);
@@ -182,9 +179,9 @@ static void resources_offer_and_reclaim_as_a_unit(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[3], res, other[1];
-    D3DKMT_OFFERALLOCATIONS o = {0};
-    D3DKMT_RECLAIMALLOCATIONS2 r = {0};
-    D3DKMT_DESTROYALLOCATION2 d = {0};
+    D3DKMT_OFFERALLOCATIONS o = { 0 };
+    D3DKMT_RECLAIMALLOCATIONS2 r = { 0 };
+    D3DKMT_DESTROYALLOCATION2 d = { 0 };
     D3DDDI_RECLAIM_RESULT result[1];
     UINT64 freed = 0;
 
@@ -213,8 +210,7 @@ static void resources_offer_and_reclaim_as_a_unit(void)
     /* A plain allocation is not a resource, and the other way round. */
     o.pResources = other;
     CHECK_ST(D3DKMTOfferAllocations(&o), STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_offer(&c, &res, 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
-             STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_offer(&c, &res, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
     d.hDevice = c.dev;
     d.hResource = res;
     d.phAllocationList = h;
@@ -229,11 +225,8 @@ static void resources_offer_and_reclaim_as_a_unit(void)
 }
 
 const struct test conf_alloc_tests[] = {
-    TEST(create_validates_the_private_data),
-    TEST(create_validates_the_call),
-    TEST(creation_beyond_the_budget_fails),
-    TEST(locks_give_separate_persistent_memory),
-    TEST(destroy_is_all_or_nothing),
-    TEST(resources_offer_and_reclaim_as_a_unit),
+    TEST(create_validates_the_private_data), TEST(create_validates_the_call),
+    TEST(creation_beyond_the_budget_fails),  TEST(locks_give_separate_persistent_memory),
+    TEST(destroy_is_all_or_nothing),         TEST(resources_offer_and_reclaim_as_a_unit),
 };
 CONF_COUNT(conf_alloc_tests);

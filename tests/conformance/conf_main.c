@@ -18,10 +18,10 @@ const char *conf_status(NTSTATUS st)
 int conf_open(struct conf *c)
 {
     D3DKMT_ADAPTERINFO info[4];
-    D3DKMT_ENUMADAPTERS2 e = {.NumAdapters = 4, .pAdapters = info};
-    D3DKMT_CREATEDEVICE cd = {0};
-    D3DKMT_CREATEPAGINGQUEUE pq = {0};
-    D3DKMT_QUERYVIDEOMEMORYINFO q = {0};
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 4, .pAdapters = info };
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
 
     memset(c, 0, sizeof(*c));
     if (D3DKMTEnumAdapters2(&e) != STATUS_SUCCESS || e.NumAdapters < 1) {
@@ -30,7 +30,7 @@ int conf_open(struct conf *c)
         return 0;
     }
     for (ULONG i = 1; i < e.NumAdapters; i++) {
-        D3DKMT_CLOSEADAPTER ca = {.hAdapter = info[i].hAdapter};
+        D3DKMT_CLOSEADAPTER ca = { .hAdapter = info[i].hAdapter };
 
         D3DKMTCloseAdapter(&ca);
     }
@@ -51,18 +51,17 @@ int conf_open(struct conf *c)
 
 void conf_close(struct conf *c)
 {
-    D3DKMT_CLOSEADAPTER ca = {.hAdapter = c->adapter};
+    D3DKMT_CLOSEADAPTER ca = { .hAdapter = c->adapter };
 
     /* Closing the adapter releases the queue and everything made through it. */
     D3DKMTCloseAdapter(&ca);
 }
 
-static NTSTATUS create(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h,
-                       D3DKMT_HANDLE *res)
+static NTSTATUS create(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h, D3DKMT_HANDLE *res)
 {
     D3DDDI_ALLOCATIONINFO2 *info = calloc(n ? n : 1, sizeof(*info));
     VKMT_ALLOCATION_DESC *desc = calloc(n ? n : 1, sizeof(*desc));
-    D3DKMT_CREATEALLOCATION ca = {0};
+    D3DKMT_CREATEALLOCATION ca = { 0 };
     NTSTATUS st;
 
     for (UINT i = 0; i < n; i++) {
@@ -91,57 +90,53 @@ NTSTATUS conf_create(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h)
     return create(c, n, size, h, NULL);
 }
 
-NTSTATUS conf_create_resource(struct conf *c, UINT n, UINT64 size,
-                              D3DKMT_HANDLE *h, D3DKMT_HANDLE *res)
+NTSTATUS conf_create_resource(struct conf *c, UINT n, UINT64 size, D3DKMT_HANDLE *h,
+                              D3DKMT_HANDLE *res)
 {
     return create(c, n, size, h, res);
 }
 
 NTSTATUS conf_destroy(struct conf *c, UINT n, const D3DKMT_HANDLE *h)
 {
-    D3DKMT_DESTROYALLOCATION2 d = {.hDevice = c->dev,
-                                   .phAllocationList = h,
-                                   .AllocationCount = n};
+    D3DKMT_DESTROYALLOCATION2 d = { .hDevice = c->dev,
+                                    .phAllocationList = h,
+                                    .AllocationCount = n };
 
     return D3DKMTDestroyAllocation2(&d);
 }
 
-NTSTATUS conf_offer(struct conf *c, const D3DKMT_HANDLE *h, UINT n,
-                    D3DKMT_OFFER_PRIORITY prio, UINT flags)
+NTSTATUS conf_offer(struct conf *c, const D3DKMT_HANDLE *h, UINT n, D3DKMT_OFFER_PRIORITY prio,
+                    UINT flags)
 {
-    D3DKMT_OFFERALLOCATIONS o = {.hDevice = c->dev,
-                                 .HandleList = h,
-                                 .NumAllocations = n,
-                                 .Priority = prio};
+    D3DKMT_OFFERALLOCATIONS o = {
+        .hDevice = c->dev, .HandleList = h, .NumAllocations = n, .Priority = prio
+    };
 
     o.Flags.Value = flags;
     return D3DKMTOfferAllocations(&o);
 }
 
-NTSTATUS conf_reclaim2(struct conf *c, const D3DKMT_HANDLE *h, UINT n,
-                       D3DDDI_RECLAIM_RESULT *r)
+NTSTATUS conf_reclaim2(struct conf *c, const D3DKMT_HANDLE *h, UINT n, D3DDDI_RECLAIM_RESULT *r)
 {
-    D3DKMT_RECLAIMALLOCATIONS2 rc = {.hPagingQueue = c->pq,
-                                     .NumAllocations = n,
-                                     .HandleList = h,
-                                     .pResults = r};
+    D3DKMT_RECLAIMALLOCATIONS2 rc = {
+        .hPagingQueue = c->pq, .NumAllocations = n, .HandleList = h, .pResults = r
+    };
 
     return D3DKMTReclaimAllocations2(&rc);
 }
 
 NTSTATUS conf_reclaim1(struct conf *c, const D3DKMT_HANDLE *h, UINT n, BOOL *d)
 {
-    D3DKMT_RECLAIMALLOCATIONS rc = {.hDevice = c->dev,
-                                    .HandleList = h,
-                                    .pDiscarded = d,
-                                    .NumAllocations = n};
+    D3DKMT_RECLAIMALLOCATIONS rc = {
+        .hDevice = c->dev, .HandleList = h, .pDiscarded = d, .NumAllocations = n
+    };
 
     return D3DKMTReclaimAllocations(&rc);
 }
 
 NTSTATUS conf_lock(struct conf *c, D3DKMT_HANDLE h, unsigned char **p)
 {
-    D3DKMT_LOCK2 l = {.hDevice = c->dev, .hAllocation = h};
+    D3DKMT_LOCK2 l = { .hDevice = c->dev, .hAllocation = h };
     NTSTATUS st = D3DKMTLock2(&l);
 
     if (p) {
@@ -152,7 +147,7 @@ NTSTATUS conf_lock(struct conf *c, D3DKMT_HANDLE h, unsigned char **p)
 
 NTSTATUS conf_unlock(struct conf *c, D3DKMT_HANDLE h)
 {
-    D3DKMT_UNLOCK2 u = {.hDevice = c->dev, .hAllocation = h};
+    D3DKMT_UNLOCK2 u = { .hDevice = c->dev, .hAllocation = h };
 
     return D3DKMTUnlock2(&u);
 }
@@ -184,7 +179,7 @@ int conf_content(struct conf *c, D3DKMT_HANDLE h, size_t len, unsigned seed)
 
 UINT64 conf_usage(struct conf *c)
 {
-    D3DKMT_QUERYVIDEOMEMORYINFO q = {.hAdapter = c->adapter};
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = c->adapter };
 
     CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_SUCCESS);
     return q.CurrentUsage;
@@ -210,12 +205,12 @@ int main(void)
         const struct test *t;
         const unsigned *n;
     } tables[] = {
-        {conf_adapter_tests, &conf_adapter_tests_count},
-        {conf_alloc_tests, &conf_alloc_tests_count},
-        {conf_offer_tests, &conf_offer_tests_count},
-        {conf_reclaim_tests, &conf_reclaim_tests_count},
-        {conf_pressure_tests, &conf_pressure_tests_count},
-        {conf_removal_tests, &conf_removal_tests_count},
+        { conf_adapter_tests, &conf_adapter_tests_count },
+        { conf_alloc_tests, &conf_alloc_tests_count },
+        { conf_offer_tests, &conf_offer_tests_count },
+        { conf_reclaim_tests, &conf_reclaim_tests_count },
+        { conf_pressure_tests, &conf_pressure_tests_count },
+        { conf_removal_tests, &conf_removal_tests_count },
     };
     static struct test all[256];
     unsigned n = 0;

@@ -9,7 +9,7 @@ static void offer_checks_count_and_lists(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[2];
-    D3DKMT_OFFERALLOCATIONS o = {0};
+    D3DKMT_OFFERALLOCATIONS o = { 0 };
 
     if (!conf_open(&c)) {
         return;
@@ -59,14 +59,11 @@ static void offer_checks_device_priority_and_flags(void)
         struct conf wrong = c;
 
         wrong.dev = c.pq; /* the caller's paging queue is not a device */
-        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
-                 STATUS_INVALID_PARAMETER);
+        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
         wrong.dev = c.adapter;
-        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
-                 STATUS_INVALID_PARAMETER);
+        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
         wrong.dev = 0;
-        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
-                 STATUS_INVALID_PARAMETER);
+        CHECK_ST(conf_offer(&wrong, h, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
     }
     /* Both defined flags, and every priority, are accepted. */
     for (int p = D3DKMT_OFFER_PRIORITY_LOW; p <= D3DKMT_OFFER_PRIORITY_AUTO; p++) {
@@ -114,26 +111,23 @@ static void duplicates_and_strangers_spoil_the_batch(void)
         return;
     }
     CHECK_ST(conf_create(&c, 3, 4096, h), STATUS_SUCCESS);
-    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){h[0], h[1], h[0]}, 3,
-                        D3DKMT_OFFER_PRIORITY_LOW, 0),
+    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){ h[0], h[1], h[0] }, 3, D3DKMT_OFFER_PRIORITY_LOW, 0),
              STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){h[0], h[1], h[2] + 1}, 3,
-                        D3DKMT_OFFER_PRIORITY_LOW, 0),
-             STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){h[0], c.dev}, 2,
-                        D3DKMT_OFFER_PRIORITY_LOW, 0),
+    CHECK_ST(
+        conf_offer(&c, (D3DKMT_HANDLE[]){ h[0], h[1], h[2] + 1 }, 3, D3DKMT_OFFER_PRIORITY_LOW, 0),
+        STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){ h[0], c.dev }, 2, D3DKMT_OFFER_PRIORITY_LOW, 0),
              STATUS_INVALID_PARAMETER);
     /* An allocation of another device is not this device's. */
     other = c;
     {
-        D3DKMT_CREATEDEVICE cd = {.hAdapter = c.adapter};
+        D3DKMT_CREATEDEVICE cd = { .hAdapter = c.adapter };
 
         CHECK_ST(D3DKMTCreateDevice(&cd), STATUS_SUCCESS);
         other.dev = cd.hDevice;
     }
     CHECK_ST(conf_create(&other, 1, 4096, theirs), STATUS_SUCCESS);
-    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){h[0], theirs[0]}, 2,
-                        D3DKMT_OFFER_PRIORITY_LOW, 0),
+    CHECK_ST(conf_offer(&c, (D3DKMT_HANDLE[]){ h[0], theirs[0] }, 2, D3DKMT_OFFER_PRIORITY_LOW, 0),
              STATUS_INVALID_PARAMETER);
     for (int i = 0; i < 3; i++) {
         CHECK_ST(conf_lock(&c, h[i], NULL), STATUS_SUCCESS); /* none offered */

@@ -16,12 +16,12 @@ static void eviction_follows_priority_then_age(void)
     struct conf c;
     D3DKMT_HANDLE h[7];
     const D3DKMT_OFFER_PRIORITY prio[7] = {
-        D3DKMT_OFFER_PRIORITY_HIGH, D3DKMT_OFFER_PRIORITY_NORMAL,
-        D3DKMT_OFFER_PRIORITY_LOW,  D3DKMT_OFFER_PRIORITY_AUTO,
-        D3DKMT_OFFER_PRIORITY_LOW,  D3DKMT_OFFER_PRIORITY_HIGH,
-        D3DKMT_OFFER_PRIORITY_NORMAL};
+        D3DKMT_OFFER_PRIORITY_HIGH,  D3DKMT_OFFER_PRIORITY_NORMAL, D3DKMT_OFFER_PRIORITY_LOW,
+        D3DKMT_OFFER_PRIORITY_AUTO,  D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_HIGH,
+        D3DKMT_OFFER_PRIORITY_NORMAL
+    };
     /* Which allocation each successive one-page trim must take. */
-    const int expect[7] = {2, 4, 1, 3, 6, 0, 5};
+    const int expect[7] = { 2, 4, 1, 3, 6, 0, 5 };
 
     if (!conf_open(&c)) {
         return;
@@ -94,7 +94,7 @@ static void a_reclaim_that_cannot_fit_changes_nothing(void)
     conf_fill(&c, h[3], PAGE, 3);
     CHECK_ST(conf_offer(&c, h, 4, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
     CHECK_ST(vkmt_trim(c.adapter, 2 * unit, NULL), STATUS_SUCCESS); /* h[0], h[1] */
-    CHECK_ST(conf_create(&c, 1, 3 * unit, big), STATUS_SUCCESS);   /* evicts h[2] */
+    CHECK_ST(conf_create(&c, 1, 3 * unit, big), STATUS_SUCCESS);    /* evicts h[2] */
     /* h[0] and h[1] need 2 units; only h[3] (1 unit) could still be evicted. */
     CHECK_ST(conf_reclaim2(&c, h, 2, r), STATUS_NO_MEMORY);
     CHECK_ST(conf_reclaim1(&c, h, 2, NULL), STATUS_NO_MEMORY);
@@ -150,18 +150,16 @@ static void content_guarantees_under_repeated_pressure(void)
         state[i] = 1;
     }
     for (int round = 0; round < 6; round++) {
-        int offered[N] = {0};
+        int offered[N] = { 0 };
 
         for (int i = 0; i < N; i++) {
             if ((i + round) % 3 != 0) { /* every third one is never offered */
                 offered[i] = 1;
-                CHECK_ST(conf_offer(&c, &h[i], 1,
-                                    (D3DKMT_OFFER_PRIORITY)(1 + (i + round) % 4), 0),
+                CHECK_ST(conf_offer(&c, &h[i], 1, (D3DKMT_OFFER_PRIORITY)(1 + (i + round) % 4), 0),
                          STATUS_SUCCESS);
             }
         }
-        CHECK_ST(vkmt_trim(c.adapter, (UINT64)(round + 1) * 4 * PAGE, NULL),
-                 STATUS_SUCCESS);
+        CHECK_ST(vkmt_trim(c.adapter, (UINT64)(round + 1) * 4 * PAGE, NULL), STATUS_SUCCESS);
         for (int i = 0; i < N; i++) {
             if (!offered[i]) {
                 continue;

@@ -13,8 +13,8 @@ static void reclaim_checks_its_arguments(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[2];
-    D3DKMT_RECLAIMALLOCATIONS2 r = {0};
-    D3DKMT_RECLAIMALLOCATIONS r1 = {0};
+    D3DKMT_RECLAIMALLOCATIONS2 r = { 0 };
+    D3DKMT_RECLAIMALLOCATIONS r1 = { 0 };
 
     if (!conf_open(&c)) {
         return;
@@ -104,8 +104,7 @@ static void every_reclaim_result(void)
     CHECK_EQ(conf_content(&c, h[3], 8192, 3), 1);
     /* Not committed: unusable until destroyed, and reported again as such. */
     CHECK_ST(conf_lock(&c, h[2], NULL), STATUS_INVALID_PARAMETER);
-    CHECK_ST(conf_offer(&c, &h[2], 1, D3DKMT_OFFER_PRIORITY_LOW, 0),
-             STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_offer(&c, &h[2], 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
     CHECK_ST(conf_reclaim2(&c, &h[2], 1, r), STATUS_SUCCESS);
     CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_NOT_COMMITTED);
     CHECK_ST(conf_destroy(&c, 1, &h[2]), STATUS_SUCCESS);
@@ -134,7 +133,7 @@ static void v1_reclaim_gives_decommitted_allocations_new_memory(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[2];
-    BOOL d[2] = {7, 7};
+    BOOL d[2] = { 7, 7 };
 
     if (!conf_open(&c)) {
         return;
@@ -157,7 +156,7 @@ static void reclaim_of_a_resident_allocation_is_ok(void)
 {
     struct conf c;
     D3DKMT_HANDLE h[1];
-    D3DDDI_RECLAIM_RESULT r[1] = {D3DDDI_RECLAIM_RESULT_NOT_COMMITTED};
+    D3DDDI_RECLAIM_RESULT r[1] = { D3DDDI_RECLAIM_RESULT_NOT_COMMITTED };
 
     if (!conf_open(&c)) {
         return;
@@ -168,8 +167,7 @@ static void reclaim_of_a_resident_allocation_is_ok(void)
     CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_OK);
     CHECK_EQ(conf_content(&c, h[0], 4096, 2), 1);
     /* Duplicates are refused in reclaims too. */
-    CHECK_ST(conf_reclaim2(&c, (D3DKMT_HANDLE[]){h[0], h[0]}, 2, NULL),
-             STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_reclaim2(&c, (D3DKMT_HANDLE[]){ h[0], h[0] }, 2, NULL), STATUS_INVALID_PARAMETER);
     conf_close(&c);
 }
 
@@ -178,12 +176,12 @@ static void reclaim_through_another_devices_paging_queue(void)
     struct conf c, other;
     D3DKMT_HANDLE h[1];
     D3DKMT_CREATEDEVICE cd;
-    D3DKMT_CREATEPAGINGQUEUE pq = {0};
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
 
     if (!conf_open(&c)) {
         return;
     }
-    cd = (D3DKMT_CREATEDEVICE){.hAdapter = c.adapter};
+    cd = (D3DKMT_CREATEDEVICE){ .hAdapter = c.adapter };
     CHECK_ST(D3DKMTCreateDevice(&cd), STATUS_SUCCESS);
     pq.hDevice = cd.hDevice;
     CHECK_ST(D3DKMTCreatePagingQueue(&pq), STATUS_SUCCESS);
@@ -221,8 +219,7 @@ static void batch(UINT n)
     r[n] = (D3DDDI_RECLAIM_RESULT)0x55; /* guard after the array */
     CHECK_ST(conf_reclaim2(&c, h, n, r), STATUS_SUCCESS);
     for (UINT i = 0; i < n; i++) {
-        ok &= r[i] == (i < n / 2 ? D3DDDI_RECLAIM_RESULT_DISCARDED
-                                 : D3DDDI_RECLAIM_RESULT_OK);
+        ok &= r[i] == (i < n / 2 ? D3DDDI_RECLAIM_RESULT_DISCARDED : D3DDDI_RECLAIM_RESULT_OK);
     }
     CHECK(ok);
     CHECK_EQ(r[n], 0x55);

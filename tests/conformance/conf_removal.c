@@ -6,10 +6,10 @@ static void every_call_after_a_reset_is_device_removed(void)
 {
     struct conf c, fresh;
     D3DKMT_HANDLE h[2];
-    D3DKMT_CREATEDEVICE cd = {0};
-    D3DKMT_CREATEPAGINGQUEUE pq = {0};
-    D3DKMT_QUERYVIDEOMEMORYINFO q = {0};
-    D3DKMT_DESTROYDEVICE dd = {0};
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
+    D3DKMT_DESTROYDEVICE dd = { 0 };
     BOOL d[1];
 
     if (!conf_open(&c)) {
@@ -47,7 +47,7 @@ static void every_call_after_a_reset_is_device_removed(void)
     CHECK_ST(D3DKMTDestroyDevice(&dd), STATUS_DEVICE_REMOVED);
     CHECK_ST(D3DKMTDestroyDevice(&dd), STATUS_INVALID_PARAMETER);
     {
-        D3DKMT_CLOSEADAPTER ca = {.hAdapter = c.adapter};
+        D3DKMT_CLOSEADAPTER ca = { .hAdapter = c.adapter };
 
         CHECK_ST(D3DKMTCloseAdapter(&ca), STATUS_DEVICE_REMOVED);
         CHECK_ST(D3DKMTCloseAdapter(&ca), STATUS_INVALID_PARAMETER);

@@ -88,17 +88,16 @@ static void handshake(uint32_t features)
 
 static struct drv claim(void)
 {
-    struct drv d = {.q = rd(VKMT_REG(queue_claim)), .phase = 1};
+    struct drv d = { .q = rd(VKMT_REG(queue_claim)), .phase = 1 };
 
     return d;
 }
 
-static void setup_full(uint32_t queues, uint64_t aperture, uint64_t budget,
-                       uint32_t features)
+static void setup_full(uint32_t queues, uint64_t aperture, uint64_t budget, uint32_t features)
 {
-    struct vkmt_core_config cfg = {.num_queues = queues,
-                                   .budget = budget,
-                                   .features = VKMT_F_KNOWN};
+    struct vkmt_core_config cfg = { .num_queues = queues,
+                                    .budget = budget,
+                                    .features = VKMT_F_KNOWN };
 
     memset(&F, 0, sizeof(F));
     F.queues = queues;
@@ -142,8 +141,7 @@ static struct vkmt_queue_hdr *hdr(uint32_t q)
 static void post(struct drv *d, struct vkmt_sqe *sqe)
 {
     sqe->cid = ++d->cid;
-    memcpy(qbase(d->q) + VKMT_QUEUE_SQ_OFF +
-               (d->sq_tail & (VKMT_QUEUE_DEPTH - 1)) * sizeof(*sqe),
+    memcpy(qbase(d->q) + VKMT_QUEUE_SQ_OFF + (d->sq_tail & (VKMT_QUEUE_DEPTH - 1)) * sizeof(*sqe),
            sqe, sizeof(*sqe));
     d->sq_tail++;
 }
@@ -169,7 +167,7 @@ static int reap(struct drv *d, struct vkmt_cqe *out)
 /* Submit one command on @d and return its status; values into @out. */
 static uint32_t run_on(struct drv *d, struct vkmt_sqe sqe, struct vkmt_cqe *out)
 {
-    struct vkmt_cqe c = {0};
+    struct vkmt_cqe c = { 0 };
 
     post(d, &sqe);
     wr(VKMT_REG_DOORBELL(d->q), d->sq_tail);
@@ -193,8 +191,7 @@ static uint32_t new_device_on(struct drv *d)
 {
     struct vkmt_cqe c;
 
-    CHECK_EQ(run_on(d, (struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE}, &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(run_on(d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, &c), VKMT_ST_SUCCESS);
     CHECK(c.value0 != 0);
     return (uint32_t)c.value0;
 }
@@ -205,25 +202,25 @@ static uint32_t new_device(void)
 }
 
 /* Create @n allocations of @size bytes each on @dev; handles into @h. */
-static uint32_t create_on(struct drv *d, uint32_t dev, uint32_t n, uint64_t size,
-                          uint32_t *h, uint16_t flags, uint64_t *res)
+static uint32_t create_on(struct drv *d, uint32_t dev, uint32_t n, uint64_t size, uint32_t *h,
+                          uint16_t flags, uint64_t *res)
 {
     struct vkmt_alloc_desc *desc = (struct vkmt_alloc_desc *)staging(d->q);
     uint32_t roff = n * (uint32_t)sizeof(*desc);
-    struct vkmt_cqe c = {0};
+    struct vkmt_cqe c = { 0 };
     uint32_t st;
 
     for (uint32_t i = 0; i < n; i++) {
-        desc[i] = (struct vkmt_alloc_desc){.size = size};
+        desc[i] = (struct vkmt_alloc_desc){ .size = size };
     }
     st = run_on(d,
-                (struct vkmt_sqe){.opcode = VKMT_OP_CREATE_ALLOCATIONS,
-                                  .flags = flags,
-                                  .handle = dev,
-                                  .count = n,
-                                  .payload_len = roff,
-                                  .result_off = roff,
-                                  .result_len = n * 4},
+                (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                                   .flags = flags,
+                                   .handle = dev,
+                                   .count = n,
+                                   .payload_len = roff,
+                                   .result_off = roff,
+                                   .result_len = n * 4 },
                 &c);
     if (st == VKMT_ST_SUCCESS && h) {
         memcpy(h, staging(d->q) + roff, n * 4);
@@ -239,17 +236,17 @@ static uint32_t create(uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
     return create_on(&F.d, dev, n, size, h, 0, NULL);
 }
 
-static uint32_t offer_ex(uint32_t dev, const uint32_t *h, uint32_t n,
-                         uint32_t prio, uint32_t flags, uint16_t sqf)
+static uint32_t offer_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio, uint32_t flags,
+                         uint16_t sqf)
 {
     memcpy(staging(0), h, n * 4);
-    return run((struct vkmt_sqe){.opcode = VKMT_OP_OFFER,
-                                 .flags = sqf,
-                                 .handle = dev,
-                                 .count = n,
-                                 .payload_len = n * 4,
-                                 .arg0 = prio,
-                                 .arg1 = flags},
+    return run((struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                  .flags = sqf,
+                                  .handle = dev,
+                                  .count = n,
+                                  .payload_len = n * 4,
+                                  .arg0 = prio,
+                                  .arg1 = flags },
                NULL);
 }
 
@@ -259,21 +256,21 @@ static uint32_t offer(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio
 }
 
 /* Reclaim with results (written to @res when non-NULL). */
-static uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n,
-                           uint32_t *res, uint16_t sqf, uint64_t *fence)
+static uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res, uint16_t sqf,
+                           uint64_t *fence)
 {
     uint32_t roff = (n * 4 + 63) & ~63u;
-    struct vkmt_cqe c = {0};
+    struct vkmt_cqe c = { 0 };
     uint32_t st;
 
     memcpy(staging(0), h, n * 4);
-    st = run((struct vkmt_sqe){.opcode = VKMT_OP_RECLAIM,
-                               .flags = (uint16_t)(sqf | VKMT_SQE_F_WRITE_RESULTS),
-                               .handle = dev,
-                               .count = n,
-                               .payload_len = n * 4,
-                               .result_off = roff,
-                               .result_len = n * 4},
+    st = run((struct vkmt_sqe){ .opcode = VKMT_OP_RECLAIM,
+                                .flags = (uint16_t)(sqf | VKMT_SQE_F_WRITE_RESULTS),
+                                .handle = dev,
+                                .count = n,
+                                .payload_len = n * 4,
+                                .result_off = roff,
+                                .result_len = n * 4 },
              &c);
     if (st == VKMT_ST_SUCCESS && res) {
         memcpy(res, staging(0) + roff, n * 4);
@@ -292,9 +289,8 @@ static uint32_t reclaim(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *r
 /* Lock: returns the status; the CPU pointer into the aperture in *p. */
 static uint32_t lock(uint32_t dev, uint32_t a, uint8_t **p)
 {
-    struct vkmt_cqe c = {0};
-    uint32_t st = run((struct vkmt_sqe){.opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a},
-                      &c);
+    struct vkmt_cqe c = { 0 };
+    uint32_t st = run((struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a }, &c);
 
     if (st == VKMT_ST_SUCCESS && p) {
         *p = F.be->base + c.value0;
@@ -304,8 +300,7 @@ static uint32_t lock(uint32_t dev, uint32_t a, uint8_t **p)
 
 static uint32_t unlock(uint32_t dev, uint32_t a)
 {
-    return run((struct vkmt_sqe){.opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = a},
-               NULL);
+    return run((struct vkmt_sqe){ .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = a }, NULL);
 }
 
 static uint64_t trim(uint64_t bytes)
@@ -373,7 +368,7 @@ static void identity_registers(void)
 
 static void handshake_rules(void)
 {
-    struct vkmt_core_config cfg = {.num_queues = 2, .features = VKMT_F_RESOURCES};
+    struct vkmt_core_config cfg = { .num_queues = 2, .features = VKMT_F_RESOURCES };
     uint8_t *ctrl = aligned_alloc(4096, vkmt_core_ctrl_size(2));
 
     memset(&F, 0, sizeof(F));
@@ -452,8 +447,10 @@ static void handles_detect_stale_forged_and_foreign(void)
     CHECK(h[0] != 0 && h[1] != 0 && h[0] != h[1]);
     /* A destroyed allocation's handle stays dead even when its slot is reused. */
     memcpy(staging(0), &h[0], 4);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                   .handle = dev, .count = 1, .payload_len = 4},
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                    .handle = dev,
+                                    .count = 1,
+                                    .payload_len = 4 },
                  NULL),
              VKMT_ST_SUCCESS);
     stale = h[0];
@@ -471,13 +468,12 @@ static void handles_detect_stale_forged_and_foreign(void)
     /* Another queue (another guest process) cannot use these handles. */
     other = claim();
     CHECK_EQ(other.q, 1);
-    CHECK_EQ(run_on(&other, (struct vkmt_sqe){.opcode = VKMT_OP_LOCK, .handle = dev,
-                                               .arg0 = h[0]},
-                    NULL),
+    CHECK_EQ(run_on(&other,
+                    (struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = h[0] }, NULL),
              VKMT_ST_INVALID_PARAMETER);
     dev2 = new_device_on(&other);
-    CHECK_EQ(run_on(&other, (struct vkmt_sqe){.opcode = VKMT_OP_LOCK, .handle = dev2,
-                                               .arg0 = h[0]},
+    CHECK_EQ(run_on(&other,
+                    (struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev2, .arg0 = h[0] },
                     NULL),
              VKMT_ST_INVALID_PARAMETER);
     /* An allocation of another device of the same queue is refused too. */
@@ -490,7 +486,7 @@ static void handles_detect_stale_forged_and_foreign(void)
 
 static void offered_content_survives_byte_for_byte(void)
 {
-    uint32_t dev, h[3], r[3] = {9, 9, 9};
+    uint32_t dev, h[3], r[3] = { 9, 9, 9 };
 
     setup(16 * MIB, 0);
     dev = new_device();
@@ -567,10 +563,10 @@ static void eviction_order_by_priority_then_age(void)
 {
     uint32_t dev, h[6];
     /* Offered in this order: */
-    const uint32_t prio[6] = {VKMT_PRIO_HIGH, VKMT_PRIO_NORMAL, VKMT_PRIO_LOW,
-                              VKMT_PRIO_AUTO, VKMT_PRIO_LOW, VKMT_PRIO_HIGH};
+    const uint32_t prio[6] = { VKMT_PRIO_HIGH, VKMT_PRIO_NORMAL, VKMT_PRIO_LOW,
+                               VKMT_PRIO_AUTO, VKMT_PRIO_LOW,    VKMT_PRIO_HIGH };
     /* Expected discard order: LOW oldest first, NORMAL/AUTO, then HIGH. */
-    const int order[6] = {2, 4, 1, 3, 0, 5};
+    const int order[6] = { 2, 4, 1, 3, 0, 5 };
 
     setup(MIB, 0);
     dev = new_device();
@@ -624,7 +620,7 @@ static void budget_pressure_on_create(void)
     CHECK_EQ(create(dev, 3, PAGE, NULL), VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY);
     vkmt_core_get_stats(F.core, &s);
     CHECK_EQ(s.discards, 2);
-    CHECK_EQ(reclaim(dev, h, 4, r), VKMT_ST_NO_MEMORY); /* 2 to recommit, 0 free */
+    CHECK_EQ(reclaim(dev, h, 4, r), VKMT_ST_NO_MEMORY);         /* 2 to recommit, 0 free */
     CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_INVALID_PARAMETER); /* still offered */
     CHECK_EQ(reclaim(dev, h, 2, r), VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_OK);
@@ -643,7 +639,7 @@ static void reclaim_evicts_others_but_never_its_own_batch(void)
     CHECK_EQ(trim(1), PAGE); /* h[0] discarded */
     CHECK_EQ(create(dev, 1, PAGE, &h[3]), VKMT_ST_SUCCESS);
     /* Recommitting h[0] needs one page: h[2] (not in the batch) goes. */
-    CHECK_EQ(reclaim(dev, (uint32_t[]){h[0], h[1]}, 2, r), VKMT_ST_SUCCESS);
+    CHECK_EQ(reclaim(dev, (uint32_t[]){ h[0], h[1] }, 2, r), VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
     CHECK_EQ(r[1], VKMT_RECLAIM_OK);
     CHECK_EQ(reclaim(dev, &h[2], 1, r), VKMT_ST_NO_MEMORY);
@@ -659,7 +655,9 @@ static void lowering_the_budget_discards_offered(void)
     dev = new_device();
     CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
     CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    CHECK_EQ(rd(VKMT_REG(config_generation)), 0);
     vkmt_core_set_budget(F.core, 3 * PAGE);
+    CHECK_EQ(rd(VKMT_REG(config_generation)), 1);
     vkmt_core_get_stats(F.core, &s);
     CHECK_EQ(s.committed_bytes, 3 * PAGE);
     CHECK_EQ(s.budget_bytes, 3 * PAGE);
@@ -714,7 +712,7 @@ static void batches_are_all_or_nothing(void)
     CHECK_EQ(offer(dev, bad, 3, VKMT_PRIO_LOW), VKMT_ST_INVALID_PARAMETER);
     bad[2] = h[0]; /* duplicate */
     CHECK_EQ(offer(dev, bad, 3, VKMT_PRIO_LOW), VKMT_ST_INVALID_PARAMETER);
-    CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_SUCCESS); /* nothing was offered */
+    CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_SUCCESS);                     /* nothing was offered */
     CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_LOW), VKMT_ST_INVALID_PARAMETER); /* locked */
     CHECK_EQ(unlock(dev, h[0]), VKMT_ST_SUCCESS);
     CHECK_EQ(unlock(dev, h[0]), VKMT_ST_INVALID_PARAMETER);
@@ -724,17 +722,18 @@ static void batches_are_all_or_nothing(void)
     CHECK_EQ(unlock(dev, h[2]), VKMT_ST_SUCCESS);
     CHECK_EQ(trim(UINT64_MAX), 2 * PAGE);
     /* A reclaim with one stranger changes nothing: h[0] stays discarded. */
-    CHECK_EQ(reclaim(dev, (uint32_t[]){h[0], 0x12345678u}, 2, r),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(reclaim(dev, (uint32_t[]){ h[0], 0x12345678u }, 2, r), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_INVALID_PARAMETER);
-    CHECK_EQ(reclaim(dev, (uint32_t[]){h[0], h[0]}, 2, r), VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(reclaim(dev, (uint32_t[]){ h[0], h[0] }, 2, r), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(reclaim(dev, h, 5, r), VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
     CHECK_EQ(r[2], VKMT_RECLAIM_OK);
     /* Destroy with one bad handle destroys nothing. */
-    memcpy(staging(0), (uint32_t[]){h[3], h[4], h[4]}, 12);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                   .handle = dev, .count = 3, .payload_len = 12},
+    memcpy(staging(0), (uint32_t[]){ h[3], h[4], h[4] }, 12);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                    .handle = dev,
+                                    .count = 3,
+                                    .payload_len = 12 },
                  NULL),
              VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(lock(dev, h[3], NULL), VKMT_ST_SUCCESS);
@@ -744,7 +743,7 @@ static void batches_are_all_or_nothing(void)
 static void batch_sizes(void)
 {
     static uint32_t h[VKMT_MAX_BATCH], r[VKMT_MAX_BATCH];
-    const uint32_t sizes[] = {1, 2, 64, VKMT_MAX_BATCH};
+    const uint32_t sizes[] = { 1, 2, 64, VKMT_MAX_BATCH };
 
     setup(64 * MIB, 64 * MIB);
     for (unsigned s = 0; s < 4; s++) {
@@ -753,21 +752,20 @@ static void batch_sizes(void)
 
         CHECK_EQ(create(dev, n, PAGE, h), VKMT_ST_SUCCESS);
         {
-        uint32_t *after = (uint32_t *)(staging(0) + ((n * 4 + 63) & ~63u) + n * 4);
+            uint32_t *after = (uint32_t *)(staging(0) + ((n * 4 + 63) & ~63u) + n * 4);
 
-        CHECK_EQ(offer(dev, h, n, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
-        CHECK_EQ(trim((uint64_t)(n / 2) * PAGE), (uint64_t)(n / 2) * PAGE);
-        memset(r, 0xff, sizeof(r));
-        *after = 0xcafebabe; /* the word after the result array */
-        CHECK_EQ(reclaim(dev, h, n, r), VKMT_ST_SUCCESS);
-        for (uint32_t i = 0; i < n; i++) {
-            ok &= r[i] == (i < n / 2 ? VKMT_RECLAIM_DISCARDED : VKMT_RECLAIM_OK);
+            CHECK_EQ(offer(dev, h, n, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+            CHECK_EQ(trim((uint64_t)(n / 2) * PAGE), (uint64_t)(n / 2) * PAGE);
+            memset(r, 0xff, sizeof(r));
+            *after = 0xcafebabe; /* the word after the result array */
+            CHECK_EQ(reclaim(dev, h, n, r), VKMT_ST_SUCCESS);
+            for (uint32_t i = 0; i < n; i++) {
+                ok &= r[i] == (i < n / 2 ? VKMT_RECLAIM_DISCARDED : VKMT_RECLAIM_OK);
+            }
+            CHECK(ok);
+            CHECK_EQ(*after, 0xcafebabe);
         }
-        CHECK(ok);
-        CHECK_EQ(*after, 0xcafebabe);
-        }
-        CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev},
-                     NULL),
+        CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev }, NULL),
                  VKMT_ST_SUCCESS);
     }
     teardown();
@@ -783,29 +781,31 @@ static void resources_group_their_allocations(void)
 
     setup(MIB, 0);
     dev = new_device();
-    CHECK_EQ(create_on(&F.d, dev, 3, PAGE, h, VKMT_SQE_F_CREATE_RESOURCE, &res),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(create_on(&F.d, dev, 3, PAGE, h, VKMT_SQE_F_CREATE_RESOURCE, &res), VKMT_ST_SUCCESS);
     CHECK_EQ(create_on(&F.d, dev, 2, PAGE, res2h, VKMT_SQE_F_CREATE_RESOURCE, &res2),
              VKMT_ST_SUCCESS);
     CHECK(res != 0 && res2 != 0 && res != res2);
-    CHECK_EQ(offer_ex(dev, (uint32_t[]){(uint32_t)res, (uint32_t)res2}, 2,
-                      VKMT_PRIO_LOW, 0, VKMT_SQE_F_RESOURCES),
+    CHECK_EQ(offer_ex(dev, (uint32_t[]){ (uint32_t)res, (uint32_t)res2 }, 2, VKMT_PRIO_LOW, 0,
+                      VKMT_SQE_F_RESOURCES),
              VKMT_ST_SUCCESS);
     CHECK_EQ(lock(dev, h[1], NULL), VKMT_ST_INVALID_PARAMETER); /* member offered */
     CHECK_EQ(trim(1), PAGE); /* the oldest member of the first resource */
-    CHECK_EQ(reclaim_ex(dev, (uint32_t[]){(uint32_t)res, (uint32_t)res2}, 2, r,
+    CHECK_EQ(reclaim_ex(dev, (uint32_t[]){ (uint32_t)res, (uint32_t)res2 }, 2, r,
                         VKMT_SQE_F_RESOURCES, NULL),
              VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED); /* worst of its members */
     CHECK_EQ(r[1], VKMT_RECLAIM_OK);
     /* Members go with their resource, not one by one. */
     memcpy(staging(0), &h[0], 4);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                   .handle = dev, .count = 1, .payload_len = 4},
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                    .handle = dev,
+                                    .count = 1,
+                                    .payload_len = 4 },
                  NULL),
              VKMT_ST_INVALID_PARAMETER);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                   .handle = dev, .arg0 = (uint32_t)res},
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                    .handle = dev,
+                                    .arg0 = (uint32_t)res },
                  NULL),
              VKMT_ST_SUCCESS);
     CHECK_EQ(lock(dev, h[2], NULL), VKMT_ST_INVALID_PARAMETER);
@@ -823,34 +823,32 @@ static void paging_queue_fence_counts_reclaims(void)
 
     setup(MIB, 0);
     dev = new_device();
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_PAGING_QUEUE,
-                                   .handle = dev, .arg0 = (uint32_t)-1},
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE,
+                                    .handle = dev,
+                                    .arg0 = (uint32_t)-1 },
                  &c),
              VKMT_ST_SUCCESS);
     pq = (uint32_t)c.value0;
     sync = (uint32_t)c.value1;
     CHECK(pq && sync && pq != sync);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_PAGING_QUEUE,
-                                   .handle = dev, .arg0 = 2},
-                 NULL),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev, .arg0 = 2 },
+            NULL),
+        VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
     for (uint64_t i = 1; i <= 3; i++) {
-        CHECK_EQ(reclaim_ex(pq, h, 1, NULL, VKMT_SQE_F_PAGING_QUEUE, &fence),
-                 VKMT_ST_SUCCESS);
+        CHECK_EQ(reclaim_ex(pq, h, 1, NULL, VKMT_SQE_F_PAGING_QUEUE, &fence), VKMT_ST_SUCCESS);
         CHECK_EQ(fence, i);
     }
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_QUERY_FENCE, .handle = sync}, &c),
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_FENCE, .handle = sync }, &c),
              VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, 3);
     /* A device handle is not a paging queue, nor the other way round. */
-    CHECK_EQ(reclaim_ex(dev, h, 1, NULL, VKMT_SQE_F_PAGING_QUEUE, NULL),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(reclaim_ex(dev, h, 1, NULL, VKMT_SQE_F_PAGING_QUEUE, NULL), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(reclaim_ex(pq, h, 1, NULL, 0, NULL), VKMT_ST_INVALID_PARAMETER);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev},
-                 NULL),
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev }, NULL),
              VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_QUERY_FENCE, .handle = sync}, NULL),
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_FENCE, .handle = sync }, NULL),
              VKMT_ST_INVALID_PARAMETER);
     teardown();
 }
@@ -864,20 +862,19 @@ static void query_memory_reports_budget_and_usage(void)
     setup(MIB, 64 * PAGE);
     dev = new_device();
     CHECK_EQ(create(dev, 2, 3 * PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_QUERY_MEMORY,
-                                   .arg0 = VKMT_SEGMENT_LOCAL},
-                 &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = VKMT_SEGMENT_LOCAL }, &c),
+        VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, 64 * PAGE);
     CHECK_EQ(c.value1, 6 * PAGE);
     other = claim();
-    CHECK_EQ(run_on(&other, (struct vkmt_sqe){.opcode = VKMT_OP_QUERY_MEMORY}, &c),
+    CHECK_EQ(run_on(&other, (struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY }, &c),
              VKMT_ST_SUCCESS);
     CHECK_EQ(c.value1, 0); /* usage is per queue, as per process on Windows */
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_QUERY_MEMORY,
-                                   .arg0 = VKMT_SEGMENT_NON_LOCAL},
-                 &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = VKMT_SEGMENT_NON_LOCAL },
+            &c),
+        VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, 0);
     teardown();
 }
@@ -899,44 +896,155 @@ static void malformed_commands_get_precise_statuses(void)
     setup_full(4, MIB, 0, VKMT_F_RESOURCES); /* no GUEST_TRIM */
     dev = new_device();
     CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev},
-                 &c),
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev }, &c),
              VKMT_ST_SUCCESS);
     pq = (uint32_t)c.value0;
     memcpy(staging(0), h, 4);
     {
         const uint32_t IP = VKMT_ST_INVALID_PARAMETER;
         const struct bad_case cases[] = {
-            {"opcode 0", {.opcode = 0}, VKMT_ST_NOT_SUPPORTED},
-            {"opcode 0xff", {.opcode = 0xff}, VKMT_ST_NOT_SUPPORTED},
-            {"opcode past the last", {.opcode = VKMT_OP_MAX + 1}, VKMT_ST_NOT_SUPPORTED},
-            {"reserved0", {.opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1}, IP},
-            {"reserved1", {.opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = {[15] = 1}}, IP},
-            {"unused handle", {.opcode = VKMT_OP_CREATE_DEVICE, .handle = 1}, IP},
-            {"unused arg64", {.opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = h[0], .arg64 = 1}, IP},
-            {"unknown flag", {.opcode = VKMT_OP_OFFER, .flags = 0x8000, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 1}, IP},
-            {"flag of another opcode", {.opcode = VKMT_OP_OFFER, .flags = VKMT_SQE_F_RECOMMIT, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 1}, IP},
-            {"count 0", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 0, .arg0 = 1}, IP},
-            {"count 10241", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 10241, .payload_len = 40964, .arg0 = 1}, IP},
-            {"count 0xffffffff", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 0xffffffff, .payload_len = 0xfffffffc, .arg0 = 1}, IP},
-            {"payload length short", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 2, .payload_len = 4, .arg0 = 1}, IP},
-            {"payload past staging", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_off = VKMT_STAGING_SIZE, .payload_len = 4, .arg0 = 1}, IP},
-            {"payload offset wraps", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_off = 0xfffffffc, .payload_len = 4, .arg0 = 1}, IP},
-            {"payload misaligned", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_off = 2, .payload_len = 4, .arg0 = 1}, IP},
-            {"offer priority 0", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 0}, IP},
-            {"offer priority 5", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 5}, IP},
-            {"offer reserved flag", {.opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 1, .arg1 = 4}, IP},
-            {"offer on a paging queue", {.opcode = VKMT_OP_OFFER, .handle = pq, .count = 1, .payload_len = 4, .arg0 = 1}, IP},
-            {"results past staging", {.opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_WRITE_RESULTS, .handle = dev, .count = 1, .payload_len = 4, .result_off = VKMT_STAGING_SIZE - 2, .result_len = 4}, IP},
-            {"results short", {.opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_WRITE_RESULTS, .handle = dev, .count = 1, .payload_len = 4, .result_off = 64, .result_len = 2}, IP},
-            {"result area without the flag", {.opcode = VKMT_OP_RECLAIM, .handle = dev, .count = 1, .payload_len = 4, .result_off = 64, .result_len = 4}, IP},
-            {"create size 0", {.opcode = VKMT_OP_CREATE_ALLOCATIONS, .handle = dev, .count = 1, .payload_off = 64, .payload_len = 16, .result_off = 128, .result_len = 4}, IP},
-            {"create result count", {.opcode = VKMT_OP_CREATE_ALLOCATIONS, .handle = dev, .count = 1, .payload_len = 16, .result_off = 128, .result_len = 8}, IP},
-            {"destroy resource with a list", {.opcode = VKMT_OP_DESTROY_ALLOCATIONS, .handle = dev, .count = 1, .payload_len = 4, .arg0 = h[0]}, IP},
-            {"paging queue priority 7", {.opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev, .arg0 = 7}, IP},
-            {"segment group 2", {.opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 2}, IP},
-            {"fence of a device", {.opcode = VKMT_OP_QUERY_FENCE, .handle = dev}, IP},
-            {"trim not negotiated", {.opcode = VKMT_OP_TRIM, .arg64 = 1}, VKMT_ST_NOT_SUPPORTED},
+            { "opcode 0", { .opcode = 0 }, VKMT_ST_NOT_SUPPORTED },
+            { "opcode 0xff", { .opcode = 0xff }, VKMT_ST_NOT_SUPPORTED },
+            { "opcode past the last", { .opcode = VKMT_OP_MAX + 1 }, VKMT_ST_NOT_SUPPORTED },
+            { "reserved0", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 }, IP },
+            { "reserved1", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [15] = 1 } }, IP },
+            { "unused handle", { .opcode = VKMT_OP_CREATE_DEVICE, .handle = 1 }, IP },
+            { "unused arg64",
+              { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = h[0], .arg64 = 1 },
+              IP },
+            { "unknown flag",
+              { .opcode = VKMT_OP_OFFER,
+                .flags = 0x8000,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "flag of another opcode",
+              { .opcode = VKMT_OP_OFFER,
+                .flags = VKMT_SQE_F_RECOMMIT,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "count 0", { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 0, .arg0 = 1 }, IP },
+            { "count 10241",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 10241,
+                .payload_len = 40964,
+                .arg0 = 1 },
+              IP },
+            { "count 0xffffffff",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 0xffffffff,
+                .payload_len = 0xfffffffc,
+                .arg0 = 1 },
+              IP },
+            { "payload length short",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 2, .payload_len = 4, .arg0 = 1 },
+              IP },
+            { "payload past staging",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_off = VKMT_STAGING_SIZE,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "payload offset wraps",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_off = 0xfffffffc,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "payload misaligned",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_off = 2,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "offer priority 0",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 0 },
+              IP },
+            { "offer priority 5",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 5 },
+              IP },
+            { "offer reserved flag",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1,
+                .arg1 = 4 },
+              IP },
+            { "offer on a paging queue",
+              { .opcode = VKMT_OP_OFFER, .handle = pq, .count = 1, .payload_len = 4, .arg0 = 1 },
+              IP },
+            { "results past staging",
+              { .opcode = VKMT_OP_RECLAIM,
+                .flags = VKMT_SQE_F_WRITE_RESULTS,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .result_off = VKMT_STAGING_SIZE - 2,
+                .result_len = 4 },
+              IP },
+            { "results short",
+              { .opcode = VKMT_OP_RECLAIM,
+                .flags = VKMT_SQE_F_WRITE_RESULTS,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .result_off = 64,
+                .result_len = 2 },
+              IP },
+            { "result area without the flag",
+              { .opcode = VKMT_OP_RECLAIM,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .result_off = 64,
+                .result_len = 4 },
+              IP },
+            { "create size 0",
+              { .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                .handle = dev,
+                .count = 1,
+                .payload_off = 64,
+                .payload_len = 16,
+                .result_off = 128,
+                .result_len = 4 },
+              IP },
+            { "create result count",
+              { .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 16,
+                .result_off = 128,
+                .result_len = 8 },
+              IP },
+            { "destroy resource with a list",
+              { .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = h[0] },
+              IP },
+            { "paging queue priority 7",
+              { .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev, .arg0 = 7 },
+              IP },
+            { "segment group 2", { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 2 }, IP },
+            { "fence of a device", { .opcode = VKMT_OP_QUERY_FENCE, .handle = dev }, IP },
+            { "trim not negotiated",
+              { .opcode = VKMT_OP_TRIM, .arg64 = 1 },
+              VKMT_ST_NOT_SUPPORTED },
         };
 
         vkmt_core_get_stats(F.core, &before);
@@ -945,13 +1053,12 @@ static void malformed_commands_get_precise_statuses(void)
             uint32_t st = run(cases[i].sqe, NULL);
 
             if (st != cases[i].status) {
-                harness_fail(__FILE__, __LINE__, "%s: status 0x%x, want 0x%x",
-                             cases[i].what, st, cases[i].status);
+                harness_fail(__FILE__, __LINE__, "%s: status 0x%x, want 0x%x", cases[i].what, st,
+                             cases[i].status);
             }
         }
         vkmt_core_get_stats(F.core, &after);
-        CHECK_EQ(after.command_errors - before.command_errors,
-                 sizeof(cases) / sizeof(cases[0]));
+        CHECK_EQ(after.command_errors - before.command_errors, sizeof(cases) / sizeof(cases[0]));
         CHECK_EQ(after.offers, before.offers);
         CHECK_EQ(after.allocations, before.allocations);
     }
@@ -978,8 +1085,8 @@ static void doorbell_out_of_range_stops_only_that_queue(void)
     CHECK_EQ(hdr(0)->sh_sq_head, 0);
     dev = new_device_on(&other);
     CHECK(dev != 0);
-    wr(VKMT_REG_DOORBELL(3), 1); /* a queue nobody claimed */
-    wr(VKMT_REG_DOORBELL(63), 1); /* beyond num_queues */
+    wr(VKMT_REG_DOORBELL(3), 1);     /* a queue nobody claimed */
+    wr(VKMT_REG_DOORBELL(63), 1);    /* beyond num_queues */
     wr(VKMT_REG_DOORBELL(0) + 2, 1); /* unaligned */
     CHECK_EQ(F.guest_errors, 5);
     /* Releasing the broken queue makes it usable again. */
@@ -993,7 +1100,7 @@ static void doorbell_out_of_range_stops_only_that_queue(void)
 static void full_completion_queue_stalls_until_consumed(void)
 {
     struct vkmt_cqe c;
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
 
     setup(MIB, 0);
     for (unsigned i = 0; i < VKMT_QUEUE_DEPTH; i++) {
@@ -1089,13 +1196,12 @@ static void removed_device_answers_device_removed(void)
 {
     setup(MIB, 0);
     vkmt_core_set_removed(F.core, true);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE}, NULL),
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL),
              VKMT_ST_DEVICE_REMOVED);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = 0x77}, NULL), VKMT_ST_DEVICE_REMOVED);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = 0x77 }, NULL), VKMT_ST_DEVICE_REMOVED);
     CHECK_EQ(rd(VKMT_REG(queue_claim)), VKMT_QUEUE_NONE);
     vkmt_core_set_removed(F.core, false);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE}, NULL),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL), VKMT_ST_SUCCESS);
     teardown();
 }
 
@@ -1105,11 +1211,10 @@ static void completion_interrupts(void)
 
     setup(MIB, 0);
     other = claim();
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE}, NULL),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL), VKMT_ST_SUCCESS);
     CHECK_EQ(F.irqs, 0);
-    CHECK_EQ(run_on(&other, (struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE,
-                                               .flags = VKMT_SQE_F_IRQ},
+    CHECK_EQ(run_on(&other,
+                    (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
                     NULL),
              VKMT_ST_SUCCESS);
     CHECK_EQ(F.irqs, 1);
@@ -1128,18 +1233,16 @@ static void guest_trim_needs_the_feature(void)
     dev = new_device();
     CHECK_EQ(create(dev, 2, PAGE, h), VKMT_ST_SUCCESS);
     CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_TRIM, .arg64 = 1}, &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_TRIM, .arg64 = 1 }, &c), VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, PAGE);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_TRIM}, &c), VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, &c), VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, PAGE); /* 0 means everything that is left */
     teardown();
 }
 
 static void object_limit_is_enforced(void)
 {
-    struct vkmt_core_config cfg = {.num_queues = 1, .max_objects = 5,
-                                   .features = VKMT_F_KNOWN};
+    struct vkmt_core_config cfg = { .num_queues = 1, .max_objects = 5, .features = VKMT_F_KNOWN };
     uint32_t dev, h[4];
 
     memset(&F, 0, sizeof(F));
@@ -1151,8 +1254,7 @@ static void object_limit_is_enforced(void)
     dev = new_device();
     CHECK_EQ(create(dev, 5, PAGE, NULL), VKMT_ST_NO_MEMORY);
     CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){.opcode = VKMT_OP_CREATE_DEVICE}, NULL),
-             VKMT_ST_NO_MEMORY);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL), VKMT_ST_NO_MEMORY);
     teardown();
 }
 
@@ -1161,7 +1263,7 @@ static void bad_configurations_are_refused(void)
     struct vkmt_backend *be;
     struct vkmt_core *core;
     uint8_t ctrl[64];
-    struct vkmt_core_config cfg = {.num_queues = 0};
+    struct vkmt_core_config cfg = { .num_queues = 0 };
 
     CHECK_EQ(vkmt_backend_mem_create(MIB, -1, NULL, &be), 0);
     CHECK_EQ(vkmt_core_create(&cfg, be, ctrl, &fake_ops, NULL, &core), -22);

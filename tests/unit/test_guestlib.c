@@ -20,8 +20,7 @@
 
 static void *page(int prot)
 {
-    void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
     /* Two pages: the first usable, the second with @prot. */
     mprotect((char *)p + 4096, 4096, prot);
@@ -46,7 +45,7 @@ static void copy_in_reports_unreadable_ranges(void)
 static void copy_out_and_probe_report_unwritable_ranges(void)
 {
     char *p = page(PROT_READ);
-    char buf[64] = {1};
+    char buf[64] = { 1 };
 
     CHECK(um_copy_out(p + 100, buf, 64));
     CHECK_EQ(p[100], 1);
@@ -77,12 +76,12 @@ static struct fake {
     struct vkmt_transport t;
     uint32_t magic;
     uint32_t status;
-    uint32_t claim;       /* what queue_claim answers */
+    uint32_t claim; /* what queue_claim answers */
     uint32_t epoch;
-    int complete;         /* answer doorbells */
-    uint32_t cid_delta;   /* added to the echoed cid */
-    int reset_after;      /* doorbells until a "reset" frees the queue; 0: never */
-    int refuse_features;  /* FEATURES_OK never sticks */
+    int complete;        /* answer doorbells */
+    uint32_t cid_delta;  /* added to the echoed cid */
+    int reset_after;     /* doorbells until a "reset" frees the queue; 0: never */
+    int refuse_features; /* FEATURES_OK never sticks */
     unsigned doorbells;
     uint32_t released;
 } fk;
@@ -149,7 +148,9 @@ static void fk_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
 }
 
 static const struct vkmt_transport_ops fk_ops = {
-    .name = "fake", .reg_read = fk_read, .reg_write = fk_write,
+    .name = "fake",
+    .reg_read = fk_read,
+    .reg_write = fk_write,
 };
 
 static void fake_reset(void)
@@ -171,7 +172,7 @@ static void fake_reset(void)
 static void qclient_brings_the_device_up(void)
 {
     struct qclient qc;
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
     struct qresult res;
 
     fake_reset();
@@ -214,7 +215,7 @@ static void qclient_refuses_a_wrong_device(void)
 static void qclient_distrusts_a_wrong_completion(void)
 {
     struct qclient qc;
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
     struct qresult res;
 
     fake_reset();
@@ -229,7 +230,7 @@ static void qclient_distrusts_a_wrong_completion(void)
 static void qclient_notices_a_reset_while_waiting(void)
 {
     struct qclient qc;
-    struct vkmt_sqe sqe = {.opcode = VKMT_OP_CREATE_DEVICE};
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
     struct qresult res;
 
     fake_reset();

@@ -24,10 +24,8 @@ static void registers_fit_and_doorbells_are_linear(void)
 static void queue_regions_do_not_overlap(void)
 {
     CHECK(sizeof(struct vkmt_queue_hdr) <= VKMT_QUEUE_SQ_OFF);
-    CHECK(VKMT_QUEUE_SQ_OFF + VKMT_QUEUE_DEPTH * sizeof(struct vkmt_sqe) <=
-          VKMT_QUEUE_CQ_OFF);
-    CHECK(VKMT_QUEUE_CQ_OFF + VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <=
-          VKMT_QUEUE_STAGING_OFF);
+    CHECK(VKMT_QUEUE_SQ_OFF + VKMT_QUEUE_DEPTH * sizeof(struct vkmt_sqe) <= VKMT_QUEUE_CQ_OFF);
+    CHECK(VKMT_QUEUE_CQ_OFF + VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <= VKMT_QUEUE_STAGING_OFF);
     CHECK_EQ(VKMT_QUEUE_STAGING_OFF + VKMT_STAGING_SIZE, VKMT_QUEUE_STRIDE);
     CHECK_EQ(VKMT_QUEUE_STRIDE % 4096, 0);
 }
