@@ -29,7 +29,7 @@ LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
 HARNESS := tests/harness.c
 
-.PHONY: all check check-build bench-host install uninstall format format-check clean
+.PHONY: all check check-build examples bench-host install uninstall format format-check clean
 all: build/libvkmt.a build/libvkmt.so build/libvkmt-loopback.so \
 	build/vkmt-uninstalled.pc build/vkmt.pc
 
@@ -96,11 +96,19 @@ build/vkmt.pc: guest-lib/vkmt.pc.in | check-config
 check-config:
 	@test -f build/config.mk || { echo "run ./configure first" >&2; exit 1; }
 
-check-build: all build/tests/all build/asan/tests/all
+# Examples build as a user's program would: through pkg-config.
+EXAMPLES := $(patsubst examples/%.c,build/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+build/examples/%: examples/%.c build/vkmt-uninstalled.pc build/libvkmt.so
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -O2 -o $@ $< \
+		$$(PKG_CONFIG_PATH=build pkg-config --cflags --libs vkmt-uninstalled)
+
+check-build: all build/tests/all build/asan/tests/all examples
 
 # make check: every suite in both builds; ends with one "N passed, N failed".
 check: check-build
-	@tests/run-suites.sh build build/asan
+	@tests/run-suites.sh build build/asan -- $(EXAMPLES)
 
 # Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so

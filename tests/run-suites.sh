@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
+# Usage: run-suites.sh BUILD_DIR... [-- EXAMPLE...]
 # Runs every test suite of each build directory given (build, build/asan),
+# then each example program (one test each: it passes when it exits 0),
 # shows their output, and ends with one line "N passed, N failed" summing all
 # of them. A suite that dies before its summary line counts as one failure.
 set -u
@@ -11,7 +13,14 @@ total_fail=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-for dir in "$@"; do
+dirs=
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    dirs="$dirs $1"
+    shift
+done
+[ $# -gt 0 ] && shift # the "--"
+
+for dir in $dirs; do
     for s in $suites; do
         bin=$dir/tests/$s
         printf '== %s\n' "$bin"
@@ -33,6 +42,16 @@ for dir in "$@"; do
         total_pass=$((total_pass + p))
         total_fail=$((total_fail + f))
     done
+done
+
+for ex in "$@"; do
+    printf '== %s\n' "$ex"
+    if VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(pwd)/build/libvkmt-loopback.so "$ex"; then
+        total_pass=$((total_pass + 1))
+    else
+        printf '# %s failed\n' "$ex"
+        total_fail=$((total_fail + 1))
+    fi
 done
 
 echo "$total_pass passed, $total_fail failed"
