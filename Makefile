@@ -88,7 +88,7 @@ build/bench/bench_host: build/obj/bench/bench_host.o build/libvkmt.so.$(SOVERSIO
 	$(CC) -o $@ $< -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..' -ldl -lpthread
 
 build/vkmt-uninstalled.pc: guest-lib/vkmt-uninstalled.pc.in | check-config
-	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SRCDIR@|$(CURDIR)|' $< > $@
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SRCDIR@|$(CURDIR)|' -e 's|@BUILDDIR@|$(CURDIR)/build|g' $< > $@
 
 build/vkmt.pc: guest-lib/vkmt.pc.in | check-config
 	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' $< > $@

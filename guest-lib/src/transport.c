@@ -3,8 +3,10 @@
  * Transport selection. VKMT_TRANSPORT names the transport; "loopback" runs
  * the device engine inside this process from libvkmt-loopback, loaded with
  * dlopen so that libvkmt itself never links the engine (a guest build needs
- * only the protocol). VKMT_LOOPBACK_LIB overrides where that library is.
+ * only the protocol). It is looked for in VKMT_LOOPBACK_LIB, then next to
+ * libvkmt itself (a build tree or an install), then by soname.
  */
+#define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,12 +19,33 @@
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const struct vkmt_transport_ops *chosen;
 
+/* Open the loopback library from the directory libvkmt was loaded from. */
+static void *open_beside_us(void)
+{
+    Dl_info self;
+    char path[4096];
+    const char *slash;
+
+    if (!dladdr((void *)vkmt_transport_get, &self) || !self.dli_fname ||
+        !(slash = strrchr(self.dli_fname, '/'))) {
+        return NULL;
+    }
+    if (snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - self.dli_fname), self.dli_fname,
+                 VKMT_LOOPBACK_SONAME) >= (int)sizeof(path)) {
+        return NULL;
+    }
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
 static const struct vkmt_transport_ops *load_loopback(void)
 {
     const char *path = getenv("VKMT_LOOPBACK_LIB");
     const struct vkmt_transport_ops *ops;
-    void *dl = dlopen(path && *path ? path : VKMT_LOOPBACK_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *dl = path && *path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : open_beside_us();
 
+    if (!dl && !(path && *path)) {
+        dl = dlopen(VKMT_LOOPBACK_SONAME, RTLD_NOW | RTLD_LOCAL);
+    }
     if (!dl) {
         fprintf(stderr, "libvkmt: loopback transport unavailable: %s\n", dlerror());
         return NULL;
