@@ -50,6 +50,9 @@ struct adapter *lib_adapter(D3DKMT_HANDLE h);
 /* Devices: records a device handle and sets rec->h. */
 int32_t lib_add_device(struct dev_rec *rec);
 struct dev_rec *lib_device(D3DKMT_HANDLE h);
+/* The record of @h if its adapter still works; else NULL with *st set to
+ * INVALID_PARAMETER (unknown handle) or DEVICE_REMOVED. */
+struct dev_rec *lib_device_usable(D3DKMT_HANDLE h, NTSTATUS *st);
 void lib_remove_device(D3DKMT_HANDLE h);
 
 /* Paging queues with their sync objects and CPU-visible fence values; sets
@@ -69,6 +72,24 @@ int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);
  */
 int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE *resources,
                           const D3DKMT_HANDLE *handles, struct vkmt_sqe *sqe);
+
+/*
+ * Define the exported thunk @name: a NULL argument is STATUS_INVALID_PARAMETER,
+ * anything else is handled by @impl under the library lock.
+ */
+#define LIB_THUNK(name, argtype, impl)                                                             \
+    VKMT_API NTSTATUS name(argtype *p)                                                             \
+    {                                                                                              \
+        NTSTATUS st_;                                                                              \
+                                                                                                   \
+        if (!p) {                                                                                  \
+            return STATUS_INVALID_PARAMETER;                                                       \
+        }                                                                                          \
+        lib_lock();                                                                                \
+        st_ = impl(p);                                                                             \
+        lib_unlock();                                                                              \
+        return st_;                                                                                \
+    }
 
 /* LUID of a transport device. */
 LUID lib_luid(uint64_t id);

@@ -203,6 +203,21 @@ struct dev_rec *lib_device(D3DKMT_HANDLE h)
     return NULL;
 }
 
+struct dev_rec *lib_device_usable(D3DKMT_HANDLE h, NTSTATUS *st)
+{
+    struct dev_rec *d = lib_device(h);
+
+    if (!d) {
+        *st = STATUS_INVALID_PARAMETER;
+        return NULL;
+    }
+    if (d->a->qc.removed) {
+        *st = STATUS_DEVICE_REMOVED;
+        return NULL;
+    }
+    return d;
+}
+
 void lib_remove_device(D3DKMT_HANDLE h)
 {
     for (uint32_t i = 0; i < g.ndevs; i++) {

@@ -9,8 +9,10 @@
 #include "lib.h"
 #include "usermem.h"
 
-static NTSTATUS enum_adapters(D3DKMT_ENUMADAPTERS2 *p)
+/* Windows declares the argument const but fills it in. */
+static NTSTATUS enum_adapters(const D3DKMT_ENUMADAPTERS2 *arg)
 {
+    D3DKMT_ENUMADAPTERS2 *p = (D3DKMT_ENUMADAPTERS2 *)arg;
     const struct vkmt_transport_ops *ops = vkmt_transport_get();
     uint32_t n = ops ? ops->count() : 0;
     D3DKMT_ADAPTERINFO info;
@@ -45,21 +47,10 @@ static NTSTATUS enum_adapters(D3DKMT_ENUMADAPTERS2 *p)
     return STATUS_SUCCESS;
 }
 
-VKMT_API NTSTATUS D3DKMTEnumAdapters2(const D3DKMT_ENUMADAPTERS2 *p)
-{
-    NTSTATUS st;
+LIB_THUNK(D3DKMTEnumAdapters2, const D3DKMT_ENUMADAPTERS2, enum_adapters)
 
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    /* Windows declares the argument const but fills it in. */
-    st = enum_adapters((D3DKMT_ENUMADAPTERS2 *)p);
-    lib_unlock();
-    return st;
-}
-
-static NTSTATUS open_from_luid(D3DKMT_OPENADAPTERFROMLUID *p)
+/* Const in Windows' prototype too, though hAdapter is an output. */
+static NTSTATUS open_from_luid(const D3DKMT_OPENADAPTERFROMLUID *p)
 {
     const struct vkmt_transport_ops *ops = vkmt_transport_get();
     uint32_t n = ops ? ops->count() : 0;
@@ -75,37 +66,20 @@ static NTSTATUS open_from_luid(D3DKMT_OPENADAPTERFROMLUID *p)
         luid = lib_luid(t->luid);
         ops->close(t);
         if (luid.LowPart == p->AdapterLuid.LowPart && luid.HighPart == p->AdapterLuid.HighPart) {
-            return lib_open_adapter(i, &p->hAdapter);
+            return lib_open_adapter(i, &((D3DKMT_OPENADAPTERFROMLUID *)p)->hAdapter);
         }
     }
     return STATUS_INVALID_PARAMETER;
 }
 
-VKMT_API NTSTATUS D3DKMTOpenAdapterFromLuid(const D3DKMT_OPENADAPTERFROMLUID *p)
-{
-    NTSTATUS st;
+LIB_THUNK(D3DKMTOpenAdapterFromLuid, const D3DKMT_OPENADAPTERFROMLUID, open_from_luid)
 
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = open_from_luid((D3DKMT_OPENADAPTERFROMLUID *)p);
-    lib_unlock();
-    return st;
+static NTSTATUS close_adapter(const D3DKMT_CLOSEADAPTER *p)
+{
+    return lib_close_adapter(p->hAdapter);
 }
 
-VKMT_API NTSTATUS D3DKMTCloseAdapter(const D3DKMT_CLOSEADAPTER *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = lib_close_adapter(p->hAdapter);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTCloseAdapter, const D3DKMT_CLOSEADAPTER, close_adapter)
 
 static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
 {
@@ -138,18 +112,7 @@ static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTQueryVideoMemoryInfo(D3DKMT_QUERYVIDEOMEMORYINFO *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = query_memory(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTQueryVideoMemoryInfo, D3DKMT_QUERYVIDEOMEMORYINFO, query_memory)
 
 VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discarded)
 {

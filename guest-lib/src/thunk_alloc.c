@@ -35,18 +35,15 @@ static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
 static NTSTATUS create(D3DKMT_CREATEALLOCATION *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_ALLOCATIONS };
-    struct dev_rec *d = lib_device(p->hDevice);
+    NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
     uint32_t n = p->NumAllocations;
     D3DDDI_ALLOCATIONINFO2 *info;
     struct qresult res = { 0 };
     uint32_t flags;
-    NTSTATUS st;
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     memcpy(&flags, &p->Flags, sizeof(flags));
     if (n == 0 || n > VKMT_MAX_BATCH || !p->pAllocationInfo2 || p->hResource ||
@@ -94,30 +91,16 @@ static NTSTATUS create(D3DKMT_CREATEALLOCATION *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTCreateAllocation2(D3DKMT_CREATEALLOCATION *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = create(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTCreateAllocation2, D3DKMT_CREATEALLOCATION, create)
 
 static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_DESTROY_ALLOCATIONS };
-    struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     sqe.handle = d->hw;
     if (p->hResource) {
@@ -135,31 +118,17 @@ static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
     return lib_run(d->a, &sqe, NULL);
 }
 
-VKMT_API NTSTATUS D3DKMTDestroyAllocation2(const D3DKMT_DESTROYALLOCATION2 *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = destroy(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTDestroyAllocation2, const D3DKMT_DESTROYALLOCATION2, destroy)
 
 static NTSTATUS lock2(D3DKMT_LOCK2 *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_LOCK };
-    struct dev_rec *d = lib_device(p->hDevice);
-    struct qresult res = { 0 };
     NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
+    struct qresult res = { 0 };
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     if (p->Flags.Value) {
         return STATUS_INVALID_PARAMETER;
@@ -178,44 +147,20 @@ static NTSTATUS lock2(D3DKMT_LOCK2 *p)
     return STATUS_SUCCESS;
 }
 
-VKMT_API NTSTATUS D3DKMTLock2(D3DKMT_LOCK2 *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = lock2(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTLock2, D3DKMT_LOCK2, lock2)
 
 static NTSTATUS unlock2(const D3DKMT_UNLOCK2 *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_UNLOCK };
-    struct dev_rec *d = lib_device(p->hDevice);
+    NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     sqe.handle = d->hw;
     sqe.arg0 = p->hAllocation;
     return lib_run(d->a, &sqe, NULL);
 }
 
-VKMT_API NTSTATUS D3DKMTUnlock2(const D3DKMT_UNLOCK2 *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = unlock2(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTUnlock2, const D3DKMT_UNLOCK2, unlock2)

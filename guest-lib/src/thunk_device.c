@@ -50,18 +50,7 @@ static NTSTATUS create_device(D3DKMT_CREATEDEVICE *p)
     return STATUS_SUCCESS;
 }
 
-VKMT_API NTSTATUS D3DKMTCreateDevice(D3DKMT_CREATEDEVICE *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = create_device(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTCreateDevice, D3DKMT_CREATEDEVICE, create_device)
 
 static NTSTATUS destroy_device(const D3DKMT_DESTROYDEVICE *p)
 {
@@ -81,32 +70,18 @@ static NTSTATUS destroy_device(const D3DKMT_DESTROYDEVICE *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTDestroyDevice(const D3DKMT_DESTROYDEVICE *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = destroy_device(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTDestroyDevice, const D3DKMT_DESTROYDEVICE, destroy_device)
 
 static NTSTATUS create_paging_queue(D3DKMT_CREATEPAGINGQUEUE *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_PAGING_QUEUE };
-    struct dev_rec *d = lib_device(p->hDevice);
+    NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
     struct qresult res = { 0 };
     struct pq_rec rec = { 0 };
-    NTSTATUS st;
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     if (p->Priority < D3DDDI_PAGINGQUEUE_PRIORITY_BELOW_NORMAL ||
         p->Priority > D3DDDI_PAGINGQUEUE_PRIORITY_ABOVE_NORMAL || p->PhysicalAdapterIndex != 0) {
@@ -141,18 +116,7 @@ static NTSTATUS create_paging_queue(D3DKMT_CREATEPAGINGQUEUE *p)
     return STATUS_SUCCESS;
 }
 
-VKMT_API NTSTATUS D3DKMTCreatePagingQueue(D3DKMT_CREATEPAGINGQUEUE *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = create_paging_queue(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTCreatePagingQueue, D3DKMT_CREATEPAGINGQUEUE, create_paging_queue)
 
 static NTSTATUS destroy_paging_queue(const D3DDDI_DESTROYPAGINGQUEUE *p)
 {
@@ -171,18 +135,7 @@ static NTSTATUS destroy_paging_queue(const D3DDDI_DESTROYPAGINGQUEUE *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTDestroyPagingQueue(D3DDDI_DESTROYPAGINGQUEUE *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = destroy_paging_queue(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTDestroyPagingQueue, D3DDDI_DESTROYPAGINGQUEUE, destroy_paging_queue)
 
 /*
  * One pass over the wait list: SUCCESS when the condition holds, PENDING when

@@ -11,14 +11,11 @@
 static NTSTATUS offer(const D3DKMT_OFFERALLOCATIONS *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_OFFER };
-    struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     if (p->Priority < D3DKMT_OFFER_PRIORITY_LOW || p->Priority > D3DKMT_OFFER_PRIORITY_AUTO ||
         p->Flags.Reserved) {
@@ -36,18 +33,7 @@ static NTSTATUS offer(const D3DKMT_OFFERALLOCATIONS *p)
     return lib_run(d->a, &sqe, NULL);
 }
 
-VKMT_API NTSTATUS D3DKMTOfferAllocations(const D3DKMT_OFFERALLOCATIONS *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = offer(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTOfferAllocations, const D3DKMT_OFFERALLOCATIONS, offer)
 
 /*
  * The part both reclaim thunks share. @out is the caller's optional result
@@ -89,14 +75,11 @@ static NTSTATUS reclaim(struct adapter *a, struct vkmt_sqe *sqe, uint32_t count,
 static NTSTATUS reclaim1(const D3DKMT_RECLAIMALLOCATIONS *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_RECLAIM, .flags = VKMT_SQE_F_RECOMMIT };
-    struct dev_rec *d = lib_device(p->hDevice);
     NTSTATUS st;
+    struct dev_rec *d = lib_device_usable(p->hDevice, &st);
 
     if (!d) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (d->a->qc.removed) {
-        return STATUS_DEVICE_REMOVED;
+        return st;
     }
     sqe.handle = d->hw;
     st = reclaim(d->a, &sqe, p->NumAllocations, p->pResources, p->HandleList, (UINT *)p->pDiscarded,
@@ -109,18 +92,7 @@ static NTSTATUS reclaim1(const D3DKMT_RECLAIMALLOCATIONS *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTReclaimAllocations(const D3DKMT_RECLAIMALLOCATIONS *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = reclaim1(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTReclaimAllocations, const D3DKMT_RECLAIMALLOCATIONS, reclaim1)
 
 static NTSTATUS reclaim2(D3DKMT_RECLAIMALLOCATIONS2 *p)
 {
@@ -146,15 +118,4 @@ static NTSTATUS reclaim2(D3DKMT_RECLAIMALLOCATIONS2 *p)
     return st;
 }
 
-VKMT_API NTSTATUS D3DKMTReclaimAllocations2(D3DKMT_RECLAIMALLOCATIONS2 *p)
-{
-    NTSTATUS st;
-
-    if (!p) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    lib_lock();
-    st = reclaim2(p);
-    lib_unlock();
-    return st;
-}
+LIB_THUNK(D3DKMTReclaimAllocations2, D3DKMT_RECLAIMALLOCATIONS2, reclaim2)
