@@ -26,6 +26,7 @@
 
 /* BAR numbers. */
 #define VKMT_BAR_REGS 0
+#define VKMT_BAR_MSIX 1
 #define VKMT_BAR_CTRL 2
 #define VKMT_BAR_APERTURE 4
 
@@ -130,7 +131,8 @@ struct vkmt_queue_hdr {
     uint32_t sh_error;     /* device: VKMT_QERR_* when state is ERROR */
     uint32_t sh_owner;     /* driver: informative owner tag (guest pid) */
     uint32_t sh_claim_seq; /* device: bumped on every claim of this queue */
-    uint32_t reserved[10];
+    uint32_t sh_sq_tail;   /* driver: SQ tail, written before each doorbell */
+    uint32_t reserved[9];
 };
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_sq_head) == 0, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_cq_head) == 4, "hdr");
@@ -138,6 +140,7 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_state) == 8, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_error) == 12, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_owner) == 16, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_claim_seq) == 20, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_sq_tail) == 24, "hdr");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_queue_hdr) == 64, "hdr");
 
 #define VKMT_QSTATE_FREE 0u

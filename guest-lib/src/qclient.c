@@ -134,8 +134,10 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
     sqe->cid = ++qc->cid;
     memcpy(&qc->sh_sq[qc->sq_tail & (VKMT_QUEUE_DEPTH - 1)], sqe, sizeof(*sqe));
     qc->sq_tail++;
-    /* The entry and its staging payload are visible before the doorbell. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    /* The entry and its payload are visible before the tail: pairs with the
+     * device's acquire load of sh_sq_tail (doorbell modes that do not carry
+     * the written value read the tail from there). */
+    vkmt_sh_store_release(&qc->sh_hdr->sh_sq_tail, qc->sq_tail);
     wr(qc, VKMT_REG_DOORBELL(qc->queue), qc->sq_tail);
 
     cqe = &qc->sh_cq[qc->cq_head & (VKMT_QUEUE_DEPTH - 1)];

@@ -247,6 +247,19 @@ static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
     }
 }
 
+void vkmt_core_kick(struct vkmt_core *core, uint32_t q)
+{
+    const struct vkmt_queue_hdr *hdr;
+
+    if (q >= core->cfg.num_queues || core->queues[q].state != VKMT_QSTATE_ACTIVE) {
+        core_guest_error(core, "doorbell on queue %u that is not active", q);
+        return;
+    }
+    hdr = (const struct vkmt_queue_hdr *)core_queue_base(core, q);
+    /* Pairs with the driver's release store: the entries are in place. */
+    doorbell(core, q, vkmt_sh_load_acquire(&hdr->sh_sq_tail));
+}
+
 uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off)
 {
     switch (off) {

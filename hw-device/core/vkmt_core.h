@@ -105,6 +105,12 @@ uint64_t vkmt_core_ctrl_size(uint32_t num_queues);
 uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off);
 void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val);
 
+/*
+ * A doorbell whose written value is not known (an ioeventfd): take the new
+ * tail from the queue header's sh_sq_tail and check it like a register write.
+ */
+void vkmt_core_kick(struct vkmt_core *core, uint32_t queue);
+
 /* Consume the submissions a doorbell left on @queue. Returns entries done. */
 uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t queue);
 

@@ -1129,6 +1129,28 @@ static void full_completion_queue_stalls_until_consumed(void)
     teardown();
 }
 
+static void kick_takes_the_tail_from_shared_memory(void)
+{
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
+    struct vkmt_cqe c;
+
+    setup(MIB, 0);
+    post(&F.d, &sqe);
+    post(&F.d, &sqe);
+    vkmt_sh_store_release(&hdr(0)->sh_sq_tail, F.d.sq_tail);
+    vkmt_core_kick(F.core, 0);
+    CHECK(reap(&F.d, &c));
+    CHECK(reap(&F.d, &c));
+    CHECK_EQ(c.cid, 2);
+    CHECK_EQ(hdr(0)->sh_sq_head, 2);
+    vkmt_core_kick(F.core, 2); /* not claimed */
+    CHECK_EQ(F.guest_errors, 1);
+    vkmt_sh_store(&hdr(0)->sh_sq_tail, 0x80000000u); /* far past the head */
+    vkmt_core_kick(F.core, 0);
+    CHECK_EQ(hdr(0)->sh_state, VKMT_QSTATE_ERROR);
+    teardown();
+}
+
 static uint32_t scribble_q;
 
 static void scribble(const struct vkmt_event *ev)
@@ -1300,6 +1322,7 @@ static const struct test core_tests[] = {
     TEST(malformed_commands_get_precise_statuses),
     TEST(doorbell_out_of_range_stops_only_that_queue),
     TEST(full_completion_queue_stalls_until_consumed),
+    TEST(kick_takes_the_tail_from_shared_memory),
     TEST(device_acts_on_its_private_copy),
     TEST(reset_tears_down_and_bumps_the_epoch),
     TEST(removed_device_answers_device_removed),
