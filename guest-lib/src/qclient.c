@@ -92,25 +92,59 @@ int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
 
 void qc_close(struct qclient *qc)
 {
+    /* A broken queue is still ours: releasing it frees what it holds. */
     if (!qc->removed && qc->sh_hdr) {
         wr(qc, VKMT_REG(queue_release), qc->queue);
     }
 }
 
 /*
- * Is our queue still ours? The shared header answers without a register
- * read: a reset, a release or a queue error changes its state, a re-claim by
- * another process its claim sequence. The removal epoch is read only on the
- * slow path (@deep), where it also catches a device that vanished (all-ones).
+ * Can we still use our queue? The shared header answers without a register
+ * read: a reset or a release frees it, a re-claim by another process changes
+ * its claim sequence, a queue error marks it. The removal epoch is read only
+ * on the slow path (@deep), where it also catches a device that vanished
+ * (all-ones).
  */
-static bool still_ours(struct qclient *qc, bool deep)
+static bool usable(struct qclient *qc, bool deep)
 {
-    if (!qc->removed && (vkmt_sh_load_acquire(&qc->sh_hdr->sh_state) != VKMT_QSTATE_ACTIVE ||
-                         vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
-                         (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch))) {
-        qc->removed = true;
+    uint32_t state;
+
+    if (qc->removed || qc->broken) {
+        return false;
     }
-    return !qc->removed;
+    state = vkmt_sh_load_acquire(&qc->sh_hdr->sh_state);
+    if ((state != VKMT_QSTATE_ACTIVE && state != VKMT_QSTATE_ERROR) ||
+        vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
+        (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch)) {
+        qc->removed = true;
+    } else if (state == VKMT_QSTATE_ERROR) {
+        qc->broken = true;
+    }
+    return !(qc->removed || qc->broken);
+}
+
+/* The statuses PROTOCOL.md defines; anything else is a broken device. */
+static bool defined_status(uint32_t st)
+{
+    switch (st) {
+    case VKMT_ST_SUCCESS:
+    case VKMT_ST_INVALID_PARAMETER:
+    case VKMT_ST_NO_MEMORY:
+    case VKMT_ST_NOT_SUPPORTED:
+    case VKMT_ST_DEVICE_REMOVED:
+    case VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void backoff(long *ns)
@@ -127,8 +161,9 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
     struct vkmt_cqe done;
     long sleep_ns = 1000;
     uint32_t spins = 0;
+    uint64_t deadline = 0;
 
-    if (!still_ours(qc, false)) {
+    if (!usable(qc, false)) {
         return STATUS_DEVICE_REMOVED;
     }
     sqe->cid = ++qc->cid;
@@ -144,16 +179,21 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
     /* Pairs with the device's release store of the phase flag. */
     while ((vkmt_sh_load_acquire(&cqe->flags) & VKMT_CQE_F_PHASE) != qc->phase) {
         if (++spins % SPIN_BEFORE_SLEEP == 0) {
-            if (!still_ours(qc, true)) {
+            if (!deadline) {
+                deadline = now_ms() + QC_TIMEOUT_MS;
+            } else if (now_ms() > deadline) {
+                qc->broken = true;
+            }
+            if (!usable(qc, true)) {
                 return STATUS_DEVICE_REMOVED;
             }
             backoff(&sleep_ns);
         }
     }
     memcpy(&done, cqe, sizeof(done));
-    if (done.cid != sqe->cid) {
+    if (done.cid != sqe->cid || !defined_status(done.status)) {
         /* The device broke the protocol; trust nothing it says from now on. */
-        qc->removed = true;
+        qc->broken = true;
         return STATUS_DEVICE_REMOVED;
     }
     qc->cq_head++;

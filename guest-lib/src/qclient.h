@@ -21,7 +21,8 @@ struct qclient {
     uint32_t claim_seq;
     uint32_t epoch;
     uint32_t features; /* negotiated */
-    bool removed;      /* sticky: every later command is DEVICE_REMOVED */
+    bool removed;      /* reset or re-claimed: the queue is not ours any more */
+    bool broken;       /* still ours but unusable (queue error, protocol error) */
     uint32_t sq_tail;  /* private producer index */
     uint32_t cq_head;  /* private consumer index */
     uint32_t phase;    /* phase value of the next valid completion */
@@ -32,6 +33,10 @@ struct qclient {
     struct vkmt_cqe *sh_cq;
     uint8_t *sh_staging;
 };
+
+/* How long a command may take before the device counts as gone: generous,
+ * since an emulated guest under load can be slow. */
+#define QC_TIMEOUT_MS 30000
 
 /* Completion values handed back to the thunks. */
 struct qresult {
@@ -45,15 +50,24 @@ struct qresult {
  * NO_MEMORY (no free queue).
  */
 int32_t qc_open(struct qclient *qc, struct vkmt_transport *t);
-/* Release the queue (the device frees everything created through it). */
+/* Release the queue (the device frees everything created through it), unless
+ * a reset or another claim already took it away. */
 void qc_close(struct qclient *qc);
 
 /*
  * Run @sqe (cid is filled in) and wait for its completion. The payload must
  * already be in the staging area. Returns the completion's NTSTATUS, or
- * DEVICE_REMOVED once the device was reset or removed.
+ * DEVICE_REMOVED once the device was reset or removed, broke the protocol
+ * (a foreign cid or an undefined status), or did not answer within
+ * QC_TIMEOUT_MS; the latter are sticky too.
  */
 int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res);
+
+/* True once every command answers DEVICE_REMOVED (removed or broken). */
+static inline bool qc_dead(const struct qclient *qc)
+{
+    return qc->removed || qc->broken;
+}
 
 /* Where a command's input array and output array go in the staging area. */
 #define QC_PAYLOAD_OFF 0u

@@ -90,7 +90,7 @@ static struct adapter *find_live(uint32_t index)
     for (uint32_t i = 0; i < g.nopens; i++) {
         struct adapter *a = g.opens[i].a;
 
-        if (a->index == index && !a->qc.removed) {
+        if (a->index == index && !qc_dead(&a->qc)) {
             return a;
         }
     }
@@ -165,7 +165,7 @@ int32_t lib_close_adapter(D3DKMT_HANDLE h)
     if (!a) {
         return STATUS_INVALID_PARAMETER;
     }
-    removed = a->qc.removed;
+    removed = qc_dead(&a->qc);
     if (--a->opens) {
         return removed ? STATUS_DEVICE_REMOVED : STATUS_SUCCESS;
     }
@@ -211,7 +211,7 @@ struct dev_rec *lib_device_usable(D3DKMT_HANDLE h, NTSTATUS *st)
         *st = STATUS_INVALID_PARAMETER;
         return NULL;
     }
-    if (d->a->qc.removed) {
+    if (qc_dead(&d->a->qc)) {
         *st = STATUS_DEVICE_REMOVED;
         return NULL;
     }

@@ -91,7 +91,7 @@ static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
     if (!a) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (a->qc.removed) {
+    if (qc_dead(&a->qc)) {
         return STATUS_DEVICE_REMOVED;
     }
     /* Only the calling process, and the one physical adapter, are known. */
@@ -142,7 +142,7 @@ VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter)
     a = lib_adapter(hAdapter);
     if (!a) {
         st = STATUS_INVALID_PARAMETER;
-    } else if (a->qc.removed) {
+    } else if (qc_dead(&a->qc)) {
         st = STATUS_DEVICE_REMOVED;
     } else {
         a->t->ops->reg_write(a->t, VKMT_REG(status), 0);

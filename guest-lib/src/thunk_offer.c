@@ -104,7 +104,7 @@ static NTSTATUS reclaim2(D3DKMT_RECLAIMALLOCATIONS2 *p)
     if (!pq) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (pq->a->qc.removed) {
+    if (qc_dead(&pq->a->qc)) {
         return STATUS_DEVICE_REMOVED;
     }
     sqe.handle = pq->hw;

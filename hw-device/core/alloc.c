@@ -65,21 +65,22 @@ static void paging_queue_destroy(struct vkmt_core *core, uint32_t idx)
     obj_free(core, idx);
 }
 
-/* O(table) scan: devices are few and torn down rarely. */
+/* Costs what the device owns: its children are on its own list. */
 void device_destroy(struct vkmt_core *core, uint32_t idx)
 {
-    for (uint32_t i = 1; i < core->nobjs; i++) {
-        struct vkmt_obj *o = &core->objs[i];
+    uint32_t child;
 
-        if (o->parent != idx) {
-            continue;
-        }
-        if (o->type == OBJ_RESOURCE) {
-            resource_destroy(core, i);
-        } else if (o->type == OBJ_ALLOCATION && o->u.alloc.group == NIL) {
-            alloc_destroy(core, i);
-        } else if (o->type == OBJ_PAGING_QUEUE) {
-            paging_queue_destroy(core, i);
+    while ((child = core->objs[idx].u.dev.first_child) != NIL) {
+        const struct vkmt_obj *o = &core->objs[child];
+
+        if (o->type == OBJ_PAGING_QUEUE) {
+            paging_queue_destroy(core, child);
+        } else if (o->type == OBJ_RESOURCE) {
+            resource_destroy(core, child);
+        } else if (o->u.alloc.group != NIL) {
+            resource_destroy(core, o->u.alloc.group); /* with all its members */
+        } else {
+            alloc_destroy(core, child);
         }
     }
     core->stats.devices--;
@@ -88,10 +89,8 @@ void device_destroy(struct vkmt_core *core, uint32_t idx)
 
 void queue_objects_destroy(struct vkmt_core *core, uint32_t q)
 {
-    for (uint32_t i = 1; i < core->nobjs; i++) {
-        if (core->objs[i].type == OBJ_DEVICE && core->objs[i].queue == q) {
-            device_destroy(core, i);
-        }
+    while (core->queues[q].first_device != NIL) {
+        device_destroy(core, core->queues[q].first_device);
     }
 }
 
@@ -347,7 +346,7 @@ uint32_t cmd_lock(struct cmd *c)
     }
     o->u.alloc.locks++;
     c->value0 = range_off(o);
-    c->value1 = o->u.alloc.size;
+    c->value1 = o->u.alloc.size; /* as created; the range is page-rounded */
     return VKMT_ST_SUCCESS;
 }
 

@@ -136,7 +136,7 @@ void vkmt_core_destroy(struct vkmt_core *core)
 
 static uint32_t queue_claim(struct vkmt_core *core)
 {
-    if (!(core->status & VKMT_STATUS_DRIVER_OK) || core->removed) {
+    if (!(core->status & VKMT_STATUS_DRIVER_OK) || core->removed || core->failed) {
         return VKMT_QUEUE_NONE;
     }
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {

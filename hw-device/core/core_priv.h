@@ -45,8 +45,11 @@ enum {
 #define NIL 0u                          /* "no object" in index links */
 
 /*
- * One slot of the object table; allocations dominate, so it is kept at 48
+ * One slot of the object table; allocations dominate, so it is kept at 56
  * bytes. Links are table indices, not pointers, so the table can grow.
+ * Every object but a sync object sits on its owner's list (a device on its
+ * queue's, the rest on their device's), so tearing an owner down costs what
+ * it owns, never a scan of the table.
  */
 struct vkmt_obj {
     uint8_t type;
@@ -58,7 +61,12 @@ struct vkmt_obj {
     uint32_t parent; /* index of the device (sync: of its paging queue) */
     uint32_t prev;   /* offered FIFO or free list */
     uint32_t next;
+    uint32_t sib_prev; /* the owner's list */
+    uint32_t sib_next;
     union {
+        struct {
+            uint32_t first_child; /* head of its children's list */
+        } dev;
         struct {
             uint32_t group; /* resource index, or NIL */
             uint32_t page;  /* first aperture page */
@@ -78,7 +86,8 @@ struct vkmt_obj {
 };
 
 struct vkmt_queue {
-    uint32_t sq_head; /* private copies; the shared ones are only reports */
+    uint32_t first_device; /* head of its devices' list */
+    uint32_t sq_head;      /* private copies; the shared ones are only reports */
     uint32_t sq_tail;
     uint32_t cq_tail;
     uint32_t phase;

@@ -55,6 +55,43 @@ static int grow(struct vkmt_core *core, uint32_t min_cap)
     return 0;
 }
 
+/* The list @idx belongs on: its queue's devices, or its device's children. */
+static uint32_t *obj_owner_list(struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+
+    if (o->type == OBJ_DEVICE) {
+        return &core->queues[o->queue].first_device;
+    }
+    return &core->objs[o->parent].u.dev.first_child;
+}
+
+static void obj_link(struct vkmt_core *core, uint32_t *head, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+
+    o->sib_prev = NIL;
+    o->sib_next = *head;
+    if (*head != NIL) {
+        core->objs[*head].sib_prev = idx;
+    }
+    *head = idx;
+}
+
+static void obj_unlink(struct vkmt_core *core, uint32_t *head, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+
+    if (o->sib_prev != NIL) {
+        core->objs[o->sib_prev].sib_next = o->sib_next;
+    } else {
+        *head = o->sib_next;
+    }
+    if (o->sib_next != NIL) {
+        core->objs[o->sib_next].sib_prev = o->sib_prev;
+    }
+}
+
 /*
  * Make sure @n more objects can be created without failing, so that a batch
  * can be checked before anything changes. Returns 0, or -ENOSPC when the
@@ -103,6 +140,9 @@ uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t 
     o->type = type;
     o->queue = (uint16_t)queue;
     o->parent = parent;
+    if (type != OBJ_SYNC) { /* a sync object lives and dies with its paging queue */
+        obj_link(core, obj_owner_list(core, idx), idx);
+    }
     core->live_objs++;
     return idx;
 }
@@ -111,6 +151,9 @@ void obj_free(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
 
+    if (o->type != OBJ_SYNC) {
+        obj_unlink(core, obj_owner_list(core, idx), idx);
+    }
     o->type = OBJ_FREE;
     o->gen = (uint16_t)((o->gen + 1u) & HANDLE_GEN_MASK);
     o->next = NIL;

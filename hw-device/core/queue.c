@@ -114,6 +114,11 @@ static uint32_t check_sqe(struct cmd *c, const struct op_desc **out)
                          s->opcode, s->flags);
         return VKMT_ST_INVALID_PARAMETER;
     }
+    if ((s->flags & (VKMT_SQE_F_RESOURCES | VKMT_SQE_F_CREATE_RESOURCE)) &&
+        !(c->core->driver_features & VKMT_F_RESOURCES)) {
+        core_guest_error(c->core, "opcode %u: resources without the RESOURCES feature", s->opcode);
+        return VKMT_ST_NOT_SUPPORTED;
+    }
     *out = d;
     return VKMT_ST_SUCCESS;
 }

@@ -1280,6 +1280,96 @@ static void object_limit_is_enforced(void)
     teardown();
 }
 
+static void resources_need_the_feature(void)
+{
+    uint32_t dev, h[1];
+
+    setup_full(2, MIB, 0, VKMT_F_GUEST_TRIM);
+    dev = new_device();
+    CHECK_EQ(create_on(&F.d, dev, 1, PAGE, h, VKMT_SQE_F_CREATE_RESOURCE, NULL),
+             VKMT_ST_NOT_SUPPORTED);
+    CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer_ex(dev, h, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_RESOURCES), VKMT_ST_NOT_SUPPORTED);
+    CHECK_EQ(offer(dev, h, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    teardown();
+}
+
+static int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
+{
+    (void)b;
+    (void)id;
+    (void)off;
+    (void)len;
+    return -5; /* -EIO */
+}
+
+static void backend_failure_needs_a_reset(void)
+{
+    struct vkmt_backend_ops broken;
+    const struct vkmt_backend_ops *real;
+    uint32_t dev, h[1];
+
+    setup(MIB, 0);
+    real = F.be->ops;
+    broken = *real;
+    broken.discard = failing_discard;
+    dev = new_device();
+    CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
+    F.be->ops = &broken;
+    memcpy(staging(0), h, 4);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                    .handle = dev,
+                                    .count = 1,
+                                    .payload_len = 4 },
+                 NULL),
+             VKMT_ST_SUCCESS);
+    F.be->ops = real;
+    CHECK(rd(VKMT_REG(status)) & VKMT_STATUS_DEVICE_NEEDS_RESET);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL),
+             VKMT_ST_DEVICE_REMOVED);
+    CHECK_EQ(rd(VKMT_REG(queue_claim)), VKMT_QUEUE_NONE);
+    wr(VKMT_REG(status), 0);
+    CHECK_EQ(rd(VKMT_REG(status)), 0);
+    handshake(VKMT_F_KNOWN);
+    F.d = claim();
+    CHECK_EQ(F.d.q, 0);
+    teardown();
+}
+
+static void teardown_frees_every_owned_object(void)
+{
+    uint32_t dev[3], h[4];
+    uint64_t res;
+    struct vkmt_stats s;
+    struct vkmt_cqe c;
+
+    setup(4 * MIB, 0);
+    for (int i = 0; i < 3; i++) {
+        dev[i] = new_device();
+        CHECK_EQ(create(dev[i], 4, PAGE, h), VKMT_ST_SUCCESS);
+        CHECK_EQ(create_on(&F.d, dev[i], 3, PAGE, NULL, VKMT_SQE_F_CREATE_RESOURCE, &res),
+                 VKMT_ST_SUCCESS);
+        CHECK_EQ(
+            run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev[i] }, &c),
+            VKMT_ST_SUCCESS);
+        CHECK_EQ(offer(dev[i], h, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    }
+    /* The middle device goes alone; the others stay whole. */
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev[1] }, NULL),
+             VKMT_ST_SUCCESS);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.devices, 2);
+    CHECK_EQ(s.allocations, 14);
+    CHECK_EQ(s.resources, 2);
+    CHECK_EQ(s.committed_bytes, 14 * PAGE);
+    CHECK_EQ(s.offered_bytes, 4 * PAGE);
+    CHECK_EQ(trim(UINT64_MAX), 4 * PAGE); /* the offer lists hold no freed slots */
+    wr(VKMT_REG(queue_release), 0);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.devices + s.allocations + s.resources + s.committed_bytes, 0);
+    teardown();
+}
+
 static void bad_configurations_are_refused(void)
 {
     struct vkmt_backend *be;
@@ -1329,6 +1419,9 @@ static const struct test core_tests[] = {
     TEST(completion_interrupts),
     TEST(guest_trim_needs_the_feature),
     TEST(object_limit_is_enforced),
+    TEST(resources_need_the_feature),
+    TEST(backend_failure_needs_a_reset),
+    TEST(teardown_frees_every_owned_object),
     TEST(bad_configurations_are_refused),
 };
 

@@ -82,6 +82,7 @@ static struct fake {
     uint32_t cid_delta;  /* added to the echoed cid */
     int reset_after;     /* doorbells until a "reset" frees the queue; 0: never */
     int refuse_features; /* FEATURES_OK never sticks */
+    uint32_t status_out; /* the status completions carry */
     unsigned doorbells;
     uint32_t released;
 } fk;
@@ -141,7 +142,7 @@ static void fk_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
             return;
         }
         cq[slot].cid = sq[slot].cid + fk.cid_delta;
-        cq[slot].status = VKMT_ST_SUCCESS;
+        cq[slot].status = fk.status_out;
         cq[slot].value0 = 0x1234;
         vkmt_sh_store_release(&cq[slot].flags, ((val - 1) / VKMT_QUEUE_DEPTH + 1) & 1);
     }
@@ -244,6 +245,36 @@ static void qclient_notices_a_reset_while_waiting(void)
     CHECK_EQ(fk.released, 0); /* a removed queue is not released again */
 }
 
+static void qclient_releases_a_queue_it_cannot_use(void)
+{
+    struct qclient qc;
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
+    struct vkmt_queue_hdr *h;
+    struct qresult res;
+
+    /* A status PROTOCOL.md does not define, even a success-class one. */
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    fk.status_out = 0x40000000u;
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_DEVICE_REMOVED);
+    CHECK(qc_dead(&qc) && !qc.removed);
+    qc_close(&qc);
+    CHECK_EQ(fk.released, 1); /* still ours: given back */
+
+    /* A queue the device put in the error state (another process's bad
+     * doorbell can do that): unusable, but released at close. */
+    fake_reset();
+    fk.status = VKMT_STATUS_DRIVER_OK;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    h = (struct vkmt_queue_hdr *)fk.t.ctrl;
+    vkmt_sh_store(&h->sh_state, VKMT_QSTATE_ERROR);
+    CHECK_EQ(qc_run(&qc, &sqe, &res), STATUS_DEVICE_REMOVED);
+    CHECK_EQ(fk.doorbells, 0); /* nothing was submitted */
+    qc_close(&qc);
+    CHECK_EQ(fk.released, 1);
+}
+
 static const struct test tests[] = {
     TEST(copy_in_reports_unreadable_ranges),
     TEST(copy_out_and_probe_report_unwritable_ranges),
@@ -252,6 +283,7 @@ static const struct test tests[] = {
     TEST(qclient_refuses_a_wrong_device),
     TEST(qclient_distrusts_a_wrong_completion),
     TEST(qclient_notices_a_reset_while_waiting),
+    TEST(qclient_releases_a_queue_it_cannot_use),
 };
 
 int main(void)

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vkmt PCI device: thin QEMU 10.0 glue over the device engine in
+ * hw-device/core. It owns the BARs (registers, MSI-X, control memory, the
+ * aperture), routes register accesses and doorbells to the engine, raises
+ * interrupts, exposes properties, statistics and a trim control through QOM
+ * (so qom-get / qom-set over QMP reach them with no QAPI change), turns
+ * engine events into trace points and guest mistakes into LOG_GUEST_ERROR,
+ * resets with the machine, and blocks migration until the device state can
+ * be migrated. Protocol: protocol/PROTOCOL.md.
+ *
+ * Doorbell modes (property "doorbell"):
+ * - inline (default): the vCPU's MMIO write processes the queue before it
+ *   returns. Lowest latency (one MMIO exit per command); the vCPU is busy for
+ *   the whole command, so a 10240-element batch stalls it for its duration.
+ * - ioeventfd: the doorbell is an eventfd; a guarded bottom half on the main
+ *   loop processes the queue. The vCPU returns at once and can overlap work;
+ *   each command pays an event-loop wakeup, and processing shares the main
+ *   loop (and the BQL) with everything else.
+ * - iothread: the eventfd is served by the IOThread given with "iothread=";
+ *   processing runs outside the BQL, in parallel with vCPUs and the main
+ *   loop, at the cost of a thread wakeup per doorbell. Interrupts are raised
+ *   from a main-loop bottom half.
+ * Every engine call happens under one mutex, so the modes differ only in
+ * which thread does the work.
+ */
+#include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
+
+#include "block/aio.h"
+#include "hw/pci/msix.h"
+#include "hw/pci/pci_device.h"
+#include "hw/qdev-properties.h"
+#include "migration/blocker.h"
+#include "migration/vmstate.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/event_notifier.h"
+#include "qemu/host-utils.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/memfd.h"
+#include "qemu/module.h"
+#include "qemu/thread.h"
+#include "qemu/units.h"
+#include "system/hostmem.h"
+#include "system/iothread.h"
+
+#include "../core/vkmt_core.h"
+#include "../trace.h"
+#include "vkmt_proto.h"
+
+#define TYPE_VKMT "vkmt"
+OBJECT_DECLARE_SIMPLE_TYPE(VkmtState, VKMT)
+
+enum vkmt_doorbell_mode {
+    DOORBELL_INLINE,
+    DOORBELL_IOEVENTFD,
+    DOORBELL_IOTHREAD,
+};
+
+typedef struct VkmtDoorbell {
+    EventNotifier notifier;
+    struct VkmtState *s;
+    uint32_t queue;
+} VkmtDoorbell;
+
+struct VkmtState {
+    PCIDevice parent_obj;
+
+    /* Properties. */
+    uint32_t num_queues;
+    uint64_t aperture_size;
+    uint64_t budget; /* 0: half the aperture */
+    uint32_t max_objects;
+    bool guest_trim;
+    char *backend;
+    char *doorbell;
+    HostMemoryBackend *memdev;
+    IOThread *iothread;
+
+    enum vkmt_doorbell_mode mode;
+    MemoryRegion regs;
+    MemoryRegion ctrl;
+    MemoryRegion aperture_own; /* used when no memdev is given */
+    MemoryRegion *aperture;
+    struct vkmt_backend *be;
+    struct vkmt_core *core;
+    QemuMutex lock; /* serializes every engine call */
+    VkmtDoorbell doorbells[VKMT_MAX_QUEUES];
+    QEMUBH *work_bh;      /* ioeventfd: processes rung queues on the main loop */
+    QEMUBH *irq_bh;       /* iothread: raises interrupts under the BQL */
+    uint64_t pending;     /* queues rung but not yet processed (atomic) */
+    uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
+    uint64_t last_trim;   /* bytes freed by the last "trim" request */
+    bool removed;         /* the "removed" property */
+    Error *migration_blocker;
+};
+
+/* ---- interrupts ---- */
+
+/* Under the BQL. MSI-X when the guest enabled it, else level INTx. */
+static void vkmt_raise(VkmtState *s, uint32_t q)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    int msix = msix_enabled(pdev);
+
+    trace_vkmt_irq(q, msix);
+    if (msix) {
+        msix_notify(pdev, q % s->num_queues);
+    } else {
+        pci_set_irq(pdev, 1);
+    }
+}
+
+static void vkmt_irq_bh(void *opaque)
+{
+    VkmtState *s = opaque;
+    uint64_t due = qatomic_xchg(&s->irq_pending, 0);
+
+    while (due) {
+        vkmt_raise(s, ctz64(due));
+        due &= due - 1;
+    }
+}
+
+/* ---- engine callbacks (called with s->lock held) ---- */
+
+static void vkmt_core_irq(void *opaque, uint32_t q)
+{
+    VkmtState *s = opaque;
+
+    if (s->mode == DOORBELL_IOTHREAD) {
+        /* Not on a BQL thread: hand the interrupt to the main loop. */
+        qatomic_or(&s->irq_pending, 1ull << q);
+        qemu_bh_schedule(s->irq_bh);
+    } else {
+        vkmt_raise(s, q);
+    }
+}
+
+static void vkmt_core_guest_error(void *opaque, const char *msg)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "vkmt: %s\n", msg);
+}
+
+static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
+{
+    static const char *const names[] = {
+        [VKMT_EV_CREATE] = "create",     [VKMT_EV_DESTROY] = "destroy",
+        [VKMT_EV_OFFER] = "offer",       [VKMT_EV_DISCARD] = "discard",
+        [VKMT_EV_DECOMMIT] = "decommit", [VKMT_EV_RECLAIM] = "reclaim",
+        [VKMT_EV_QUEUE_CLAIM] = "claim", [VKMT_EV_QUEUE_RELEASE] = "release",
+        [VKMT_EV_QUEUE_ERROR] = "error",
+    };
+
+    switch (ev->type) {
+    case VKMT_EV_COMMAND:
+        trace_vkmt_command(ev->queue, ev->opcode, ev->handle, ev->status);
+        break;
+    case VKMT_EV_QUEUE_CLAIM:
+    case VKMT_EV_QUEUE_RELEASE:
+    case VKMT_EV_QUEUE_ERROR:
+        trace_vkmt_queue_state(names[ev->type], ev->queue);
+        break;
+    case VKMT_EV_RESET:
+        trace_vkmt_reset();
+        break;
+    default:
+        trace_vkmt_alloc_state(names[ev->type], ev->queue, ev->handle, ev->priority, ev->status,
+                               ev->size);
+        break;
+    }
+}
+
+static const struct vkmt_core_ops vkmt_core_ops = {
+    .raise_irq = vkmt_core_irq,
+    .guest_error = vkmt_core_guest_error,
+    .event = vkmt_core_event,
+};
+
+/* ---- registers and doorbells ---- */
+
+static uint64_t vkmt_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VkmtState *s = opaque;
+    uint32_t val;
+
+    qemu_mutex_lock(&s->lock);
+    val = vkmt_core_reg_read(s->core, addr);
+    qemu_mutex_unlock(&s->lock);
+    trace_vkmt_reg_read(addr, val);
+    return val;
+}
+
+static void vkmt_mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    VkmtState *s = opaque;
+    uint32_t isr;
+
+    trace_vkmt_reg_write(addr, val);
+    qemu_mutex_lock(&s->lock);
+    vkmt_core_reg_write(s->core, addr, val);
+    isr = vkmt_core_reg_read(s->core, VKMT_REG(isr_lo)) |
+          vkmt_core_reg_read(s->core, VKMT_REG(isr_hi));
+    qemu_mutex_unlock(&s->lock);
+    /* INTx is level-triggered: it drops once every status bit is clear. */
+    if (!isr && !msix_enabled(PCI_DEVICE(s))) {
+        pci_set_irq(PCI_DEVICE(s), 0);
+    }
+}
+
+static const MemoryRegionOps vkmt_mmio_ops = {
+    .read = vkmt_mmio_read,
+    .write = vkmt_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 4, .max_access_size = 4 },
+    .impl = { .min_access_size = 4, .max_access_size = 4 },
+};
+
+static void vkmt_kick(VkmtState *s, uint32_t q)
+{
+    qemu_mutex_lock(&s->lock);
+    vkmt_core_kick(s->core, q);
+    qemu_mutex_unlock(&s->lock);
+}
+
+static void vkmt_work_bh(void *opaque)
+{
+    VkmtState *s = opaque;
+    uint64_t rung = qatomic_xchg(&s->pending, 0);
+
+    while (rung) {
+        vkmt_kick(s, ctz64(rung));
+        rung &= rung - 1;
+    }
+}
+
+static void vkmt_doorbell_event(EventNotifier *n)
+{
+    VkmtDoorbell *db = container_of(n, VkmtDoorbell, notifier);
+    VkmtState *s = db->s;
+
+    if (!event_notifier_test_and_clear(n)) {
+        return;
+    }
+    if (s->mode == DOORBELL_IOTHREAD) {
+        vkmt_kick(s, db->queue);
+    } else {
+        qatomic_or(&s->pending, 1ull << db->queue);
+        qemu_bh_schedule(s->work_bh);
+    }
+}
+
+/* Route each queue's doorbell to an eventfd and its handler, or undo that. */
+static void vkmt_doorbells_bind(VkmtState *s, bool on)
+{
+    AioContext *ctx = s->iothread ? iothread_get_aio_context(s->iothread) : NULL;
+
+    for (uint32_t q = 0; q < s->num_queues; q++) {
+        VkmtDoorbell *db = &s->doorbells[q];
+
+        if (on) {
+            db->s = s;
+            db->queue = q;
+            event_notifier_init(&db->notifier, 0);
+            if (ctx) {
+                aio_set_event_notifier(ctx, &db->notifier, vkmt_doorbell_event, NULL, NULL);
+            } else {
+                event_notifier_set_handler(&db->notifier, vkmt_doorbell_event);
+            }
+            memory_region_add_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
+        } else {
+            memory_region_del_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
+            if (ctx) {
+                aio_set_event_notifier(ctx, &db->notifier, NULL, NULL, NULL);
+            } else {
+                event_notifier_set_handler(&db->notifier, NULL);
+            }
+            event_notifier_cleanup(&db->notifier);
+        }
+    }
+}
+
+/* ---- QOM properties beyond the static ones ---- */
+
+static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    struct vkmt_stats st = { 0 };
+    const char *prio[VKMT_PRIO_CLASSES] = { "low", "normal", "high", "auto" };
+
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        vkmt_core_get_stats(s->core, &st);
+        qemu_mutex_unlock(&s->lock);
+    }
+    if (!visit_start_struct(v, name, NULL, 0, errp)) {
+        return;
+    }
+#define STAT(f) visit_type_uint64(v, #f, &st.f, errp)
+    if (STAT(commands) && STAT(command_errors) && STAT(guest_errors) && STAT(queue_errors) &&
+        STAT(devices) && STAT(allocations) && STAT(resources) && STAT(committed_bytes) &&
+        STAT(offered_bytes) && STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
+        STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
+        STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
+        STAT(trimmed_bytes)) {
+#undef STAT
+        for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
+            char key[48];
+
+            snprintf(key, sizeof(key), "offered_bytes_%s", prio[i]);
+            if (!visit_type_uint64(v, key, &st.offered_bytes_by_prio[i], errp)) {
+                break;
+            }
+            snprintf(key, sizeof(key), "discarded_bytes_%s", prio[i]);
+            if (!visit_type_uint64(v, key, &st.discarded_bytes_by_prio[i], errp)) {
+                break;
+            }
+        }
+        visit_check_struct(v, errp);
+    }
+    visit_end_struct(v, NULL);
+}
+
+static void vkmt_get_budget(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint64_t budget = s->budget;
+
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        budget = vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
+                 (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi)) << 32;
+        qemu_mutex_unlock(&s->lock);
+    }
+    visit_type_size(v, name, &budget, errp);
+}
+
+static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint64_t budget;
+
+    if (!visit_type_size(v, name, &budget, errp)) {
+        return;
+    }
+    s->budget = budget;
+    if (s->core) {
+        trace_vkmt_budget(budget);
+        qemu_mutex_lock(&s->lock);
+        vkmt_core_set_budget(s->core, budget);
+        qemu_mutex_unlock(&s->lock);
+    }
+}
+
+static void vkmt_get_trim(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    visit_type_size(v, name, &VKMT(obj)->last_trim, errp);
+}
+
+static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint64_t bytes;
+
+    if (!visit_type_size(v, name, &bytes, errp)) {
+        return;
+    }
+    if (!s->core) {
+        error_setg(errp, "vkmt: trim needs a realized device");
+        return;
+    }
+    qemu_mutex_lock(&s->lock);
+    s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+    qemu_mutex_unlock(&s->lock);
+    trace_vkmt_trim(bytes, s->last_trim);
+}
+
+static bool vkmt_get_removed(Object *obj, Error **errp)
+{
+    return VKMT(obj)->removed;
+}
+
+static void vkmt_set_removed(Object *obj, bool removed, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+
+    if (!s->core) {
+        error_setg(errp, "vkmt: removal needs a realized device");
+        return;
+    }
+    qemu_mutex_lock(&s->lock);
+    vkmt_core_set_removed(s->core, removed);
+    qemu_mutex_unlock(&s->lock);
+    s->removed = removed;
+}
+
+/* ---- life cycle ---- */
+
+static bool vkmt_parse_mode(VkmtState *s, Error **errp)
+{
+    const char *mode = s->doorbell ? s->doorbell : "inline";
+
+    if (!strcmp(mode, "inline")) {
+        s->mode = DOORBELL_INLINE;
+    } else if (!strcmp(mode, "ioeventfd")) {
+        s->mode = DOORBELL_IOEVENTFD;
+    } else if (!strcmp(mode, "iothread")) {
+        s->mode = DOORBELL_IOTHREAD;
+    } else {
+        error_setg(errp, "vkmt: doorbell=%s: use inline, ioeventfd or iothread", mode);
+        return false;
+    }
+    if ((s->mode == DOORBELL_IOTHREAD) != (s->iothread != NULL)) {
+        error_setg(errp, "vkmt: doorbell=iothread and iothread= go together");
+        return false;
+    }
+    return true;
+}
+
+/* The aperture BAR: the user's memory backend, or a memfd of our own. */
+static bool vkmt_init_aperture(VkmtState *s, Error **errp)
+{
+    uint64_t size;
+    void *base;
+    int fd, err;
+
+    if (s->memdev) {
+        if (host_memory_backend_is_mapped(s->memdev)) {
+            error_setg(errp, "vkmt: memdev '%s' is already in use",
+                       object_get_canonical_path_component(OBJECT(s->memdev)));
+            return false;
+        }
+        s->aperture = host_memory_backend_get_memory(s->memdev);
+        host_memory_backend_set_mapped(s->memdev, true);
+        vmstate_register_ram(s->aperture, DEVICE(s));
+        fd = memory_region_get_fd(s->aperture);
+    } else {
+        if (!is_power_of_2(s->aperture_size) || s->aperture_size < VKMT_PAGE_SIZE) {
+            error_setg(errp, "vkmt: aperture-size must be a power of two >= 4 KiB");
+            return false;
+        }
+        fd = qemu_memfd_create("vkmt-aperture", s->aperture_size, false, 0, 0, errp);
+        if (fd < 0) {
+            return false;
+        }
+        /* The RAM block owns the fd from here on and closes it. */
+        if (!memory_region_init_ram_from_fd(&s->aperture_own, OBJECT(s), "vkmt-aperture",
+                                            s->aperture_size, RAM_SHARED, fd, 0, errp)) {
+            close(fd);
+            return false;
+        }
+        s->aperture = &s->aperture_own;
+    }
+    size = memory_region_size(s->aperture);
+    if (!is_power_of_2(size) || size < VKMT_PAGE_SIZE) {
+        error_setg(errp, "vkmt: the memdev's size must be a power of two >= 4 KiB");
+        return false;
+    }
+    base = memory_region_get_ram_ptr(s->aperture);
+    err = vkmt_backend_mem_create(size, fd, base, &s->be);
+    if (err < 0) {
+        error_setg_errno(errp, -err, "vkmt: cannot set up the memory backend");
+        return false;
+    }
+    return true;
+}
+
+/* Undo whatever realize set up; safe on a partly realized device. */
+static void vkmt_teardown(VkmtState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (s->migration_blocker) {
+        migrate_del_blocker(&s->migration_blocker);
+    }
+    if (s->work_bh) {
+        vkmt_doorbells_bind(s, false);
+        qemu_bh_delete(s->work_bh);
+        qemu_bh_delete(s->irq_bh);
+        s->work_bh = s->irq_bh = NULL;
+    }
+    msix_uninit_exclusive_bar(pdev);
+    vkmt_core_destroy(s->core);
+    s->core = NULL;
+    vkmt_backend_destroy(s->be);
+    s->be = NULL;
+    if (s->memdev && s->aperture) {
+        vmstate_unregister_ram(s->aperture, DEVICE(s));
+        host_memory_backend_set_mapped(s->memdev, false);
+    }
+    s->aperture = NULL;
+    qemu_mutex_destroy(&s->lock);
+}
+
+static void vkmt_realize(PCIDevice *pdev, Error **errp)
+{
+    VkmtState *s = VKMT(pdev);
+    struct vkmt_core_config cfg = {
+        .num_queues = s->num_queues,
+        .budget = s->budget,
+        .max_objects = s->max_objects,
+        .features = VKMT_F_RESOURCES | (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+    };
+    int err;
+
+    if (s->num_queues == 0 || s->num_queues > VKMT_MAX_QUEUES) {
+        error_setg(errp, "vkmt: queues must be 1..%u", VKMT_MAX_QUEUES);
+        return;
+    }
+    if (s->backend && strcmp(s->backend, "memory")) {
+        error_setg(errp, "vkmt: backend=%s is not available (available: memory)", s->backend);
+        return;
+    }
+    if (!vkmt_parse_mode(s, errp)) {
+        return;
+    }
+    qemu_mutex_init(&s->lock);
+    if (!vkmt_init_aperture(s, errp) ||
+        !memory_region_init_ram(&s->ctrl, OBJECT(s), "vkmt-ctrl",
+                                pow2ceil(vkmt_core_ctrl_size(s->num_queues)), errp)) {
+        goto fail;
+    }
+    err = vkmt_core_create(&cfg, s->be, memory_region_get_ram_ptr(&s->ctrl), &vkmt_core_ops, s,
+                           &s->core);
+    if (err < 0) {
+        error_setg_errno(errp, -err, "vkmt: cannot create the device engine");
+        goto fail;
+    }
+
+    memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs", VKMT_REGS_SIZE);
+    pci_register_bar(pdev, VKMT_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->regs);
+    if (msix_init_exclusive_bar(pdev, s->num_queues, VKMT_BAR_MSIX, errp)) {
+        goto fail;
+    }
+    for (uint32_t v = 0; v < s->num_queues; v++) {
+        msix_vector_use(pdev, v);
+    }
+    pci_config_set_interrupt_pin(pdev->config, 1);
+    pci_register_bar(pdev, VKMT_BAR_CTRL,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_TYPE_64, &s->ctrl);
+    pci_register_bar(pdev, VKMT_BAR_APERTURE,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_PREFETCH |
+                         PCI_BASE_ADDRESS_MEM_TYPE_64,
+                     s->aperture);
+
+    if (s->mode != DOORBELL_INLINE) {
+        s->work_bh = qemu_bh_new_guarded(vkmt_work_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+        s->irq_bh = qemu_bh_new_guarded(vkmt_irq_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+        vkmt_doorbells_bind(s, true);
+    }
+
+    error_setg(&s->migration_blocker,
+               "vkmt does not support migration yet: its allocations, queues and "
+               "handle table live outside the migration stream");
+    if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
+        goto fail; /* the blocker was freed and cleared */
+    }
+    return;
+
+fail:
+    vkmt_teardown(s);
+}
+
+static void vkmt_exit(PCIDevice *pdev)
+{
+    vkmt_teardown(VKMT(pdev));
+}
+
+static void vkmt_reset(DeviceState *dev)
+{
+    VkmtState *s = VKMT(dev);
+
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        vkmt_core_reset(s->core);
+        qemu_mutex_unlock(&s->lock);
+    }
+    qatomic_set(&s->pending, 0);
+    qatomic_set(&s->irq_pending, 0);
+    pci_set_irq(PCI_DEVICE(s), 0);
+}
+
+static const Property vkmt_properties[] = {
+    DEFINE_PROP_UINT32("queues", VkmtState, num_queues, 8),
+    DEFINE_PROP_SIZE("aperture-size", VkmtState, aperture_size, 256 * MiB),
+    DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
+    DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
+    DEFINE_PROP_STRING("backend", VkmtState, backend),
+    DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
+    DEFINE_PROP_LINK("memdev", VkmtState, memdev, TYPE_MEMORY_BACKEND, HostMemoryBackend *),
+    DEFINE_PROP_LINK("iothread", VkmtState, iothread, TYPE_IOTHREAD, IOThread *),
+};
+
+static const struct {
+    const char *name;
+    const char *text;
+} vkmt_descriptions[] = {
+    { "queues", "number of submission/completion queue pairs (1-64), one per guest process" },
+    { "aperture-size", "bytes of allocation address space, a power of two (ignored with memdev)" },
+    { "max-objects", "handle-table limit (0: 1048575)" },
+    { "guest-trim", "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
+    { "backend", "what holds allocation content: memory (default)" },
+    { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
+    { "memdev", "memory backend for the aperture instead of a private memfd" },
+    { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
+    { "budget", "bytes that may be committed at once (0: half the aperture); "
+                "lowering it at run time discards offered content" },
+    { "stats", "read-only statistics: commands, allocations, committed, offered and "
+               "discarded bytes (also per priority), reclaim results, trims" },
+    { "trim", "write N to discard at least N bytes of offered content (0: all) in "
+              "eviction order; reads back the bytes the last trim freed" },
+    { "removed", "surprise removal: while true every command fails with DEVICE_REMOVED" },
+};
+
+static void vkmt_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = vkmt_realize;
+    k->exit = vkmt_exit;
+    k->vendor_id = VKMT_PCI_VENDOR_ID;
+    k->device_id = VKMT_PCI_DEVICE_ID;
+    k->revision = VKMT_PCI_REVISION;
+    k->class_id = PCI_CLASS_OTHERS;
+    dc->desc = "vkmt paravirtual GPU memory (offer/reclaim)";
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_legacy_reset(dc, vkmt_reset);
+    device_class_set_props(dc, vkmt_properties);
+
+    object_class_property_add(klass, "budget", "size", vkmt_get_budget, vkmt_set_budget, NULL,
+                              NULL);
+    object_class_property_add(klass, "stats", "VkmtStats", vkmt_get_stats, NULL, NULL, NULL);
+    object_class_property_add(klass, "trim", "size", vkmt_get_trim, vkmt_set_trim, NULL, NULL);
+    object_class_property_add_bool(klass, "removed", vkmt_get_removed, vkmt_set_removed);
+    for (size_t i = 0; i < ARRAY_SIZE(vkmt_descriptions); i++) {
+        object_class_property_set_description(klass, vkmt_descriptions[i].name,
+                                              vkmt_descriptions[i].text);
+    }
+}
+
+static const TypeInfo vkmt_info = {
+    .name = TYPE_VKMT,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(VkmtState),
+    .class_init = vkmt_class_init,
+    .interfaces = (InterfaceInfo[]){ { INTERFACE_CONVENTIONAL_PCI_DEVICE }, {} },
+};
+
+static void vkmt_register_types(void)
+{
+    type_register_static(&vkmt_info);
+}
+
+type_init(vkmt_register_types)

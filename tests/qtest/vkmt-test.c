@@ -1,0 +1,783 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qtests of the vkmt PCI device glue (hw-device/qemu/vkmt_pci.c): identity
+ * and BARs, queue claim and release, allocations driven through ring entries
+ * written into control memory, trim and statistics over QMP, MSI-X delivery,
+ * reset and the removal epoch, the three doorbell modes, a memory backend
+ * aperture, and a hostile guest scribbling on rings and registers. The
+ * engine's own logic is unit-tested without QEMU (tests/unit/test_core.c);
+ * these tests check that the glue wires it up. Overlaid into QEMU's tree as
+ * tests/qtest/vkmt-test.c.
+ */
+#include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
+
+#include "hw/pci/pci_regs.h"
+#include "libqos/libqos-pc.h"
+#include "libqos/pci.h"
+#include "libqtest.h"
+#include "qemu/units.h"
+#include "qobject/qdict.h"
+
+#include "../../hw/vkmt/protocol/vkmt_proto.h"
+
+#define PAGE VKMT_PAGE_SIZE
+#define FIRMWARE "-L /usr/share/seabios -L /usr/share/qemu "
+
+typedef struct Vkmt {
+    QOSState *qs;
+    QPCIDevice *dev;
+    QPCIBar regs, ctrl, ap;
+    uint64_t regs_size, ctrl_size, ap_size;
+} Vkmt;
+
+typedef struct Drv { /* the test's driver state for one queue */
+    uint32_t q;
+    uint32_t tail, head, phase, cid;
+} Drv;
+
+static void found(QPCIDevice *dev, int devfn, void *data)
+{
+    *(QPCIDevice **)data = dev;
+}
+
+/* Enable the device and give its BARs addresses (again after a reset). */
+static void map_bars(Vkmt *v)
+{
+    qpci_device_enable(v->dev);
+    v->regs = qpci_iomap(v->dev, VKMT_BAR_REGS, &v->regs_size);
+    v->ctrl = qpci_iomap(v->dev, VKMT_BAR_CTRL, &v->ctrl_size);
+    v->ap = qpci_iomap(v->dev, VKMT_BAR_APERTURE, &v->ap_size);
+}
+
+/*
+ * Boot a PC with "-device vkmt,id=vk,@props @more". The aperture is 16 MiB
+ * unless @props says otherwise: libqos's PCI window holds little more.
+ */
+static void start_with(Vkmt *v, const char *props, const char *more)
+{
+    bool sized = strstr(props, "aperture-size") || strstr(props, "memdev");
+
+    memset(v, 0, sizeof(*v));
+    v->qs = qtest_pc_boot(FIRMWARE "-device vkmt,id=vk%s%s%s %s", sized ? "" : ",aperture-size=16M",
+                          *props ? "," : "", props, more);
+    qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v->dev);
+    g_assert(v->dev);
+    map_bars(v);
+}
+
+static void start(Vkmt *v, const char *props)
+{
+    start_with(v, props, "");
+}
+
+static void stop(Vkmt *v)
+{
+    g_free(v->dev);
+    qtest_shutdown(v->qs);
+}
+
+static uint32_t rd(Vkmt *v, uint32_t off)
+{
+    return qpci_io_readl(v->dev, v->regs, off);
+}
+
+static void wr(Vkmt *v, uint32_t off, uint32_t val)
+{
+    qpci_io_writel(v->dev, v->regs, off, val);
+}
+
+static void bring_up(Vkmt *v)
+{
+    wr(v, VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
+    wr(v, VKMT_REG(driver_features), rd(v, VKMT_REG(device_features)));
+    wr(v, VKMT_REG(status), VKMT_STATUS_FEATURES_OK);
+    wr(v, VKMT_REG(status), VKMT_STATUS_DRIVER_OK);
+    g_assert_cmphex(rd(v, VKMT_REG(status)) & VKMT_STATUS_DRIVER_OK, ==, VKMT_STATUS_DRIVER_OK);
+}
+
+static Drv claim(Vkmt *v)
+{
+    Drv d = { .q = rd(v, VKMT_REG(queue_claim)), .phase = 1 };
+
+    g_assert_cmphex(d.q, !=, VKMT_QUEUE_NONE);
+    return d;
+}
+
+static uint64_t qoff(const Drv *d, uint32_t off)
+{
+    return (uint64_t)d->q * VKMT_QUEUE_STRIDE + off;
+}
+
+static uint32_t hdr_field(Vkmt *v, const Drv *d, uint32_t field_off)
+{
+    return qpci_io_readl(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_HDR_OFF + field_off));
+}
+
+static void staging_write(Vkmt *v, const Drv *d, uint32_t off, const void *buf, size_t len)
+{
+    qpci_memwrite(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf, len);
+}
+
+static void staging_read(Vkmt *v, const Drv *d, uint32_t off, void *buf, size_t len)
+{
+    qpci_memread(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf, len);
+}
+
+/* Put @sqe on the ring and ring the doorbell with the new tail. */
+static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
+{
+    sqe->cid = ++d->cid;
+    qpci_memwrite(v->dev, v->ctrl,
+                  qoff(d, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)), sqe,
+                  sizeof(*sqe));
+    d->tail++;
+    qpci_io_writel(v->dev, v->ctrl,
+                   qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+                   d->tail);
+    wr(v, VKMT_REG_DOORBELL(d->q), d->tail);
+}
+
+/* Wait for the next completion (deferred doorbell modes need a few turns). */
+static bool reap(Vkmt *v, Drv *d, struct vkmt_cqe *out)
+{
+    uint64_t off = qoff(d, VKMT_QUEUE_CQ_OFF + (d->head % VKMT_QUEUE_DEPTH) * sizeof(*out));
+
+    for (int tries = 0; tries < 2000; tries++) {
+        qpci_memread(v->dev, v->ctrl, off, out, sizeof(*out));
+        if ((out->flags & VKMT_CQE_F_PHASE) == d->phase) {
+            d->head++;
+            if (d->head % VKMT_QUEUE_DEPTH == 0) {
+                d->phase ^= 1;
+            }
+            qpci_io_writel(
+                v->dev, v->ctrl,
+                qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_cq_head)), d->head);
+            return true;
+        }
+        g_usleep(tries < 100 ? 0 : 1000);
+    }
+    return false;
+}
+
+static uint32_t run(Vkmt *v, Drv *d, struct vkmt_sqe sqe, struct vkmt_cqe *out)
+{
+    struct vkmt_cqe c;
+
+    post(v, d, &sqe);
+    g_assert_true(reap(v, d, &c));
+    g_assert_cmpuint(c.cid, ==, d->cid);
+    if (out) {
+        *out = c;
+    }
+    return c.status;
+}
+
+static uint32_t new_device(Vkmt *v, Drv *d)
+{
+    struct vkmt_cqe c;
+
+    g_assert_cmphex(run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, &c), ==,
+                    VKMT_ST_SUCCESS);
+    return (uint32_t)c.value0;
+}
+
+static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
+{
+    struct vkmt_alloc_desc desc[16];
+    uint32_t roff = 1024;
+
+    g_assert(n <= 16);
+    for (uint32_t i = 0; i < n; i++) {
+        desc[i] = (struct vkmt_alloc_desc){ .size = size };
+    }
+    staging_write(v, d, 0, desc, n * sizeof(desc[0]));
+    g_assert_cmphex(run(v, d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                                           .handle = dev,
+                                           .count = n,
+                                           .payload_len = n * sizeof(desc[0]),
+                                           .result_off = roff,
+                                           .result_len = n * 4 },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
+    staging_read(v, d, roff, h, n * 4);
+}
+
+static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio)
+{
+    staging_write(v, d, 0, h, n * 4);
+    return run(v, d,
+               (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                  .handle = dev,
+                                  .count = n,
+                                  .payload_len = n * 4,
+                                  .arg0 = prio },
+               NULL);
+}
+
+static uint32_t reclaim(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res)
+{
+    uint32_t st;
+
+    staging_write(v, d, 0, h, n * 4);
+    st = run(v, d,
+             (struct vkmt_sqe){ .opcode = VKMT_OP_RECLAIM,
+                                .flags = VKMT_SQE_F_WRITE_RESULTS,
+                                .handle = dev,
+                                .count = n,
+                                .payload_len = n * 4,
+                                .result_off = 2048,
+                                .result_len = n * 4 },
+             NULL);
+    if (st == VKMT_ST_SUCCESS) {
+        staging_read(v, d, 2048, res, n * 4);
+    }
+    return st;
+}
+
+static uint64_t lock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
+{
+    struct vkmt_cqe c;
+
+    g_assert_cmphex(
+        run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a }, &c), ==,
+        VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = a }, NULL),
+        ==, VKMT_ST_SUCCESS);
+    return c.value0;
+}
+
+static QDict *qom_get(Vkmt *v, const char *property)
+{
+    QDict *resp = qtest_qmp(v->qs->qts,
+                            "{'execute': 'qom-get', 'arguments': {'path': '/machine/peripheral/vk',"
+                            " 'property': %s}}",
+                            property);
+
+    g_assert(qdict_haskey(resp, "return"));
+    return resp;
+}
+
+static int64_t stats_get(Vkmt *v, const char *field)
+{
+    QDict *resp = qom_get(v, "stats");
+    int64_t val = qdict_get_int(qdict_get_qdict(resp, "return"), field);
+
+    qobject_unref(resp);
+    return val;
+}
+
+static void qom_set_size(Vkmt *v, const char *property, uint64_t val)
+{
+    QDict *resp = qtest_qmp(v->qs->qts,
+                            "{'execute': 'qom-set', 'arguments': {'path': '/machine/peripheral/vk',"
+                            " 'property': %s, 'value': %" PRIu64 "}}",
+                            property, val);
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+}
+
+/* ---- tests ---- */
+
+static void test_identity(void)
+{
+    Vkmt v;
+
+    start(&v, "queues=4,aperture-size=64M");
+    /* The default budget is half the aperture. */
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_VENDOR_ID), ==, VKMT_PCI_VENDOR_ID);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_DEVICE_ID), ==, VKMT_PCI_DEVICE_ID);
+    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, VKMT_PCI_REVISION);
+    g_assert_cmpuint(v.regs_size, ==, VKMT_REGS_SIZE);
+    g_assert_cmpuint(v.ctrl_size, ==, 4 * VKMT_QUEUE_STRIDE);
+    g_assert_cmpuint(v.ap_size, ==, 64 * MiB);
+    g_assert_cmphex(rd(&v, VKMT_REG(magic)), ==, VKMT_MAGIC);
+    g_assert_cmphex(rd(&v, VKMT_REG(version)), ==, VKMT_VERSION);
+    g_assert_cmpuint(rd(&v, VKMT_REG(num_queues)), ==, 4);
+    g_assert_cmpuint(rd(&v, VKMT_REG(queue_depth)), ==, VKMT_QUEUE_DEPTH);
+    g_assert_cmpuint(rd(&v, VKMT_REG(queue_stride)), ==, VKMT_QUEUE_STRIDE);
+    g_assert_cmpuint(rd(&v, VKMT_REG(aperture_size_lo)), ==, 64 * MiB);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 32 * MiB);
+    g_assert_cmpuint(qpci_msix_table_size(v.dev), ==, 4);
+    stop(&v);
+}
+
+static void test_claim_release(void)
+{
+    Vkmt v;
+
+    start(&v, "queues=3");
+    g_assert_cmphex(rd(&v, VKMT_REG(queue_claim)), ==, VKMT_QUEUE_NONE); /* not up yet */
+    bring_up(&v);
+    for (uint32_t q = 0; q < 3; q++) {
+        g_assert_cmpuint(rd(&v, VKMT_REG(queue_claim)), ==, q);
+    }
+    g_assert_cmphex(rd(&v, VKMT_REG(queue_claim)), ==, VKMT_QUEUE_NONE);
+    wr(&v, VKMT_REG(queue_release), 1);
+    g_assert_cmpuint(rd(&v, VKMT_REG(queue_claim)), ==, 1);
+    stop(&v);
+}
+
+/* Create, fill, offer at two priorities, trim over QMP, reclaim, compare. */
+static void lifecycle(const char *props, const char *more)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[2], r[2];
+    uint8_t pattern[PAGE], back[PAGE], zero[PAGE] = { 0 };
+    QDict *resp;
+
+    start_with(&v, props, more);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 2, PAGE, h);
+    for (int i = 0; i < PAGE; i++) {
+        pattern[i] = (uint8_t)(i * 7 + 3);
+    }
+    for (int i = 0; i < 2; i++) {
+        qpci_memwrite(v.dev, v.ap, lock(&v, &d, dev, h[i]), pattern, PAGE);
+    }
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpint(stats_get(&v, "offers"), ==, 2);
+    g_assert_cmpint(stats_get(&v, "offered_bytes"), ==, 2 * PAGE);
+
+    /* Host pressure through QMP: one page, so only the LOW one goes. */
+    qom_set_size(&v, "trim", PAGE);
+    resp = qom_get(&v, "trim");
+    g_assert_cmpint(qdict_get_int(resp, "return"), ==, PAGE);
+    qobject_unref(resp);
+    g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "discarded_bytes_low"), ==, PAGE);
+
+    g_assert_cmphex(reclaim(&v, &d, dev, h, 2, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
+    g_assert_cmpuint(r[1], ==, VKMT_RECLAIM_OK);
+    qpci_memread(v.dev, v.ap, lock(&v, &d, dev, h[0]), back, PAGE);
+    g_assert(memcmp(back, zero, PAGE) == 0);
+    qpci_memread(v.dev, v.ap, lock(&v, &d, dev, h[1]), back, PAGE);
+    g_assert(memcmp(back, pattern, PAGE) == 0);
+    g_assert_cmpint(stats_get(&v, "reclaim_discarded"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "reclaim_ok"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "allocations"), ==, 2);
+    stop(&v);
+}
+
+static void test_lifecycle_inline(void)
+{
+    lifecycle("doorbell=inline", "");
+}
+
+static void test_lifecycle_ioeventfd(void)
+{
+    lifecycle("doorbell=ioeventfd", "");
+}
+
+static void test_lifecycle_iothread(void)
+{
+    lifecycle("doorbell=iothread,iothread=io0", "-object iothread,id=io0");
+}
+
+static void test_memdev(void)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[1];
+
+    start_with(&v, "memdev=ap", "-object memory-backend-memfd,id=ap,size=32M");
+    g_assert_cmpuint(v.ap_size, ==, 32 * MiB);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 1, PAGE, h);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_NORMAL), ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
+    stop(&v);
+}
+
+static void test_budget_over_qmp(void)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[4];
+
+    start(&v, "aperture-size=1M");
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 4, PAGE, h);
+    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_NORMAL), ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "budget", 3 * PAGE);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 3 * PAGE);
+    g_assert_cmpuint(rd(&v, VKMT_REG(config_generation)), ==, 1);
+    g_assert_cmpint(stats_get(&v, "committed_bytes"), ==, 3 * PAGE);
+    g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
+    stop(&v);
+}
+
+static void test_msix(void)
+{
+    Vkmt v;
+    Drv d0, d1;
+    uint64_t addr;
+    uint64_t entry;
+
+    start(&v, "queues=2");
+    qpci_msix_enable(v.dev);
+    bring_up(&v);
+    d0 = claim(&v);
+    d1 = claim(&v);
+    /* Masked vector: the interrupt lands in the pending-bit array. */
+    g_assert_true(qpci_msix_masked(v.dev, 1));
+    g_assert_cmphex(
+        run(&v, &d1, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
+    g_assert_true(qpci_msix_pending(v.dev, 1));
+    g_assert_false(qpci_msix_pending(v.dev, 0));
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 2);
+    wr(&v, VKMT_REG(isr_lo), 2);
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 0);
+
+    /* Unmasked vector 0 aimed at guest memory: the message is written there. */
+    addr = qmalloc(v.qs, 4);
+    qtest_writel(v.qs->qts, addr, 0);
+    entry = v.dev->msix_table_off + 0 * PCI_MSIX_ENTRY_SIZE;
+    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_LOWER_ADDR, (uint32_t)addr);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_UPPER_ADDR, addr >> 32);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_DATA, 0x5a5a);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    g_assert_cmphex(
+        run(&v, &d0, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(qtest_readl(v.qs->qts, addr), ==, 0x5a5a);
+    /* No IRQ flag, no message. */
+    qtest_writel(v.qs->qts, addr, 0);
+    run(&v, &d0, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL);
+    g_assert_cmphex(qtest_readl(v.qs->qts, addr), ==, 0);
+    stop(&v);
+}
+
+static void test_reset(void)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t epoch, dev, h[2];
+    QDict *resp;
+
+    start(&v, "");
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 2, PAGE, h);
+    epoch = rd(&v, VKMT_REG(removal_epoch));
+
+    /* A guest-initiated reset: status 0. */
+    wr(&v, VKMT_REG(status), 0);
+    g_assert_cmpuint(rd(&v, VKMT_REG(removal_epoch)), ==, epoch + 1);
+    g_assert_cmpuint(hdr_field(&v, &d, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
+                     VKMT_QSTATE_FREE);
+    g_assert_cmpint(stats_get(&v, "allocations"), ==, 0);
+
+    /* A machine reset does the same. */
+    bring_up(&v);
+    d = claim(&v);
+    new_device(&v, &d);
+    resp = qtest_qmp(v.qs->qts, "{'execute': 'system_reset'}");
+    qobject_unref(resp);
+    qtest_qmp_eventwait(v.qs->qts, "RESET");
+    map_bars(&v);
+    g_assert_cmpuint(rd(&v, VKMT_REG(removal_epoch)), ==, epoch + 2);
+    g_assert_cmpuint(rd(&v, VKMT_REG(status)), ==, 0);
+    g_assert_cmpint(stats_get(&v, "devices"), ==, 0);
+
+    /* Host-side surprise removal. */
+    map_bars(&v); /* the machine reset cleared the BARs and the command register */
+    bring_up(&v);
+    d = claim(&v);
+    qtest_qmp_assert_success(v.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': 'removed', 'value': true}}");
+    g_assert_cmphex(run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL), ==,
+                    VKMT_ST_DEVICE_REMOVED);
+    stop(&v);
+}
+
+typedef struct Bad {
+    const char *what;
+    struct vkmt_sqe sqe;
+    uint32_t status;
+} Bad;
+
+static void test_malformed(void)
+{
+    Vkmt v;
+    Drv d, other;
+    uint32_t dev, h[2], theirs, stale, w;
+    const uint32_t IP = VKMT_ST_INVALID_PARAMETER;
+
+    start(&v, "queues=4");
+    bring_up(&v);
+    d = claim(&v);
+    other = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 2, PAGE, h);
+    theirs = new_device(&v, &other);
+    create(&v, &d, dev, 1, PAGE, &stale);
+    staging_write(&v, &d, 0, &stale, 4);
+    g_assert_cmphex(run(&v, &d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                           .handle = dev,
+                                           .count = 1,
+                                           .payload_len = 4 },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
+
+    {
+        const Bad cases[] = {
+            { "unknown opcode", { .opcode = 0x42 }, VKMT_ST_NOT_SUPPORTED },
+            { "opcode 0", { .opcode = 0 }, VKMT_ST_NOT_SUPPORTED },
+            { "reserved byte", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 }, IP },
+            { "reserved tail", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } }, IP },
+            { "unknown flag", { .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 }, IP },
+            { "count 0", { .opcode = VKMT_OP_OFFER, .handle = dev, .arg0 = 1 }, IP },
+            { "count 10241",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 10241,
+                .payload_len = 40964,
+                .arg0 = 1 },
+              IP },
+            { "count 0xffffffff",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 0xffffffff,
+                .payload_len = 0xfffffffc,
+                .arg0 = 1 },
+              IP },
+            { "payload past staging",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_off = VKMT_STAGING_SIZE - 2,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "payload offset wraps",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 2,
+                .payload_off = 0xfffffffc,
+                .payload_len = 8,
+                .arg0 = 1 },
+              IP },
+            { "payload misaligned",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_off = 1,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "results past staging",
+              { .opcode = VKMT_OP_RECLAIM,
+                .flags = VKMT_SQE_F_WRITE_RESULTS,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .result_off = VKMT_STAGING_SIZE,
+                .result_len = 4 },
+              IP },
+            { "priority 0",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 0 },
+              IP },
+            { "priority 5",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 5 },
+              IP },
+            { "reserved offer flag",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1,
+                .arg1 = 0x10 },
+              IP },
+            { "forged device",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = 0xdeadbeef,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "another queue's device",
+              { .opcode = VKMT_OP_OFFER,
+                .handle = theirs,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 1 },
+              IP },
+            { "stale allocation", { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = stale }, IP },
+            { "allocation as device",
+              { .opcode = VKMT_OP_LOCK, .handle = h[0], .arg0 = h[0] },
+              IP },
+            { "unlock not locked", { .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = h[0] }, IP },
+            { "segment group 9", { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 9 }, IP },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+            uint32_t st;
+
+            /* Element lists point at staging offset 0: h[0], then junk. */
+            staging_write(&v, &d, 0, h, 4);
+            st = run(&v, &d, cases[i].sqe, NULL);
+            if (st != cases[i].status) {
+                g_test_message("%s: status 0x%x, want 0x%x", cases[i].what, st, cases[i].status);
+            }
+            g_assert_cmphex(st, ==, cases[i].status);
+        }
+    }
+    /* A duplicate or a stranger anywhere spoils the whole batch. */
+    w = h[0];
+    staging_write(&v, &d, 0, (uint32_t[]){ h[1], w, w }, 12);
+    g_assert_cmphex(
+        run(&v, &d,
+            (struct vkmt_sqe){
+                .opcode = VKMT_OP_OFFER, .handle = dev, .count = 3, .payload_len = 12, .arg0 = 1 },
+            NULL),
+        ==, IP);
+    g_assert_cmpint(stats_get(&v, "offers"), ==, 0);
+
+    /* Register abuse: logged and ignored, the device stays usable. */
+    wr(&v, VKMT_REG(magic), 0);
+    wr(&v, VKMT_REG(queue_release), 0xffffffff);
+    wr(&v, VKMT_REG(queue_release), 3); /* never claimed */
+    wr(&v, VKMT_REG_DOORBELL(3), 1);    /* not claimed */
+    wr(&v, VKMT_REG_DOORBELL(60), 1);   /* beyond num_queues */
+    wr(&v, 0xffc, 0xffffffff);
+    g_assert_cmphex(rd(&v, VKMT_REG(magic)), ==, VKMT_MAGIC);
+    g_assert_cmpint(stats_get(&v, "guest_errors"), >=, 6);
+
+    /* A doorbell far past the head puts only that queue in the error state. */
+    wr(&v, VKMT_REG_DOORBELL(other.q), 1000);
+    qpci_io_writel(v.dev, v.ctrl,
+                   qoff(&other, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+                   1000);
+    wr(&v, VKMT_REG_DOORBELL(other.q), 1000);
+    g_assert_cmpuint(hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
+                     VKMT_QSTATE_ERROR);
+    g_assert_cmpuint(hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_error)), ==,
+                     VKMT_QERR_DOORBELL_RANGE);
+    g_assert_cmpint(stats_get(&v, "queue_errors"), ==, 1);
+    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    stop(&v);
+}
+
+static void test_garbage_rings(void)
+{
+    Vkmt v;
+    Drv d, victim;
+    uint32_t dev, h[1];
+    GRand *rng = g_rand_new_with_seed(0x766b6d74);
+    uint8_t junk[4096];
+
+    start(&v, "queues=2");
+    bring_up(&v);
+    d = claim(&v);
+    victim = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 1, PAGE, h);
+    for (int round = 0; round < 200; round++) {
+        uint32_t tail;
+
+        for (size_t i = 0; i < sizeof(junk); i++) {
+            junk[i] = (uint8_t)g_rand_int(rng);
+        }
+        /* Random SQ entries, header, staging and CQ, then random doorbells. */
+        qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_SQ_OFF), junk, sizeof(junk));
+        qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_STAGING_OFF + (round % 32) * 4096),
+                      junk, sizeof(junk));
+        if (round % 10 == 0) {
+            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_HDR_OFF), junk, 64);
+            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_CQ_OFF), junk, 1024);
+        }
+        tail = round % 7 == 0 ? g_rand_int(rng) : (uint32_t)round % VKMT_QUEUE_DEPTH;
+        wr(&v, VKMT_REG_DOORBELL(victim.q), tail);
+        if (round % 25 == 0) { /* a broken queue is released and claimed again */
+            wr(&v, VKMT_REG(queue_release), victim.q);
+            victim = claim(&v);
+        }
+    }
+    g_rand_free(rng);
+    /* QEMU is alive and the other queue works. */
+    g_assert_cmphex(rd(&v, VKMT_REG(magic)), ==, VKMT_MAGIC);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpint(stats_get(&v, "offers"), ==, 1);
+    stop(&v);
+}
+
+static void expect_error(QDict *resp, const char *needle)
+{
+    const char *desc;
+
+    g_assert(qdict_haskey(resp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(resp, "error"), "desc");
+    if (!strstr(desc, needle)) {
+        g_test_message("error '%s' does not say '%s'", desc, needle);
+    }
+    g_assert_nonnull(strstr(desc, needle));
+    qobject_unref(resp);
+}
+
+/* device_add vkmt with one property; it must fail saying @needle. */
+static void add_str(QTestState *qts, const char *key, const char *val, const char *needle)
+{
+    expect_error(qtest_qmp(qts,
+                           "{'execute': 'device_add', 'arguments': {'driver': 'vkmt', %s: %s}}",
+                           key, val),
+                 needle);
+}
+
+static void add_int(QTestState *qts, const char *key, int64_t val, const char *needle)
+{
+    expect_error(qtest_qmp(qts,
+                           "{'execute': 'device_add', 'arguments': {'driver': 'vkmt', %s: %" PRId64
+                           "}}",
+                           key, val),
+                 needle);
+}
+
+static void test_bad_properties(void)
+{
+    QTestState *qts = qtest_init(FIRMWARE "-machine pc");
+
+    add_str(qts, "doorbell", "sideways", "inline, ioeventfd or iothread");
+    add_str(qts, "doorbell", "iothread", "go together");
+    add_int(qts, "queues", 0, "queues must be");
+    add_int(qts, "queues", 65, "queues must be");
+    add_int(qts, "aperture-size", 3000000, "power of two");
+    add_str(qts, "backend", "virgl", "not available");
+    qtest_quit(qts);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("/vkmt/identity", test_identity);
+    qtest_add_func("/vkmt/claim-release", test_claim_release);
+    qtest_add_func("/vkmt/lifecycle/inline", test_lifecycle_inline);
+    qtest_add_func("/vkmt/lifecycle/ioeventfd", test_lifecycle_ioeventfd);
+    qtest_add_func("/vkmt/lifecycle/iothread", test_lifecycle_iothread);
+    qtest_add_func("/vkmt/memdev", test_memdev);
+    qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
+    qtest_add_func("/vkmt/msix", test_msix);
+    qtest_add_func("/vkmt/reset", test_reset);
+    qtest_add_func("/vkmt/malformed", test_malformed);
+    qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
+    qtest_add_func("/vkmt/bad-properties", test_bad_properties);
+    return g_test_run();
+}
