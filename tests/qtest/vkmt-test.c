@@ -463,6 +463,28 @@ static void test_msix(void)
     stop(&v);
 }
 
+static void test_intx(void)
+{
+    Vkmt v;
+    Drv d;
+
+    start(&v, "");
+    bring_up(&v);
+    d = claim(&v);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
+    g_assert_cmphex(
+        run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
+    /* Level-triggered: asserted until the guest clears the status bit. */
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==,
+                    PCI_STATUS_INTERRUPT);
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 1u << d.q);
+    wr(&v, VKMT_REG(isr_lo), 1u << d.q);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
+    stop(&v);
+}
+
 static void test_reset(void)
 {
     Vkmt v;
@@ -775,6 +797,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/memdev", test_memdev);
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
     qtest_add_func("/vkmt/msix", test_msix);
+    qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/reset", test_reset);
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
