@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-# vkmt front door: ./configure && make; make check; make bench-host.
-# Every artefact goes to build/ (the ASan+UBSan twin of each to build/asan/).
+# vkmt front door: ./configure && make; make check; make bench-host; make qemu.
+# Every artefact goes to build/ (the ASan+UBSan twin of each to build/asan/,
+# QEMU with the device to build/qemu/).
 
 -include build/config.mk
 ifeq ($(CC),)
@@ -29,7 +30,8 @@ LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
 HARNESS := tests/harness.c
 
-.PHONY: all check check-build examples bench-host install uninstall format format-check clean
+.PHONY: all check check-build examples bench-host install uninstall format format-check clean \
+	qemu qemu-check-build clean-qemu
 all: build/libvkmt.a build/libvkmt.so build/libvkmt-loopback.so \
 	build/vkmt-uninstalled.pc build/vkmt.pc
 
@@ -104,11 +106,38 @@ build/examples/%: examples/%.c build/vkmt-uninstalled.pc build/libvkmt.so
 	$(CC) -std=c11 $(WARN) -O2 -o $@ $< \
 		$$(PKG_CONFIG_PATH=build pkg-config --cflags --libs vkmt-uninstalled)
 
-check-build: all build/tests/all build/asan/tests/all examples
+# QEMU 10.0 with the device (./configure fetched and overlaid the source).
+# Always handed to ninja, which decides what is out of date.
+QEMU_BUILD := build/qemu
+QEMU_BIN := $(QEMU_BUILD)/qemu-system-x86_64
+QTEST_BIN := $(QEMU_BUILD)/tests/qtest/vkmt-test
+BUILD_QEMU = scripts/build-qemu.sh $(QEMU_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)'
+NEED_QEMU = @test "$(WITH_QEMU)" = 1 || \
+	{ echo "QEMU is not configured (./configure --without-qemu, or older): run ./configure" >&2; exit 1; }
 
-# make check: every suite in both builds; ends with one "N passed, N failed".
+qemu: | check-config
+	$(NEED_QEMU)
+	@$(BUILD_QEMU) qemu-system-x86_64
+
+# QEMU and the device's qtest.
+qemu-check-build: | check-config
+	$(NEED_QEMU)
+	@$(BUILD_QEMU) qemu-system-x86_64 tests/qtest/vkmt-test
+
+ifeq ($(WITH_QEMU),1)
+CHECK_QEMU := qemu-check-build
+QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN)
+else
+CHECK_QEMU :=
+QTEST_ARGS := --no-qtest
+endif
+
+check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU)
+
+# make check: every suite in both builds, and the device's qtest in QEMU;
+# ends with one "N passed, N failed".
 check: check-build
-	@tests/run-suites.sh build build/asan -- $(EXAMPLES)
+	@tests/run-suites.sh build build/asan $(QTEST_ARGS) -- $(EXAMPLES)
 
 # Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so
@@ -141,4 +170,9 @@ format-check:
 clean:
 	rm -rf build/obj build/asan build/tests build/bench build/lib* build/*.pc
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# QEMU's build tree (the next make qemu configures it again; ccache helps).
+clean-qemu:
+	rm -rf $(QEMU_BUILD) $(QEMU_BUILD)-configure.log
+
+-include $(shell find build -path build/qemu -prune -o -path build/src -prune -o \
+	-name '*.d' -print 2>/dev/null)

@@ -1,10 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Usage: run-suites.sh BUILD_DIR... [-- EXAMPLE...]
+# Usage: run-suites.sh BUILD_DIR... [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
+#                      [-- EXAMPLE...]
 # Runs every test suite of each build directory given (build, build/asan),
-# then each example program (one test each: it passes when it exits 0),
-# shows their output, and ends with one line "N passed, N failed" summing all
-# of them. A suite that dies before its summary line counts as one failure.
+# then the device's QEMU qtest (TAP: each "ok N" passes, each "not ok N"
+# fails; "# SKIP" and "# TODO" ones are reported but not counted), then each
+# example program (one test each: it passes when it exits 0), shows their
+# output, and ends with one line "N passed, N failed" summing all of them. A
+# suite that dies before its summary line, or a qtest that exits non-zero,
+# stops short of its TAP plan or runs past QTEST_TIMEOUT seconds (default
+# 600), counts as one failure.
 set -u
 
 suites="test_protocol test_core test_guestlib conformance"
@@ -14,9 +19,20 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 dirs=
+qemu=
+qtest=
+no_qtest=0
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-    dirs="$dirs $1"
-    shift
+    case "$1" in
+    --qtest)
+        [ $# -ge 3 ] || { echo "run-suites.sh: --qtest QEMU_BINARY QTEST_BINARY" >&2; exit 2; }
+        qemu=$2
+        qtest=$3
+        shift 3
+        ;;
+    --no-qtest) no_qtest=1; shift ;;
+    *) dirs="$dirs $1"; shift ;;
+    esac
 done
 [ $# -gt 0 ] && shift # the "--"
 
@@ -44,6 +60,39 @@ for dir in $dirs; do
     done
 done
 
+if [ -n "$qtest" ]; then
+    printf '== %s\n' "$qtest"
+    QTEST_QEMU_BINARY=$(cd "$(dirname "$qemu")" && pwd)/$(basename "$qemu") \
+        timeout -k 10 "${QTEST_TIMEOUT:-600}" "$qtest" --tap -k >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    counts=$(awk '
+        /^ok [0-9]+/ { if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) s++; else p++; next }
+        /^not ok [0-9]+/ { if ($0 ~ /# *[Tt][Oo][Dd][Oo]/) s++; else f++; next }
+        /^1\.\.[0-9]+/ { split($0, a, /\.\./); plan = a[2] + 0 }
+        END { printf "%d %d %d %d\n", p, f, s, (plan == "" ? -1 : plan) }' "$log")
+    read -r p f s plan <<COUNTS
+$counts
+COUNTS
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        printf '# %s timed out after %s s\n' "$qtest" "${QTEST_TIMEOUT:-600}"
+        f=$((f + 1))
+    elif [ $((p + f + s)) -eq 0 ]; then
+        printf '# %s died (exit status %d) before reporting\n' "$qtest" "$rc"
+        f=$((f + 1))
+    elif [ "$plan" -ge 0 ] && [ $((p + f + s)) -lt "$plan" ]; then
+        printf '# %s stopped after %d of %d tests (exit status %d)\n' "$qtest" \
+            $((p + f + s)) "$plan" "$rc"
+        f=$((f + 1))
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        printf '# %s exited with status %d\n' "$qtest" "$rc"
+        f=1
+    fi
+    printf '# vkmt-test (qtest): %d passed, %d failed, %d skipped\n' "$p" "$f" "$s"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+fi
+
 for ex in "$@"; do
     printf '== %s\n' "$ex"
     if VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(pwd)/build/libvkmt-loopback.so "$ex"; then
@@ -54,5 +103,7 @@ for ex in "$@"; do
     fi
 done
 
+[ "$no_qtest" = 0 ] ||
+    echo "# QEMU qtest not run: configured --without-qemu (only the non-QEMU suites ran)"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
