@@ -5,7 +5,9 @@
  * aperture, so lock and unlock need no work; discard returns pages to the host
  * by punching holes, which is also what makes recommitted ranges read as zero.
  */
+#ifndef _GNU_SOURCE /* QEMU defines it for every file */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>

@@ -301,9 +301,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
     if (STAT(commands) && STAT(command_errors) && STAT(guest_errors) && STAT(queue_errors) &&
         STAT(devices) && STAT(allocations) && STAT(resources) && STAT(committed_bytes) &&
         STAT(offered_bytes) && STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
-        STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
-        STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
-        STAT(trimmed_bytes)) {
+        STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) && STAT(reclaim_discarded) &&
+        STAT(reclaim_not_committed) && STAT(trims) && STAT(trimmed_bytes)) {
 #undef STAT
         for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
             char key[48];

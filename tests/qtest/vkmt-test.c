@@ -21,7 +21,7 @@
 #include "../../hw/vkmt/protocol/vkmt_proto.h"
 
 #define PAGE VKMT_PAGE_SIZE
-#define FIRMWARE "-L /usr/share/seabios -L /usr/share/qemu "
+#define BASE_ARGS "-nodefaults "
 
 typedef struct Vkmt {
     QOSState *qs;
@@ -58,7 +58,7 @@ static void start_with(Vkmt *v, const char *props, const char *more)
     bool sized = strstr(props, "aperture-size") || strstr(props, "memdev");
 
     memset(v, 0, sizeof(*v));
-    v->qs = qtest_pc_boot(FIRMWARE "-device vkmt,id=vk%s%s%s %s", sized ? "" : ",aperture-size=16M",
+    v->qs = qtest_pc_boot(BASE_ARGS "-device vkmt,id=vk%s%s%s %s", sized ? "" : ",aperture-size=16M",
                           *props ? "," : "", props, more);
     qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v->dev);
     g_assert(v->dev);
@@ -775,7 +775,7 @@ static void add_int(QTestState *qts, const char *key, int64_t val, const char *n
 
 static void test_bad_properties(void)
 {
-    QTestState *qts = qtest_init(FIRMWARE "-machine pc");
+    QTestState *qts = qtest_init(BASE_ARGS "-machine pc");
 
     add_str(qts, "doorbell", "sideways", "inline, ioeventfd or iothread");
     add_str(qts, "doorbell", "iothread", "go together");
