@@ -58,8 +58,8 @@ static void start_with(Vkmt *v, const char *props, const char *more)
     bool sized = strstr(props, "aperture-size") || strstr(props, "memdev");
 
     memset(v, 0, sizeof(*v));
-    v->qs = qtest_pc_boot(BASE_ARGS "-device vkmt,id=vk%s%s%s %s", sized ? "" : ",aperture-size=16M",
-                          *props ? "," : "", props, more);
+    v->qs = qtest_pc_boot(BASE_ARGS "-device vkmt,id=vk%s%s%s %s",
+                          sized ? "" : ",aperture-size=16M", *props ? "," : "", props, more);
     qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v->dev);
     g_assert(v->dev);
     map_bars(v);
