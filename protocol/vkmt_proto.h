@@ -61,7 +61,8 @@ struct vkmt_regs {
     uint32_t aperture_size_hi;             /* RO aperture BAR bytes, high half */
     uint32_t budget_lo;                    /* RO committed-byte budget, low half */
     uint32_t budget_hi;                    /* RO committed-byte budget, high half */
-    uint32_t reserved0[44];                /* read as 0, writes ignored */
+    uint32_t queue_reap;                   /* WO release a queue if still that claim */
+    uint32_t reserved0[43];                /* read as 0, writes ignored */
     uint32_t sq_doorbell[VKMT_MAX_QUEUES]; /* WO new SQ tail of queue i */
 };
 
@@ -88,9 +89,17 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, aperture_size_lo) == 0x40, "regs")
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, aperture_size_hi) == 0x44, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_lo) == 0x48, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_hi) == 0x4c, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_reap) == 0x50, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, sq_doorbell) == 0x100, "regs");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) == 0x200, "regs");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0");
+
+/*
+ * queue_reap value: release queue @q only if its claim sequence still has
+ * these low 24 bits, so that a process reaping a dead owner's queue cannot
+ * release a queue someone claimed again in the meantime.
+ */
+#define VKMT_REAP(q, claim_seq) (((uint32_t)(claim_seq) << 8) | ((uint32_t)(q)&0xffu))
 
 /* Value of queue_claim when no queue is free or the device is not ready. */
 #define VKMT_QUEUE_NONE 0xffffffffu
@@ -251,7 +260,8 @@ enum vkmt_opcode {
     VKMT_OP_QUERY_MEMORY = 0x0b,
     VKMT_OP_QUERY_FENCE = 0x0c,
     VKMT_OP_TRIM = 0x0d,
-    VKMT_OP_MAX = VKMT_OP_TRIM,
+    VKMT_OP_QUERY_STATS = 0x0e,
+    VKMT_OP_MAX = VKMT_OP_QUERY_STATS,
 };
 
 /* Offer priorities and flags on the wire (D3DKMT values and bit positions). */
@@ -267,6 +277,27 @@ enum vkmt_opcode {
 #define VKMT_RECLAIM_OK 0u
 #define VKMT_RECLAIM_DISCARDED 1u
 #define VKMT_RECLAIM_NOT_COMMITTED 2u
+
+/* QUERY_STATS result: device-wide counters, written to the result area. */
+struct vkmt_wire_stats {
+    uint64_t allocations;     /* live, all queues */
+    uint64_t committed_bytes; /* all queues */
+    uint64_t offered_bytes;   /* offered and still holding content */
+    uint64_t budget_bytes;
+    uint64_t offers;
+    uint64_t discards;
+    uint64_t discarded_bytes;
+    uint64_t reclaim_ok;
+    uint64_t reclaim_discarded;
+    uint64_t reclaim_not_committed;
+    uint64_t trims;
+    uint64_t commands;
+    uint64_t command_errors;
+    uint64_t queues_claimed;
+    uint64_t reserved[2];
+};
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_wire_stats) == 128, "wire stats");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_wire_stats, queues_claimed) == 104, "wire stats");
 
 /* Memory segment groups for QUERY_MEMORY. */
 #define VKMT_SEGMENT_LOCAL 0u

@@ -28,6 +28,27 @@ typedef struct _VKMT_ALLOCATION_DESC {
 
 VKMT_D3D_STATIC_ASSERT(sizeof(VKMT_ALLOCATION_DESC) == 16, "VKMT_ALLOCATION_DESC is 16 bytes");
 
+/* Device-wide counters, for tools (vkmtctl) and tests. */
+typedef struct _VKMT_DEVICE_STATS {
+    UINT64 Allocations;    /* live, every process */
+    UINT64 CommittedBytes; /* every process */
+    UINT64 OfferedBytes;   /* offered and still holding content */
+    UINT64 BudgetBytes;
+    UINT64 Offers;
+    UINT64 Discards;
+    UINT64 DiscardedBytes;
+    UINT64 ReclaimOk;
+    UINT64 ReclaimDiscarded;
+    UINT64 ReclaimNotCommitted;
+    UINT64 Trims;
+    UINT64 Commands;
+    UINT64 CommandErrors;
+    UINT64 QueuesClaimed; /* processes with the device open */
+} VKMT_DEVICE_STATS;
+
+/* Fill *@out with the device's counters. */
+VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *out);
+
 /* The symbolic name of @status ("STATUS_INVALID_PARAMETER"), or NULL. */
 VKMT_API const char *vkmt_status_name(NTSTATUS status);
 

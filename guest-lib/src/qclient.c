@@ -5,6 +5,8 @@
  * from offset 0 by every command.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,29 @@ static int32_t handshake(struct qclient *qc)
     return STATUS_SUCCESS;
 }
 
+uint32_t qc_reap(struct vkmt_transport *t)
+{
+    uint32_t n = t->ops->reg_read(t, VKMT_REG(num_queues));
+    uint32_t reaped = 0;
+
+    for (uint32_t q = 0; q < n && (uint64_t)(q + 1) * VKMT_QUEUE_STRIDE <= t->ctrl_size; q++) {
+        struct vkmt_queue_hdr *h =
+            (struct vkmt_queue_hdr *)(t->ctrl + (uint64_t)q * VKMT_QUEUE_STRIDE);
+        uint32_t seq = vkmt_sh_load(&h->sh_claim_seq);
+        uint32_t owner = vkmt_sh_load(&h->sh_owner);
+
+        /* Owner 0: claimed a moment ago, the owner tag is not written yet. */
+        if (vkmt_sh_load_acquire(&h->sh_state) == VKMT_QSTATE_FREE || owner == 0 ||
+            owner == (uint32_t)getpid() || kill((pid_t)owner, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        t->ops->reg_write(t, VKMT_REG(queue_reap), VKMT_REAP(q, seq));
+        reaped +=
+            vkmt_sh_load(&h->sh_claim_seq) == seq && vkmt_sh_load(&h->sh_state) == VKMT_QSTATE_FREE;
+    }
+    return reaped;
+}
+
 int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
 {
     uint8_t *base;
@@ -72,6 +97,7 @@ int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
         return st;
     }
     qc->epoch = rd(qc, VKMT_REG(removal_epoch));
+    qc_reap(t);
     qc->queue = rd(qc, VKMT_REG(queue_claim));
     if (qc->queue == VKMT_QUEUE_NONE) {
         return STATUS_NO_MEMORY;

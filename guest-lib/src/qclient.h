@@ -50,6 +50,14 @@ struct qresult {
  * NO_MEMORY (no free queue).
  */
 int32_t qc_open(struct qclient *qc, struct vkmt_transport *t);
+/*
+ * Release the queues whose owner process is gone (killed before it could
+ * release them), so their allocations do not stay forever. Uses queue_reap,
+ * which cannot release a queue claimed again in the meantime. Returns how
+ * many were released. qc_open calls it before claiming.
+ */
+uint32_t qc_reap(struct vkmt_transport *t);
+
 /* Release the queue (the device frees everything created through it), unless
  * a reset or another claim already took it away. */
 void qc_close(struct qclient *qc);

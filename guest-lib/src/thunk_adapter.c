@@ -6,6 +6,8 @@
  * queue on the device; closing the last handle releases it, and with it
  * everything the process created there.
  */
+#include <string.h>
+
 #include "lib.h"
 #include "usermem.h"
 
@@ -148,5 +150,44 @@ VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter)
         a->t->ops->reg_write(a->t, VKMT_REG(status), 0);
     }
     lib_unlock();
+    return st;
+}
+
+VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *out)
+{
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_STATS,
+                            .result_len = sizeof(struct vkmt_wire_stats) };
+    struct vkmt_wire_stats w;
+    struct adapter *a;
+    NTSTATUS st;
+
+    if (!out) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    a = lib_adapter(hAdapter);
+    st = !a ? STATUS_INVALID_PARAMETER : lib_run(a, &sqe, NULL);
+    if (st == STATUS_SUCCESS) {
+        memcpy(&w, a->qc.sh_staging, sizeof(w));
+    }
+    lib_unlock();
+    if (st == STATUS_SUCCESS) {
+        *out = (VKMT_DEVICE_STATS){
+            .Allocations = w.allocations,
+            .CommittedBytes = w.committed_bytes,
+            .OfferedBytes = w.offered_bytes,
+            .BudgetBytes = w.budget_bytes,
+            .Offers = w.offers,
+            .Discards = w.discards,
+            .DiscardedBytes = w.discarded_bytes,
+            .ReclaimOk = w.reclaim_ok,
+            .ReclaimDiscarded = w.reclaim_discarded,
+            .ReclaimNotCommitted = w.reclaim_not_committed,
+            .Trims = w.trims,
+            .Commands = w.commands,
+            .CommandErrors = w.command_errors,
+            .QueuesClaimed = w.queues_claimed,
+        };
+    }
     return st;
 }

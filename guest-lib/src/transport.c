@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Transport selection. VKMT_TRANSPORT names the transport; "loopback" runs
- * the device engine inside this process from libvkmt-loopback, loaded with
+ * Transport selection. VKMT_TRANSPORT names the transport: "pci" (also when
+ * unset) reaches vkmt PCI devices from a Linux guest's user space;
+ * "loopback" runs the device engine inside this process from libvkmt-loopback, loaded with
  * dlopen so that libvkmt itself never links the engine (a guest build needs
  * only the protocol). It is looked for in VKMT_LOOPBACK_LIB, then next to
  * libvkmt itself (a build tree or an install), then by soname.
@@ -64,13 +65,12 @@ static void choose(void)
 {
     const char *name = getenv("VKMT_TRANSPORT");
 
-    if (name && strcmp(name, "loopback") == 0) {
+    if (!name || !*name || strcmp(name, "pci") == 0) {
+        chosen = &vkmt_pci_transport;
+    } else if (strcmp(name, "loopback") == 0) {
         chosen = load_loopback();
     } else {
-        fprintf(stderr,
-                "libvkmt: VKMT_TRANSPORT=%s is not available in this build "
-                "(available: loopback)\n",
-                name ? name : "(unset)");
+        fprintf(stderr, "libvkmt: VKMT_TRANSPORT=%s is unknown (pci, loopback)\n", name);
     }
 }
 

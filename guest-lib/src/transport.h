@@ -31,6 +31,9 @@ struct vkmt_transport {
     uint64_t luid; /* stable id of this device: LowPart | HighPart << 32 */
 };
 
+/* The built-in transport for real devices (transport_pci.c). */
+extern const struct vkmt_transport_ops vkmt_pci_transport;
+
 /* Symbol the loopback library exports its ops under. */
 #define VKMT_LOOPBACK_SYMBOL "vkmt_loopback_transport"
 #define VKMT_LOOPBACK_SONAME "libvkmt-loopback.so.1"

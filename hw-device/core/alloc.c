@@ -6,6 +6,7 @@
  * resource it needs before it changes anything.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core_priv.h"
 
@@ -394,5 +395,41 @@ uint32_t cmd_trim(struct cmd *c)
         return VKMT_ST_NOT_SUPPORTED;
     }
     c->value0 = vkmt_core_trim(c->core, c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX);
+    return VKMT_ST_SUCCESS;
+}
+
+uint32_t cmd_query_stats(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    struct vkmt_wire_stats w = { 0 };
+    struct vkmt_stats st;
+    uint32_t claimed = 0;
+
+    if (c->sqe.result_len != sizeof(w) || c->sqe.result_off % 8 ||
+        c->sqe.result_off > VKMT_STAGING_SIZE - sizeof(w)) {
+        core_guest_error(core, "QUERY_STATS: result area [0x%x +%u] is not one stats block",
+                         c->sqe.result_off, c->sqe.result_len);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    vkmt_core_get_stats(core, &st);
+    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+        claimed += core->queues[q].state != VKMT_QSTATE_FREE;
+    }
+    w.allocations = st.allocations;
+    w.committed_bytes = st.committed_bytes;
+    w.offered_bytes = st.offered_bytes;
+    w.budget_bytes = st.budget_bytes;
+    w.offers = st.offers;
+    w.discards = st.discards;
+    w.discarded_bytes = st.discarded_bytes;
+    w.reclaim_ok = st.reclaim_ok;
+    w.reclaim_discarded = st.reclaim_discarded;
+    w.reclaim_not_committed = st.reclaim_not_committed;
+    w.trims = st.trims;
+    w.commands = st.commands;
+    w.command_errors = st.command_errors;
+    w.queues_claimed = claimed;
+    memcpy(core->results, &w, sizeof(w));
+    c->result_bytes = sizeof(w);
     return VKMT_ST_SUCCESS;
 }

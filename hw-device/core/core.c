@@ -327,6 +327,16 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
     case VKMT_REG(status):
         status_write(core, val);
         return;
+    case VKMT_REG(queue_reap): {
+        uint32_t q = val & 0xffu;
+
+        /* A mismatch is not an error: someone else reaped or re-claimed it. */
+        if (q < core->cfg.num_queues && core->queues[q].state != VKMT_QSTATE_FREE &&
+            (core->queues[q].claim_seq & 0xffffffu) == val >> 8) {
+            core_queue_release(core, q);
+        }
+        return;
+    }
     case VKMT_REG(queue_release):
         if (val >= core->cfg.num_queues || core->queues[val].state == VKMT_QSTATE_FREE) {
             core_guest_error(core, "release of queue %u that is not claimed", val);

@@ -193,6 +193,7 @@ uint32_t cmd_query_memory(struct cmd *c);
 uint32_t cmd_offer(struct cmd *c);
 uint32_t cmd_reclaim(struct cmd *c);
 uint32_t cmd_trim(struct cmd *c);
+uint32_t cmd_query_stats(struct cmd *c);
 
 /* queue.c: payload and result access for command handlers */
 const void *cmd_payload(struct cmd *c, uint32_t elem_size);

@@ -46,6 +46,7 @@ static const struct op_desc op_table[VKMT_OP_MAX + 1] = {
     [VKMT_OP_QUERY_MEMORY] = { cmd_query_memory, USE_ARG0, 0 },
     [VKMT_OP_QUERY_FENCE] = { cmd_query_fence, USE_HANDLE, 0 },
     [VKMT_OP_TRIM] = { cmd_trim, USE_ARG64, 0 },
+    [VKMT_OP_QUERY_STATS] = { cmd_query_stats, USE_RESULT, 0 },
 };
 
 static const uint8_t zero16[16];

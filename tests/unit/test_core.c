@@ -1370,6 +1370,52 @@ static void teardown_frees_every_owned_object(void)
     teardown();
 }
 
+static void reap_releases_only_the_claim_it_names(void)
+{
+    uint32_t seq;
+    struct vkmt_stats s;
+
+    setup(MIB, 0);
+    CHECK_EQ(create(new_device(), 2, PAGE, NULL), VKMT_ST_SUCCESS);
+    seq = hdr(0)->sh_claim_seq;
+    wr(VKMT_REG(queue_reap), VKMT_REAP(0, seq + 1)); /* a stale claim: ignored */
+    CHECK_EQ(hdr(0)->sh_state, VKMT_QSTATE_ACTIVE);
+    wr(VKMT_REG(queue_reap), VKMT_REAP(3, seq)); /* never claimed: ignored */
+    CHECK_EQ(F.guest_errors, 0);
+    wr(VKMT_REG(queue_reap), VKMT_REAP(0, seq));
+    CHECK_EQ(hdr(0)->sh_state, VKMT_QSTATE_FREE);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.allocations, 0);
+    teardown();
+}
+
+static void query_stats_fills_one_block(void)
+{
+    struct vkmt_wire_stats w;
+    uint32_t dev;
+
+    setup(MIB, 0);
+    dev = new_device();
+    CHECK_EQ(create(dev, 3, PAGE, NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_STATS,
+                                    .result_off = 64,
+                                    .result_len = sizeof(w) },
+                 NULL),
+             VKMT_ST_SUCCESS);
+    memcpy(&w, staging(0) + 64, sizeof(w));
+    CHECK_EQ(w.allocations, 3);
+    CHECK_EQ(w.committed_bytes, 3 * PAGE);
+    CHECK_EQ(w.queues_claimed, 1);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_STATS, .result_len = 64 }, NULL),
+             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_STATS,
+                                    .result_off = VKMT_STAGING_SIZE - 64,
+                                    .result_len = sizeof(w) },
+                 NULL),
+             VKMT_ST_INVALID_PARAMETER);
+    teardown();
+}
+
 static void bad_configurations_are_refused(void)
 {
     struct vkmt_backend *be;
@@ -1422,6 +1468,8 @@ static const struct test core_tests[] = {
     TEST(resources_need_the_feature),
     TEST(backend_failure_needs_a_reset),
     TEST(teardown_frees_every_owned_object),
+    TEST(reap_releases_only_the_claim_it_names),
+    TEST(query_stats_fills_one_block),
     TEST(bad_configurations_are_refused),
 };
 
