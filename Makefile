@@ -174,5 +174,7 @@ clean:
 clean-qemu:
 	rm -rf $(QEMU_BUILD) $(QEMU_BUILD)-configure.log
 
+include mk/guest.mk
+
 -include $(shell find build -path build/qemu -prune -o -path build/src -prune -o \
 	-name '*.d' -print 2>/dev/null)

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The demo `make demo` runs inside the test VM: allocations filled with known
+ * patterns, offered at mixed priorities, a trim applied by the host through
+ * QMP, everything reclaimed, and a table per allocation (priority, result,
+ * content check) plus the host memory held by the aperture before and after
+ * the trim. Host actions go through the VM runner's console services
+ * (docs/VM.md): a line "vkmt-vm: qmp JSON" or "vkmt-vm: aperture-bytes" is
+ * answered with one line on stdin. With --guest-trim the device is asked
+ * directly instead (no runner needed; no host memory figures).
+ * Exits 1 on any mismatch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkmt.h"
+
+#define N 8
+#define SIZE (4u << 20)
+
+static const char *const prio_name[] = { "-", "LOW", "NORMAL", "HIGH", "AUTO" };
+static const char *const result_name[] = { "OK", "DISCARDED", "NOT_COMMITTED" };
+
+static int check(const char *what, NTSTATUS st)
+{
+    if (st != STATUS_SUCCESS) {
+        printf("vkmt-demo: %s failed: %s\n", what,
+               vkmt_status_name(st) ? vkmt_status_name(st) : "unknown status");
+        exit(1);
+    }
+    return 0;
+}
+
+/* Ask the VM runner on the host; returns its one-line answer. */
+static const char *host(const char *request)
+{
+    static char reply[4096];
+
+    printf("vkmt-vm: %s\n", request);
+    fflush(stdout);
+    if (!fgets(reply, sizeof(reply), stdin)) {
+        printf("vkmt-demo: no answer from the host to '%s'\n", request);
+        exit(1);
+    }
+    reply[strcspn(reply, "\r\n")] = 0;
+    return reply;
+}
+
+static unsigned long long host_aperture_bytes(void)
+{
+    return strtoull(host("aperture-bytes"), NULL, 10);
+}
+
+/* 1: the pattern of @seed, 0: zeros, -1: anything else. */
+static int content(D3DKMT_HANDLE dev, D3DKMT_HANDLE a, unsigned seed, int write)
+{
+    D3DKMT_LOCK2 l = { .hDevice = dev, .hAllocation = a };
+    D3DKMT_UNLOCK2 u = { .hDevice = dev, .hAllocation = a };
+    unsigned char *p;
+    int pattern = 1, zero = 1;
+
+    check("D3DKMTLock2", D3DKMTLock2(&l));
+    p = l.pData;
+    for (unsigned i = 0; i < SIZE; i++) {
+        unsigned char want = (unsigned char)(seed * 37 + i + (i >> 12));
+
+        if (write) {
+            p[i] = want;
+        }
+        pattern &= p[i] == want;
+        zero &= p[i] == 0;
+    }
+    check("D3DKMTUnlock2", D3DKMTUnlock2(&u));
+    return pattern ? 1 : zero ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const D3DKMT_OFFER_PRIORITY prio[N] = {
+        D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_HIGH, D3DKMT_OFFER_PRIORITY_NORMAL,
+        D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_AUTO, D3DKMT_OFFER_PRIORITY_HIGH,
+        D3DKMT_OFFER_PRIORITY_NORMAL, 0 /* never offered */
+    };
+    int guest_trim = argc > 1 && !strcmp(argv[1], "--guest-trim");
+    D3DKMT_ADAPTERINFO adapter;
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &adapter };
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
+    VKMT_ALLOCATION_DESC desc = { .Size = SIZE };
+    D3DDDI_ALLOCATIONINFO2 info[N];
+    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = N, .pAllocationInfo2 = info };
+    D3DKMT_HANDLE h[N];
+    D3DDDI_RECLAIM_RESULT result[N];
+    D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = h, .pResults = result };
+    unsigned long long before = 0, after = 0, trimmed = 0;
+    const unsigned long long want = 4ull * SIZE; /* LOW, LOW, NORMAL, AUTO go */
+    char request[256];
+    int mismatches = 0;
+
+    check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
+    if (e.NumAdapters == 0) {
+        printf("vkmt-demo: no vkmt adapter (transport %s)\n",
+               vkmt_transport_name() ? vkmt_transport_name() : "none");
+        return 1;
+    }
+    cd.hAdapter = adapter.hAdapter;
+    check("D3DKMTCreateDevice", D3DKMTCreateDevice(&cd));
+    pq.hDevice = ca.hDevice = cd.hDevice;
+    check("D3DKMTCreatePagingQueue", D3DKMTCreatePagingQueue(&pq));
+    memset(info, 0, sizeof(info));
+    for (int i = 0; i < N; i++) {
+        info[i].pPrivateDriverData = &desc;
+        info[i].PrivateDriverDataSize = sizeof(desc);
+    }
+    check("D3DKMTCreateAllocation2", D3DKMTCreateAllocation2(&ca));
+    printf("vkmt-demo: %d allocations of %u MiB, filled with patterns\n", N, SIZE >> 20);
+    for (int i = 0; i < N; i++) {
+        h[i] = info[i].hAllocation;
+        content(cd.hDevice, h[i], (unsigned)i, 1);
+        if (prio[i]) {
+            D3DKMT_OFFERALLOCATIONS o = { .hDevice = cd.hDevice, .HandleList = &h[i],
+                                          .NumAllocations = 1, .Priority = prio[i] };
+
+            check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
+        }
+    }
+    if (guest_trim) {
+        UINT64 freed = 0;
+
+        check("vkmt_trim", vkmt_trim(adapter.hAdapter, want, &freed));
+        trimmed = freed;
+    } else {
+        before = host_aperture_bytes();
+        snprintf(request, sizeof(request),
+                 "qmp {\"execute\": \"qom-set\", \"arguments\": {\"path\": "
+                 "\"/machine/peripheral/vk\", \"property\": \"trim\", \"value\": %llu}}",
+                 want);
+        if (!strstr(host(request), "\"return\"")) {
+            printf("vkmt-demo: the host's trim failed\n");
+            return 1;
+        }
+        after = host_aperture_bytes();
+        trimmed = want;
+    }
+    rc.hPagingQueue = pq.hPagingQueue;
+    check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&rc));
+
+    printf("\n| alloc | priority | result        | content |\n");
+    printf("|-------|----------|---------------|---------|\n");
+    for (int i = 0; i < N; i++) {
+        int c = content(cd.hDevice, h[i], (unsigned)i, 0);
+        int ok = result[i] == D3DDDI_RECLAIM_RESULT_OK ? c == 1 : c == 0;
+
+        mismatches += !ok;
+        printf("| %5d | %-8s | %-13s | %-7s |\n", i, prio_name[prio[i]],
+               (unsigned)result[i] <= 2 ? result_name[result[i]] : "?",
+               !ok ? "WRONG" : c == 1 ? "intact" : "zeroed");
+    }
+    printf("\ntrim: %llu MiB of offered content\n", trimmed >> 20);
+    if (!guest_trim) {
+        printf("host memory held by the aperture: %llu MiB before, %llu MiB after "
+               "(dropped %llu MiB)\n",
+               before >> 20, after >> 20, (before - after) >> 20);
+        if (before < after || before - after < trimmed) {
+            printf("vkmt-demo: MISMATCH: the host got back less than was trimmed\n");
+            mismatches++;
+        }
+    }
+    printf("%s\n", mismatches ? "vkmt-demo: MISMATCH" : "vkmt-demo: every result matches");
+    return mismatches ? 1 : 0;
+}
