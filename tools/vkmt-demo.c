@@ -78,8 +78,9 @@ static int content(D3DKMT_HANDLE dev, D3DKMT_HANDLE a, unsigned seed, int write)
 int main(int argc, char **argv)
 {
     static const D3DKMT_OFFER_PRIORITY prio[N] = {
-        D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_HIGH, D3DKMT_OFFER_PRIORITY_NORMAL,
-        D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_AUTO, D3DKMT_OFFER_PRIORITY_HIGH,
+        D3DKMT_OFFER_PRIORITY_LOW,    D3DKMT_OFFER_PRIORITY_HIGH,
+        D3DKMT_OFFER_PRIORITY_NORMAL, D3DKMT_OFFER_PRIORITY_LOW,
+        D3DKMT_OFFER_PRIORITY_AUTO,   D3DKMT_OFFER_PRIORITY_HIGH,
         D3DKMT_OFFER_PRIORITY_NORMAL, 0 /* never offered */
     };
     int guest_trim = argc > 1 && !strcmp(argv[1], "--guest-trim");
@@ -119,8 +120,9 @@ int main(int argc, char **argv)
         h[i] = info[i].hAllocation;
         content(cd.hDevice, h[i], (unsigned)i, 1);
         if (prio[i]) {
-            D3DKMT_OFFERALLOCATIONS o = { .hDevice = cd.hDevice, .HandleList = &h[i],
-                                          .NumAllocations = 1, .Priority = prio[i] };
+            D3DKMT_OFFERALLOCATIONS o = {
+                .hDevice = cd.hDevice, .HandleList = &h[i], .NumAllocations = 1, .Priority = prio[i]
+            };
 
             check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
         }
@@ -155,7 +157,9 @@ int main(int argc, char **argv)
         mismatches += !ok;
         printf("| %5d | %-8s | %-13s | %-7s |\n", i, prio_name[prio[i]],
                (unsigned)result[i] <= 2 ? result_name[result[i]] : "?",
-               !ok ? "WRONG" : c == 1 ? "intact" : "zeroed");
+               !ok      ? "WRONG"
+               : c == 1 ? "intact"
+                        : "zeroed");
     }
     printf("\ntrim: %llu MiB of offered content\n", trimmed >> 20);
     if (!guest_trim) {

@@ -8,6 +8,8 @@
  *   vkmtctl reap              release the queues of processes that are gone
  *   vkmtctl hold N SIZE       create N allocations of SIZE bytes, print
  *                             "holding", and wait until killed (for tests)
+ *   vkmtctl latency [N]       time N command round trips (QueryVideoMemoryInfo)
+ *                             and N bare register reads; CPU used while waiting
  *   vkmtctl script            read commands from stdin, one per line, in one
  *                             process: create N SIZE | fill I SEED |
  *                             check I SEED | offer I PRIO | reclaim I |
@@ -21,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qclient.h"
@@ -30,7 +34,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: vkmtctl info|stats|queues|reap|hold N SIZE|script\n"
+    fprintf(stderr, "usage: vkmtctl info|stats|queues|reap|hold N SIZE|latency [N]|script\n"
                     "(VKMT_TRANSPORT picks the transport; default pci)\n");
     return 2;
 }
@@ -74,12 +78,12 @@ static int cmd_info(void)
     printf("removal epoch   %u\n", rd(t, VKMT_REG(removal_epoch)));
     printf("queues          %u x depth %u, staging %u bytes\n", rd(t, VKMT_REG(num_queues)),
            rd(t, VKMT_REG(queue_depth)), rd(t, VKMT_REG(staging_size)));
-    printf("aperture        %llu bytes\n",
-           (unsigned long long)rd(t, VKMT_REG(aperture_size_lo)) |
-               (unsigned long long)rd(t, VKMT_REG(aperture_size_hi)) << 32);
-    printf("budget          %llu bytes\n",
-           (unsigned long long)rd(t, VKMT_REG(budget_lo)) |
-               (unsigned long long)rd(t, VKMT_REG(budget_hi)) << 32);
+    printf("aperture        %llu bytes\n", (unsigned long long)rd(t, VKMT_REG(aperture_size_lo)) |
+                                               (unsigned long long)rd(t, VKMT_REG(aperture_size_hi))
+                                                   << 32);
+    printf("budget          %llu bytes\n", (unsigned long long)rd(t, VKMT_REG(budget_lo)) |
+                                               (unsigned long long)rd(t, VKMT_REG(budget_hi))
+                                                   << 32);
     t->ops->close(t);
     return 0;
 }
@@ -102,8 +106,8 @@ static int cmd_queues(void)
 
         printf("%5u %-6s %6u %6u  %s\n", q, state <= 2 ? names[state] : "?", owner,
                vkmt_sh_load(&h->sh_claim_seq),
-               state == VKMT_QSTATE_FREE ? "-"
-               : owner == 0              ? "?"
+               state == VKMT_QSTATE_FREE                      ? "-"
+               : owner == 0                                   ? "?"
                : kill((pid_t)owner, 0) == 0 || errno != ESRCH ? "yes"
                                                               : "no");
     }
@@ -158,7 +162,9 @@ static NTSTATUS create(unsigned n, UINT64 size)
 {
     D3DDDI_ALLOCATIONINFO2 info[64];
     VKMT_ALLOCATION_DESC desc = { .Size = size };
-    D3DKMT_CREATEALLOCATION ca = { .hDevice = S.dev, .NumAllocations = n, .pAllocationInfo2 = info };
+    D3DKMT_CREATEALLOCATION ca = { .hDevice = S.dev,
+                                   .NumAllocations = n,
+                                   .pAllocationInfo2 = info };
     NTSTATUS st;
 
     if (n == 0 || n > 64 || S.n + n > 1024) {
@@ -185,7 +191,8 @@ static int cmd_hold(int argc, char **argv)
     if (argc != 4) {
         return usage();
     }
-    if ((st = open_session()) || (st = create((unsigned)atoi(argv[2]), strtoull(argv[3], NULL, 0)))) {
+    if ((st = open_session()) ||
+        (st = create((unsigned)atoi(argv[2]), strtoull(argv[3], NULL, 0)))) {
         return fail("hold", st);
     }
     printf("holding %u allocations, pid %d\n", S.n, (int)getpid());
@@ -238,14 +245,17 @@ static int script_line(char *line)
             printf("check %llu %s\n", a, match ? "intact" : "changed");
         }
     } else if (!strcmp(cmd, "offer") && n == 3 && a < S.n) {
-        D3DKMT_OFFERALLOCATIONS o = { .hDevice = S.dev, .HandleList = &S.h[a],
-                                      .NumAllocations = 1, .Priority = (D3DKMT_OFFER_PRIORITY)b };
+        D3DKMT_OFFERALLOCATIONS o = { .hDevice = S.dev,
+                                      .HandleList = &S.h[a],
+                                      .NumAllocations = 1,
+                                      .Priority = (D3DKMT_OFFER_PRIORITY)b };
 
         st = D3DKMTOfferAllocations(&o);
     } else if (!strcmp(cmd, "reclaim") && n == 2 && a < S.n) {
         D3DDDI_RECLAIM_RESULT r;
-        D3DKMT_RECLAIMALLOCATIONS2 rc = { .hPagingQueue = S.pq, .NumAllocations = 1,
-                                          .HandleList = &S.h[a], .pResults = &r };
+        D3DKMT_RECLAIMALLOCATIONS2 rc = {
+            .hPagingQueue = S.pq, .NumAllocations = 1, .HandleList = &S.h[a], .pResults = &r
+        };
         static const char *const names[] = { "OK", "DISCARDED", "NOT_COMMITTED" };
 
         st = D3DKMTReclaimAllocations2(&rc);
@@ -292,6 +302,62 @@ static int cmd_script(void)
     return 0;
 }
 
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static double cpu_ns(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
+
+/* Round-trip cost of a command against a bare register read, and how much
+ * CPU the waiting burns (100%: the caller spins the whole time). */
+static int cmd_latency(int argc, char **argv)
+{
+    unsigned n = argc > 2 ? (unsigned)atoi(argv[2]) : 20000;
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
+    struct vkmt_transport *t;
+    double t0, c0, wall, cpu;
+    volatile uint32_t sink = 0;
+    NTSTATUS st = open_session();
+
+    if (st) {
+        return fail("open", st);
+    }
+    q.hAdapter = S.adapter;
+    t0 = now_ns();
+    c0 = cpu_ns();
+    for (unsigned i = 0; i < n; i++) {
+        if ((st = D3DKMTQueryVideoMemoryInfo(&q))) {
+            return fail("D3DKMTQueryVideoMemoryInfo", st);
+        }
+    }
+    wall = now_ns() - t0;
+    cpu = cpu_ns() - c0;
+    printf("command round trip   %.0f ns (QueryVideoMemoryInfo, %u calls, CPU %.0f%% of wall)\n",
+           wall / n, n, 100.0 * cpu / wall);
+    if (!(t = raw_open())) {
+        return 1;
+    }
+    t0 = now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        sink += t->ops->reg_read(t, VKMT_REG(magic));
+    }
+    wall = now_ns() - t0;
+    printf("register read        %.0f ns (bare MMIO round trip)\n", wall / n);
+    t->ops->close(t);
+    return 0;
+}
+
 static int cmd_stats(void)
 {
     VKMT_DEVICE_STATS s;
@@ -313,8 +379,7 @@ static int cmd_stats(void)
     printf("trims                %llu\n", (unsigned long long)s.Trims);
     printf("commands             %llu (%llu failed)\n", (unsigned long long)s.Commands,
            (unsigned long long)s.CommandErrors);
-    printf("queues claimed       %llu (this one included)\n",
-           (unsigned long long)s.QueuesClaimed);
+    printf("queues claimed       %llu (this one included)\n", (unsigned long long)s.QueuesClaimed);
     return 0;
 }
 
@@ -337,6 +402,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "hold")) {
         return cmd_hold(argc, argv);
+    }
+    if (!strcmp(argv[1], "latency")) {
+        return cmd_latency(argc, argv);
     }
     if (!strcmp(argv[1], "script")) {
         return cmd_script();
