@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Usage: run-suites.sh BUILD_DIR... [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
-#                      [-- EXAMPLE...]
+#                      [--vm SHELL_COMMAND] [-- EXAMPLE...]
 # Runs every test suite of each build directory given (build, build/asan),
 # then the device's QEMU qtest (TAP: each "ok N" passes, each "not ok N"
 # fails; "# SKIP" and "# TODO" ones are reported but not counted), then each
@@ -9,7 +9,10 @@
 # output, and ends with one line "N passed, N failed" summing all of them. A
 # suite that dies before its summary line, or a qtest that exits non-zero,
 # stops short of its TAP plan or runs past QTEST_TIMEOUT seconds (default
-# 600), counts as one failure.
+# 600), counts as one failure. --vm runs a command (the VM runner) whose
+# output holds the summary lines of suites run inside the test guest; each
+# one is counted, and a run without any, or that exits non-zero with none
+# failing, counts as one failure.
 set -u
 
 suites="test_protocol test_core test_guestlib conformance"
@@ -19,6 +22,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 dirs=
+vm_cmd=
 qemu=
 qtest=
 no_qtest=0
@@ -31,6 +35,11 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         shift 3
         ;;
     --no-qtest) no_qtest=1; shift ;;
+    --vm)
+        [ $# -ge 2 ] || { echo "run-suites.sh: --vm SHELL_COMMAND" >&2; exit 2; }
+        vm_cmd=$2
+        shift 2
+        ;;
     *) dirs="$dirs $1"; shift ;;
     esac
 done
@@ -89,6 +98,26 @@ COUNTS
         f=1
     fi
     printf '# vkmt-test (qtest): %d passed, %d failed, %d skipped\n' "$p" "$f" "$s"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+fi
+
+if [ -n "$vm_cmd" ]; then
+    printf '== in the test VM: %s\n' "$vm_cmd"
+    sh -c "$vm_cmd" 2>&1 | tr -d '\r' >"$log"
+    rc=$(grep -E '^vkmt-vm: exit [0-9]+$' "$log" | tail -n 1 | sed -E 's/.* //')
+    cat "$log"
+    counts=$(awk '/^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$/ {
+            n++; p += $3; f += $5 } END { printf "%d %d %d\n", n, p, f }' "$log")
+    read -r n p f <<COUNTS
+$counts
+COUNTS
+    if [ "$n" -eq 0 ]; then
+        printf '# the test VM reported no suite (guest exit status: %s)\n' "${rc:-none}"
+        f=$((f + 1))
+    elif [ "${rc:-1}" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
 fi
