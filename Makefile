@@ -176,5 +176,29 @@ clean-qemu:
 
 include mk/guest.mk
 
+# The test VM (docs/VM.md): build/vm holds Debian 12's cloud kernel and an
+# initramfs with busybox, /init and the GUEST_FILES (HOST_FILE:GUEST_PATH
+# pairs, host paths without ':'; mk/guest.mk adds the static guest programs).
+# scripts/vm-image.sh rebuilds only when the package versions, itself or a
+# file or its guest path changed; VM_REFRESH=1 asks Debian for newer packages.
+# scripts/vm-run boots it: scripts/vm-run -- 'COMMAND'.
+VM_DIR := build/vm
+GUEST_FILES ?=
+VM_HOST_FILES = $(foreach f,$(GUEST_FILES),$(firstword $(subst :, ,$(f))))
+.PHONY: vm-image bench-vm
+vm-image: $(VM_HOST_FILES)
+	@$(if $(VKMT_CACHE),VKMT_CACHE='$(VKMT_CACHE)' )scripts/vm-image.sh \
+		$(if $(VM_REFRESH),--refresh )$(VM_DIR) $(GUEST_FILES)
+
+# Five boots running `true`: boot-to-command time (QEMU start to the
+# command), min/median/max; the target is <= 3 s under TCG.
+bench-vm: vm-image qemu
+	@out=$$(for i in 1 2 3 4 5; do \
+		scripts/vm-run --timeout 60 --image $(VM_DIR) -- true 2>&1 >/dev/null || exit 1; \
+	done) || { echo "$$out" >&2; echo "bench-vm: a boot failed" >&2; exit 1; }; \
+	accel=$$(echo "$$out" | sed -n 's/^vkmt-vm: accel \([a-z]*\).*/\1/p' | head -n 1); \
+	echo "$$out" | sed -n 's/^vkmt-vm: boot-to-command //p' | sort -n | \
+	awk -v accel="$$accel" '{ t[NR] = $$1 } END { printf "bench-vm: boot to command, %d boots, %s: min %.2f s, median %.2f s, max %.2f s (target <= 3 s under TCG)\n", NR, accel, t[1], t[int((NR + 1) / 2)], t[NR] }'
+
 -include $(shell find build -path build/qemu -prune -o -path build/src -prune -o \
 	-name '*.d' -print 2>/dev/null)
