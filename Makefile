@@ -125,8 +125,9 @@ qemu-check-build: | check-config
 	@$(BUILD_QEMU) qemu-system-x86_64 tests/qtest/vkmt-test
 
 ifeq ($(WITH_QEMU),1)
-CHECK_QEMU := qemu-check-build
-QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN)
+CHECK_QEMU := qemu-check-build vm-image
+QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
+	--vm "scripts/vm-run --timeout 600 -- vm-suites"
 else
 CHECK_QEMU :=
 QTEST_ARGS := --no-qtest
@@ -134,10 +135,20 @@ endif
 
 check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU)
 
-# make check: every suite in both builds, and the device's qtest in QEMU;
-# ends with one "N passed, N failed".
+# make check: every suite in both builds, the device's qtest in QEMU, and the
+# conformance and reap suites inside the test VM; ends with one
+# "N passed, N failed".
 check: check-build
 	@tests/run-suites.sh build build/asan $(QTEST_ARGS) -- $(EXAMPLES)
+
+# The README's main command: everything from a fresh clone to a VM running
+# the demo scenario (configure installs what is missing when run as root).
+.PHONY: demo
+demo:
+	@test -f build/config.mk || ./configure
+	@$(MAKE) --no-print-directory qemu vm-image
+	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo"
+	@scripts/vm-run --timeout 300 -- vkmt-demo
 
 # Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so

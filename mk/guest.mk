@@ -17,4 +17,5 @@ guest: $(GUEST_PROGS)
 
 # What the VM image carries (scripts/vm-image.sh: HOST_FILE:GUEST_PATH).
 GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/bin/vkmt-demo \
-	build/guest/conformance:/usr/bin/conformance build/guest/test_reap:/usr/bin/test_reap
+	build/guest/conformance:/usr/bin/conformance build/guest/test_reap:/usr/bin/test_reap \
+	tests/vm/vm-suites.sh:/usr/bin/vm-suites

@@ -104,8 +104,9 @@ fi
 
 if [ -n "$vm_cmd" ]; then
     printf '== in the test VM: %s\n' "$vm_cmd"
-    sh -c "$vm_cmd" 2>&1 | tr -d '\r' >"$log"
-    rc=$(grep -E '^vkmt-vm: exit [0-9]+$' "$log" | tail -n 1 | sed -E 's/.* //')
+    sh -c "$vm_cmd" >"$log" 2>&1
+    rc=$?
+    tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
     cat "$log"
     counts=$(awk '/^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$/ {
             n++; p += $3; f += $5 } END { printf "%d %d %d\n", n, p, f }' "$log")
@@ -113,9 +114,9 @@ if [ -n "$vm_cmd" ]; then
 $counts
 COUNTS
     if [ "$n" -eq 0 ]; then
-        printf '# the test VM reported no suite (guest exit status: %s)\n' "${rc:-none}"
+        printf '# the test VM reported no suite (runner exit status %d)\n' "$rc"
         f=$((f + 1))
-    elif [ "${rc:-1}" -ne 0 ] && [ "$f" -eq 0 ]; then
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
     fi
     total_pass=$((total_pass + p))
