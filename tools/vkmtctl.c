@@ -13,7 +13,7 @@
  *   vkmtctl script            read commands from stdin, one per line, in one
  *                             process: create N SIZE | fill I SEED |
  *                             check I SEED | offer I PRIO | reclaim I |
- *                             trim BYTES | stats
+ *                             trim BYTES | stats | list
  *
  * Exit status 0 on success, 1 on a failed call, 2 on bad usage.
  */
@@ -130,10 +130,15 @@ static int cmd_reap(void)
 }
 
 /* A session: one adapter, device and paging queue for this process. */
+/* What this session knows of each allocation it made. */
+static const char *const state_name[] = { "resident", "offered", "discarded", "not-committed" };
+
 static struct {
     D3DKMT_HANDLE adapter, dev, pq;
     D3DKMT_HANDLE h[1024];
     UINT64 size[1024];
+    unsigned state[1024]; /* index into state_name */
+    unsigned prio[1024];  /* of the last offer */
     unsigned n;
 } S;
 
@@ -251,6 +256,10 @@ static int script_line(char *line)
                                       .Priority = (D3DKMT_OFFER_PRIORITY)b };
 
         st = D3DKMTOfferAllocations(&o);
+        if (st == STATUS_SUCCESS) {
+            S.state[a] = 1;
+            S.prio[a] = (unsigned)b;
+        }
     } else if (!strcmp(cmd, "reclaim") && n == 2 && a < S.n) {
         D3DDDI_RECLAIM_RESULT r;
         D3DKMT_RECLAIMALLOCATIONS2 rc = {
@@ -261,12 +270,21 @@ static int script_line(char *line)
         st = D3DKMTReclaimAllocations2(&rc);
         if (st == STATUS_SUCCESS) {
             printf("reclaim %llu %s\n", a, r <= 2 ? names[r] : "?");
+            S.state[a] = r == D3DDDI_RECLAIM_RESULT_NOT_COMMITTED ? 3 : 0;
         }
     } else if (!strcmp(cmd, "trim") && n == 2) {
         UINT64 freed = 0;
 
         st = vkmt_trim(S.adapter, a, &freed);
         printf("trimmed %llu\n", (unsigned long long)freed);
+    } else if (!strcmp(cmd, "list") && n == 1) {
+        static const char *const prio_names[] = { "-", "low", "normal", "high", "auto" };
+
+        printf("index handle     bytes      state (as last reported) priority\n");
+        for (unsigned i = 0; i < S.n; i++) {
+            printf("%5u 0x%08x %10llu %-24s %s\n", i, S.h[i], (unsigned long long)S.size[i],
+                   state_name[S.state[i]], S.prio[i] <= 4 ? prio_names[S.prio[i]] : "?");
+        }
     } else if (!strcmp(cmd, "stats") && n == 1) {
         VKMT_DEVICE_STATS s;
 
