@@ -186,6 +186,7 @@ clean-qemu:
 	rm -rf $(QEMU_BUILD) $(QEMU_BUILD)-configure.log
 
 include mk/guest.mk
+include mk/fuzz-core.mk
 
 # The test VM (docs/VM.md): build/vm holds Debian 12's cloud kernel and an
 # initramfs with busybox, /init and the GUEST_FILES (HOST_FILE:GUEST_PATH

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Usage: run-suites.sh BUILD_DIR... [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
-#                      [--vm SHELL_COMMAND] [-- EXAMPLE...]
+#                      [--vm SHELL_COMMAND] [--replay BINARY ARG...]... [-- EXAMPLE...]
 # Runs every test suite of each build directory given (build, build/asan),
 # then the device's QEMU qtest (TAP: each "ok N" passes, each "not ok N"
 # fails; "# SKIP" and "# TODO" ones are reported but not counted), then each
@@ -12,7 +12,11 @@
 # 600), counts as one failure. --vm runs a command (the VM runner) whose
 # output holds the summary lines of suites run inside the test guest; each
 # one is counted, and a run without any, or that exits non-zero with none
-# failing, counts as one failure.
+# failing, counts as one failure. --replay runs BINARY with the ARGs that
+# follow it, up to the next argument starting with "--" (a fuzz harness's
+# replay binary and its corpus and crash directories; no whitespace in
+# them); when its output ends with a summary line, each input counts as one
+# test, otherwise the whole run is one test that passes when it exits 0.
 set -u
 
 suites="test_protocol test_core test_guestlib conformance"
@@ -23,6 +27,7 @@ trap 'rm -f "$log"' EXIT
 
 dirs=
 vm_cmd=
+replays=
 qemu=
 qtest=
 no_qtest=0
@@ -39,6 +44,17 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         [ $# -ge 2 ] || { echo "run-suites.sh: --vm SHELL_COMMAND" >&2; exit 2; }
         vm_cmd=$2
         shift 2
+        ;;
+    --replay)
+        [ $# -ge 2 ] || { echo "run-suites.sh: --replay BINARY ARG..." >&2; exit 2; }
+        cmd=$2
+        shift 2
+        while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do
+            cmd="$cmd $1"
+            shift
+        done
+        replays="$replays$cmd
+"
         ;;
     *) dirs="$dirs $1"; shift ;;
     esac
@@ -68,6 +84,36 @@ for dir in $dirs; do
         total_fail=$((total_fail + f))
     done
 done
+
+while IFS= read -r cmd; do
+    [ -n "$cmd" ] || continue
+    printf '== %s\n' "$cmd"
+    set -f
+    # shellcheck disable=SC2086 # the words of one --replay, split on purpose
+    $cmd </dev/null >"$log" 2>&1
+    rc=$?
+    set +f
+    cat "$log"
+    line=$(grep -E '^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        if [ "$rc" -eq 0 ]; then
+            total_pass=$((total_pass + 1))
+        else
+            printf '# %s exited with status %d\n' "$cmd" "$rc"
+            total_fail=$((total_fail + 1))
+        fi
+        continue
+    fi
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+done <<REPLAYS
+$replays
+REPLAYS
 
 if [ -n "$qtest" ]; then
     printf '== %s\n' "$qtest"
