@@ -187,6 +187,7 @@ clean-qemu:
 
 include mk/guest.mk
 include mk/fuzz-core.mk
+include mk/fuzz-qemu.mk
 
 # The test VM (docs/VM.md): build/vm holds Debian 12's cloud kernel and an
 # initramfs with busybox, /init and the GUEST_FILES (HOST_FILE:GUEST_PATH

@@ -6,14 +6,21 @@
 #                                              trace-events, core/, qemu/, protocol)
 #   configs/devices/x86_64-softmmu/vkmt.mak -> REPO/hw-device/qemu/x86_64-vkmt.mak
 #   tests/qtest/vkmt-test.c                 -> REPO/tests/qtest/vkmt-test.c
-# and edits four of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
+#   tests/qtest/fuzz/vkmt                   -> REPO/tests/qtest/fuzz (the vkmt-fuzz target)
+# and edits seven of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
 # hw/meson.build (subdir('vkmt')), meson.build ('hw/vkmt' in
-# trace_events_subdirs) and tests/qtest/meson.build (vkmt-test for x86_64
-# when CONFIG_VKMT is set). Every edit is an exact-string insertion next to
-# an anchor that must occur exactly once; if any anchor is missing nothing is
-# edited and the script fails. An edit already made is left alone. Files are
-# replaced (written aside, then renamed), never written into, because the
-# tree may be made of hard links into a shared cache. Messages go to stdout.
+# trace_events_subdirs), tests/qtest/meson.build (vkmt-test for x86_64
+# when CONFIG_VKMT is set), tests/qtest/fuzz/meson.build (vkmt/vkmt_fuzz.c
+# in qemu-fuzz-* when CONFIG_VKMT is set; read only by --enable-fuzzing
+# builds), tests/qtest/fuzz/generic_fuzz_configs.h (a generic-fuzz-vkmt
+# config for the register and MSI-X surface) and tests/qtest/libqos/
+# libqos-malloc.h (its alloc_destroy renamed: the fuzz binary also links the
+# device engine, which has one). Every edit is an exact-string
+# insertion next to an anchor that must occur exactly once; if any anchor is
+# missing nothing is edited and the script fails. An edit already made is
+# left alone. Files are replaced (written aside, then renamed), never written
+# into, because the tree may be made of hard links into a shared cache.
+# Messages go to stdout.
 set -eu
 
 [ $# -eq 2 ] || { echo "usage: $0 QEMU_SRC REPO" >&2; exit 2; }
@@ -41,7 +48,8 @@ link() { # PATH-IN-QEMU TARGET
     changed=1
 }
 
-for p in hw/vkmt configs/devices/x86_64-softmmu/vkmt.mak tests/qtest/vkmt-test.c; do
+for p in hw/vkmt configs/devices/x86_64-softmmu/vkmt.mak tests/qtest/vkmt-test.c \
+    tests/qtest/fuzz/vkmt; do
     [ -L "$qemu/$p" ] || [ ! -e "$qemu/$p" ] ||
         die "$qemu/$p exists and is not the overlay's link; remove it or use another tree"
 done
@@ -78,6 +86,32 @@ EDITS = [
      "  'vkmt-test': declare_dependency(\n"
      "    include_directories: include_directories('../../hw/vkmt/protocol')),\n"
      "}\n\nqtest_executables = {}\n"),
+    # The device-specific fuzz target; fuzz/meson.build stops at its first
+    # line unless QEMU was configured with --enable-fuzzing.
+    ("tests/qtest/fuzz/meson.build",
+     "'vkmt/vkmt_fuzz.c'",
+     "\nspecific_fuzz_ss.add(files('generic_fuzz.c'))\n",
+     "\nspecific_fuzz_ss.add(files('generic_fuzz.c'))\n"
+     "specific_fuzz_ss.add(when: 'CONFIG_VKMT', if_true: files('vkmt/vkmt_fuzz.c'))\n"),
+    # generic-fuzz-vkmt: QEMU's generic fuzzer over the device's MMIO
+    # (registers, MSI-X); it cannot see the RAM BARs, vkmt-fuzz drives those.
+    ("tests/qtest/fuzz/generic_fuzz_configs.h",
+     '.name = "vkmt",',
+     '        .objects = "parallel*",\n    }\n};\n',
+     '        .objects = "parallel*",\n    },{\n'
+     '        .name = "vkmt",\n'
+     '        .args = "-machine q35 -nodefaults -device vkmt",\n'
+     '        .objects = "vkmt*",\n    }\n};\n'),
+    # qemu-fuzz-* links the device engine and libqos into one binary, and
+    # both define a global alloc_destroy (hw/vkmt/core/alloc.c, libqos's
+    # guest allocator): libqos's is renamed in every file that includes its
+    # header. To go once the engine's internal names carry a prefix.
+    ("tests/qtest/libqos/libqos-malloc.h",
+     "#define alloc_destroy qos_alloc_destroy\n",
+     "\nvoid alloc_destroy(QGuestAllocator *allocator);\n",
+     "\n/* vkmt overlay: the vkmt device engine has an alloc_destroy of its own. */\n"
+     "#define alloc_destroy qos_alloc_destroy\n"
+     "void alloc_destroy(QGuestAllocator *allocator);\n"),
 ]
 
 texts = {}
@@ -112,6 +146,7 @@ PY
 link hw/vkmt "$repo/hw-device"
 link configs/devices/x86_64-softmmu/vkmt.mak "$repo/hw-device/qemu/x86_64-vkmt.mak"
 link tests/qtest/vkmt-test.c "$repo/tests/qtest/vkmt-test.c"
+link tests/qtest/fuzz/vkmt "$repo/tests/qtest/fuzz"
 if [ -n "$out" ]; then
     echo "$out" | sed 's/^/qemu-overlay: /'
     changed=1

@@ -1,0 +1,123 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Usage: scripts/build-qemu-fuzz.sh --probe
+#        scripts/build-qemu-fuzz.sh BUILD_DIR QEMU_SRC MESON_PY QEMU_CC
+# Builds QEMU's libFuzzer binary, qemu-fuzz-x86_64, with the vkmt-fuzz
+# targets (tests/qtest/fuzz/vkmt_fuzz.c) into BUILD_DIR (the Makefile passes
+# build/qemu-fuzz and what ./configure recorded in build/config.mk). The
+# same small QEMU as scripts/build-qemu.sh (x86_64, the devices of
+# hw-device/qemu/x86_64-vkmt.mak), built with clang, --enable-fuzzing,
+# --enable-asan and --enable-ubsan. ccache is used when QEMU_CC uses it.
+#
+# --probe only checks the toolchain: clang, clang++ and clang's fuzzer and
+# sanitizer runtimes (Debian: clang and libclang-rt-14-dev), with a tiny
+# libFuzzer link. Exit status 0: usable; 77: not usable (the reason on
+# stderr). A build without them stops with status 77 and the same reason.
+#
+# The QEMU tree gets the overlay again first (scripts/qemu-overlay.sh, which
+# is idempotent), so that a tree overlaid before the fuzz target existed gains
+# it without a new ./configure.
+set -eu
+
+say() { printf 'build-qemu-fuzz: %s\n' "$*"; }
+die() { printf 'build-qemu-fuzz: error: %s\n' "$*" >&2; exit 1; }
+
+probe() {
+    for tool in clang clang++; do
+        command -v $tool >/dev/null 2>&1 || {
+            echo "build-qemu-fuzz: $tool not found (Debian: apt-get install clang)" >&2
+            return 77
+        }
+    done
+    dir=$(mktemp -d)
+    cat >"$dir/t.c" <<'EOF'
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return size > 0 && data[0] == 'v';
+}
+EOF
+    if ! clang -fsanitize=fuzzer,address,undefined -o "$dir/t" "$dir/t.c" >"$dir/log" 2>&1 ||
+        ! "$dir/t" -runs=1 >>"$dir/log" 2>&1; then
+        sed 's/^/  /' "$dir/log" | tail -n 5 >&2
+        rm -rf "$dir"
+        echo "build-qemu-fuzz: clang cannot link a libFuzzer + ASan + UBSan program" \
+            "(Debian: apt-get install libclang-rt-14-dev)" >&2
+        return 77
+    fi
+    rm -rf "$dir"
+}
+
+if [ "${1:-}" = --probe ]; then
+    probe
+    exit $?
+fi
+[ $# -eq 4 ] || { echo "usage: $0 BUILD_DIR QEMU_SRC MESON_PY QEMU_CC | --probe" >&2; exit 2; }
+build=$1
+src=$2
+meson_py=$3
+qemu_cc=$4
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+probe || exit 77
+[ -f "$src/VERSION" ] && [ -L "$src/hw/vkmt" ] ||
+    die "$src is not a QEMU tree with the vkmt overlay; run ./configure"
+out=$("$repo/scripts/qemu-overlay.sh" "$src" "$repo") || die "the overlay failed (above)"
+printf '%s\n' "$out" | grep -v 'already carries the vkmt overlay' || true
+version=$(cat "$src/VERSION")
+src=$(cd "$src" && pwd)
+
+if [ -n "$meson_py" ]; then
+    PYTHONPATH=$meson_py${PYTHONPATH:+:$PYTHONPATH}
+    export PYTHONPATH
+fi
+
+case $qemu_cc in
+ccache\ *) cc="ccache clang" cxx="ccache clang++" ;;
+*) cc=clang cxx=clang++ ;;
+esac
+
+# The options of scripts/build-qemu.sh (keep the two lists in step), then the
+# fuzzing ones. QEMU's --enable-fuzzing instruments only hw/ (and a few other
+# directories) for coverage, through its instrumentation filter.
+set -- --target-list=x86_64-softmmu --without-default-devices --with-devices-x86_64=vkmt \
+    --without-default-features --enable-kvm --enable-tcg --enable-slirp --enable-fdt=system \
+    --enable-pixman --disable-download --disable-install-blobs --disable-docs \
+    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
+    --python=/usr/bin/python3 \
+    --enable-fuzzing --enable-asan --enable-ubsan --cc="$cc" --cxx="$cxx"
+stamp="$src $version $*"
+
+if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.vkmt-configured" 2>/dev/null)" != "$stamp" ]; then
+    say "configuring QEMU $version for fuzzing in $build (clang, ASan, UBSan; log: $build-configure.log)"
+    rm -rf "$build"
+    mkdir -p "$build"
+    (cd "$build" && "$src/configure" "$@") >"$build-configure.log" 2>&1 || {
+        tail -n 30 "$build-configure.log" >&2
+        die "QEMU's configure failed; full log: $build-configure.log"
+    }
+    printf '%s\n' "$stamp" >"$build/.vkmt-configured"
+fi
+
+# As in build-qemu.sh: ninja re-runs meson through pyvenv/bin/meson.
+if [ -n "$meson_py" ]; then
+    for site in "$build"/pyvenv/lib/python3*/site-packages; do
+        [ -d "$site" ] || die "no site-packages in $build/pyvenv"
+        [ "$(cat "$site/vkmt-meson.pth" 2>/dev/null)" = "$meson_py" ] ||
+            printf '%s\n' "$meson_py" >"$site/vkmt-meson.pth"
+    done
+fi
+
+# Firmware below BUILD_DIR/qemu-bundle, where QEMU run from its build tree
+# looks (the fuzzer boots a PC, which loads SeaBIOS): no -L needed.
+for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+    [ -d "$d" ] && [ ! -e "$build/qemu-bundle$d" ] || continue
+    mkdir -p "$(dirname "$build/qemu-bundle$d")"
+    ln -sfn "$d" "$build/qemu-bundle$d"
+done
+
+[ -x "$build/qemu-fuzz-x86_64" ] ||
+    say "building qemu-fuzz-x86_64 (first build: ~$((7 / $(nproc) + 1)) min on $(nproc) cores, less with a warm ccache)"
+exec ninja -C "$build" qemu-fuzz-x86_64
