@@ -1,0 +1,1073 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The seed corpus of vkmt-fuzz, generated: each workload below is the command
+ * sequence of a real use of the device (the flows of the device's qtest and
+ * of the conformance suite: bring-up, devices, allocations, lock, offers at
+ * each priority, trims from the host and the guest, reclaims with results,
+ * resources, paging queues and fences, budgets, resets, queue reaping,
+ * interrupts) or of a known abuse (the qtest's malformed commands, register
+ * abuse, garbage rings), encoded in the target's input format (vkmt_fuzz.h).
+ * The encoder mirrors the target's handle pool, so a command names "the
+ * second allocation created" the way the target will resolve it.
+ *
+ * Usage: vkmt-fuzz-seeds DIR  (writes DIR/seed-<workload>, one file each)
+ */
+#define _GNU_SOURCE /* memmem */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkmt_fuzz.h"
+#include "vkmt_proto.h"
+
+#define PAGE VKMT_PAGE_SIZE
+#define NQUEUES 4 /* as the target's device */
+#define FEATURES (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
+
+struct seed {
+    uint8_t buf[1 << 16];
+    size_t len;
+    uint32_t npool; /* handles the target will have harvested */
+    bool driver_ok;
+    bool busy[NQUEUES];     /* queues claimed, as the device sees them */
+    uint8_t order[NQUEUES]; /* the target's claimed list: queue indices */
+    uint32_t nclaimed;
+};
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "vkmt-fuzz-seeds: %s\n", what);
+    exit(1);
+}
+
+static void append(struct seed *s, const void *p, size_t n)
+{
+    if (s->len + n > sizeof(s->buf)) {
+        fail("seed too long");
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+/*
+ * One operation. Trailing zero bytes of a record are left out (the target
+ * reads a short record as zero-padded) unless data follows it.
+ */
+static void emit_data(struct seed *s, uint8_t op, const void *rec, size_t n, const void *data,
+                      size_t dn)
+{
+    const uint8_t *r = rec;
+
+    if (!dn) {
+        while (n && r[n - 1] == 0) {
+            n--;
+        }
+    }
+    if (memmem(r, n, VF_SEPARATOR, VF_SEPARATOR_LEN) ||
+        (dn && memmem(data, dn, VF_SEPARATOR, VF_SEPARATOR_LEN))) {
+        fail("a record holds the separator");
+    }
+    if (s->len) {
+        append(s, VF_SEPARATOR, VF_SEPARATOR_LEN);
+    }
+    append(s, &op, 1);
+    append(s, r, n);
+    append(s, data, dn);
+}
+
+static void emit(struct seed *s, uint8_t op, const void *rec, size_t n)
+{
+    emit_data(s, op, rec, n, NULL, 0);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* Pool selector of the @i-th handle harvested (oldest first). */
+static uint8_t P(uint32_t i)
+{
+    if (i >= 0x7f) {
+        fail("pool index out of selector range");
+    }
+    return (uint8_t)(i + 1);
+}
+
+static void harvested(struct seed *s, uint32_t n)
+{
+    s->npool = s->npool + n > VF_POOL_MAX ? VF_POOL_MAX : s->npool + n;
+}
+
+/* ---- the driver side ---- */
+
+static void bring_up(struct seed *s, uint8_t features)
+{
+    emit(s, VF_OP_BRING_UP, &features, 1);
+    s->driver_ok = (features & ~FEATURES) == 0;
+}
+
+/* Claim a queue; returns its selector (its place in the target's list). */
+static uint8_t claim(struct seed *s)
+{
+    emit(s, VF_OP_CLAIM, NULL, 0);
+    for (uint8_t q = 0; s->driver_ok && q < NQUEUES; q++) {
+        if (!s->busy[q]) {
+            s->busy[q] = true;
+            for (uint8_t i = 0; i < s->nclaimed; i++) {
+                if (s->order[i] == q) {
+                    return i;
+                }
+            }
+            s->order[s->nclaimed] = q;
+            return (uint8_t)s->nclaimed++;
+        }
+    }
+    fail("no queue to claim");
+    return 0;
+}
+
+static void release(struct seed *s, uint8_t qsel)
+{
+    emit(s, VF_OP_RELEASE, &qsel, 1);
+    s->busy[s->order[qsel]] = false;
+}
+
+static void device_reset(struct seed *s)
+{
+    memset(s->busy, 0, sizeof(s->busy));
+    s->driver_ok = false;
+}
+
+static void cmd(struct seed *s, struct vf_cmd c)
+{
+    emit(s, VF_OP_CMD, &c, sizeof(c));
+}
+
+/* A CREATE_DEVICE that is expected to fail or to be ignored: nothing harvested. */
+static void create_device_refused(struct seed *s, uint8_t q)
+{
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_DEVICE });
+}
+
+static uint32_t create_device(struct seed *s, uint8_t q)
+{
+    create_device_refused(s, q);
+    harvested(s, 1);
+    return s->npool - 1;
+}
+
+/* A CREATE_ALLOCATIONS expected to fail (no room, bad sizes): nothing harvested. */
+static void create_refused(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size,
+                           uint8_t sqe_flags)
+{
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .flags = sqe_flags,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS,
+                            .count = n,
+                            .pval = size });
+}
+
+/* @n allocations of @size bytes (VF_VARY: x1, x2, x3); returns the first's pool index. */
+static uint32_t create(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size,
+                       uint8_t vary)
+{
+    uint32_t first;
+
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS | vary,
+                            .count = n,
+                            .pval = size });
+    first = s->npool;
+    harvested(s, n < VF_HARVEST_MAX ? n : VF_HARVEST_MAX);
+    return first;
+}
+
+/* A resource of @n allocations; returns the resource's pool index (members follow). */
+static uint32_t create_resource(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size)
+{
+    uint32_t res = s->npool;
+
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .flags = VKMT_SQE_F_CREATE_RESOURCE,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS,
+                            .count = n,
+                            .pval = size });
+    harvested(s, 1 + (n < VF_HARVEST_MAX ? n : VF_HARVEST_MAX));
+    return res;
+}
+
+static void lock(struct seed *s, uint8_t q, uint32_t dev, uint32_t a)
+{
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_LOCK, .hsel = P(dev), .asel = P(a) });
+}
+
+static void unlock(struct seed *s, uint8_t q, uint32_t dev, uint32_t a)
+{
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_UNLOCK, .hsel = P(dev), .asel = P(a) });
+}
+
+/* Element list: pool[first], pool[first + 1], ... */
+static uint32_t list(uint32_t first)
+{
+    return (first & 0xff) | 1u << 8;
+}
+
+static void offer(struct seed *s, uint8_t q, uint32_t dev, uint32_t first, uint16_t n,
+                  uint32_t prio, uint32_t flags, uint8_t sqe_flags)
+{
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_OFFER,
+                            .flags = sqe_flags,
+                            .hsel = P(dev),
+                            .aval = prio,
+                            .arg1 = flags,
+                            .mode = VF_PAY_HANDLES,
+                            .count = n,
+                            .pval = list(first) });
+}
+
+static void reclaim(struct seed *s, uint8_t q, uint32_t subject, uint32_t first, uint16_t n,
+                    uint8_t sqe_flags)
+{
+    bool results = sqe_flags & VKMT_SQE_F_WRITE_RESULTS;
+
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_RECLAIM,
+                            .flags = sqe_flags,
+                            .hsel = P(subject),
+                            .mode = VF_PAY_HANDLES | (results ? VF_RESULTS : 0),
+                            .count = n,
+                            .pval = list(first) });
+}
+
+static void destroy(struct seed *s, uint8_t q, uint32_t dev, uint32_t first, uint16_t n)
+{
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_HANDLES,
+                            .count = n,
+                            .pval = list(first) });
+}
+
+static void host(struct seed *s, uint8_t what, uint64_t val)
+{
+    uint8_t rec[VF_LEN_HOST] = { what };
+
+    for (int i = 0; i < 8; i++) {
+        rec[1 + i] = (uint8_t)(val >> (8 * i));
+    }
+    emit(s, VF_OP_HOST, rec, sizeof(rec));
+    if (what == VF_HOST_RESET) {
+        device_reset(s);
+    }
+}
+
+static void reg_write(struct seed *s, uint16_t off, uint32_t val)
+{
+    uint8_t rec[VF_LEN_REG_WRITE] = { (uint8_t)off, (uint8_t)(off >> 8) };
+
+    put32(rec + 2, val);
+    emit(s, VF_OP_REG_WRITE, rec, sizeof(rec));
+    if (off == VKMT_REG(status) && val == 0) {
+        device_reset(s);
+    }
+}
+
+static void reg_read(struct seed *s, uint16_t off)
+{
+    uint8_t rec[VF_LEN_REG_READ] = { (uint8_t)off, (uint8_t)(off >> 8) };
+
+    emit(s, VF_OP_REG_READ, rec, sizeof(rec));
+}
+
+static void doorbell(struct seed *s, uint8_t q, uint8_t how, uint32_t val)
+{
+    uint8_t rec[VF_LEN_DOORBELL] = { q, how };
+
+    put32(rec + 2, val);
+    emit(s, VF_OP_DOORBELL, rec, sizeof(rec));
+}
+
+static void sqe_raw(struct seed *s, uint8_t q, struct vkmt_sqe sqe)
+{
+    uint8_t rec[VF_LEN_SQE_RAW] = { q };
+
+    memcpy(rec + 1, &sqe, sizeof(sqe));
+    emit(s, VF_OP_SQE_RAW, rec, sizeof(rec));
+}
+
+/* Raw bytes at byte @off of queue @qsel's region of control memory. */
+static void ctrl_write(struct seed *s, uint8_t qsel, uint32_t off, const void *data, size_t n)
+{
+    uint8_t rec[VF_LEN_CTRL_WRITE];
+
+    put32(rec, s->order[qsel] * VKMT_QUEUE_STRIDE + off);
+    emit_data(s, VF_OP_CTRL_WRITE, rec, sizeof(rec), data, n);
+}
+
+static void aperture(struct seed *s, uint32_t off, const void *data, size_t n)
+{
+    uint8_t rec[VF_LEN_APERTURE];
+
+    put32(rec, off);
+    emit_data(s, VF_OP_APERTURE, rec, sizeof(rec), data, n);
+}
+
+static void msix(struct seed *s, uint8_t how, uint16_t off, uint32_t val)
+{
+    uint8_t rec[VF_LEN_MSIX] = { how, (uint8_t)off, (uint8_t)(off >> 8) };
+
+    put32(rec + 3, val);
+    emit(s, VF_OP_MSIX, rec, sizeof(rec));
+}
+
+static void cfg_write(struct seed *s, uint8_t size_sel, uint8_t off, uint32_t val)
+{
+    uint8_t rec[VF_LEN_CFG_WRITE] = { size_sel, off };
+
+    put32(rec + 2, val);
+    emit(s, VF_OP_CFG_WRITE, rec, sizeof(rec));
+}
+
+static void cfg_read(struct seed *s, uint8_t size_sel, uint8_t off)
+{
+    uint8_t rec[VF_LEN_CFG_READ] = { size_sel, off };
+
+    emit(s, VF_OP_CFG_READ, rec, sizeof(rec));
+}
+
+/* A process: bring-up (unless the device is up), a queue, a device. */
+static uint32_t open_device(struct seed *s, uint8_t *q)
+{
+    if (!s->driver_ok) {
+        bring_up(s, FEATURES);
+    }
+    *q = claim(s);
+    return create_device(s, *q);
+}
+
+static void fill_pattern(uint8_t *p, size_t n, uint8_t k)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)(i * 7 + k);
+    }
+}
+
+/* ---- workloads ---- */
+
+/* The qtest's lifecycle: fill, offer LOW and HIGH, host trim of one page, reclaim. */
+static void w_lifecycle(struct seed *s)
+{
+    uint8_t q, pat[64];
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 2, PAGE, 0);
+
+    fill_pattern(pat, sizeof(pat), 3);
+    for (uint32_t i = 0; i < 2; i++) {
+        lock(s, q, dev, a + i);
+        aperture(s, i * PAGE, pat, sizeof(pat));
+        unlock(s, q, dev, a + i);
+    }
+    offer(s, q, dev, a, 1, VKMT_PRIO_LOW, 0, 0);
+    offer(s, q, dev, a + 1, 1, VKMT_PRIO_HIGH, 0, 0);
+    host(s, VF_HOST_STATS, 0);
+    host(s, VF_HOST_TRIM, PAGE);
+    reclaim(s, q, dev, a, 2, VKMT_SQE_F_WRITE_RESULTS);
+    lock(s, q, dev, a);
+    unlock(s, q, dev, a);
+    host(s, VF_HOST_STATS, 0);
+}
+
+/* Every priority, then guest trims of growing size; reclaim everything. */
+static void w_priorities(struct seed *s)
+{
+    static const uint32_t prio[] = { VKMT_PRIO_LOW, VKMT_PRIO_NORMAL, VKMT_PRIO_HIGH,
+                                     VKMT_PRIO_AUTO };
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 8, PAGE, VF_VARY);
+
+    for (uint32_t i = 0; i < 8; i++) {
+        offer(s, q, dev, a + i, 1, prio[i % 4], i % 3 == 0 ? VKMT_OFFER_F_IMMEDIATE : 0, 0);
+    }
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = PAGE });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 4 * PAGE });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    reclaim(s, q, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM });
+}
+
+/* The budget over QMP: lowering it discards offered content, creation meets pressure. */
+static void w_budget(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 4, PAGE, 0);
+
+    offer(s, q, dev, a, 2, VKMT_PRIO_NORMAL, 0, 0);
+    host(s, VF_HOST_BUDGET, 3 * PAGE);
+    reg_read(s, VKMT_REG(budget_lo));
+    reg_read(s, VKMT_REG(config_generation));
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 1 });
+    create_refused(s, q, dev, 2, PAGE, 0); /* no room: GRAPHICS_NO_VIDEO_MEMORY */
+    offer(s, q, dev, a + 2, 2, VKMT_PRIO_LOW, 0, 0);
+    create(s, q, dev, 1, 2 * PAGE, 0);                  /* fits after discarding */
+    reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS); /* NO_MEMORY */
+    host(s, VF_HOST_BUDGET, 0);
+    reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS);
+}
+
+/* Filling the whole budget, then the aperture: both limits. */
+static void w_pressure(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 64, 8 * PAGE, 0); /* the whole 2 MiB budget */
+
+    create_refused(s, q, dev, 1, PAGE, 0); /* over budget */
+    offer(s, q, dev, a, 32, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    offer(s, q, dev, a + 32, 32, VKMT_PRIO_NORMAL, 0, 0);
+    create(s, q, dev, 32, 16 * PAGE, 0); /* evicts the LOW ones */
+    reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+}
+
+/* AllowDecommit: NOT_COMMITTED, then RECOMMIT; destroy what is left. */
+static void w_decommit(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 3, 2 * PAGE, 0);
+
+    offer(s, q, dev, a, 3, VKMT_PRIO_AUTO, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    host(s, VF_HOST_TRIM, 0);
+    reclaim(s, q, dev, a, 1, VKMT_SQE_F_WRITE_RESULTS);
+    reclaim(s, q, dev, a + 1, 1, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    reclaim(s, q, dev, a + 2, 1, 0);
+    lock(s, q, dev, a + 1);
+    destroy(s, q, dev, a, 1);
+    destroy(s, q, dev, a + 2, 1);
+    unlock(s, q, dev, a + 1);
+    destroy(s, q, dev, a + 1, 1);
+}
+
+/* Resources: offered and reclaimed as one, worst result, destroyed only whole. */
+static void w_resources(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t r = create_resource(s, q, dev, 3, PAGE);
+    uint32_t r2 = create_resource(s, q, dev, 2, 3 * PAGE);
+    uint32_t solo = create(s, q, dev, 1, PAGE, 0);
+
+    offer(s, q, dev, r, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_RESOURCES);
+    offer(s, q, dev, r2 + 1, 1, VKMT_PRIO_HIGH, 0, 0); /* a member alone */
+    host(s, VF_HOST_TRIM, PAGE);
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_RECLAIM,
+                            .flags = VKMT_SQE_F_RESOURCES | VKMT_SQE_F_WRITE_RESULTS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_HANDLES | VF_RESULTS,
+                            .count = 2,
+                            .pval = (r & 0xff) | (r2 - r) << 8 }); /* r, r2 */
+    destroy(s, q, dev, r + 1, 1); /* a member by its own handle: refused */
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_DESTROY_ALLOCATIONS, .hsel = P(dev), .asel = P(r) });
+    destroy(s, q, dev, solo, 1);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+}
+
+/* A paging queue: reclaim through it, its fence counts, query and destroy. */
+static void w_paging_queue(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t pq, a;
+
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    pq = s->npool;
+    harvested(s, 2);
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev), .aval = 0xffffffff });
+    harvested(s, 2);
+    a = create(s, q, dev, 2, PAGE, 0);
+    offer(s, q, dev, a, 2, VKMT_PRIO_NORMAL, 0, 0);
+    reclaim(s, q, pq, a, 2, VKMT_SQE_F_PAGING_QUEUE | VKMT_SQE_F_WRITE_RESULTS);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    reclaim(s, q, pq, a, 2, VKMT_SQE_F_PAGING_QUEUE);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_PAGING_QUEUE, .hsel = P(pq) });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+}
+
+/* Two processes: foreign handles are refused, a release frees what a queue owned, reaping. */
+static void w_two_queues(struct seed *s)
+{
+    uint8_t q0, q1;
+    uint32_t d0 = open_device(s, &q0);
+    uint32_t d1 = open_device(s, &q1);
+    uint32_t a0 = create(s, q0, d0, 2, PAGE, 0);
+    uint32_t a1 = create(s, q1, d1, 2, PAGE, 0);
+    uint8_t reap[VF_LEN_REAP] = { q1, 0 };
+
+    offer(s, q0, d1, a1, 1, VKMT_PRIO_LOW, 0, 0); /* another queue's device */
+    offer(s, q0, d0, a1, 1, VKMT_PRIO_LOW, 0, 0); /* another queue's allocation */
+    offer(s, q1, d1, a1, 2, VKMT_PRIO_LOW, 0, 0);
+    offer(s, q0, d0, a0, 2, VKMT_PRIO_HIGH, 0, 0);
+    release(s, q1);
+    cmd(s, (struct vf_cmd){ .q = q0, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    q1 = claim(s);
+    d1 = create_device(s, q1);
+    create(s, q1, d1, 1, PAGE, 0);
+    reap[1] = 0xff; /* a stale claim sequence: left alone */
+    emit(s, VF_OP_REAP, reap, sizeof(reap));
+    reap[1] = 0; /* the claim as it is now: released */
+    emit(s, VF_OP_REAP, reap, sizeof(reap));
+    s->busy[s->order[q1]] = false;
+    reclaim(s, q0, d0, a0, 2, VKMT_SQE_F_WRITE_RESULTS);
+}
+
+/* Batches: entries posted without a doorbell, then one doorbell for all. */
+static void w_batch(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a;
+
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS,
+                            .count = 4,
+                            .pval = PAGE });
+    a = s->npool;
+    harvested(s, 4);
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
+    cmd(s,
+        (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    doorbell(s, q, VF_DB_TAIL, 0);
+    for (uint32_t i = 0; i < 4; i++) {
+        cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                                .opcode = VKMT_OP_OFFER,
+                                .hsel = P(dev),
+                                .aval = 1 + i,
+                                .mode = VF_PAY_HANDLES,
+                                .count = 1,
+                                .pval = list(a + i) });
+    }
+    doorbell(s, q, VF_DB_NUDGE, 0);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 2 * PAGE });
+    reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS);
+}
+
+/* The largest batches: 10240 elements (duplicates from a small pool) and 64 distinct. */
+static void w_big_batch(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 64, PAGE, 0);
+
+    offer(s, q, dev, a, 64, VKMT_PRIO_LOW, 0, 0);
+    reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS);
+    offer(s, q, dev, a, VKMT_MAX_BATCH, VKMT_PRIO_LOW, 0, 0); /* duplicates: refused */
+    create_refused(s, q, dev, VKMT_MAX_BATCH, 1, 0);          /* no room */
+    create(s, q, dev, 300, 1, 0);
+    destroy(s, q, dev, a, 64);
+}
+
+/* The qtest's malformed commands, each with its own outcome. */
+static void w_malformed(struct seed *s)
+{
+    uint8_t q, q2;
+    uint32_t dev = open_device(s, &q);
+    uint32_t h = create(s, q, dev, 2, PAGE, 0);
+    uint32_t theirs;
+    uint32_t stale = create(s, q, dev, 1, PAGE, 0);
+
+    q2 = claim(s);
+    theirs = create_device(s, q2);
+    destroy(s, q, dev, stale, 1);
+    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = 0x42 });
+    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = 0 });
+    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 });
+    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } });
+    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 });
+    offer(s, q, dev, h, 0, VKMT_PRIO_LOW, 0, 0);                  /* count 0 */
+    offer(s, q, dev, h, VKMT_MAX_BATCH + 1, VKMT_PRIO_LOW, 0, 0); /* count 10241 */
+    sqe_raw(s, q,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                               .count = 0xffffffff,
+                               .payload_len = 0xfffffffc,
+                               .arg0 = 1 }); /* count 0xffffffff */
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_OFFER,
+                            .hsel = P(dev),
+                            .aval = 1,
+                            .mode = VF_PAY_RAW,
+                            .count = 1,
+                            .pval = VKMT_STAGING_SIZE - 2 }); /* payload past staging */
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_OFFER,
+                            .hsel = P(dev),
+                            .aval = 1,
+                            .mode = VF_PAY_RAW,
+                            .count = 2,
+                            .pval = 0xfffffffc }); /* payload offset wraps */
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_OFFER,
+                            .hsel = P(dev),
+                            .aval = 1,
+                            .mode = VF_PAY_RAW,
+                            .count = 1,
+                            .pval = 1 }); /* misaligned */
+    sqe_raw(s, q,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_RECLAIM,
+                               .flags = VKMT_SQE_F_WRITE_RESULTS,
+                               .count = 1,
+                               .payload_len = 4,
+                               .result_off = VKMT_STAGING_SIZE,
+                               .result_len = 4 });  /* results past staging */
+    offer(s, q, dev, h, 1, 0, 0, 0);                /* priority 0 */
+    offer(s, q, dev, h, 1, 5, 0, 0);                /* priority 5 */
+    offer(s, q, dev, h, 1, VKMT_PRIO_LOW, 0x10, 0); /* reserved offer flag */
+    offer(s, q, theirs, h, 1, VKMT_PRIO_LOW, 0, 0); /* another queue's device */
+    lock(s, q, dev, stale);                         /* stale allocation */
+    lock(s, q, h, h);                               /* allocation as device */
+    unlock(s, q, dev, h);                           /* not locked */
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 9 });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev), .aval = 2 });
+    create_refused(s, q, dev, 1, 0, 0); /* size 0 */
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_OFFER,
+                            .hsel = P(dev),
+                            .aval = 1,
+                            .mode = VF_PAY_HANDLES,
+                            .count = 3,
+                            .pval = list(h) & 0xff }); /* one handle three times */
+    lock(s, q, dev, h);
+    offer(s, q, dev, h, 1, VKMT_PRIO_LOW, 0, 0); /* locked */
+    reclaim(s, q, dev, h, 2, VKMT_SQE_F_WRITE_RESULTS);
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_RECLAIM,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_HANDLES | VF_RESULTS,
+                            .count = 1,
+                            .pval = list(h) }); /* results without the flag */
+    offer(s, q, dev, h + 1, 1, VKMT_PRIO_LOW, 0, 0);
+}
+
+/* Register abuse, the qtest's: logged and ignored; a far doorbell breaks one queue. */
+static void w_registers(struct seed *s)
+{
+    uint8_t q, q2;
+    uint32_t dev = open_device(s, &q);
+
+    q2 = claim(s);
+    for (uint16_t off = 0; off <= VKMT_REG(queue_reap); off += 4) {
+        if (off != VKMT_REG(queue_claim)) {
+            reg_read(s, off);
+        }
+    }
+    reg_write(s, VKMT_REG(magic), 0);
+    reg_write(s, VKMT_REG(queue_release), 0xffffffff);
+    reg_write(s, VKMT_REG(queue_release), 3);
+    reg_write(s, VKMT_REG_DOORBELL(3), 1);
+    reg_write(s, VKMT_REG_DOORBELL(60), 1);
+    reg_write(s, 0xffc, 0xffffffff);
+    reg_write(s, VKMT_REG(driver_features), 0);
+    reg_write(s, VKMT_REG(isr_lo), 0xffffffff);
+    reg_write(s, VKMT_REG(isr_hi), 0xffffffff);
+    doorbell(s, q2, VF_DB_RAW, 1000);
+    doorbell(s, q2, VF_DB_SHARED, 1000);
+    doorbell(s, q2 | VF_Q_RAW, VF_DB_TAIL, 0); /* by index */
+    create(s, q, dev, 1, PAGE, 0);
+    release(s, q2);
+    q2 = claim(s);
+    create_device(s, q2);
+    doorbell(s, q, VF_DB_NUDGE, 0xff); /* tail moved back: the queue breaks */
+    create_device_refused(s, q);
+}
+
+/* Guest reset (status 0) and machine-style reset in the middle of work; the epoch moves. */
+static void w_resets(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 2, PAGE, 0);
+
+    offer(s, q, dev, a, 1, VKMT_PRIO_LOW, 0, 0);
+    reg_write(s, VKMT_REG(status), 0);
+    reg_read(s, VKMT_REG(removal_epoch));
+    create_device_refused(s, q); /* the queue is gone: ignored */
+    dev = open_device(s, &q);
+    a = create(s, q, dev, 2, PAGE, 0);
+    host(s, VF_HOST_RESET, 0);
+    reg_read(s, VKMT_REG(status));
+    dev = open_device(s, &q);
+    create(s, q, dev, 1, PAGE, 0);
+    host(s, VF_HOST_REMOVED, 1);
+    create_device_refused(s, q); /* DEVICE_REMOVED */
+    emit(s, VF_OP_CLAIM, NULL, 0);
+    host(s, VF_HOST_REMOVED, 0);
+    create_device(s, q);
+}
+
+/* Bring-up variants: no features, an unknown feature, DRIVER_OK too early. */
+static void w_features(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev;
+
+    reg_write(s, VKMT_REG(status), VKMT_STATUS_DRIVER_OK);
+    bring_up(s, 0x80); /* refused: FEATURES_OK does not stick */
+    emit(s, VF_OP_CLAIM, NULL, 0);
+    reg_write(s, VKMT_REG(status), 0);
+    bring_up(s, 0);
+    q = claim(s);
+    dev = create_device(s, q);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM });
+    create_refused(s, q, dev, 2, PAGE, VKMT_SQE_F_CREATE_RESOURCE); /* not negotiated */
+    reg_write(s, VKMT_REG(driver_features), FEATURES);              /* after FEATURES_OK: ignored */
+}
+
+/* Interrupts: INTx, then MSI-X with a masked and an unmasked vector. */
+static void w_interrupts(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ });
+    harvested(s, 1);
+    reg_read(s, VKMT_REG(isr_lo));
+    reg_write(s, VKMT_REG(isr_lo), 1);
+    cfg_read(s, 1, 0x06); /* PCI status: the interrupt bit */
+    msix(s, VF_MSIX_ENABLE, 0, 0);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    msix(s, VF_MSIX_READ, 0, 0);
+    msix(s, VF_MSIX_TABLE, 0, 0x1000); /* address: guest RAM */
+    msix(s, VF_MSIX_TABLE, 8, 0x5a5a); /* data */
+    msix(s, VF_MSIX_TABLE, 12, 0);     /* unmask */
+    cmd(s,
+        (struct vf_cmd){
+            .q = q, .opcode = VKMT_OP_QUERY_STATS, .flags = VKMT_SQE_F_IRQ, .mode = VF_RESULTS });
+    msix(s, VF_MSIX_ENABLE, 0, 1); /* function mask */
+    create(s, q, dev, 1, PAGE, 0);
+    msix(s, VF_MSIX_DISABLE, 0, 0);
+    doorbell(s, q, VF_DB_RAW, 500); /* a queue error raises an interrupt too */
+}
+
+/* Config space: the header and capabilities read back, MSI-X switched through it. */
+static void w_config(struct seed *s)
+{
+    uint8_t q;
+
+    for (uint8_t off = 0; off < 0x40; off += 4) {
+        cfg_read(s, 2, off);
+    }
+    cfg_read(s, 0, 0x34); /* capability list: MSI-X */
+    cfg_read(s, 2, 0x40);
+    cfg_read(s, 2, 0x44);
+    open_device(s, &q);
+    cfg_write(s, 0, 0x3c, 11);     /* interrupt line */
+    cfg_write(s, 1, 0x42, 0x8000); /* MSI-X enable, written directly */
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    cfg_write(s, 1, 0x42, 0xc000);     /* ... and the function mask */
+    cfg_write(s, 1, 0x04, 0);          /* the command register: dropped */
+    cfg_write(s, 2, 0x10, 0xffffffff); /* BAR sizing: dropped */
+    create_device(s, q);
+}
+
+/* The completion queue: a bogus consumer head stalls the queue, a good one resumes it. */
+static void w_cq_stall(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint8_t head[4];
+
+    put32(head, 0xffffff00u);
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head), head, sizeof(head));
+    for (int i = 0; i < 3; i++) {
+        cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_CREATE_DEVICE });
+    }
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head), head, sizeof(head));
+    doorbell(s, q, VF_DB_TAIL, 0); /* stalls; the harvest then writes a good head */
+    doorbell(s, q, VF_DB_TAIL, 0);
+    harvested(s, 3);
+    create(s, q, dev, 1, PAGE, 0);
+}
+
+/* The qtest's garbage rings: junk entries, headers, staging and doorbells in one queue. */
+static void w_garbage(struct seed *s)
+{
+    uint8_t q, victim, junk[256];
+    uint32_t dev = open_device(s, &q);
+    uint32_t x = 0x766b6d74;
+
+    victim = claim(s);
+    create(s, q, dev, 1, PAGE, 0);
+    for (int round = 0; round < 5; round++) {
+        for (size_t i = 0; i < sizeof(junk); i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            junk[i] = (uint8_t)x;
+        }
+        for (size_t i = 0; i + 4 <= sizeof(junk); i++) {
+            if (!memcmp(junk + i, VF_SEPARATOR, VF_SEPARATOR_LEN)) {
+                junk[i] ^= 1;
+            }
+        }
+        ctrl_write(s, victim, VKMT_QUEUE_SQ_OFF, junk, sizeof(junk));
+        ctrl_write(s, victim, VKMT_QUEUE_STAGING_OFF + (uint32_t)round * 4096, junk, 128);
+        if (round % 4 == 0) {
+            ctrl_write(s, victim, VKMT_QUEUE_HDR_OFF, junk, 64);
+            ctrl_write(s, victim, VKMT_QUEUE_CQ_OFF, junk + 64, 128);
+        }
+        doorbell(s, victim, round % 5 == 0 ? VF_DB_RAW : VF_DB_NUDGE,
+                 round % 5 == 0 ? x : (uint32_t)round % 16);
+        if (round % 3 == 2) {
+            release(s, victim);
+            victim = claim(s);
+        }
+    }
+    offer(s, q, dev, 1, 1, VKMT_PRIO_LOW, 0, 0);
+}
+
+/* Teardown of everything at once: a device with every kind of child, queues with live objects. */
+static void w_teardown(struct seed *s)
+{
+    uint8_t q, q2;
+    uint32_t dev = open_device(s, &q);
+    uint32_t dev2 = create_device(s, q);
+    uint32_t a, r, d2;
+
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    harvested(s, 2);
+    r = create_resource(s, q, dev, 2, PAGE);
+    a = create(s, q, dev, 3, PAGE, VF_VARY);
+    create(s, q, dev2, 2, PAGE, 0);
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    offer(s, q, dev, r, 1, VKMT_PRIO_HIGH, 0, VKMT_SQE_F_RESOURCES);
+    host(s, VF_HOST_TRIM, PAGE);
+    lock(s, q, dev, a + 2);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    q2 = claim(s);
+    d2 = create_device(s, q2);
+    create_resource(s, q2, d2, 3, 2 * PAGE);
+    release(s, q);                     /* dev2 and its allocations go with the queue */
+    reg_write(s, VKMT_REG(status), 0); /* and q2's with the device */
+}
+
+/* A process killed with its queue claimed: the next one reaps it, as libvkmt does. */
+static void w_reap_dead(struct seed *s)
+{
+    uint8_t q, q2, rec[VF_LEN_REAP];
+    uint32_t dev = open_device(s, &q);
+    uint32_t d2;
+    uint8_t owner[4];
+
+    put32(owner, 4242);
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_owner), owner, sizeof(owner));
+    create(s, q, dev, 4, PAGE, 0);
+    q2 = claim(s);
+    d2 = create_device(s, q2);
+    rec[0] = q; /* the dead process's queue, by the claim sequence in its header */
+    rec[1] = 0;
+    emit(s, VF_OP_REAP, rec, sizeof(rec));
+    s->busy[s->order[q]] = false;
+    create(s, q2, d2, 4, PAGE, 0);
+    q = claim(s); /* the reaped queue, claimed afresh */
+    create_device(s, q);
+    rec[0] = q2 | VF_Q_RAW; /* a reap naming the queue index with a wrong sequence */
+    rec[1] = 1;
+    emit(s, VF_OP_REAP, rec, sizeof(rec));
+}
+
+/* The aperture full while the budget allows more: creation and recommit run out of ranges. */
+static void w_aperture_full(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a, b;
+
+    host(s, VF_HOST_BUDGET, 4u << 20); /* the whole aperture */
+    a = create(s, q, dev, 64, 8 * PAGE, 0);
+    b = create(s, q, dev, 64, 8 * PAGE, 0); /* 1024 pages: the aperture is full */
+    offer(s, q, dev, a, 64, VKMT_PRIO_NORMAL, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    host(s, VF_HOST_TRIM, 0); /* decommitted: their ranges are free again */
+    create(s, q, dev, 2, 8 * PAGE, 0);
+    create(s, q, dev, 40, 4 * PAGE, VF_VARY); /* 4, 8, 12 pages: ~850 of 1024 in use */
+    offer(s, q, dev, b, 64, VKMT_PRIO_LOW, 0, 0);
+    /* The budget allows it once b is discarded, but the free ranges run out midway. */
+    reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    reclaim(s, q, dev, b, 64, VKMT_SQE_F_WRITE_RESULTS);
+}
+
+/* Locks: nested, blocking offers, counted down. */
+static void w_locks(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 2, 3 * PAGE, 0);
+    uint8_t pat[32];
+
+    fill_pattern(pat, sizeof(pat), 9);
+    for (int i = 0; i < 3; i++) {
+        lock(s, q, dev, a);
+    }
+    aperture(s, 0, pat, sizeof(pat));
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0, 0); /* one is locked: nothing offered */
+    for (int i = 0; i < 3; i++) {
+        unlock(s, q, dev, a);
+    }
+    unlock(s, q, dev, a);
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0, 0);
+    lock(s, q, dev, a); /* offered: refused */
+    reclaim(s, q, dev, a, 2, 0);
+    lock(s, q, dev, a + 1);
+    destroy(s, q, dev, a + 1, 1); /* a locked allocation can be destroyed */
+}
+
+/* The host side over QMP: statistics, budgets up and down, trims, removal. */
+static void w_host(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 8, 2 * PAGE, 0);
+
+    offer(s, q, dev, a, 4, VKMT_PRIO_AUTO, 0, 0);
+    offer(s, q, dev, a + 4, 4, VKMT_PRIO_HIGH, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    host(s, VF_HOST_STATS, 0);
+    host(s, VF_HOST_BUDGET, 10 * PAGE);
+    host(s, VF_HOST_BUDGET, 1ull << 40); /* capped at the aperture */
+    host(s, VF_HOST_TRIM, 3 * PAGE);
+    host(s, VF_HOST_TRIM, 0);
+    host(s, VF_HOST_REMOVED, 1);
+    reclaim(s, q, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS);
+    host(s, VF_HOST_REMOVED, 0);
+    reclaim(s, q, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    host(s, VF_HOST_STATS, 0);
+}
+
+/* Interrupt status of several queues: set, read, cleared one bit at a time. */
+static void w_isr(struct seed *s)
+{
+    uint8_t q[3];
+
+    for (int i = 0; i < 3; i++) {
+        open_device(s, &q[i]);
+        cmd(s,
+            (struct vf_cmd){ .q = q[i], .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    }
+    reg_read(s, VKMT_REG(isr_lo));
+    reg_write(s, VKMT_REG(isr_lo), 2);
+    reg_read(s, VKMT_REG(isr_lo));
+    reg_write(s, VKMT_REG(isr_hi), 1);
+    reg_write(s, VKMT_REG(isr_lo), 5);
+    cfg_read(s, 1, 0x06);
+}
+
+/* A deferred-mode driver: sh_sq_tail written first, the doorbell value ignored. */
+static void w_shared_tail(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_CREATE_DEVICE });
+    doorbell(s, q, VF_DB_SHARED, 3);
+    harvested(s, 1);
+    create(s, q, dev, 2, PAGE, 0);
+    host(s, VF_HOST_FLUSH, 0);
+    doorbell(s, q, VF_DB_SHARED, 0); /* the tail moved back */
+}
+
+/*
+ * More than the handle table's first 1024 slots: resources of 500 one-page
+ * allocations, offered with AllowDecommit and trimmed, keep their slots but
+ * give their pages and ranges back, so the next 500 fit; the third grows it.
+ */
+static void w_many_objects(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+
+    for (int round = 0; round < 3; round++) {
+        uint32_t r = create_resource(s, q, dev, 500, 1);
+
+        offer(s, q, dev, r, 1, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, VKMT_SQE_F_RESOURCES);
+        host(s, VF_HOST_TRIM, 0);
+    }
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(struct seed *s);
+} workloads[] = {
+    { "lifecycle", w_lifecycle },
+    { "priorities", w_priorities },
+    { "budget", w_budget },
+    { "pressure", w_pressure },
+    { "decommit", w_decommit },
+    { "resources", w_resources },
+    { "paging-queue", w_paging_queue },
+    { "two-queues", w_two_queues },
+    { "batch", w_batch },
+    { "big-batch", w_big_batch },
+    { "malformed", w_malformed },
+    { "registers", w_registers },
+    { "resets", w_resets },
+    { "features", w_features },
+    { "interrupts", w_interrupts },
+    { "config", w_config },
+    { "cq-stall", w_cq_stall },
+    { "garbage", w_garbage },
+    { "teardown", w_teardown },
+    { "reap-dead", w_reap_dead },
+    { "aperture-full", w_aperture_full },
+    { "locks", w_locks },
+    { "host", w_host },
+    { "isr", w_isr },
+    { "shared-tail", w_shared_tail },
+    { "many-objects", w_many_objects },
+};
+
+int main(int argc, char **argv)
+{
+    static struct seed s;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
+        char path[4096];
+        FILE *f;
+
+        memset(&s, 0, sizeof(s));
+        workloads[i].fn(&s);
+        snprintf(path, sizeof(path), "%s/seed-%s", argv[1], workloads[i].name);
+        f = fopen(path, "wb");
+        if (!f || fwrite(s.buf, 1, s.len, f) != s.len || fclose(f) != 0) {
+            perror(path);
+            return 1;
+        }
+    }
+    return 0;
+}
