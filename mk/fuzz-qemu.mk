@@ -3,7 +3,7 @@
 # into build/qemu-fuzz by scripts/build-qemu-fuzz.sh, which first checks that
 # clang and its fuzzer runtime (Debian: libclang-rt-14-dev) link.
 #
-#   make fuzz-qemu-build   build/qemu-fuzz/qemu-fuzz-x86_64 (~7 min on 2 cores, once)
+#   make fuzz-qemu-build   build/qemu-fuzz/qemu-fuzz-x86_64 (~5 min on 2 cores, once)
 #   make fuzz-qemu         a campaign: FUZZ_TIME seconds (600), FUZZ_JOBS processes (2),
 #                          FUZZ_TARGET (vkmt-fuzz); corpus in build/fuzz/qemu/corpus,
 #                          seeds from tests/qtest/fuzz/corpus, crashes in build/fuzz/qemu/crashes
@@ -15,6 +15,8 @@
 #   make fuzz-qemu-seeds   regenerate tests/qtest/fuzz/corpus/seed-* (vkmt_fuzz_seeds.c)
 #   make fuzz-qemu-bench   BENCH_TIME seconds (60) each: generic-fuzz on edu, then vkmt-fuzz
 #   make fuzz-qemu-cov     edges of hw/vkmt the corpora cover (campaign corpus + seeds)
+#   make fuzz-qemu-linecov line coverage of hw/vkmt by the same inputs, both targets
+#                          (llvm-cov; its own build in build/qemu-fuzz-cov, ~9 min once)
 
 comma := ,
 QFUZZ_BUILD := build/qemu-fuzz
@@ -42,7 +44,7 @@ QFUZZ_OPTS := $(QFUZZ_LIMITS) -max_len=8192 -dict=$(QFUZZ_SRC)/vkmt-fuzz.dict
 
 .PHONY: fuzz-qemu fuzz-qemu-build fuzz-qemu-replay fuzz-qemu-smoke fuzz-qemu-check \
 	fuzz-qemu-check-build fuzz-qemu-seeds fuzz-qemu-seeds-check fuzz-qemu-bench fuzz-qemu-cov \
-	clean-qemu-fuzz
+	fuzz-qemu-linecov clean-qemu-fuzz
 
 fuzz-qemu-build: | check-config
 	$(NEED_QEMU)
@@ -151,5 +153,37 @@ fuzz-qemu-cov: fuzz-qemu-build
 		$(QFUZZ_DIR)/cov.log
 	@grep -E '^#[0-9]+.*INITED' $(QFUZZ_DIR)/cov.log | sed 's/^/fuzz-qemu-cov: all hw\/ (libFuzzer): /'
 
+# Source-based line coverage of hw/vkmt: a second fuzz build with clang's
+# profile instrumentation runs every input of the campaign corpus and the
+# seeds once in each target; llvm-cov reports the merged profile.
+QFUZZ_COV_BUILD := build/qemu-fuzz-cov
+LLVM_COV ?= llvm-cov-14
+LLVM_PROFDATA ?= llvm-profdata-14
+# The coverage mapping names sources BUILD/../src/qemu/..., and hw/vkmt is a
+# symbolic link, so llvm-cov's own source filter matches nothing: instead,
+# ignore every file that is not below hw/vkmt/.
+QFUZZ_COV_ONLY_VKMT := -ignore-filename-regex='^/usr/|qemu-fuzz-cov/[^.]|/src/qemu/([^h]|h[^w]|hw[^/]|hw/([^v]|v[^k]|vk[^m]|vkm[^t]|vkmt[^/]))'
+QFUZZ_COV_ARGS = $(QFUZZ_COV_BUILD)/qemu-fuzz-x86_64 -instr-profile=$(QFUZZ_DIR)/linecov/all.profdata \
+	$(QFUZZ_COV_ONLY_VKMT)
+fuzz-qemu-linecov: | check-config
+	$(NEED_QEMU)
+	@scripts/build-qemu-fuzz.sh $(QFUZZ_COV_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)' --coverage
+	@rm -rf $(QFUZZ_DIR)/linecov && mkdir -p $(QFUZZ_DIR)/linecov $(QFUZZ_DIR)/corpus
+	@for t in vkmt-fuzz vkmt-fuzz-ioeventfd; do \
+		LLVM_PROFILE_FILE=$(CURDIR)/$(QFUZZ_DIR)/linecov/$$t.profraw $(QFUZZ_ENV) \
+		$(QFUZZ_COV_BUILD)/qemu-fuzz-x86_64 --fuzz-target=$$t $(QFUZZ_OPTS) -runs=0 \
+			$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/linecov/$$t.log 2>&1 || \
+			{ tail -n 20 $(QFUZZ_DIR)/linecov/$$t.log; exit 1; }; \
+	done
+	@$(LLVM_PROFDATA) merge -o $(QFUZZ_DIR)/linecov/all.profdata $(QFUZZ_DIR)/linecov/*.profraw
+	@$(LLVM_COV) report $(QFUZZ_COV_ARGS) | \
+		awk '$$1 ~ /\.c$$/ || $$1 == "TOTAL" { f = $$1; sub(/.*hw\/vkmt\//, "", f); \
+			if (f != "TOTAL") f = "hw-device/" f; \
+			printf "%-30s lines %5d, missed %4d: %7s   branches %7s\n", f, $$8, $$9, $$10, $$13 }'
+	@$(LLVM_COV) show $(QFUZZ_COV_ARGS) -format=html -output-dir=$(QFUZZ_DIR)/linecov/html
+	@echo "fuzz-qemu-linecov: annotated sources in $(QFUZZ_DIR)/linecov/html/index.html" \
+		"(counts include QEMU's start-up: realize, class_init)"
+
 clean-qemu-fuzz:
-	rm -rf $(QFUZZ_BUILD) $(QFUZZ_BUILD)-configure.log $(QFUZZ_DIR)
+	rm -rf $(QFUZZ_BUILD) $(QFUZZ_BUILD)-configure.log $(QFUZZ_COV_BUILD) \
+		$(QFUZZ_COV_BUILD)-configure.log $(QFUZZ_DIR)

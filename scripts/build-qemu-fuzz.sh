@@ -1,13 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Usage: scripts/build-qemu-fuzz.sh --probe
-#        scripts/build-qemu-fuzz.sh BUILD_DIR QEMU_SRC MESON_PY QEMU_CC
+#        scripts/build-qemu-fuzz.sh BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage]
 # Builds QEMU's libFuzzer binary, qemu-fuzz-x86_64, with the vkmt-fuzz
 # targets (tests/qtest/fuzz/vkmt_fuzz.c) into BUILD_DIR (the Makefile passes
 # build/qemu-fuzz and what ./configure recorded in build/config.mk). The
 # same small QEMU as scripts/build-qemu.sh (x86_64, the devices of
 # hw-device/qemu/x86_64-vkmt.mak), built with clang, --enable-fuzzing,
 # --enable-asan and --enable-ubsan. ccache is used when QEMU_CC uses it.
+# --coverage adds clang's source-based coverage (-fprofile-instr-generate
+# -fcoverage-mapping), for line coverage reports with llvm-cov; use another
+# BUILD_DIR for it.
 #
 # --probe only checks the toolchain: clang, clang++ and clang's fuzzer and
 # sanitizer runtimes (Debian: clang and libclang-rt-14-dev), with a tiny
@@ -54,11 +57,13 @@ if [ "${1:-}" = --probe ]; then
     probe
     exit $?
 fi
-[ $# -eq 4 ] || { echo "usage: $0 BUILD_DIR QEMU_SRC MESON_PY QEMU_CC | --probe" >&2; exit 2; }
+[ $# -eq 4 ] || { [ $# -eq 5 ] && [ "$5" = --coverage ]; } ||
+    { echo "usage: $0 BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage] | --probe" >&2; exit 2; }
 build=$1
 src=$2
 meson_py=$3
 qemu_cc=$4
+coverage=${5:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 probe || exit 77
@@ -88,6 +93,10 @@ set -- --target-list=x86_64-softmmu --without-default-devices --with-devices-x86
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
     --python=/usr/bin/python3 \
     --enable-fuzzing --enable-asan --enable-ubsan --cc="$cc" --cxx="$cxx"
+if [ -n "$coverage" ]; then
+    set -- "$@" --extra-cflags="-fprofile-instr-generate -fcoverage-mapping" \
+        --extra-ldflags=-fprofile-instr-generate
+fi
 stamp="$src $version $*"
 
 if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.vkmt-configured" 2>/dev/null)" != "$stamp" ]; then
@@ -119,5 +128,5 @@ for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
 done
 
 [ -x "$build/qemu-fuzz-x86_64" ] ||
-    say "building qemu-fuzz-x86_64 (first build: ~$((7 / $(nproc) + 1)) min on $(nproc) cores, less with a warm ccache)"
+    say "building qemu-fuzz-x86_64 (first build: ~$((9 / $(nproc) + 1)) min on $(nproc) cores, less with a warm ccache)"
 exec ninja -C "$build" qemu-fuzz-x86_64
