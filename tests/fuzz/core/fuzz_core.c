@@ -1034,7 +1034,7 @@ static void c_create_paging_queue(void)
 {
     uint32_t d = lookup(C.sqe.handle, K_DEVICE, C.q);
     int32_t prio = (int32_t)C.sqe.arg0;
-    uint32_t st = VKMT_ST_SUCCESS, p;
+    uint32_t st = VKMT_ST_SUCCESS, p, sync;
 
     if (d == NONE || prio < -1 || prio > 1) {
         st = VKMT_ST_INVALID_PARAMETER;
@@ -1045,9 +1045,10 @@ static void c_create_paging_queue(void)
         return;
     }
     p = obj_new(K_PQ, C.q, d);
-    obj(p)->sync = obj_new(K_SYNC, C.q, p);
+    sync = obj_new(K_SYNC, C.q, p); /* apart: obj_new may move every object */
+    obj(p)->sync = sync;
     C.learn0 = p;
-    C.learn1 = obj(p)->sync;
+    C.learn1 = sync;
 }
 
 static void c_destroy_paging_queue(void)
