@@ -53,7 +53,8 @@ FUZZ_CORE_HAVE_LIBFUZZER = printf 'int LLVMFuzzerTestOneInput(const char *d, uns
 	$(FUZZ_CORE_CC) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1
 FUZZ_CORE_NO_LIBFUZZER = $(FUZZ_CORE_CC) cannot link libFuzzer (-fsanitize=fuzzer; on Debian: apt-get install clang libclang-rt-14-dev)
 
-.PHONY: fuzz fuzz-core-replay fuzz-core-smoke fuzz-core-check-build fuzz-core-seeds coverage
+.PHONY: fuzz fuzz-core-replay fuzz-core-smoke fuzz-core-check-build fuzz-core-seeds \
+	fuzz-core-distill coverage
 
 # A campaign: FUZZ_JOBS processes for FUZZ_TIME seconds (campaign.sh), new
 # inputs in build/fuzz/core/corpus, crashes in build/fuzz/core/crashes; the
@@ -166,3 +167,9 @@ coverage: $(COV_OUT)/test_core $(COV_OUT)/fuzz_core_replay
 	           printf "%-30s %6d %7.1f%% %7.1f%% %7.1f%%\n", "total", tn, pct(tu, tn), \
 	               pct(tc, tn), pct(tb, tn) }' \
 		$(COV_OUT)/unit.txt $(COV_OUT)/corpus.txt $(COV_OUT)/both.txt
+
+# The few inputs of a campaign's corpus that reach engine lines the unit
+# tests and the committed inputs do not (distill.py; copy them by hand).
+FUZZ_CORE_DISTILL_DIRS ?= $(FUZZ_CORE_OUT)/corpus
+fuzz-core-distill: $(COV_OUT)/test_core $(COV_OUT)/fuzz_core_replay
+	@python3 $(FUZZ_CORE_DIR)/distill.py $(COV_OUT) $(FUZZ_CORE_DISTILL_DIRS)
