@@ -7,15 +7,13 @@
 #   configs/devices/x86_64-softmmu/vkmt.mak -> REPO/hw-device/qemu/x86_64-vkmt.mak
 #   tests/qtest/vkmt-test.c                 -> REPO/tests/qtest/vkmt-test.c
 #   tests/qtest/fuzz/vkmt                   -> REPO/tests/qtest/fuzz (the vkmt-fuzz target)
-# and edits seven of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
+# and edits six of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
 # hw/meson.build (subdir('vkmt')), meson.build ('hw/vkmt' in
 # trace_events_subdirs), tests/qtest/meson.build (vkmt-test for x86_64
 # when CONFIG_VKMT is set), tests/qtest/fuzz/meson.build (vkmt/vkmt_fuzz.c
 # in qemu-fuzz-* when CONFIG_VKMT is set; read only by --enable-fuzzing
 # builds), tests/qtest/fuzz/generic_fuzz_configs.h (a generic-fuzz-vkmt
-# config for the register and MSI-X surface) and tests/qtest/libqos/
-# libqos-malloc.h (its alloc_destroy renamed: the fuzz binary also links the
-# device engine, which has one). Every edit is an exact-string
+# config for the register and MSI-X surface). Every edit is an exact-string
 # insertion next to an anchor that must occur exactly once; if any anchor is
 # missing nothing is edited and the script fails. An edit already made is
 # left alone. Files are replaced (written aside, then renamed), never written
@@ -102,16 +100,6 @@ EDITS = [
      '        .name = "vkmt",\n'
      '        .args = "-machine q35 -nodefaults -device vkmt",\n'
      '        .objects = "vkmt*",\n    }\n};\n'),
-    # qemu-fuzz-* links the device engine and libqos into one binary, and
-    # both define a global alloc_destroy (hw/vkmt/core/alloc.c, libqos's
-    # guest allocator): libqos's is renamed in every file that includes its
-    # header. To go once the engine's internal names carry a prefix.
-    ("tests/qtest/libqos/libqos-malloc.h",
-     "#define alloc_destroy qos_alloc_destroy\n",
-     "\nvoid alloc_destroy(QGuestAllocator *allocator);\n",
-     "\n/* vkmt overlay: the vkmt device engine has an alloc_destroy of its own. */\n"
-     "#define alloc_destroy qos_alloc_destroy\n"
-     "void alloc_destroy(QGuestAllocator *allocator);\n"),
 ]
 
 texts = {}

@@ -22,7 +22,7 @@ static uint64_t range_off(const struct vkmt_obj *o)
 
 /* ---- teardown ---- */
 
-void alloc_destroy(struct vkmt_core *core, uint32_t idx)
+void core_alloc_destroy(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
     int err = 0;
@@ -48,12 +48,12 @@ void alloc_destroy(struct vkmt_core *core, uint32_t idx)
     obj_free(core, idx);
 }
 
-void resource_destroy(struct vkmt_core *core, uint32_t idx)
+void core_resource_destroy(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
 
     for (uint32_t i = 0; i < o->u.res.count; i++) {
-        alloc_destroy(core, o->u.res.members[i]);
+        core_alloc_destroy(core, o->u.res.members[i]);
     }
     free(o->u.res.members);
     core->stats.resources--;
@@ -67,7 +67,7 @@ static void paging_queue_destroy(struct vkmt_core *core, uint32_t idx)
 }
 
 /* Costs what the device owns: its children are on its own list. */
-void device_destroy(struct vkmt_core *core, uint32_t idx)
+void core_device_destroy(struct vkmt_core *core, uint32_t idx)
 {
     uint32_t child;
 
@@ -77,21 +77,21 @@ void device_destroy(struct vkmt_core *core, uint32_t idx)
         if (o->type == OBJ_PAGING_QUEUE) {
             paging_queue_destroy(core, child);
         } else if (o->type == OBJ_RESOURCE) {
-            resource_destroy(core, child);
+            core_resource_destroy(core, child);
         } else if (o->u.alloc.group != NIL) {
-            resource_destroy(core, o->u.alloc.group); /* with all its members */
+            core_resource_destroy(core, o->u.alloc.group); /* with all its members */
         } else {
-            alloc_destroy(core, child);
+            core_alloc_destroy(core, child);
         }
     }
     core->stats.devices--;
     obj_free(core, idx);
 }
 
-void queue_objects_destroy(struct vkmt_core *core, uint32_t q)
+void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q)
 {
     while (core->queues[q].first_device != NIL) {
-        device_destroy(core, core->queues[q].first_device);
+        core_device_destroy(core, core->queues[q].first_device);
     }
 }
 
@@ -127,7 +127,7 @@ uint32_t cmd_destroy_device(struct cmd *c)
     if (idx == NIL) {
         return VKMT_ST_INVALID_PARAMETER;
     }
-    device_destroy(c->core, idx);
+    core_device_destroy(c->core, idx);
     return VKMT_ST_SUCCESS;
 }
 
@@ -291,7 +291,7 @@ uint32_t cmd_destroy_allocations(struct cmd *c)
             core_guest_error(core, "bad resource destroy 0x%x (count %u)", c->sqe.arg0, n);
             return VKMT_ST_INVALID_PARAMETER;
         }
-        resource_destroy(core, res);
+        core_resource_destroy(core, res);
         return VKMT_ST_SUCCESS;
     }
     if (!(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -315,7 +315,7 @@ uint32_t cmd_destroy_allocations(struct cmd *c)
         return VKMT_ST_INVALID_PARAMETER;
     }
     for (uint32_t i = 0; i < n; i++) {
-        alloc_destroy(core, idx[i]);
+        core_alloc_destroy(core, idx[i]);
     }
     return VKMT_ST_SUCCESS;
 }

@@ -123,7 +123,7 @@ void vkmt_core_destroy(struct vkmt_core *core)
     if (core->objs) {
         for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
             if (core->queues[q].state != VKMT_QSTATE_FREE) {
-                queue_objects_destroy(core, q);
+                core_queue_objects_destroy(core, q);
             }
         }
     }
@@ -169,7 +169,7 @@ void core_queue_release(struct vkmt_core *core, uint32_t q)
     struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
     uint32_t seq = core->queues[q].claim_seq;
 
-    queue_objects_destroy(core, q);
+    core_queue_objects_destroy(core, q);
     memset(&core->queues[q], 0, sizeof(core->queues[q]));
     core->queues[q].claim_seq = seq;
     core->isr[q / 32] &= ~(1u << (q % 32));
@@ -188,6 +188,7 @@ void vkmt_core_reset(struct vkmt_core *core)
     core->driver_features = 0;
     core->isr[0] = core->isr[1] = 0;
     core->failed = false;
+    obj_unretire_all(core);
     core->epoch++;
     queue_event(core, VKMT_EV_RESET, 0);
 }

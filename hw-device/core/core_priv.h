@@ -127,6 +127,7 @@ struct vkmt_core {
     struct fifo free_list; /* FIFO so a freed slot is reused last */
     uint32_t max_objects;
     uint32_t live_objs;
+    uint32_t retired_objs; /* generations used up: kept out of use until reset */
 
     struct fifo offered[EVICT_CLASSES];
     struct vkmt_aperture ap;
@@ -153,14 +154,15 @@ void obj_table_fini(struct vkmt_core *core);
 int obj_reserve(struct vkmt_core *core, uint32_t n);
 uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t parent);
 void obj_free(struct vkmt_core *core, uint32_t idx);
+void obj_unretire_all(struct vkmt_core *core);
 uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
 uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue);
 
 /* alloc.c: the allocation life cycle and teardown */
-void alloc_destroy(struct vkmt_core *core, uint32_t idx);
-void resource_destroy(struct vkmt_core *core, uint32_t idx);
-void device_destroy(struct vkmt_core *core, uint32_t idx);
-void queue_objects_destroy(struct vkmt_core *core, uint32_t q);
+void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);
+void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
+void core_device_destroy(struct vkmt_core *core, uint32_t idx);
+void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q);
 
 /* evict.c */
 unsigned evict_class(uint32_t prio);

@@ -4,8 +4,10 @@
  * A lookup succeeds only when type, generation, liveness and owning queue all
  * match, so stale handles (slot reused: generation moved on), forged values
  * and handles of another queue (another guest process) are all rejected.
- * Freed slots are reused in FIFO order, which keeps a stale handle detectable
- * for as long as possible.
+ * Freed slots are reused in FIFO order, and a slot whose generations are all
+ * used up is retired rather than wrapped, so within one device reset a stale
+ * handle never becomes valid again (PROTOCOL.md 7). Reset returns retired
+ * slots: it ends every handle anyway.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "core_priv.h"
 
 #define TABLE_MIN 1024u
+#define GEN_RETIRED (HANDLE_GEN_MASK + 1u) /* outside every handle's generation field */
 
 int obj_table_init(struct vkmt_core *core)
 {
@@ -25,6 +28,7 @@ int obj_table_init(struct vkmt_core *core)
     core->nobjs = 1; /* index 0 is reserved so that no handle is 0 */
     core->free_list.head = core->free_list.tail = NIL;
     core->live_objs = 0;
+    core->retired_objs = 0;
     return 0;
 }
 
@@ -39,11 +43,16 @@ static int grow(struct vkmt_core *core, uint32_t min_cap)
     uint32_t cap = core->cap;
     struct vkmt_obj *objs;
 
+    /* Retired slots keep their index, so the table may hold more slots than
+     * max_objects; the handle format bounds it. */
+    if (min_cap > OBJ_INDEX_MAX + 1) {
+        return -ENOSPC;
+    }
     while (cap < min_cap) {
         cap *= 2;
     }
-    if (cap > core->max_objects + 1) {
-        cap = core->max_objects + 1;
+    if (cap > OBJ_INDEX_MAX + 1) {
+        cap = OBJ_INDEX_MAX + 1;
     }
     objs = realloc(core->objs, (size_t)cap * sizeof(*objs));
     if (!objs) {
@@ -99,8 +108,8 @@ static void obj_unlink(struct vkmt_core *core, uint32_t *head, uint32_t idx)
  */
 int obj_reserve(struct vkmt_core *core, uint32_t n)
 {
-    /* Slots below nobjs that are not live sit on the free list. */
-    uint32_t freed = core->nobjs - 1 - core->live_objs;
+    /* Slots below nobjs that are neither live nor retired sit on the free list. */
+    uint32_t freed = core->nobjs - 1 - core->live_objs - core->retired_objs;
 
     if (n > core->max_objects - core->live_objs) {
         return -ENOSPC;
@@ -147,6 +156,17 @@ uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t 
     return idx;
 }
 
+static void free_list_append(struct vkmt_core *core, uint32_t idx)
+{
+    core->objs[idx].next = NIL;
+    if (core->free_list.tail != NIL) {
+        core->objs[core->free_list.tail].next = idx;
+    } else {
+        core->free_list.head = idx;
+    }
+    core->free_list.tail = idx;
+}
+
 void obj_free(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
@@ -155,15 +175,25 @@ void obj_free(struct vkmt_core *core, uint32_t idx)
         obj_unlink(core, obj_owner_list(core, idx), idx);
     }
     o->type = OBJ_FREE;
-    o->gen = (uint16_t)((o->gen + 1u) & HANDLE_GEN_MASK);
-    o->next = NIL;
-    if (core->free_list.tail != NIL) {
-        core->objs[core->free_list.tail].next = idx;
-    } else {
-        core->free_list.head = idx;
-    }
-    core->free_list.tail = idx;
     core->live_objs--;
+    if (o->gen == HANDLE_GEN_MASK) {
+        o->gen = GEN_RETIRED;
+        core->retired_objs++;
+        return;
+    }
+    o->gen++;
+    free_list_append(core, idx);
+}
+
+void obj_unretire_all(struct vkmt_core *core)
+{
+    for (uint32_t idx = 1; core->retired_objs && idx < core->nobjs; idx++) {
+        if (core->objs[idx].gen == GEN_RETIRED) {
+            core->objs[idx].gen = 0;
+            free_list_append(core, idx);
+            core->retired_objs--;
+        }
+    }
 }
 
 uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx)

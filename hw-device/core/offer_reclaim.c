@@ -211,7 +211,9 @@ uint32_t cmd_reclaim(struct cmd *c)
             b.result[i] = VKMT_RECLAIM_NOT_COMMITTED;
         }
     }
-    if (!evict_can_fit(core, need, pinned)) {
+    /* NO_MEMORY is for a recommit that cannot fit: a batch that needs no
+     * memory succeeds even while the device is over a lowered budget. */
+    if (need && !evict_can_fit(core, need, pinned)) {
         batch_free(&b);
         return VKMT_ST_NO_MEMORY;
     }

@@ -68,23 +68,6 @@ static void fail(int line, const char *fmt, ...)
         }                                                                                          \
     } while (0)
 
-/*
- * Engine bugs that were found and reported but are not fixed yet. They are
- * tolerated unless FUZZ_CORE_STRICT is set, so that campaigns and make check
- * keep looking for new ones (FUZZING.md, "Open findings"). When the engine is
- * fixed, the tolerance goes and the reproducer joins crashes/.
- */
-static int strict_env = -1;
-
-static bool open_finding(const char *name)
-{
-    (void)name; /* documentation at the call site */
-    if (strict_env < 0) {
-        strict_env = getenv("FUZZ_CORE_STRICT") != NULL;
-    }
-    return !strict_env;
-}
-
 /* ---- Growable arrays: capacity survives across inputs, length does not ---- */
 
 static void *grow(void *v, uint32_t *cap, uint32_t need, size_t elem)
@@ -425,9 +408,7 @@ static uint32_t lookup_any(uint32_t h)
 /* A handle the engine just returned: not zero, not live, never seen to die. */
 static void check_new_handle(uint32_t h, const char *what)
 {
-    CHECK(h != 0 && lookup_any(h) == NONE &&
-              (!dead_has(h) || open_finding("handle-generation-wrap")),
-          "%s handle 0x%x is %s", what, h,
+    CHECK(h != 0 && lookup_any(h) == NONE && !dead_has(h), "%s handle 0x%x is %s", what, h,
           h == 0                  ? "zero"
           : lookup_any(h) != NONE ? "already live"
                                   : "a stale handle reused");
@@ -820,6 +801,9 @@ static void m_reset(void)
     M.isr = 0;
     M.failed = false;
     M.epoch++;
+    /* A reset ends every handle, and retired slots come back (PROTOCOL.md 7). */
+    dead_epoch++;
+    dead_count = 0;
     ev_take(VKMT_EV_RESET);
 }
 
@@ -1374,10 +1358,6 @@ static void c_reclaim(void)
         st = VKMT_ST_NO_MEMORY;
     }
     alt = st == VKMT_ST_SUCCESS && nrecommit > 1 ? VKMT_ST_NO_MEMORY : st;
-    if (!need && M.st.committed_bytes > M.budget + (M.st.offered_bytes - pinned) &&
-        open_finding("over-budget-reclaim")) {
-        alt = VKMT_ST_NO_MEMORY; /* the engine applies the budget test to nothing */
-    }
     if (!expect2(st, alt)) {
         return;
     }
