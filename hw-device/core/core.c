@@ -110,7 +110,11 @@ int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *ba
         vkmt_core_destroy(core);
         return -ENOMEM;
     }
-    memset(ctrl, 0, vkmt_core_ctrl_size(cfg->num_queues));
+    /* Headers and rings start zeroed (all queues FREE); staging is guest
+     * scratch that the device reads only where a command points. */
+    for (uint32_t q = 0; q < cfg->num_queues; q++) {
+        memset(core_queue_base(core, q), 0, VKMT_QUEUE_STAGING_OFF);
+    }
     *out = core;
     return 0;
 }

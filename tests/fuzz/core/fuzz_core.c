@@ -389,10 +389,65 @@ static void live_compact(void)
     G.dead = 0;
 }
 
+/*
+ * Handle -> model object, so that checking a handle costs the same however
+ * many objects are live. Open addressing, epoch-tagged like dead_set; an
+ * entry stays when its object dies (lookups check liveness), and a handle
+ * handed out again after a reset overwrites its entry. Past half full, new
+ * handles are not entered and lookups fall back to a scan of the live list.
+ */
+#define HMAP_BITS 16u
+static struct {
+    uint32_t handle;
+    uint32_t obj;
+    uint32_t epoch;
+} hmap[1u << HMAP_BITS];
+static uint32_t hmap_count;
+static bool hmap_full;
+
+static void set_handle(uint32_t i, uint32_t h)
+{
+    uint32_t k = (h * 0x9e3779b1u) >> (32 - HMAP_BITS);
+
+    obj(i)->handle = h;
+    for (; hmap[k].epoch == dead_epoch; k = (k + 1) & ((1u << HMAP_BITS) - 1)) {
+        if (hmap[k].handle == h) {
+            hmap[k].obj = i;
+            return;
+        }
+    }
+    if (hmap_count >= (1u << HMAP_BITS) / 2) {
+        hmap_full = true;
+        return;
+    }
+    hmap[k].handle = h;
+    hmap[k].obj = i;
+    hmap[k].epoch = dead_epoch;
+    hmap_count++;
+}
+
+/* Empties dead_set and hmap: a new input, or a reset, which kills everything. */
+static void forget_handles(void)
+{
+    dead_epoch++;
+    dead_count = 0;
+    hmap_count = 0;
+    hmap_full = false;
+}
+
 /* The live object with handle @h, whatever its kind or queue. */
 static uint32_t lookup_any(uint32_t h)
 {
     if (h == 0) {
+        return NONE;
+    }
+    if (!hmap_full) {
+        for (uint32_t k = (h * 0x9e3779b1u) >> (32 - HMAP_BITS); hmap[k].epoch == dead_epoch;
+             k = (k + 1) & ((1u << HMAP_BITS) - 1)) {
+            if (hmap[k].handle == h) {
+                return obj(hmap[k].obj)->live ? hmap[k].obj : NONE;
+            }
+        }
         return NONE;
     }
     for (uint32_t i = 0; i < live.n; i++) {
@@ -802,8 +857,7 @@ static void m_reset(void)
     M.failed = false;
     M.epoch++;
     /* A reset ends every handle, and retired slots come back (PROTOCOL.md 7). */
-    dead_epoch++;
-    dead_count = 0;
+    forget_handles();
     ev_take(VKMT_EV_RESET);
 }
 
@@ -1143,7 +1197,7 @@ static void c_create_allocations(void)
               "CREATE event queue %u size %llu handle 0x%x for size %llu", e->queue,
               (unsigned long long)e->size, e->handle, (unsigned long long)obj(a)->size);
         check_new_handle(e->handle, "new allocation");
-        obj(a)->handle = e->handle;
+        set_handle(a, e->handle);
         pages_sync(a);
         M.st.committed_bytes += bytes_of(obj(a));
         M.st.allocations++;
@@ -1564,7 +1618,7 @@ static void completion_check(void)
         CHECK(cqe->value0 <= UINT32_MAX, "opcode 0x%x returned handle 0x%llx", C.sqe.opcode,
               (unsigned long long)cqe->value0);
         check_new_handle((uint32_t)cqe->value0, "returned");
-        obj(C.learn0)->handle = (uint32_t)cqe->value0;
+        set_handle(C.learn0, (uint32_t)cqe->value0);
     } else {
         CHECK(cqe->value0 == C.value0, "opcode 0x%x value0 0x%llx, due 0x%llx", C.sqe.opcode,
               (unsigned long long)cqe->value0, (unsigned long long)C.value0);
@@ -1573,7 +1627,7 @@ static void completion_check(void)
         CHECK(cqe->value1 <= UINT32_MAX, "opcode 0x%x returned handle 0x%llx as value1",
               C.sqe.opcode, (unsigned long long)cqe->value1);
         check_new_handle((uint32_t)cqe->value1, "returned sync");
-        obj(C.learn1)->handle = (uint32_t)cqe->value1;
+        set_handle(C.learn1, (uint32_t)cqe->value1);
     } else {
         CHECK(cqe->value1 == C.value1, "opcode 0x%x value1 0x%llx, due 0x%llx", C.sqe.opcode,
               (unsigned long long)cqe->value1, (unsigned long long)C.value1);
@@ -2814,8 +2868,7 @@ static void setup(const uint8_t *data, size_t size)
     }
     memset(&G, 0, sizeof(G));
     memset(&M, 0, sizeof(M));
-    dead_epoch++;
-    dead_count = 0;
+    forget_handles();
     objs.n = live.n = batch.n = elem_end.n = events.n = exp_destroy.n = 0;
     bcalls.n = exp_discards.n = 0;
     for (int k = 0; k < K_COUNT; k++) {
