@@ -133,13 +133,15 @@ CHECK_QEMU :=
 QTEST_ARGS := --no-qtest
 endif
 
-check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU)
+check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuzz-qemu-check-build
 
-# make check: every suite in both builds, the device's qtest in QEMU, and the
-# conformance and reap suites inside the test VM; ends with one
+# make check: every suite in both builds, the device's qtest in QEMU, the
+# conformance and reap suites inside the test VM, and both fuzz harnesses
+# over their corpus and crash inputs (FUZZING.md); ends with one
 # "N passed, N failed".
 check: check-build
-	@tests/run-suites.sh build build/asan $(QTEST_ARGS) -- $(EXAMPLES)
+	@tests/run-suites.sh build build/asan $(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) \
+		$(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
 
 # The README's main command: everything from a fresh clone to a VM running
 # the demo scenario (configure installs what is missing when run as root).
@@ -213,5 +215,5 @@ bench-vm: vm-image qemu
 	echo "$$out" | sed -n 's/^vkmt-vm: boot-to-command //p' | sort -n | \
 	awk -v accel="$$accel" '{ t[NR] = $$1 } END { printf "bench-vm: boot to command, %d boots, %s: min %.2f s, median %.2f s, max %.2f s (target <= 3 s under TCG)\n", NR, accel, t[1], t[int((NR + 1) / 2)], t[NR] }'
 
--include $(shell find build -path build/qemu -prune -o -path build/src -prune -o \
-	-name '*.d' -print 2>/dev/null)
+-include $(shell find build -path build/qemu -prune -o -path 'build/qemu-fuzz*' -prune -o \
+	-path build/src -prune -o -name '*.d' -print 2>/dev/null)

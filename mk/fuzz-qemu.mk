@@ -1,4 +1,4 @@
-# The QEMU fuzz target for the device (docs/fuzz-qemu.md): qemu-fuzz-x86_64
+# The QEMU fuzz target for the device (FUZZING.md, "The QEMU target"): qemu-fuzz-x86_64
 # with the vkmt-fuzz targets, built with clang, libFuzzer, ASan and UBSan
 # into build/qemu-fuzz by scripts/build-qemu-fuzz.sh, which first checks that
 # clang and its fuzzer runtime (Debian: libclang-rt-14-dev) link.
@@ -117,7 +117,7 @@ fuzz-qemu-check: | check-config
 	echo "# fuzz_qemu: $$p passed, $$f failed"; test $$f -eq 0
 
 # Execs/s of stock generic-fuzz on QEMU's edu device and of vkmt-fuzz, one
-# process each, one after the other on this machine (docs/fuzz-qemu.md).
+# process each, one after the other on this machine (FUZZING.md, "The QEMU target").
 fuzz-qemu-bench: fuzz-qemu-build
 	@rm -rf $(QFUZZ_DIR)/bench && mkdir -p $(QFUZZ_DIR)/bench/edu $(QFUZZ_DIR)/bench/vkmt
 	@QEMU_FUZZ_ARGS='-machine q35 -nodefaults -device edu -L /usr/share/seabios -L /usr/share/qemu' \
