@@ -193,6 +193,9 @@ void vkmt_core_reset(struct vkmt_core *core)
     core->isr[0] = core->isr[1] = 0;
     core->failed = false;
     obj_unretire_all(core);
+    /* Nothing holds a range any more; rewinding the next-fit cursor makes a
+     * reset device place allocations exactly as a new one would. */
+    aperture_clear(&core->ap);
     core->epoch++;
     queue_event(core, VKMT_EV_RESET, 0);
 }

@@ -482,6 +482,50 @@ static void handles_detect_stale_forged_and_foreign(void)
     teardown();
 }
 
+/* PROTOCOL.md 7: a slot whose generations are used up is retired, not
+ * wrapped, so its first handle never comes back; a reset returns it. */
+static void handle_slots_retire_instead_of_wrapping(void)
+{
+    uint32_t first, dev, slot;
+
+    setup(MIB, 0);
+    first = new_device();
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = first }, NULL),
+             VKMT_ST_SUCCESS);
+    /* One free slot: every creation reuses it until it is retired. */
+    for (uint32_t i = 0; i < 600; i++) {
+        dev = new_device();
+        CHECK(dev != first);
+        CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev }, NULL),
+                 VKMT_ST_SUCCESS);
+    }
+    slot = first & 0xfffffu;
+    CHECK((dev & 0xfffffu) != slot);
+    wr(VKMT_REG(status), 0);
+    handshake(VKMT_F_KNOWN);
+    F.d = claim();
+    /* The retired slot is in use again, behind the one freed before it. */
+    CHECK((new_device() & 0xfffffu) != slot);
+    CHECK_EQ(new_device() & 0xfffffu, slot);
+    teardown();
+}
+
+/* PROTOCOL.md 10: NO_MEMORY is for a recommit; a reclaim that needs no
+ * memory succeeds even when the host lowered the budget below what is held. */
+static void reclaim_needing_no_memory_succeeds_over_budget(void)
+{
+    uint32_t dev, h[2], res[2];
+
+    setup(MIB, 0);
+    dev = new_device();
+    CHECK_EQ(create(dev, 2, 4 * PAGE, h), VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, PAGE);
+    CHECK_EQ(reclaim(dev, h, 2, res), VKMT_ST_SUCCESS);
+    CHECK_EQ(res[0], VKMT_RECLAIM_OK);
+    CHECK_EQ(res[1], VKMT_RECLAIM_OK);
+    teardown();
+}
+
 /* ---- the allocation state machine ---- */
 
 static void offered_content_survives_byte_for_byte(void)
@@ -1441,6 +1485,7 @@ static const struct test core_tests[] = {
     TEST(release_and_reclaim_queue),
     TEST(release_frees_everything),
     TEST(handles_detect_stale_forged_and_foreign),
+    TEST(handle_slots_retire_instead_of_wrapping),
     TEST(offered_content_survives_byte_for_byte),
     TEST(discarded_content_reads_zero),
     TEST(trim_returns_memory_to_the_host),
@@ -1449,6 +1494,7 @@ static const struct test core_tests[] = {
     TEST(budget_pressure_on_create),
     TEST(reclaim_evicts_others_but_never_its_own_batch),
     TEST(lowering_the_budget_discards_offered),
+    TEST(reclaim_needing_no_memory_succeeds_over_budget),
     TEST(decommit_and_recommit),
     TEST(batches_are_all_or_nothing),
     TEST(batch_sizes),
