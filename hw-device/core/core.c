@@ -103,10 +103,7 @@ int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *ba
     core->ctrl = ctrl;
     core->max_objects = cfg->max_objects ? cfg->max_objects : OBJ_INDEX_MAX;
     core->budget = default_budget(cfg->budget, backend->size);
-    core->scratch = malloc(VKMT_STAGING_SIZE);
-    core->results = malloc((size_t)VKMT_MAX_BATCH * sizeof(uint32_t));
-    if (!core->scratch || !core->results || obj_table_init(core) < 0 ||
-        aperture_init(&core->ap, (uint32_t)npages) < 0) {
+    if (obj_table_init(core) < 0 || aperture_init(&core->ap, (uint32_t)npages) < 0) {
         vkmt_core_destroy(core);
         return -ENOMEM;
     }

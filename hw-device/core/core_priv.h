@@ -135,8 +135,11 @@ struct vkmt_core {
     uint64_t committed;
     uint64_t offered_bytes;
 
+    /* Per-command working memory, grown on demand to the largest command
+     * seen (at most one staging area and one batch of results). */
     uint8_t *scratch; /* private copy of one command's payload */
     uint32_t *results;
+    uint32_t scratch_cap, results_cap; /* bytes */
 
     struct vkmt_stats stats;
 };

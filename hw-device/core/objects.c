@@ -15,7 +15,7 @@
 
 #include "core_priv.h"
 
-#define TABLE_MIN 1024u
+#define TABLE_MIN 64u                      /* grows by doubling */
 #define GEN_RETIRED (HANDLE_GEN_MASK + 1u) /* outside every handle's generation field */
 
 int obj_table_init(struct vkmt_core *core)

@@ -6,6 +6,8 @@
  * exactly one completion, whose phase flag is stored last with release
  * ordering so the guest never sees a half-written entry.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core_priv.h"
@@ -124,6 +126,56 @@ static uint32_t check_sqe(struct cmd *c, const struct op_desc **out)
     return VKMT_ST_SUCCESS;
 }
 
+/* Make *@buf hold at least @need bytes; its content need not survive. */
+static int buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit)
+{
+    uint32_t c = *cap ? *cap : 4096u;
+    void *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (c < need) {
+        c *= 2;
+    }
+    c = c < limit ? c : limit;
+    p = malloc(c);
+    if (!p) {
+        return -ENOMEM;
+    }
+    free(*buf);
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
+/* QUERY_STATS writes its block through the results buffer. */
+_Static_assert(sizeof(struct vkmt_wire_stats) <= VKMT_MAX_BATCH * sizeof(uint32_t),
+               "a stats block fits the results buffer");
+
+/*
+ * Working memory for @c, sized from its (not yet validated) lengths, each
+ * capped at what a valid command can use: small commands never make the
+ * device hold a staging area's worth of memory.
+ */
+static int cmd_buffers(struct cmd *c)
+{
+    const uint32_t results_max = VKMT_MAX_BATCH * sizeof(uint32_t);
+    const struct vkmt_sqe *s = &c->sqe;
+    uint32_t pay = s->payload_len < VKMT_STAGING_SIZE ? s->payload_len : VKMT_STAGING_SIZE;
+    uint32_t res = s->count < VKMT_MAX_BATCH ? s->count * (uint32_t)sizeof(uint32_t) : results_max;
+
+    if (s->result_len > res) {
+        res = s->result_len < results_max ? s->result_len : results_max;
+    }
+    if (buf_reserve((void **)&c->core->scratch, &c->core->scratch_cap, pay, VKMT_STAGING_SIZE) <
+            0 ||
+        buf_reserve((void **)&c->core->results, &c->core->results_cap, res, results_max) < 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static uint32_t execute(struct cmd *c)
 {
     const struct op_desc *d = NULL;
@@ -134,7 +186,13 @@ static uint32_t execute(struct cmd *c)
         return VKMT_ST_DEVICE_REMOVED;
     }
     status = check_sqe(c, &d);
-    return status == VKMT_ST_SUCCESS ? d->run(c) : status;
+    if (status != VKMT_ST_SUCCESS) {
+        return status;
+    }
+    if (cmd_buffers(c) < 0) {
+        return VKMT_ST_NO_MEMORY; /* the host, not the guest, is out of memory */
+    }
+    return d->run(c);
 }
 
 static void complete(struct vkmt_core *core, uint32_t q, const struct cmd *c, uint32_t status)
