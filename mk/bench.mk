@@ -1,0 +1,17 @@
+# make bench (docs/BENCH.md): every figure of the benchmark table in one run,
+# written to build/bench/results.{json,md,png} by scripts/bench.sh.
+#
+# The in-VM half needs a second guest image: the virtio-gpu baseline needs
+# Debian's generic kernel and its DRM modules (the cloud kernel of build/vm
+# has no DRM). build/vm-bench is that image with the same guest programs.
+BENCH_VM_DIR := build/vm-bench
+BENCH_VM_MODULES := virtio_pci,virtio-gpu
+
+.PHONY: bench vm-bench-image
+vm-bench-image: $(VM_HOST_FILES)
+	@$(if $(VKMT_CACHE),VKMT_CACHE='$(VKMT_CACHE)' )scripts/vm-image.sh \
+		$(if $(VM_REFRESH),--refresh )--generic-kernel $(BENCH_VM_MODULES) $(BENCH_VM_DIR) \
+		$(GUEST_FILES)
+
+bench: build/bench/bench_host build/libvkmt-loopback.so qemu vm-image vm-bench-image
+	@scripts/bench.sh build/bench
