@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct bench_session bench;
@@ -44,7 +45,10 @@ double bench_clock_cost(void)
 
 void bench_sample(const char *key, const char *unit, double value)
 {
-    printf("vkmt-bench: %s %s %.3f\n", key, unit, value);
+    const char *checks = getenv("VKMT_POINTER_CHECKS");
+
+    printf("vkmt-bench: %s%s %s %.3f\n", key, checks && !strcmp(checks, "0") ? ".nochecks" : "",
+           unit, value);
     fflush(stdout);
 }
 

@@ -22,7 +22,8 @@ double bench_now_ns(void);
 double bench_clock_cost(void);
 /* Sorts @v in place and returns its median. */
 double bench_median(double *v, unsigned n);
-/* Prints and flushes one sample line. */
+/* Prints and flushes one sample line; with VKMT_POINTER_CHECKS=0 the key
+ * gets ".nochecks" appended (libvkmt skips its kernel-checked copies). */
 void bench_sample(const char *key, const char *unit, double value);
 /* Prints the failure and exits with status 1. */
 _Noreturn void bench_die(const char *what, NTSTATUS st);

@@ -33,11 +33,13 @@ step() { say "[$1/6] $2 ($(($(date +%s) - start)) s so far)"; }
 
 # --- loopback: separate processes, so that each bookkeeping figure starts
 # from a fresh heap.
-step 1 "loopback (in process): offer, reclaim, reclaim2 at 1/64/1024/10240, bookkeeping; $host_runs runs"
+step 1 "loopback (in process): offer, reclaim, reclaim2 at 1/64/1024/10240, bookkeeping; $host_runs runs, pointer checks on and off"
 for i in $(seq "$host_runs"); do
-    VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB="$root/build/libvkmt-loopback.so" \
-        "$root/build/bench/bench_host" --raw >>"$raw/loopback.txt" ||
-        die "bench_host failed: $(tail -n 3 "$raw/loopback.txt")"
+    for checks in 1 0; do
+        VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB="$root/build/libvkmt-loopback.so" \
+            VKMT_POINTER_CHECKS=$checks "$root/build/bench/bench_host" --raw \
+            >>"$raw/loopback.txt" || die "bench_host failed: $(tail -n 3 "$raw/loopback.txt")"
+    done
 done
 
 # --- in the VM. vm-run chooses the accelerator (KVM only after a probe boot
@@ -53,10 +55,11 @@ vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-N
     sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_'"$name"'=\1/p' "$raw/vm-$name.err" >>"$raw/meta.txt"
 }
 
-step 2 "VM, doorbell=inline: MMIO read, edu, the calls, create+destroy, virtio-gpu, trim"
+step 2 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
 vm inline --device-props doorbell=inline \
     --qemu-arg=-device --qemu-arg=edu --qemu-arg=-device --qemu-arg=virtio-gpu-pci -- \
-    'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls create gpu trim'
+    'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls create gpu trim &&' \
+    'VKMT_POINTER_CHECKS=0 vkmt-bench calls create'
 
 step 3 "VM, doorbell=ioeventfd: MMIO read, the calls, create+destroy"
 vm ioeventfd --device-props doorbell=ioeventfd -- 'vkmt-bench mmio calls create'
