@@ -53,8 +53,8 @@
  * build machine need not have the kernel's DRM headers.
  */
 struct virtgpu_resource_create {
-    uint32_t target, format, bind, width, height, depth, array_size, last_level, nr_samples,
-        flags, bo_handle, res_handle, size, stride;
+    uint32_t target, format, bind, width, height, depth, array_size, last_level, nr_samples, flags,
+        bo_handle, res_handle, size, stride;
 };
 struct virtgpu_wait {
     uint32_t handle, flags;
@@ -65,7 +65,7 @@ struct gem_close {
 #define DRM_IOCTL_BASE 'd'
 #define DRM_COMMAND_BASE 0x40
 #define IOCTL_GEM_CLOSE _IOW(DRM_IOCTL_BASE, 0x09, struct gem_close)
-#define IOCTL_VIRTGPU_RESOURCE_CREATE                                                        \
+#define IOCTL_VIRTGPU_RESOURCE_CREATE                                                              \
     _IOWR(DRM_IOCTL_BASE, DRM_COMMAND_BASE + 0x04, struct virtgpu_resource_create)
 #define IOCTL_VIRTGPU_WAIT _IOWR(DRM_IOCTL_BASE, DRM_COMMAND_BASE + 0x08, struct virtgpu_wait)
 #define PIPE_TEXTURE_2D 2
@@ -288,8 +288,7 @@ static void section_gpu(void)
         usleep(50000);
     }
     if (fd < 0) {
-        fatal("no %s (modprobe virtio_pci virtio-gpu, -device virtio-gpu-pci)",
-              "/dev/dri/card0");
+        fatal("no %s (modprobe virtio_pci virtio-gpu, -device virtio-gpu-pci)", "/dev/dri/card0");
     }
     for (int run = 0; run < RUNS; run++) {
         double create = 0, wait = 0, close_ns = 0;
@@ -400,9 +399,8 @@ int main(int argc, char **argv)
         void (*run)(void);
         int session;
     } sections[] = {
-        { "mmio", section_mmio, 0 },     { "edu", section_edu, 0 },
-        { "calls", section_calls, 1 },   { "create", section_create, 1 },
-        { "gpu", section_gpu, 0 },       { "trim", section_trim, 1 },
+        { "mmio", section_mmio, 0 },     { "edu", section_edu, 0 }, { "calls", section_calls, 1 },
+        { "create", section_create, 1 }, { "gpu", section_gpu, 0 }, { "trim", section_trim, 1 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
