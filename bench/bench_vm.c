@@ -9,7 +9,8 @@
  *   edu     a command on QEMU's edu device: write the argument to the
  *           factorial register (which starts the computation), poll the
  *           status register until the device is done
- *   calls   D3DKMTOfferAllocations, D3DKMTReclaimAllocations and
+ *   calls   D3DKMTQueryVideoMemoryInfo (a command with no handle array),
+ *           then D3DKMTOfferAllocations, D3DKMTReclaimAllocations and
  *           D3DKMTReclaimAllocations2 over 4 KiB allocations, batches of 1,
  *           64, 1024 and 10240 handles (ns per call)
  *   create  D3DKMTCreateAllocation2 + D3DKMTDestroyAllocation2 of one 64x64
@@ -244,7 +245,21 @@ static void calls_batch(UINT n)
 static void section_calls(void)
 {
     static const UINT batches[] = { 1, 64, 1024, 10240 };
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = bench.adapter };
+    const unsigned n = 1000;
+    NTSTATUS st;
 
+    /* A command with no handle array: the bare command round trip. */
+    for (int run = 0; run < RUNS; run++) {
+        double t0 = bench_now_ns();
+
+        for (unsigned i = 0; i < n; i++) {
+            if ((st = D3DKMTQueryVideoMemoryInfo(&q))) {
+                bench_die("D3DKMTQueryVideoMemoryInfo", st);
+            }
+        }
+        bench_sample("vm.query", "ns", (bench_now_ns() - t0) / n);
+    }
     for (unsigned i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
         calls_batch(batches[i]);
     }

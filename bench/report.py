@@ -152,6 +152,10 @@ def main():
     md.append("| figure | unit | min / **median** / max | runs | accelerator |")
     md.append("|---|---|---|---:|---|")
     rows = [("vkmt bare MMIO register read", "vm.mmio_read@inline", "ns"),
+            ("vkmt D3DKMTQueryVideoMemoryInfo (command, no handle array)", "vm.query@inline", "ns"),
+            ("... VKMT_POINTER_CHECKS=0", "vm.query.nochecks@inline", "ns"),
+            ("... doorbell=ioeventfd", "vm.query@ioeventfd", "ns"),
+            ("... doorbell=iothread", "vm.query@iothread", "ns"),
             ("vkmt D3DKMTReclaimAllocations2, 1 allocation", "vm.reclaim2.1@inline", "ns"),
             ("... VKMT_POINTER_CHECKS=0", "vm.reclaim2.1.nochecks@inline", "ns"),
             ("... doorbell=ioeventfd", "vm.reclaim2.1@ioeventfd", "ns"),
@@ -204,7 +208,7 @@ def main():
 set output "{out}/results.png"
 set multiplot layout 1,2 title "vkmt, {date}, guest accelerator {accel}"
 set title "Round trips in the VM (median, min..max)"
-set bmargin 6
+set bmargin 8
 set logscale y
 set ylabel "ns"
 set xtics rotate by -30 nomirror
