@@ -86,7 +86,7 @@ $(eval $(call variant,build,$(OPT_CFLAGS),build/libvkmt.so.$(SOVERSION) build/li
 $(eval $(call variant,build/asan,$(SAN_CFLAGS),build/asan/libvkmt.a,CONF_LINK_STATIC))
 
 build/bench/bench_host: build/obj/bench/bench_host.o build/obj/bench/bench_common.o \
-		build/libvkmt.so.$(SOVERSION)
+		build/libvkmt.so.$(SOVERSION) build/libvkmt.so
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(filter %.o,$^) -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..' -ldl -lpthread
 
