@@ -2,8 +2,11 @@
 /*
  * vkmt-bench: the in-VM half of make bench (docs/BENCH.md), a static guest
  * program. Each section named on the command line runs RUNS times and prints
- * one sample line per run and figure ("vkmt-bench: KEY UNIT VALUE", the
- * mean of that run's operations):
+ * one sample line per run and figure ("vkmt-bench: KEY UNIT VALUE"): the
+ * median of that run's individually timed operations, less the clock's own
+ * cost (MMIO reads, too short to time one by one: the median of chunks of
+ * CHUNK reads). Medians keep what the host's other load does to a few
+ * operations (preemption) out of the figures:
  *
  *   mmio    a bare register read on vkmt (the MMIO round trip)
  *   edu     a command on QEMU's edu device: write the argument to the
@@ -13,6 +16,8 @@
  *           then D3DKMTOfferAllocations, D3DKMTReclaimAllocations and
  *           D3DKMTReclaimAllocations2 over 4 KiB allocations, batches of 1,
  *           64, 1024 and 10240 handles (ns per call)
+ *   pair    D3DKMTReclaimAllocations2 of one allocation against the bare
+ *           register read, alternating in chunks: their ratio per run
  *   create  D3DKMTCreateAllocation2 + D3DKMTDestroyAllocation2 of one 64x64
  *           32-bit allocation (16 KiB)
  *   gpu     the same size on virtio-gpu through its DRM driver: resource
@@ -38,6 +43,7 @@
 #include "vkmt_proto.h"
 
 #define RUNS 7
+#define CHUNK 25
 #define PAGE 4096u
 #define TILE_BYTES (64u * 64u * 4u)
 
@@ -75,6 +81,23 @@ struct gem_close {
 
 static double clock_ns;
 
+/* Room for @n timings; exits when there is none. */
+static double *timings(unsigned n)
+{
+    double *v = calloc(n, sizeof(*v));
+
+    if (!v) {
+        bench_die("calloc", STATUS_NO_MEMORY);
+    }
+    return v;
+}
+
+/* Nanoseconds since @t0, less the clock's own cost. */
+static double since(double t0)
+{
+    return bench_now_ns() - t0 - clock_ns;
+}
+
 static void fatal(const char *fmt, const char *arg)
 {
     printf("vkmt-bench: error: ");
@@ -86,25 +109,91 @@ static void fatal(const char *fmt, const char *arg)
 
 /* ---- mmio ---------------------------------------------------------------- */
 
-static void section_mmio(void)
+/* The first vkmt device's registers, mapped without claiming a queue. */
+static struct vkmt_transport *raw_device(void)
 {
     const struct vkmt_transport_ops *ops = vkmt_transport_get();
     struct vkmt_transport *t;
-    const unsigned n = 20000;
-    volatile uint32_t sink = 0;
 
     if (!ops || ops->count() == 0 || ops->open(0, &t) < 0) {
-        fatal("no vkmt device for %s", "mmio");
+        fatal("no vkmt device (transport %s)", ops ? ops->name : "none");
     }
-    for (int run = 0; run < RUNS; run++) {
-        double t0 = bench_now_ns();
+    return t;
+}
 
-        for (unsigned i = 0; i < n; i++) {
-            sink += ops->reg_read(t, VKMT_REG(magic));
-        }
-        bench_sample("vm.mmio_read", "ns", (bench_now_ns() - t0) / n);
+/* Nanoseconds per bare register read, over one chunk of reads. */
+static double mmio_chunk(struct vkmt_transport *t)
+{
+    volatile uint32_t sink = 0;
+    double t0 = bench_now_ns();
+
+    for (unsigned i = 0; i < CHUNK; i++) {
+        sink += t->ops->reg_read(t, VKMT_REG(magic));
     }
-    ops->close(t);
+    return since(t0) / CHUNK;
+}
+
+static void section_mmio(void)
+{
+    struct vkmt_transport *t = raw_device();
+    const unsigned n = 800;
+    double *v = timings(n);
+
+    for (int run = 0; run < RUNS; run++) {
+        for (unsigned i = 0; i < n; i++) {
+            v[i] = mmio_chunk(t);
+        }
+        bench_sample("vm.mmio_read", "ns", bench_median(v, n));
+    }
+    free(v);
+    t->ops->close(t);
+}
+
+/*
+ * The single-allocation reclaim round trip over the MMIO round trip, both
+ * measured in alternating chunks, so that a slow phase of the host (other
+ * load, frequency) weighs on both alike. A run's value is the median of its
+ * chunks' ratios: a chunk that the host preempted does not sway it.
+ */
+static void section_pair(void)
+{
+    struct vkmt_transport *t = raw_device();
+    D3DKMT_HANDLE h;
+    D3DDDI_RECLAIM_RESULT result;
+    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
+                                  .NumAllocations = 1,
+                                  .HandleList = &h,
+                                  .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
+    D3DKMT_RECLAIMALLOCATIONS2 r = {
+        .hPagingQueue = bench.pq, .NumAllocations = 1, .HandleList = &h, .pResults = &result
+    };
+    enum { CHUNKS = 41 };
+    double ratio[CHUNKS];
+    NTSTATUS st;
+
+    bench_create(1, PAGE, &h);
+    for (int run = 0; run < RUNS; run++) {
+        for (unsigned c = 0; c < CHUNKS; c++) {
+            double mmio = mmio_chunk(t), reclaim = 0;
+
+            for (unsigned i = 0; i < CHUNK; i++) {
+                double t0;
+
+                if ((st = D3DKMTOfferAllocations(&o))) {
+                    bench_die("D3DKMTOfferAllocations", st);
+                }
+                t0 = bench_now_ns();
+                if ((st = D3DKMTReclaimAllocations2(&r)) || result) {
+                    bench_die("D3DKMTReclaimAllocations2", st);
+                }
+                reclaim += since(t0);
+            }
+            ratio[c] = reclaim / CHUNK / mmio;
+        }
+        bench_sample("vm.reclaim2_per_mmio", "x", bench_median(ratio, CHUNKS));
+    }
+    bench_destroy(1, &h);
+    t->ops->close(t);
 }
 
 /* ---- edu ----------------------------------------------------------------- */
@@ -165,30 +254,33 @@ static void section_edu(void)
 {
     volatile uint32_t *edu = map_pci_bar(EDU_VENDOR, EDU_DEVICE, 0, 4096);
     const unsigned n = 300;
+    double *v = timings(n);
 
     if (!edu) {
         fatal("no edu device (%s)", "-device edu");
     }
     for (int run = 0; run < RUNS; run++) {
-        double t0 = bench_now_ns();
-
         for (unsigned i = 0; i < n; i++) {
+            double t0 = bench_now_ns();
+
             edu[EDU_REG_FACTORIAL / 4] = 5;
             while (edu[EDU_REG_STATUS / 4] & EDU_STATUS_COMPUTING) {
             }
+            v[i] = since(t0);
             if (edu[EDU_REG_FACTORIAL / 4] != 120) {
                 fatal("edu computed a wrong factorial%s", "");
             }
         }
-        bench_sample("vm.edu_cmd", "ns", (bench_now_ns() - t0) / n);
+        bench_sample("vm.edu_cmd", "ns", bench_median(v, n));
     }
+    free(v);
 }
 
 /* ---- calls --------------------------------------------------------------- */
 
 static void calls_batch(UINT n)
 {
-    unsigned reps = n >= 10240 ? 2 : n >= 1024 ? 10 : n >= 64 ? 100 : 1000;
+    unsigned reps = n >= 10240 ? 3 : n >= 1024 ? 11 : n >= 64 ? 101 : 1001;
     D3DKMT_HANDLE *h = calloc(n, sizeof(*h));
     BOOL *discarded = calloc(n, sizeof(*discarded));
     D3DDDI_RECLAIM_RESULT *results = calloc(n, sizeof(*results));
@@ -197,6 +289,7 @@ static void calls_batch(UINT n)
                                   .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
     D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = bench.dev, .NumAllocations = n };
     D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = bench.pq, .NumAllocations = n };
+    double *offer = timings(2 * reps), *reclaim = timings(reps), *reclaim2 = timings(reps);
     char key[64];
 
     if (!h || !discarded || !results) {
@@ -207,8 +300,6 @@ static void calls_batch(UINT n)
     r1.pDiscarded = discarded;
     r2.pResults = results;
     for (int run = 0; run < RUNS; run++) {
-        double offer = 0, reclaim = 0, reclaim2 = 0;
-
         for (unsigned i = 0; i < reps; i++) {
             double t0, t1, t2, t3, t4;
             NTSTATUS s1, s2, s3, s4;
@@ -225,18 +316,22 @@ static void calls_batch(UINT n)
             if (s1 || s2 || s3 || s4 || discarded[n - 1] || results[0]) {
                 bench_die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
             }
-            offer += t1 - t0 + t3 - t2;
-            reclaim += t2 - t1;
-            reclaim2 += t4 - t3;
+            offer[2 * i] = t1 - t0 - clock_ns;
+            offer[2 * i + 1] = t3 - t2 - clock_ns;
+            reclaim[i] = t2 - t1 - clock_ns;
+            reclaim2[i] = t4 - t3 - clock_ns;
         }
         snprintf(key, sizeof(key), "vm.offer.%u", n);
-        bench_sample(key, "ns", offer / (2 * reps) - clock_ns);
+        bench_sample(key, "ns", bench_median(offer, 2 * reps));
         snprintf(key, sizeof(key), "vm.reclaim.%u", n);
-        bench_sample(key, "ns", reclaim / reps - clock_ns);
+        bench_sample(key, "ns", bench_median(reclaim, reps));
         snprintf(key, sizeof(key), "vm.reclaim2.%u", n);
-        bench_sample(key, "ns", reclaim2 / reps - clock_ns);
+        bench_sample(key, "ns", bench_median(reclaim2, reps));
     }
     bench_destroy(n, h);
+    free(offer);
+    free(reclaim);
+    free(reclaim2);
     free(h);
     free(discarded);
     free(results);
@@ -247,19 +342,22 @@ static void section_calls(void)
     static const UINT batches[] = { 1, 64, 1024, 10240 };
     D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = bench.adapter };
     const unsigned n = 1000;
+    double *v = timings(n);
     NTSTATUS st;
 
     /* A command with no handle array: the bare command round trip. */
     for (int run = 0; run < RUNS; run++) {
-        double t0 = bench_now_ns();
-
         for (unsigned i = 0; i < n; i++) {
+            double t0 = bench_now_ns();
+
             if ((st = D3DKMTQueryVideoMemoryInfo(&q))) {
                 bench_die("D3DKMTQueryVideoMemoryInfo", st);
             }
+            v[i] = since(t0);
         }
-        bench_sample("vm.query", "ns", (bench_now_ns() - t0) / n);
+        bench_sample("vm.query", "ns", bench_median(v, n));
     }
+    free(v);
     for (unsigned i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
         calls_batch(batches[i]);
     }
@@ -270,18 +368,20 @@ static void section_calls(void)
 static void section_create(void)
 {
     const unsigned n = 300;
+    double *v = timings(n);
 
     for (int run = 0; run < RUNS; run++) {
-        double t0 = bench_now_ns();
-
         for (unsigned i = 0; i < n; i++) {
+            double t0 = bench_now_ns();
             D3DKMT_HANDLE h;
 
             bench_create(1, TILE_BYTES, &h);
             bench_destroy(1, &h);
+            v[i] = since(t0);
         }
-        bench_sample("vm.create_destroy", "ns", (bench_now_ns() - t0) / n);
+        bench_sample("vm.create_destroy", "ns", bench_median(v, n));
     }
+    free(v);
 }
 
 static void gpu_ioctl(int fd, unsigned long req, void *arg, const char *what)
@@ -296,6 +396,7 @@ static void gpu_ioctl(int fd, unsigned long req, void *arg, const char *what)
 static void section_gpu(void)
 {
     const unsigned n = 100;
+    double *total = timings(n), *create = timings(n), *wait = timings(n), *close_ns = timings(n);
     int fd = -1;
 
     /* The driver's modules were loaded just before: wait for the node. */
@@ -306,8 +407,6 @@ static void section_gpu(void)
         fatal("no %s (modprobe virtio_pci virtio-gpu, -device virtio-gpu-pci)", "/dev/dri/card0");
     }
     for (int run = 0; run < RUNS; run++) {
-        double create = 0, wait = 0, close_ns = 0;
-
         for (unsigned i = 0; i < n; i++) {
             struct virtgpu_resource_create rc = { .target = PIPE_TEXTURE_2D,
                                                   .format = VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM,
@@ -329,15 +428,21 @@ static void section_gpu(void)
             gpu_ioctl(fd, IOCTL_VIRTGPU_WAIT, &w, "wait");
             t2 = bench_now_ns();
             gpu_ioctl(fd, IOCTL_GEM_CLOSE, &c, "GEM close");
-            create += t1 - t0;
-            wait += t2 - t1;
-            close_ns += bench_now_ns() - t2;
+            close_ns[i] = since(t2);
+            total[i] = since(t0);
+            create[i] = t1 - t0 - clock_ns;
+            wait[i] = t2 - t1 - clock_ns;
         }
-        bench_sample("vm.gpu_create_wait_close", "ns", (create + wait + close_ns) / n);
-        bench_sample("vm.gpu_create", "ns", create / n);
-        bench_sample("vm.gpu_wait", "ns", wait / n);
-        bench_sample("vm.gpu_close", "ns", close_ns / n);
+        /* Each figure its own median: the parts need not add up to the whole. */
+        bench_sample("vm.gpu_create_wait_close", "ns", bench_median(total, n));
+        bench_sample("vm.gpu_create", "ns", bench_median(create, n));
+        bench_sample("vm.gpu_wait", "ns", bench_median(wait, n));
+        bench_sample("vm.gpu_close", "ns", bench_median(close_ns, n));
     }
+    free(total);
+    free(create);
+    free(wait);
+    free(close_ns);
     close(fd);
 }
 
@@ -414,13 +519,14 @@ int main(int argc, char **argv)
         void (*run)(void);
         int session;
     } sections[] = {
-        { "mmio", section_mmio, 0 },     { "edu", section_edu, 0 }, { "calls", section_calls, 1 },
-        { "create", section_create, 1 }, { "gpu", section_gpu, 0 }, { "trim", section_trim, 1 },
+        { "mmio", section_mmio, 0 }, { "edu", section_edu, 0 },       { "calls", section_calls, 1 },
+        { "pair", section_pair, 1 }, { "create", section_create, 1 }, { "gpu", section_gpu, 0 },
+        { "trim", section_trim, 1 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
     if (argc < 2) {
-        fprintf(stderr, "usage: vkmt-bench mmio|edu|calls|create|gpu|trim...\n");
+        fprintf(stderr, "usage: vkmt-bench mmio|edu|calls|pair|create|gpu|trim...\n");
         return 2;
     }
     clock_ns = bench_clock_cost();

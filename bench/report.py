@@ -88,10 +88,13 @@ def main():
     mmio, edu = med("vm.mmio_read@inline"), med("vm.edu_cmd@inline")
     for suffix, how in (("", "default pointer checks"), (".nochecks", "VKMT_POINTER_CHECKS=0")):
         r1 = med("vm.reclaim2.1%s@inline" % suffix)
-        target("reclaim <= 2x MMIO (%s)" % how, "VM: single-allocation reclaim round trip (D3DKMTReclaimAllocations2, "
-               "doorbell=inline, %s) <= 2x the bare MMIO read" % how,
-               "%s ns = %.1fx MMIO (%s ns)" % (fmt(r1), r1 / mmio, fmt(mmio)), "<= 2x",
-               r1 <= 2 * mmio)
+        ratio = med("vm.reclaim2_per_mmio%s@inline" % suffix)
+        target("reclaim <= 2x MMIO (%s)" % how,
+               "VM: single-allocation reclaim round trip (D3DKMTReclaimAllocations2, "
+               "doorbell=inline, %s) <= 2x the bare MMIO read (measured alternating, "
+               "ratio per run)" % how,
+               "%.1fx (alone: %s ns and %s ns)" % (ratio, fmt(r1), fmt(mmio)), "<= 2x",
+               ratio <= 2)
         target("reclaim 50x faster than edu (%s)" % how, "VM: that reclaim (%s) >= 50x faster than an edu command round trip" % how,
                "%.1fx (edu %s ns)" % (edu / r1, fmt(edu)), ">= 50x", edu / r1 >= 50)
     r1 = med("vm.reclaim2.1@inline")
@@ -166,6 +169,9 @@ def main():
             ("... doorbell=ioeventfd", "vm.query@ioeventfd", "ns"),
             ("... doorbell=iothread", "vm.query@iothread", "ns"),
             ("vkmt D3DKMTReclaimAllocations2, 1 allocation", "vm.reclaim2.1@inline", "ns"),
+            ("... over the MMIO read, alternating, ratio per run", "vm.reclaim2_per_mmio@inline",
+             "x"),
+            ("... the same, VKMT_POINTER_CHECKS=0", "vm.reclaim2_per_mmio.nochecks@inline", "x"),
             ("... VKMT_POINTER_CHECKS=0", "vm.reclaim2.1.nochecks@inline", "ns"),
             ("... doorbell=ioeventfd", "vm.reclaim2.1@ioeventfd", "ns"),
             ("... doorbell=iothread", "vm.reclaim2.1@iothread", "ns"),

@@ -58,8 +58,8 @@ vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-N
 step 2 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
 vm inline --device-props doorbell=inline \
     --qemu-arg=-device --qemu-arg=edu --qemu-arg=-device --qemu-arg=virtio-gpu-pci -- \
-    'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls create gpu trim &&' \
-    'VKMT_POINTER_CHECKS=0 vkmt-bench calls create'
+    'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls pair create gpu trim &&' \
+    'VKMT_POINTER_CHECKS=0 vkmt-bench calls pair create'
 
 step 3 "VM, doorbell=ioeventfd: MMIO read, the calls, create+destroy"
 vm ioeventfd --device-props doorbell=ioeventfd -- 'vkmt-bench mmio calls create'
