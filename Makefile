@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# vkmt front door: ./configure && make; make check; make bench-host; make qemu.
+# vkmt front door: ./configure && make; make check; make bench; make qemu.
 # Every artefact goes to build/ (the ASan+UBSan twin of each to build/asan/,
 # QEMU with the device to build/qemu/).
 
@@ -85,9 +85,10 @@ CONF_LINK_STATIC := build/asan/libvkmt.a
 $(eval $(call variant,build,$(OPT_CFLAGS),build/libvkmt.so.$(SOVERSION) build/libvkmt.so,CONF_LINK_SHARED))
 $(eval $(call variant,build/asan,$(SAN_CFLAGS),build/asan/libvkmt.a,CONF_LINK_STATIC))
 
-build/bench/bench_host: build/obj/bench/bench_host.o build/libvkmt.so.$(SOVERSION)
+build/bench/bench_host: build/obj/bench/bench_host.o build/obj/bench/bench_common.o \
+		build/libvkmt.so.$(SOVERSION) build/libvkmt.so
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..' -ldl -lpthread
+	$(CC) -o $@ $(filter %.o,$^) -Lbuild -lvkmt -Wl,-rpath,'$$ORIGIN/..' -ldl -lpthread
 
 build/vkmt-uninstalled.pc: guest-lib/vkmt-uninstalled.pc.in | check-config
 	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SRCDIR@|$(CURDIR)|' -e 's|@BUILDDIR@|$(CURDIR)/build|g' $< > $@
@@ -217,3 +218,6 @@ bench-vm: vm-image qemu
 
 -include $(shell find build -path build/qemu -prune -o -path 'build/qemu-fuzz*' -prune -o \
 	-path build/src -prune -o -name '*.d' -print 2>/dev/null)
+
+# After the VM section: its prerequisites use VM_HOST_FILES.
+include mk/bench.mk

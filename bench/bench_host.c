@@ -4,37 +4,24 @@
  * D3DKMTOfferAllocations, D3DKMTReclaimAllocations and
  * D3DKMTReclaimAllocations2 per call and per allocation at batch sizes 1, 64,
  * 1024 and 10240, and the engine's bookkeeping bytes per allocation with
- * 100k allocations alive. Every call is timed on its own; the figures are
- * min / median / max over the repetitions, minus the clock's own cost.
+ * 100k allocations alive. Every call is timed on its own, minus the clock's
+ * own cost. By default a table of min / median / max over the calls; with
+ * --raw (make bench) one sample line per figure: each call's median and the
+ * bookkeeping, for bench/report.py to combine over several processes.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "vkmt.h"
+#include "bench_common.h"
 
 #define PAGE 4096u
 #define LIVE_ALLOCS 100000u
 
 static const UINT batches[] = { 1, 64, 1024, 10240 };
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
+static int raw;
 
 struct series {
     double *v;
@@ -46,94 +33,20 @@ static void add(struct series *s, double ns)
     s->v[s->n++] = ns;
 }
 
-static void die(const char *what, NTSTATUS st)
-{
-    fprintf(stderr, "bench_host: %s failed: %s (0x%08x)\n", what,
-            vkmt_status_name(st) ? vkmt_status_name(st) : "?", (unsigned)st);
-    exit(1);
-}
-
-static D3DKMT_HANDLE adapter, dev, pq;
-
-static void open_device(void)
-{
-    D3DKMT_ADAPTERINFO info;
-    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &info };
-    D3DKMT_CREATEDEVICE cd = { 0 };
-    D3DKMT_CREATEPAGINGQUEUE cq = { 0 };
-    NTSTATUS st;
-
-    if ((st = D3DKMTEnumAdapters2(&e)) != STATUS_SUCCESS || e.NumAdapters < 1) {
-        die("D3DKMTEnumAdapters2", st);
-    }
-    adapter = info.hAdapter;
-    cd.hAdapter = adapter;
-    if ((st = D3DKMTCreateDevice(&cd)) != STATUS_SUCCESS) {
-        die("D3DKMTCreateDevice", st);
-    }
-    dev = cd.hDevice;
-    cq.hDevice = dev;
-    if ((st = D3DKMTCreatePagingQueue(&cq)) != STATUS_SUCCESS) {
-        die("D3DKMTCreatePagingQueue", st);
-    }
-    pq = cq.hPagingQueue;
-}
-
-static void create(UINT n, D3DKMT_HANDLE *h)
-{
-    D3DDDI_ALLOCATIONINFO2 *info = calloc(n, sizeof(*info));
-    VKMT_ALLOCATION_DESC desc = { .Size = PAGE };
-    D3DKMT_CREATEALLOCATION ca = { 0 };
-    NTSTATUS st;
-
-    for (UINT i = 0; i < n; i++) {
-        info[i].pPrivateDriverData = &desc;
-        info[i].PrivateDriverDataSize = sizeof(desc);
-    }
-    ca.hDevice = dev;
-    ca.NumAllocations = n;
-    ca.pAllocationInfo2 = info;
-    if ((st = D3DKMTCreateAllocation2(&ca)) != STATUS_SUCCESS) {
-        die("D3DKMTCreateAllocation2", st);
-    }
-    for (UINT i = 0; i < n; i++) {
-        h[i] = info[i].hAllocation;
-    }
-    free(info);
-}
-
-static void destroy(UINT n, const D3DKMT_HANDLE *h)
-{
-    D3DKMT_DESTROYALLOCATION2 d = { .hDevice = dev, .phAllocationList = h, .AllocationCount = n };
-    NTSTATUS st = D3DKMTDestroyAllocation2(&d);
-
-    if (st != STATUS_SUCCESS) {
-        die("D3DKMTDestroyAllocation2", st);
-    }
-}
-
-static double clock_cost(void)
-{
-    double v[1001];
-
-    for (int i = 0; i < 1001; i++) {
-        double t = now_ns();
-
-        v[i] = now_ns() - t;
-    }
-    qsort(v, 1001, sizeof(v[0]), cmp);
-    return v[500];
-}
-
 static void report(const char *op, UINT n, struct series *s, double clock)
 {
     double med;
+    char key[64];
 
-    qsort(s->v, s->n, sizeof(double), cmp);
     for (unsigned i = 0; i < s->n; i++) {
         s->v[i] -= clock;
     }
-    med = s->v[s->n / 2];
+    med = bench_median(s->v, s->n);
+    if (raw) {
+        snprintf(key, sizeof(key), "loopback.%s.%u", op, n);
+        bench_sample(key, "ns", med);
+        return;
+    }
     printf("| %-8s | %6u | %10.0f | %10.0f | %10.0f | %9.1f |\n", op, n, s->v[0], med,
            s->v[s->n - 1], med / n);
 }
@@ -147,13 +60,13 @@ static void bench_batch(UINT n, double clock)
     struct series offer = { calloc(2 * reps, sizeof(double)), 0 };
     struct series reclaim = { calloc(reps, sizeof(double)), 0 };
     struct series reclaim2 = { calloc(reps, sizeof(double)), 0 };
-    D3DKMT_OFFERALLOCATIONS o = { .hDevice = dev,
+    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
                                   .NumAllocations = n,
                                   .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
-    D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = dev, .NumAllocations = n };
-    D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = pq, .NumAllocations = n };
+    D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = bench.dev, .NumAllocations = n };
+    D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = bench.pq, .NumAllocations = n };
 
-    create(n, h);
+    bench_create(n, PAGE, h);
     o.HandleList = r1.HandleList = r2.HandleList = h;
     r1.pDiscarded = discarded;
     r2.pResults = results;
@@ -161,17 +74,17 @@ static void bench_batch(UINT n, double clock)
         double t0, t1, t2, t3, t4;
         NTSTATUS s1, s2, s3, s4;
 
-        t0 = now_ns();
+        t0 = bench_now_ns();
         s1 = D3DKMTOfferAllocations(&o);
-        t1 = now_ns();
+        t1 = bench_now_ns();
         s2 = D3DKMTReclaimAllocations(&r1);
-        t2 = now_ns();
+        t2 = bench_now_ns();
         s3 = D3DKMTOfferAllocations(&o);
-        t3 = now_ns();
+        t3 = bench_now_ns();
         s4 = D3DKMTReclaimAllocations2(&r2);
-        t4 = now_ns();
+        t4 = bench_now_ns();
         if (s1 || s2 || s3 || s4 || discarded[n - 1] || results[0]) {
-            die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
+            bench_die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
         }
         add(&offer, t1 - t0);
         add(&reclaim, t2 - t1);
@@ -181,7 +94,7 @@ static void bench_batch(UINT n, double clock)
     report("offer", n, &offer, clock);
     report("reclaim", n, &reclaim, clock);
     report("reclaim2", n, &reclaim2, clock);
-    destroy(n, h);
+    bench_destroy(n, h);
     free(offer.v);
     free(reclaim.v);
     free(reclaim2.v);
@@ -201,38 +114,51 @@ static void bench_bookkeeping(void)
     for (UINT done = 0; done < LIVE_ALLOCS;) {
         UINT n = LIVE_ALLOCS - done < 10240 ? LIVE_ALLOCS - done : 10240;
 
-        create(n, h + done);
+        bench_create(n, PAGE, h + done);
         done += n;
     }
     after = mallinfo2();
     per = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) / LIVE_ALLOCS;
-    printf("\nbookkeeping: %.1f host bytes per allocation with %u allocations alive "
-           "(heap growth, target <= 96)\n",
-           per, LIVE_ALLOCS);
+    if (raw) {
+        bench_sample("loopback.bookkeeping", "B", per);
+    } else {
+        printf("\nbookkeeping: %.1f host bytes per allocation with %u allocations alive "
+               "(heap growth, target <= 96)\n",
+               per, LIVE_ALLOCS);
+    }
     for (UINT done = 0; done < LIVE_ALLOCS; done += 10240) {
-        destroy(LIVE_ALLOCS - done < 10240 ? LIVE_ALLOCS - done : 10240, h + done);
+        bench_destroy(LIVE_ALLOCS - done < 10240 ? LIVE_ALLOCS - done : 10240, h + done);
     }
     free(h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     double clock;
     const char *checks = getenv("VKMT_POINTER_CHECKS");
 
+    raw = argc > 1 && !strcmp(argv[1], "--raw");
+    if (argc > 1 + raw) {
+        fprintf(stderr, "usage: bench_host [--raw]\n");
+        return 2;
+    }
     /* Room for 100k 4 KiB allocations, committed only on paper. */
     setenv("VKMT_LOOPBACK", "aperture=1G,budget=512M", 0);
-    open_device();
-    clock = clock_cost();
-    printf("libvkmt over %s, pointer checks %s, clock cost %.0f ns subtracted\n\n",
-           vkmt_transport_name(), checks && !strcmp(checks, "0") ? "off" : "on", clock);
-    printf("| call     |  batch | min ns     | median ns  | max ns     | ns/alloc  |\n");
-    printf("|----------|-------:|-----------:|-----------:|-----------:|----------:|\n");
+    bench_open();
+    clock = bench_clock_cost();
+    if (!raw) {
+        printf("libvkmt over %s, pointer checks %s, clock cost %.0f ns subtracted\n\n",
+               vkmt_transport_name(), checks && !strcmp(checks, "0") ? "off" : "on", clock);
+        printf("| call     |  batch | min ns     | median ns  | max ns     | ns/alloc  |\n");
+        printf("|----------|-------:|-----------:|-----------:|-----------:|----------:|\n");
+    }
     for (unsigned i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
         bench_batch(batches[i], clock);
     }
-    printf("\ntargets: <= 500 ns per single-allocation call, <= 20 ns per allocation "
-           "at 10240\n");
+    if (!raw) {
+        printf("\ntargets: <= 500 ns per single-allocation call, <= 20 ns per allocation "
+               "at 10240\n");
+    }
     bench_bookkeeping();
     return 0;
 }

@@ -1,9 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Usage: scripts/vm-image.sh [--refresh] OUT_DIR [HOST_FILE:GUEST_PATH ...]
+# Usage: scripts/vm-image.sh [--refresh] [--generic-kernel MODULE,...] OUT_DIR
+#                            [HOST_FILE:GUEST_PATH ...]
 #
 # Builds the test-VM image that scripts/vm-run boots (docs/VM.md):
-#   OUT_DIR/vmlinuz            Debian 12's cloud kernel
+#   OUT_DIR/vmlinuz            Debian 12's cloud kernel (or, with
+#                              --generic-kernel, its generic amd64 kernel,
+#                              with the named modules and what they depend on
+#                              in the initramfs, for busybox modprobe)
 #   OUT_DIR/initramfs.cpio.gz  busybox-static, /init (below) and the extra files
 #   OUT_DIR/kernel-version     the kernel package, as apt's NAME=VERSION
 #   OUT_DIR/busybox-version    the busybox package, as apt's NAME=VERSION
@@ -22,11 +26,23 @@ say() { printf 'vm-image: %s\n' "$*"; }
 die() { printf 'vm-image: error: %s\n' "$*" >&2; exit 1; }
 
 refresh=0
-if [ "${1:-}" = --refresh ]; then
-    refresh=1
+modules=
+flavour=cloud
+while :; do
+    case ${1:-} in
+    --refresh) refresh=1 ;;
+    --generic-kernel)
+        # The cloud kernel has no DRM: benchmarks against virtio-gpu need the
+        # generic one and its modules (a comma-separated list).
+        [ $# -ge 2 ] || die "--generic-kernel needs a module list"
+        flavour=generic modules=$(echo "$2" | tr , ' ')
+        shift
+        ;;
+    *) break ;;
+    esac
     shift
-fi
-[ $# -ge 1 ] || die "usage: $0 [--refresh] OUT_DIR [HOST_FILE:GUEST_PATH ...]"
+done
+[ $# -ge 1 ] || die "usage: $0 [--refresh] [--generic-kernel MODULE,...] OUT_DIR [HOST_FILE:GUEST_PATH ...]"
 out=$1
 shift
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -48,7 +64,11 @@ done
 
 cache_dir=${VKMT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vkmt}
 apt_dir=$cache_dir/vm-apt
-kernel_meta=linux-image-cloud-amd64
+if [ "$flavour" = cloud ]; then
+    kernel_meta=linux-image-cloud-amd64 kernel_suffix=-cloud-amd64 kernel_glob='*-cloud-amd64-*'
+else
+    kernel_meta=linux-image-amd64 kernel_suffix=-amd64 kernel_glob='*[0-9]-amd64-*'
+fi
 busybox_pkg="busybox-static"
 
 tmp=$(mktemp -d)
@@ -113,9 +133,9 @@ LIST
     meta_ver=$(apt_private apt-cache madison "$kernel_meta" |
         awk -F' *[|] *' '$3 ~ /Packages/ { print $2 }' | sort -V | tail -n 1)
     [ -n "$meta_ver" ] || { echo "no $kernel_meta in bookworm" >"$tmp/update.log"; return 1; }
-    # The metapackage depends on exactly one linux-image-ABI-cloud-amd64 (= VERSION).
+    # The metapackage depends on exactly one linux-image-ABI[-cloud]-amd64 (= VERSION).
     kernel_pv=$(apt_private apt-cache show "$kernel_meta=$meta_ver" |
-        sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*-cloud-amd64\) (= \([^)]*\)).*/\1=\2/p' |
+        sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*'"$kernel_suffix"'\) (= \([^)]*\)).*/\1=\2/p' |
         head -n 1)
     [ -n "$kernel_pv" ] || { echo "cannot read what $kernel_meta=$meta_ver depends on" \
         >"$tmp/update.log"; return 1; }
@@ -156,7 +176,7 @@ if [ "$refresh" = 1 ] || ! cached "$kernel_pv" || ! cached "$busybox_pv"; then
         if cached "$pinned_k" && cached "$pinned_b"; then
             kernel_pv=$pinned_k busybox_pv=$pinned_b
         else
-            kernel_pv=$(newest_cached 'linux-image-*-cloud-amd64-*')
+            kernel_pv=$(newest_cached "linux-image-$kernel_glob")
             busybox_pv=$(newest_cached "$busybox_pkg-*")
         fi
         [ -n "$kernel_pv" ] && [ -n "$busybox_pv" ] ||
@@ -175,6 +195,7 @@ busybox=$bbdir/bin/busybox
 # --- up to date? ---------------------------------------------------------------
 {
     echo "$kernel_pv $busybox_pv"
+    echo "modules: $modules"
     sha256sum "$script" | cut -d' ' -f1
     for spec in "$@"; do
         printf '%s %s\n' "${spec##*:}" "$(sha256sum "${spec%:*}" | cut -d' ' -f1)"
@@ -254,6 +275,34 @@ for spec in "$@"; do
     cp "$host" "$guest"
     chmod go-w "$guest"
 done
+
+# --generic-kernel: the modules asked for and everything they depend on, at
+# their paths below /lib/modules/VERSION, and a modules.dep for them that
+# busybox modprobe reads (Debian's package ships no modules.dep: depmod
+# writes one for the whole tree into $tmp first, reading the cached tree
+# through a link so that the cache stays as unpacked).
+if [ -n "$modules" ]; then
+    kver=${vmlinuz##*/vmlinuz-}
+    mkdir -p "$tmp/dep/lib/modules/$kver"
+    ln -s "$kdir/lib/modules/$kver/kernel" "$tmp/dep/lib/modules/$kver/kernel"
+    cp "$kdir/lib/modules/$kver"/modules.builtin* "$kdir/lib/modules/$kver/modules.order" \
+        "$tmp/dep/lib/modules/$kver/"
+    depmod -b "$tmp/dep" "$kver" || die "depmod failed on $kdir"
+    for m in $modules; do
+        paths=$(awk -F': *' -v want="$(echo "$m" | tr - _)" '{
+            name = $1; sub(/.*\//, "", name); sub(/\.ko.*/, "", name); gsub(/-/, "_", name)
+            if (name == want) { print $1; if ($2 != "") print $2 }
+        }' "$tmp/dep/lib/modules/$kver/modules.dep" | tr ' ' '\n')
+        [ -n "$paths" ] || die "no module $m in $kernel_pv"
+        for p in $paths; do
+            mkdir -p "$root/lib/modules/$kver/$(dirname "$p")"
+            cp "$kdir/lib/modules/$kver/$p" "$root/lib/modules/$kver/$p"
+        done
+    done
+    cp "$kdir/lib/modules/$kver"/modules.builtin* "$kdir/lib/modules/$kver/modules.order" \
+        "$root/lib/modules/$kver/"
+    depmod -b "$root" "$kver" || die "depmod failed on the image's modules"
+fi
 
 # /dev/console, needed before /init runs (the kernel opens it for init's
 # stdio), cannot be made by cpio from a file list without root: a second

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared benchmark helpers (bench_common.h). */
+#define _GNU_SOURCE
+#include "bench_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct bench_session bench;
+
+double bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof(v[0]), cmp_double);
+    return v[n / 2];
+}
+
+double bench_clock_cost(void)
+{
+    double v[1001];
+
+    for (int i = 0; i < 1001; i++) {
+        double t = bench_now_ns();
+
+        v[i] = bench_now_ns() - t;
+    }
+    return bench_median(v, 1001);
+}
+
+void bench_sample(const char *key, const char *unit, double value)
+{
+    const char *checks = getenv("VKMT_POINTER_CHECKS");
+
+    printf("vkmt-bench: %s%s %s %.3f\n", key, checks && !strcmp(checks, "0") ? ".nochecks" : "",
+           unit, value);
+    fflush(stdout);
+}
+
+void bench_die(const char *what, NTSTATUS st)
+{
+    printf("vkmt-bench: error: %s failed: %s (0x%08x)\n", what,
+           vkmt_status_name(st) ? vkmt_status_name(st) : "?", (unsigned)st);
+    fflush(stdout);
+    exit(1);
+}
+
+void bench_open(void)
+{
+    D3DKMT_ADAPTERINFO info;
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &info };
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE cq = { 0 };
+    NTSTATUS st;
+
+    if ((st = D3DKMTEnumAdapters2(&e)) != STATUS_SUCCESS || e.NumAdapters < 1) {
+        bench_die("D3DKMTEnumAdapters2", st ? st : STATUS_DEVICE_REMOVED);
+    }
+    bench.adapter = cd.hAdapter = info.hAdapter;
+    if ((st = D3DKMTCreateDevice(&cd)) != STATUS_SUCCESS) {
+        bench_die("D3DKMTCreateDevice", st);
+    }
+    bench.dev = cq.hDevice = cd.hDevice;
+    if ((st = D3DKMTCreatePagingQueue(&cq)) != STATUS_SUCCESS) {
+        bench_die("D3DKMTCreatePagingQueue", st);
+    }
+    bench.pq = cq.hPagingQueue;
+}
+
+void bench_create(UINT n, UINT64 size, D3DKMT_HANDLE *h)
+{
+    D3DDDI_ALLOCATIONINFO2 *info = calloc(n, sizeof(*info));
+    VKMT_ALLOCATION_DESC desc = { .Size = size };
+    D3DKMT_CREATEALLOCATION ca = { .hDevice = bench.dev, .NumAllocations = n };
+    NTSTATUS st;
+
+    if (!info) {
+        bench_die("calloc", STATUS_NO_MEMORY);
+    }
+    for (UINT i = 0; i < n; i++) {
+        info[i].pPrivateDriverData = &desc;
+        info[i].PrivateDriverDataSize = sizeof(desc);
+    }
+    ca.pAllocationInfo2 = info;
+    if ((st = D3DKMTCreateAllocation2(&ca)) != STATUS_SUCCESS) {
+        bench_die("D3DKMTCreateAllocation2", st);
+    }
+    for (UINT i = 0; i < n; i++) {
+        h[i] = info[i].hAllocation;
+    }
+    free(info);
+}
+
+void bench_destroy(UINT n, const D3DKMT_HANDLE *h)
+{
+    D3DKMT_DESTROYALLOCATION2 d = { .hDevice = bench.dev,
+                                    .phAllocationList = h,
+                                    .AllocationCount = n };
+    NTSTATUS st = D3DKMTDestroyAllocation2(&d);
+
+    if (st != STATUS_SUCCESS) {
+        bench_die("D3DKMTDestroyAllocation2", st);
+    }
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the host benchmark (bench_host.c) and the in-VM one (bench_vm.c)
+ * share: the clock, one device session, allocation create/destroy, and the
+ * sample lines that scripts/bench.sh collects ("vkmt-bench: KEY UNIT VALUE",
+ * one per run; bench/report.py turns them into min/median/max).
+ */
+#ifndef VKMT_BENCH_COMMON_H
+#define VKMT_BENCH_COMMON_H
+
+#include "vkmt.h"
+
+/* The session every benchmark call goes through. */
+struct bench_session {
+    D3DKMT_HANDLE adapter, dev, pq;
+};
+extern struct bench_session bench;
+
+/* CLOCK_MONOTONIC in ns. */
+double bench_now_ns(void);
+/* Median cost of reading the clock, to subtract from timed calls. */
+double bench_clock_cost(void);
+/* Sorts @v in place and returns its median. */
+double bench_median(double *v, unsigned n);
+/* Prints and flushes one sample line; with VKMT_POINTER_CHECKS=0 the key
+ * gets ".nochecks" appended (libvkmt skips its kernel-checked copies). */
+void bench_sample(const char *key, const char *unit, double value);
+/* Prints the failure and exits with status 1. */
+_Noreturn void bench_die(const char *what, NTSTATUS st);
+
+/* Opens the first adapter, a device and a paging queue into bench. */
+void bench_open(void);
+/* Creates @n allocations of @size bytes into @h. */
+void bench_create(UINT n, UINT64 size, D3DKMT_HANDLE *h);
+/* Destroys the @n allocations in @h. */
+void bench_destroy(UINT n, const D3DKMT_HANDLE *h);
+
+#endif /* VKMT_BENCH_COMMON_H */

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""make bench's report (docs/BENCH.md): reads OUT_DIR/raw/ (sample lines
+"vkmt-bench: KEY UNIT VALUE", one per run, and meta.txt) and writes
+OUT_DIR/results.json, results.md (Markdown tables, with the targets) and
+results.gp (the gnuplot script for results.png)."""
+import glob
+import json
+import os
+import statistics
+import sys
+
+BATCHES = (1, 64, 1024, 10240)
+CALLS = (("offer", "D3DKMTOfferAllocations"), ("reclaim", "D3DKMTReclaimAllocations"),
+         ("reclaim2", "D3DKMTReclaimAllocations2"))
+MODES = ("inline", "ioeventfd", "iothread")
+
+
+def load(raw):
+    """{source: {key: (unit, [values])}}, meta dict."""
+    meta = {}
+    with open(os.path.join(raw, "meta.txt")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            meta[k] = v
+    samples = {}
+    for path in sorted(glob.glob(os.path.join(raw, "*.txt"))):
+        source = os.path.basename(path)[:-4]
+        if source == "meta":
+            continue
+        with open(path) as f:
+            for line in f:
+                words = line.split()
+                if len(words) == 4 and words[0] == "vkmt-bench:":
+                    unit, values = samples.setdefault(source, {}).setdefault(
+                        words[1], (words[2], []))
+                    values.append(float(words[3]))
+                elif line.startswith("vkmt-bench: error"):
+                    sys.exit("report: %s: %s" % (path, line.strip()))
+    return samples, meta
+
+
+def stats(unit, values, accel):
+    return {"unit": unit, "min": min(values), "median": statistics.median(values),
+            "max": max(values), "runs": len(values), "accelerator": accel}
+
+
+def fmt(x):
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+def cell(fig, scale=1.0):
+    if fig is None:
+        return "-"
+    return "%s / **%s** / %s" % (fmt(fig["min"] / scale), fmt(fig["median"] / scale),
+                                fmt(fig["max"] / scale))
+
+
+def main():
+    out = sys.argv[1]
+    samples, meta = load(os.path.join(out, "raw"))
+    accel = {"loopback": "none (in process)", "boot": meta.get("accel_boot", "?")}
+    for m in MODES:
+        accel["vm-" + m] = meta.get("accel_" + m, "?")
+    figs = {}
+    for source, keys in samples.items():
+        for key, (unit, values) in keys.items():
+            name = key if source in ("loopback", "boot") else "%s@%s" % (key, source[3:])
+            figs[name] = stats(unit, values, accel[source])
+
+    def fig(name):
+        return figs.get(name)
+
+    def med(name):
+        return figs[name]["median"]
+
+    vm_accel = accel["vm-inline"]
+    targets = []
+
+    def target(short, what, measured, goal, met):
+        targets.append({"short": short, "target": what, "measured": measured, "goal": goal,
+                        "met": bool(met)})
+
+    mmio, edu = med("vm.mmio_read@inline"), med("vm.edu_cmd@inline")
+    for suffix, how in (("", "default pointer checks"), (".nochecks", "VKMT_POINTER_CHECKS=0")):
+        r1 = med("vm.reclaim2.1%s@inline" % suffix)
+        ratio = med("vm.reclaim2_per_mmio%s@inline" % suffix)
+        target("reclaim <= 2x MMIO (%s)" % how,
+               "VM: single-allocation reclaim round trip (D3DKMTReclaimAllocations2, "
+               "doorbell=inline, %s) <= 2x the bare MMIO read (measured alternating, "
+               "ratio per run)" % how,
+               "%.1fx (alone: %s ns and %s ns)" % (ratio, fmt(r1), fmt(mmio)), "<= 2x",
+               ratio <= 2)
+        target("reclaim 50x faster than edu (%s)" % how, "VM: that reclaim (%s) >= 50x faster than an edu command round trip" % how,
+               "%.1fx (edu %s ns)" % (edu / r1, fmt(edu)), ">= 50x", edu / r1 >= 50)
+    r1 = med("vm.reclaim2.1@inline")
+    per = med("vm.reclaim2.10240@inline") / 10240
+    target("batch 50x cheaper per allocation", "VM: per-allocation cost of a 10240-handle batch >= 50x lower than single calls "
+           "(reclaim2, inline)", "%s ns vs %s ns per call: %.0fx" % (fmt(per), fmt(r1), r1 / per),
+           ">= 50x", r1 / per >= 50)
+    gpu = med("vm.gpu_create_wait_close@inline")
+    for suffix, how in (("", "default pointer checks"), (".nochecks", "VKMT_POINTER_CHECKS=0")):
+        cd = med("vm.create_destroy%s@inline" % suffix)
+        target("create+destroy 50x faster than virtio-gpu (%s)" % how,
+               "VM: allocation create + destroy (%s) >= 50x faster than virtio-gpu resource "
+               "create + wait + close (64x64, 16 KiB)" % how,
+               "%.1fx (%s ns vs %s ns)" % (gpu / cd, fmt(cd), fmt(gpu)), ">= 50x", gpu / cd >= 50)
+    worst = max(med("loopback.%s.10240" % c) / 10240 for c, _ in CALLS)
+    target("loopback <= 20 ns per allocation", "loopback: <= 20 ns per allocation in 10240-handle batches (slowest of the three calls)",
+           "%s ns" % fmt(worst), "<= 20 ns", worst <= 20)
+    bk = med("loopback.bookkeeping")
+    target("<= 96 B per allocation", "<= 96 bytes of host bookkeeping per allocation (100k alive)", "%s B" % fmt(bk),
+           "<= 96 B", bk <= 96)
+
+    machine = "%s; %s" % (meta.get("host", "?"), meta.get("os", "?"))
+    load_note = "load average %s at the start, %s at the end" % (meta.get("load_start", "?"),
+                                                            meta.get("load_end", "?"))
+    doc = {"date": meta.get("date"), "commit": meta.get("commit"), "machine": machine,
+           "load": load_note, "accelerators": accel, "figures": figs, "targets": targets}
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+    md = []
+    md.append("Measured %s on %s (%s), commit %s. Guest: Debian 12 generic kernel, "
+              "accelerator **%s**. Cells: min / **median** / max over runs." %
+              (meta.get("date"), machine, load_note, meta.get("commit"), vm_accel))
+    md.append("")
+    md.append("| target | goal | measured (medians) | met |")
+    md.append("|---|---|---|---|")
+    for t in targets:
+        md.append("| %s | %s | %s | %s |" % (t["target"], t["goal"], t["measured"],
+                                            "yes" if t["met"] else "**no**"))
+    met = [t for t in targets if t["met"]]
+    md.append("")
+    md.append("This run meets %d of the %d targets; not met: %s." % (
+        len(met), len(targets),
+        "; ".join(t["short"] for t in targets if not t["met"]) or "none"))
+    md.append("")
+    md.append("Offer and reclaim, 4 KiB allocations, ns per call (ns per allocation = "
+              "median / batch):")
+    md.append("")
+    md.append("| call | batch | loopback | per alloc | VM inline (%s) | per alloc | "
+              "VM inline, checks off | VM ioeventfd | VM iothread |" % vm_accel)
+    md.append("|---|---:|---|---:|---|---:|---|---|---|")
+    for c, name in CALLS:
+        for b in BATCHES:
+            lo, vi = fig("loopback.%s.%d" % (c, b)), fig("vm.%s.%d@inline" % (c, b))
+            md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, b, cell(lo), fmt(lo["median"] / b), cell(vi), fmt(vi["median"] / b),
+                cell(fig("vm.%s.%d.nochecks@inline" % (c, b))),
+                cell(fig("vm.%s.%d@ioeventfd" % (c, b))), cell(fig("vm.%s.%d@iothread" % (c, b)))))
+    md.append("")
+    md.append("Loopback with VKMT_POINTER_CHECKS=0, ns per call: " + "; ".join(
+        "%s %d: %s" % (c, b, fmt(med("loopback.%s.%d.nochecks" % (c, b))))
+        for c, _ in CALLS for b in (1, 10240)) + ".")
+    md.append("")
+    md.append("Baselines in the same VM run (doorbell=inline unless named), and host figures:")
+    md.append("")
+    md.append("| figure | unit | min / **median** / max | runs | accelerator |")
+    md.append("|---|---|---|---:|---|")
+    rows = [("vkmt bare MMIO register read", "vm.mmio_read@inline", "ns"),
+            ("vkmt D3DKMTQueryVideoMemoryInfo (command, no handle array)", "vm.query@inline", "ns"),
+            ("... VKMT_POINTER_CHECKS=0", "vm.query.nochecks@inline", "ns"),
+            ("... doorbell=ioeventfd", "vm.query@ioeventfd", "ns"),
+            ("... doorbell=iothread", "vm.query@iothread", "ns"),
+            ("vkmt D3DKMTReclaimAllocations2, 1 allocation", "vm.reclaim2.1@inline", "ns"),
+            ("... VKMT_POINTER_CHECKS=0", "vm.reclaim2.1.nochecks@inline", "ns"),
+            ("... doorbell=ioeventfd", "vm.reclaim2.1@ioeventfd", "ns"),
+            ("... doorbell=iothread", "vm.reclaim2.1@iothread", "ns"),
+            ("reclaim2 (1 allocation) over the MMIO read, alternating, ratio per run",
+             "vm.reclaim2_per_mmio@inline", "x"),
+            ("... VKMT_POINTER_CHECKS=0", "vm.reclaim2_per_mmio.nochecks@inline", "x"),
+            ("edu command round trip (write, poll status)", "vm.edu_cmd@inline", "ns"),
+            ("vkmt CreateAllocation2 + DestroyAllocation2, 16 KiB", "vm.create_destroy@inline", "us"),
+            ("... VKMT_POINTER_CHECKS=0", "vm.create_destroy.nochecks@inline", "us"),
+            ("... doorbell=ioeventfd", "vm.create_destroy@ioeventfd", "us"),
+            ("... doorbell=iothread", "vm.create_destroy@iothread", "us"),
+            ("virtio-gpu resource create + wait + close, 64x64", "vm.gpu_create_wait_close@inline",
+             "us"),
+            ("... of which create", "vm.gpu_create@inline", "us"),
+            ("... of which wait", "vm.gpu_wait@inline", "us"),
+            ("... of which close", "vm.gpu_close@inline", "us"),
+            ("host memory returned by a trim of 32 MiB offered (aperture file st_blocks)",
+             "vm.trim_returned@inline", "%"),
+            ("host bookkeeping per allocation, 100k alive (loopback)", "loopback.bookkeeping", "B"),
+            ("VM boot to first command (build/vm, cloud kernel)", "vm.boot_to_command", "s")]
+    for label, key, unit in rows:
+        f = fig(key)
+        if f is None:
+            continue
+        scale = 1000.0 if unit == "us" else 1.0
+        md.append("| %s | %s | %s | %d | %s |" % (label, unit, cell(f, scale), f["runs"],
+                                                 f["accelerator"]))
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+    # The plot: in-VM round trips (log scale, min..max as error bars) and ns
+    # per allocation against batch size.
+    with open(os.path.join(out, "plot-latency.dat"), "w") as f:
+        for i, (label, key) in enumerate([
+                ("MMIO read", "vm.mmio_read@inline"),
+                ("reclaim2 inline", "vm.reclaim2.1@inline"),
+                ("same, checks off", "vm.reclaim2.1.nochecks@inline"),
+                ("reclaim2 iothread", "vm.reclaim2.1@iothread"),
+                ("reclaim2 ioeventfd", "vm.reclaim2.1@ioeventfd"),
+                ("edu command", "vm.edu_cmd@inline"),
+                ("vkmt create+destroy", "vm.create_destroy@inline"),
+                ("virtio-gpu c+w+c", "vm.gpu_create_wait_close@inline")]):
+            g = figs[key]
+            f.write('%d "%s" %g %g %g\n' % (i, label, g["median"], g["min"], g["max"]))
+    with open(os.path.join(out, "plot-batch.dat"), "w") as f:
+        for b in BATCHES:
+            f.write("%d %g %g %g %g\n" % (
+                b, med("loopback.reclaim2.%d" % b) / b, med("loopback.offer.%d" % b) / b,
+                med("vm.reclaim2.%d@inline" % b) / b, med("vm.offer.%d@inline" % b) / b))
+    with open(os.path.join(out, "results.gp"), "w") as f:
+        f.write("""set terminal png size 1400,600 font ",10"
+set output "{out}/results.png"
+set multiplot layout 1,2 title "vkmt, {date}, guest accelerator {accel}"
+set title "Round trips in the VM (median, min..max)"
+set bmargin 8
+set logscale y
+set ylabel "ns"
+set xtics rotate by -30 nomirror
+set style fill solid 0.5
+set boxwidth 0.6
+set grid ytics
+set key off
+plot "{out}/plot-latency.dat" using 1:3:xtic(2) with boxes, \\
+     "" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0
+set title "Cost per allocation against batch size"
+set logscale xy
+set xtics (1, 64, 1024, 10240) norotate
+set xrange [0.7:15000]
+set xlabel "handles per call"
+set ylabel "ns per allocation"
+set key top right
+plot "{out}/plot-batch.dat" using 1:2 with linespoints title "loopback reclaim2", \\
+     "" using 1:3 with linespoints title "loopback offer", \\
+     "" using 1:4 with linespoints title "VM reclaim2 (inline)", \\
+     "" using 1:5 with linespoints title "VM offer (inline)"
+unset multiplot
+""".format(out=out, date=meta.get("date"), accel=vm_accel))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Usage: scripts/bench.sh OUT_DIR
+# make bench (docs/BENCH.md): measures every figure of the benchmark table
+# in one run and writes OUT_DIR/results.json, results.md and results.png.
+# The Makefile builds what it runs first (bench_host, QEMU, build/vm and
+# build/vm-bench). Raw sample lines ("vkmt-bench: KEY UNIT VALUE", one per
+# run) go to OUT_DIR/raw/; bench/report.py turns them into the results.
+set -eu
+
+[ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
+out=$1
+raw=$out/raw
+root=$(cd "$(dirname "$0")/.." && pwd)
+host_runs=5
+boots=5
+
+say() { printf 'bench: %s\n' "$*"; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+rm -rf "$raw"
+mkdir -p "$raw"
+start=$(date +%s)
+step() { say "[$1/6] $2 ($(($(date +%s) - start)) s so far)"; }
+
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host=$(uname -sr), $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+} >"$raw/meta.txt"
+
+# --- loopback: separate processes, so that each bookkeeping figure starts
+# from a fresh heap.
+step 1 "loopback (in process): offer, reclaim, reclaim2 at 1/64/1024/10240, bookkeeping; $host_runs runs, pointer checks on and off"
+for i in $(seq "$host_runs"); do
+    for checks in 1 0; do
+        VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB="$root/build/libvkmt-loopback.so" \
+            VKMT_POINTER_CHECKS=$checks "$root/build/bench/bench_host" --raw \
+            >>"$raw/loopback.txt" || die "bench_host failed: $(tail -n 3 "$raw/loopback.txt")"
+    done
+done
+
+# --- in the VM. vm-run chooses the accelerator (KVM only after a probe boot
+# succeeded within 5 s, else TCG) and says which on stderr.
+vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-NAME.txt
+    name=$1
+    shift
+    "$root/scripts/vm-run" --timeout 300 --image "$root/build/vm-bench" "$@" \
+        >"$raw/vm-$name.txt" 2>"$raw/vm-$name.err" || {
+        tail -n 20 "$raw/vm-$name.txt" "$raw/vm-$name.err" >&2
+        die "the VM run '$name' failed (logs: $raw/vm-$name.txt, $raw/vm-$name.err)"
+    }
+    sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_'"$name"'=\1/p' "$raw/vm-$name.err" >>"$raw/meta.txt"
+}
+
+step 2 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
+vm inline --device-props doorbell=inline \
+    --qemu-arg=-device --qemu-arg=edu --qemu-arg=-device --qemu-arg=virtio-gpu-pci -- \
+    'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls pair create gpu trim &&' \
+    'VKMT_POINTER_CHECKS=0 vkmt-bench calls pair create'
+
+step 3 "VM, doorbell=ioeventfd: MMIO read, the calls, create+destroy"
+vm ioeventfd --device-props doorbell=ioeventfd -- 'vkmt-bench mmio calls create'
+
+step 4 "VM, doorbell=iothread: MMIO read, the calls, create+destroy"
+vm iothread --qemu-arg=-object --qemu-arg=iothread,id=io0 \
+    --device-props doorbell=iothread,iothread=io0 -- 'vkmt-bench mmio calls create'
+
+# --- boot to the first command, as make bench-vm measures it, on the test
+# VM image (build/vm).
+step 5 "VM boot to first command (build/vm): $boots boots"
+for i in $(seq "$boots"); do
+    "$root/scripts/vm-run" --timeout 60 -- true >/dev/null 2>"$raw/boot.err" || {
+        cat "$raw/boot.err" >&2
+        die "a boot failed"
+    }
+    sed -n 's/^vkmt-vm: boot-to-command \(.*\)/vkmt-bench: vm.boot_to_command s \1/p' \
+        "$raw/boot.err" >>"$raw/boot.txt"
+    sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_boot=\1/p' "$raw/boot.err" >>"$raw/boot-accel.txt"
+done
+head -n 1 "$raw/boot-accel.txt" >>"$raw/meta.txt"
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
+
+step 6 "results: $out/results.json, results.md, results.png"
+python3 "$root/bench/report.py" "$out"
+gnuplot "$out/results.gp" || die "gnuplot failed on $out/results.gp"
+cat "$out/results.md"
+say "done in $(($(date +%s) - start)) s"
