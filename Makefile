@@ -74,9 +74,10 @@ $(1)/tests/test_core: $(1)/obj/tests/unit/test_core.o $(1)/obj/tests/unit/test_a
 	$$(CC) $(2) -o $$@ $$^
 
 $(1)/tests/test_virgl: $(1)/obj/tests/unit/test_virgl.o $(1)/obj/$(HARNESS:.c=.o) \
-		$(1)/obj/$(VIRGL_SRC:.c=.o) $(1)/obj/hw-device/core/backend_mem.o
+		$(1)/obj/tests/conformance/conf_util.o $(1)/obj/$(VIRGL_SRC:.c=.o) \
+		$(1)/obj/hw-device/core/backend_mem.o $(3)
 	@mkdir -p $$(@D)
-	$$(CC) $(2) -o $$@ $$^ $$(VIRGL_LIBS) -lpthread
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) $$(VIRGL_LIBS) -ldl -lpthread
 
 $(1)/tests/test_guestlib: $(1)/obj/tests/unit/test_guestlib.o $(1)/obj/$(HARNESS:.c=.o) \
 		$(1)/libvkmt.a

@@ -231,6 +231,11 @@ __attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loop
     .reg_write = lb_reg_write,
 };
 
+__attribute__((visibility("default"))) int vkmt_loopback_virgl_info(struct vkmt_virgl_info *out)
+{
+    return dev ? vkmt_backend_virgl_info(dev->backend, out) : -ENODEV;
+}
+
 static int lb_open(uint32_t index, struct vkmt_transport **out)
 {
     if (index != 0) {

@@ -46,4 +46,12 @@ uint32_t vkmt_backend_virgl_handle(struct vkmt_backend *b, uint32_t id);
  * that a discard really released the GPU object. */
 int vkmt_backend_virgl_handle_alive(struct vkmt_backend *b, uint32_t handle);
 
+/*
+ * Exported by libvkmt-loopback for tests and benchmarks, which find it with
+ * dlsym: vkmt_backend_virgl_info() of the loopback device while one is open.
+ * Returns -ENODEV when none is, -EINVAL when it uses another backend.
+ */
+#define VKMT_LOOPBACK_VIRGL_INFO_SYMBOL "vkmt_loopback_virgl_info"
+int vkmt_loopback_virgl_info(struct vkmt_virgl_info *out);
+
 #endif /* VKMT_BACKEND_VIRGL_H */

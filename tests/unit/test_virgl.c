@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the virglrenderer backend, driven through its hooks the way
- * the engine drives them (commit at create and reclaim, lock and unlock,
- * discard at eviction and destroy) on Mesa's software renderer, so no GPU is
- * needed. They check that content really travels through the GPU resource,
- * that a discard makes virglrenderer forget the resource, and that the
- * process-global renderer is refused twice and fails cleanly without EGL.
+ * Tests of the virglrenderer backend on Mesa's software renderer, so no GPU
+ * is needed. First its hooks, driven the way the engine drives them (commit
+ * at create and reclaim, lock and unlock, discard at eviction and destroy);
+ * then the whole device through the D3DKMT calls over the loopback transport
+ * with VKMT_LOOPBACK_BACKEND=virgl, watching the backend's counters through
+ * the loopback library. They check that content really travels through the
+ * GPU resource, that a discard makes virglrenderer forget the resource, and
+ * that the process-global renderer is refused twice and fails cleanly
+ * without EGL.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include <virglrenderer.h>
 
 #include "backend_virgl.h"
+#include "conformance/conf.h"
 #include "harness.h"
 #include "vkmt_proto.h"
 
@@ -292,6 +297,112 @@ static void a_second_backend_is_refused(void)
     vkmt_backend_destroy(b);
 }
 
+/* ---- the device over loopback ---- */
+
+/*
+ * Open the loopback device on the virgl backend; @get is then the loopback
+ * library's view of its counters. The suite runner sets VKMT_TRANSPORT and
+ * VKMT_LOOPBACK_LIB; the backend is chosen here, before the first open.
+ */
+static int open_device(struct conf *c, int (**get)(struct vkmt_virgl_info *))
+{
+    const char *lib = getenv("VKMT_LOOPBACK_LIB");
+    void *dl;
+
+    setenv("VKMT_LOOPBACK_BACKEND", "virgl", 1);
+    if (!lib || !conf_open(c)) {
+        harness_fail(__FILE__, __LINE__, "no loopback device (VKMT_LOOPBACK_LIB %s)",
+                     lib ? lib : "unset: run through tests/run-suites.sh");
+        return 0;
+    }
+    /* The library libvkmt loaded: RTLD_NOLOAD finds that one instance. */
+    dl = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+    *get =
+        dl ? (int (*)(struct vkmt_virgl_info *))dlsym(dl, VKMT_LOOPBACK_VIRGL_INFO_SYMBOL) : NULL;
+    if (dl) {
+        dlclose(dl); /* libvkmt keeps its own reference */
+    }
+    if (!*get) {
+        harness_fail(__FILE__, __LINE__, "%s has no %s", lib, VKMT_LOOPBACK_VIRGL_INFO_SYMBOL);
+        conf_close(c);
+        return 0;
+    }
+    return 1;
+}
+
+static struct vkmt_virgl_info device_info(int (*get)(struct vkmt_virgl_info *))
+{
+    struct vkmt_virgl_info in = { 0 };
+
+    CHECK_EQ(get(&in), 0);
+    return in;
+}
+
+static void device_content_round_trips_through_the_resource(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    unsigned char *p = NULL, *again = NULL;
+    struct conf c;
+    D3DKMT_HANDLE h;
+
+    if (!open_device(&c, &get)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 1, 65536, &h), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).resources, 1);
+    CHECK_ST(conf_lock(&c, h, &p), STATUS_SUCCESS);
+    if (p) {
+        fill(p, 65536, 4);
+    }
+    CHECK_ST(conf_unlock(&c, h), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).writes, 1);
+    /* The staging view stays mapped: scribble on it without a lock. */
+    if (p) {
+        memset(p, 0x3c, 65536);
+    }
+    CHECK_ST(conf_lock(&c, h, &again), STATUS_SUCCESS);
+    CHECK(again == p);
+    CHECK(again && same(again, 65536, 4));
+    CHECK_EQ(device_info(get).reads, 1);
+    CHECK_ST(conf_unlock(&c, h), STATUS_SUCCESS);
+    CHECK_ST(conf_destroy(&c, 1, &h), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).resources, 0);
+    conf_close(&c);
+}
+
+static void device_eviction_frees_the_resource_and_reclaim_recreates_it(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    D3DDDI_RECLAIM_RESULT r[2];
+    struct vkmt_virgl_info in;
+    D3DKMT_HANDLE h[2];
+    struct conf c;
+
+    if (!open_device(&c, &get)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 2, 65536, h), STATUS_SUCCESS);
+    conf_fill(&c, h[0], 65536, 5);
+    conf_fill(&c, h[1], 65536, 6);
+    CHECK_ST(conf_offer(&c, h, 2, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    in = device_info(get);
+    CHECK_EQ(in.resources, 2); /* offered, not discarded yet */
+    CHECK_ST(vkmt_trim(c.adapter, 65536, NULL), STATUS_SUCCESS);
+    in = device_info(get);
+    CHECK_EQ(in.resources, 1); /* the oldest offer lost its GPU memory */
+    CHECK_EQ(in.resource_bytes, 65536);
+    CHECK_EQ(in.destroys, 1);
+    CHECK_ST(conf_reclaim2(&c, h, 2, r), STATUS_SUCCESS);
+    CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_DISCARDED);
+    CHECK_EQ(r[1], D3DDDI_RECLAIM_RESULT_OK);
+    CHECK_EQ(device_info(get).resources, 2);
+    CHECK_EQ(device_info(get).creates, 3);
+    CHECK_EQ(conf_content(&c, h[0], 65536, 5), 0); /* recreated: zeros */
+    CHECK_EQ(conf_content(&c, h[1], 65536, 6), 1); /* through the GPU and back */
+    conf_close(&c);                                /* the last close destroys the device */
+    CHECK_EQ(get(&in), -ENODEV);
+}
+
 static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
@@ -301,6 +412,8 @@ static const struct test tests[] = {
     TEST(discard_frees_the_resource_and_recommit_reads_zero),
     TEST(hooks_check_ranges_and_state),
     TEST(a_second_backend_is_refused),
+    TEST(device_content_round_trips_through_the_resource),
+    TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
 };
 
 int main(void)
