@@ -140,7 +140,7 @@ static int create_backend(uint64_t aperture, struct vkmt_backend **out)
         fprintf(stderr, "vkmt-loopback: VKMT_LOOPBACK_BACKEND=%s is unknown (mem, virgl)\n", name);
         return -EINVAL;
     }
-    err = vkmt_backend_virgl_create(aperture, out, why, sizeof(why));
+    err = vkmt_backend_virgl_create(aperture, -1, NULL, out, why, sizeof(why));
     if (err < 0) {
         fprintf(stderr, "vkmt-loopback: the virgl backend: %s\n", why);
     }

@@ -495,7 +495,8 @@ static const struct vkmt_backend_ops virgl_ops = {
     .destroy = virgl_destroy,
 };
 
-int vkmt_backend_virgl_create(uint64_t size, struct vkmt_backend **out, char *err, size_t errlen)
+int vkmt_backend_virgl_create(uint64_t size, int fd, void *base, struct vkmt_backend **out,
+                              char *err, size_t errlen)
 {
     struct req start = { 0 };
     struct backend_virgl *v;
@@ -516,9 +517,9 @@ int vkmt_backend_virgl_create(uint64_t size, struct vkmt_backend **out, char *er
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->work, NULL);
     pthread_cond_init(&v->done, NULL);
-    ret = vkmt_backend_mem_create(size, -1, NULL, &v->staging);
+    ret = vkmt_backend_mem_create(size, fd, base, &v->staging);
     if (ret < 0) {
-        set_err(err, errlen, "cannot create the %llu-byte staging aperture: %s",
+        set_err(err, errlen, "cannot set up the %llu-byte staging aperture: %s",
                 (unsigned long long)size, strerror(-ret));
         free_backend(v);
         return ret;

@@ -15,15 +15,19 @@
 #include "vkmt_backend.h"
 
 /*
- * Create the backend over a fresh @size-byte memfd aperture and start its
- * render thread, which owns every virglrenderer call. Returns 0 and sets
- * *out, or a negative errno with a one-line reason in @err (@errlen bytes,
- * may be 0): -EBUSY when another virgl backend or another virglrenderer
- * user (virtio-gpu-gl) lives in this process (its state is process-global),
- * -ENODEV when EGL or virglrenderer cannot initialise, -EINVAL for a bad
- * size, -ENOMEM.
+ * Create the backend and start its render thread, which owns every
+ * virglrenderer call. The staging aperture is given as to
+ * vkmt_backend_mem_create(): @base NULL (and @fd -1) for a fresh @size-byte
+ * memfd, else the caller's mapping @base and its file @fd (-1: anonymous),
+ * which the caller keeps owning (QEMU's aperture RAM block). Returns 0 and
+ * sets *out, or a negative errno with a one-line reason in @err (@errlen
+ * bytes, may be 0): -EBUSY when another virgl backend or another
+ * virglrenderer user (virtio-gpu-gl) lives in this process (its state is
+ * process-global), -ENODEV when EGL or virglrenderer cannot initialise,
+ * -EINVAL for a bad size, -ENOMEM.
  */
-int vkmt_backend_virgl_create(uint64_t size, struct vkmt_backend **out, char *err, size_t errlen);
+int vkmt_backend_virgl_create(uint64_t size, int fd, void *base, struct vkmt_backend **out,
+                              char *err, size_t errlen);
 
 struct vkmt_virgl_info {
     uint64_t resources;      /* live GPU resources */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +35,7 @@ static struct vkmt_backend *open_backend(void)
 {
     struct vkmt_backend *b = NULL;
     char err[256];
-    int ret = vkmt_backend_virgl_create(APERTURE, &b, err, sizeof(err));
+    int ret = vkmt_backend_virgl_create(APERTURE, -1, NULL, &b, err, sizeof(err));
 
     if (ret < 0) {
         harness_fail(__FILE__, __LINE__, "virgl backend: %s (%d)", err, ret);
@@ -92,7 +93,7 @@ static int fails_in_child(void (*setup)(void), int want)
         int ret;
 
         setup();
-        ret = vkmt_backend_virgl_create(APERTURE, &b, err, sizeof(err));
+        ret = vkmt_backend_virgl_create(APERTURE, -1, NULL, &b, err, sizeof(err));
         printf("#   expected failure: %s (%d)\n", err, ret);
         fflush(stdout);
         _exit(ret == want && err[0] && !b ? 0 : 1);
@@ -276,6 +277,42 @@ static void hooks_check_ranges_and_state(void)
     vkmt_backend_destroy(b);
 }
 
+/* As QEMU gives it: its own RAM block's mapping and file, which it keeps. */
+static void stages_in_the_callers_aperture(void)
+{
+    struct vkmt_backend *b = NULL;
+    int fd = memfd_create("test-aperture", MFD_CLOEXEC);
+    uint8_t *base = MAP_FAILED;
+    char err[256];
+
+    CHECK(fd >= 0 && ftruncate(fd, APERTURE) == 0);
+    if (fd >= 0) {
+        base = mmap(NULL, APERTURE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    CHECK(base != MAP_FAILED);
+    if (base == MAP_FAILED) {
+        return;
+    }
+    CHECK_EQ(vkmt_backend_virgl_create(APERTURE + 1, fd, base, &b, err, sizeof(err)), -EINVAL);
+    CHECK(strstr(err, "staging aperture") != NULL);
+    CHECK_EQ(vkmt_backend_virgl_create(APERTURE, fd, base, &b, err, sizeof(err)), 0);
+    if (b) {
+        CHECK(b->base == base && b->fd == fd);
+        CHECK_EQ(b->ops->commit(b, 1, PAGE, PAGE), 0);
+        CHECK_EQ(b->ops->lock(b, 1, PAGE, PAGE), 0);
+        fill(base + PAGE, PAGE, 8);
+        CHECK_EQ(b->ops->unlock(b, 1, PAGE, PAGE), 0);
+        memset(base + PAGE, 0, PAGE);
+        CHECK_EQ(b->ops->lock(b, 1, PAGE, PAGE), 0);
+        CHECK(same(base + PAGE, PAGE, 8));
+        CHECK_EQ(b->ops->unlock(b, 1, PAGE, PAGE), 0);
+        vkmt_backend_destroy(b);
+    }
+    base[0] = 1; /* still the caller's */
+    munmap(base, APERTURE);
+    close(fd);
+}
+
 static void a_second_backend_is_refused(void)
 {
     struct vkmt_backend *b = open_backend(), *b2 = NULL, *mem = NULL;
@@ -285,7 +322,7 @@ static void a_second_backend_is_refused(void)
     if (!b) {
         return;
     }
-    CHECK_EQ(vkmt_backend_virgl_create(APERTURE, &b2, err, sizeof(err)), -EBUSY);
+    CHECK_EQ(vkmt_backend_virgl_create(APERTURE, -1, NULL, &b2, err, sizeof(err)), -EBUSY);
     CHECK(b2 == NULL);
     CHECK(strstr(err, "process") != NULL);
     CHECK_EQ(vkmt_backend_mem_create(APERTURE, -1, NULL, &mem), 0);
@@ -411,6 +448,7 @@ static const struct test tests[] = {
     TEST(only_the_outermost_lock_transfers),
     TEST(discard_frees_the_resource_and_recommit_reads_zero),
     TEST(hooks_check_ranges_and_state),
+    TEST(stages_in_the_callers_aperture),
     TEST(a_second_backend_is_refused),
     TEST(device_content_round_trips_through_the_resource),
     TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
