@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virglrenderer backend. The aperture is a memfd staging view (a host-memory
- * backend underneath), and each committed allocation also owns a GL buffer
- * resource that virglrenderer creates in its own context on a surfaceless
- * EGL display. Unlock copies the staging view into the resource; the next
+ * virglrenderer backend. The aperture is the staging view (a host-memory
+ * backend underneath holds it), and each committed allocation also owns a GL
+ * buffer resource that virglrenderer creates and transfers in its own GL
+ * context (its context 0: no 3D context is needed for buffers) on a
+ * surfaceless EGL display. Unlock copies the staging view into the resource; the next
  * lock copies the resource back, so what the guest reads after an unlock is
  * what the GPU holds. Discard unreferences the resource, which frees its GPU
  * memory, and punches the staging pages out like the memory backend.

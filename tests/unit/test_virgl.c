@@ -94,7 +94,7 @@ static int fails_in_child(void (*setup)(void), int want)
 
         setup();
         ret = vkmt_backend_virgl_create(APERTURE, -1, NULL, &b, err, sizeof(err));
-        printf("#   expected failure: %s (%d)\n", err, ret);
+        printf("# refused as expected: %s (%d)\n", err, ret);
         fflush(stdout);
         _exit(ret == want && err[0] && !b ? 0 : 1);
     }
@@ -152,7 +152,7 @@ static void runs_on_a_gl_renderer(void)
         return;
     }
     in = info(b);
-    printf("#   GL renderer: %s\n", in.renderer);
+    printf("# GL renderer: %s\n", in.renderer);
     CHECK(in.renderer[0] != '\0');
     CHECK(strcmp(b->ops->name, "virgl") == 0);
     CHECK_EQ(in.resources, 0);
