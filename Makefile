@@ -24,7 +24,11 @@ OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 
-CORE_SRC := $(wildcard hw-device/core/*.c)
+# The virgl backend needs virglrenderer and libepoxy (configure found them):
+# only the loopback library and its own unit test link it, so the engine the
+# fuzzers and QEMU build stays free of them.
+VIRGL_SRC := hw-device/core/backend_virgl.c
+CORE_SRC := $(filter-out $(VIRGL_SRC),$(wildcard hw-device/core/*.c))
 LIB_SRC := $(wildcard guest-lib/src/*.c)
 LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
@@ -41,6 +45,8 @@ $(1)/obj/%.o: %.c | check-config
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
 
+$(1)/obj/$(VIRGL_SRC:.c=.o) $(1)/obj/tests/unit/test_virgl.o: BASE_CFLAGS += $$(VIRGL_CFLAGS)
+
 $(1)/libvkmt.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
 
@@ -50,8 +56,10 @@ $(1)/libvkmt.so.$(VERSION): $$(LIB_SRC:%.c=$(1)/obj/%.o)
 $(1)/libvkmt.so.$(SOVERSION) $(1)/libvkmt.so: $(1)/libvkmt.so.$(VERSION)
 	ln -sf libvkmt.so.$(VERSION) $$@
 
-$(1)/libvkmt-loopback.so.$(SOVERSION): $$(CORE_SRC:%.c=$(1)/obj/%.o) $$(LOOP_SRC:%.c=$(1)/obj/%.o)
-	$$(CC) $(2) -shared -Wl,-soname,libvkmt-loopback.so.$(SOVERSION) -o $$@ $$^
+$(1)/libvkmt-loopback.so.$(SOVERSION): $$(CORE_SRC:%.c=$(1)/obj/%.o) $$(LOOP_SRC:%.c=$(1)/obj/%.o) \
+		$(1)/obj/$(VIRGL_SRC:.c=.o)
+	$$(CC) $(2) -shared -Wl,-soname,libvkmt-loopback.so.$(SOVERSION) -o $$@ $$^ \
+		$$(VIRGL_LIBS) -lpthread
 
 $(1)/libvkmt-loopback.so: $(1)/libvkmt-loopback.so.$(SOVERSION)
 	ln -sf libvkmt-loopback.so.$(SOVERSION) $$@
@@ -65,6 +73,12 @@ $(1)/tests/test_core: $(1)/obj/tests/unit/test_core.o $(1)/obj/tests/unit/test_a
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -o $$@ $$^
 
+$(1)/tests/test_virgl: $(1)/obj/tests/unit/test_virgl.o $(1)/obj/$(HARNESS:.c=.o) \
+		$(1)/obj/tests/conformance/conf_util.o $(1)/obj/$(VIRGL_SRC:.c=.o) \
+		$(1)/obj/hw-device/core/backend_mem.o $(3)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) $$(VIRGL_LIBS) -ldl -lpthread
+
 $(1)/tests/test_guestlib: $(1)/obj/tests/unit/test_guestlib.o $(1)/obj/$(HARNESS:.c=.o) \
 		$(1)/libvkmt.a
 	@mkdir -p $$(@D)
@@ -75,7 +89,7 @@ $(1)/tests/conformance: $$(CONF_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) 
 	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
 
 $(1)/tests/all: $(1)/tests/test_protocol $(1)/tests/test_core $(1)/tests/test_guestlib \
-		$(1)/tests/conformance $(1)/libvkmt-loopback.so
+		$(1)/tests/test_virgl $(1)/tests/conformance $(1)/libvkmt-loopback.so
 endef
 
 # The normal build links the conformance suite against the shared library

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Usage: run-suites.sh BUILD_DIR... [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
 #                      [--vm SHELL_COMMAND] [--replay BINARY ARG...]... [-- EXAMPLE...]
-# Runs every test suite of each build directory given (build, build/asan),
+# Runs every test suite of each build directory given (build, build/asan;
+# the conformance suite once per loopback backend, memory and virgl),
 # then the device's QEMU qtest (TAP: each "ok N" passes, each "not ok N"
 # fails; "# SKIP" and "# TODO" ones are reported but not counted), then each
 # example program (one test each: it passes when it exits 0), shows their
@@ -19,7 +20,8 @@
 # test, otherwise the whole run is one test that passes when it exits 0.
 set -u
 
-suites="test_protocol test_core test_guestlib conformance"
+# SUITE or SUITE@BACKEND: the loopback transport's backend (default mem).
+suites="test_protocol test_core test_guestlib test_virgl conformance conformance@virgl"
 total_pass=0
 total_fail=0
 log=$(mktemp)
@@ -63,10 +65,16 @@ done
 
 for dir in $dirs; do
     for s in $suites; do
-        bin=$dir/tests/$s
-        printf '== %s\n' "$bin"
+        bin=$dir/tests/${s%@*}
+        backend=mem
+        label=$bin
+        if [ "$s" != "${s#*@}" ]; then
+            backend=${s#*@}
+            label="$bin (loopback backend $backend)"
+        fi
+        printf '== %s\n' "$label"
         VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(pwd)/$dir/libvkmt-loopback.so \
-            "$bin" >"$log" 2>&1
+            VKMT_LOOPBACK_BACKEND=$backend "$bin" >"$log" 2>&1
         rc=$?
         cat "$log"
         line=$(grep -E '^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)

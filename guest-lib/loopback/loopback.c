@@ -9,6 +9,9 @@
  *
  * VKMT_LOOPBACK configures the device the way -device vkmt,... would:
  * "queues=N,aperture=SIZE,budget=SIZE,features=MASK" (sizes take K/M/G).
+ * VKMT_LOOPBACK_BACKEND picks what holds allocation content: "mem" (host
+ * memory, the default) or "virgl" (GPU buffer resources through
+ * virglrenderer, docs/VIRGL.md).
  * The device lives while any adapter has it open; the next open after the
  * last close gets a fresh one.
  */
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "backend_virgl.h"
 #include "transport.h"
 #include "vkmt_backend.h"
 #include "vkmt_core.h"
@@ -122,6 +126,27 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
     return err;
 }
 
+/* The backend VKMT_LOOPBACK_BACKEND names; 0 or a negative errno, said why. */
+static int create_backend(uint64_t aperture, struct vkmt_backend **out)
+{
+    const char *name = getenv("VKMT_LOOPBACK_BACKEND");
+    char why[256];
+    int err;
+
+    if (!name || !*name || !strcmp(name, "mem")) {
+        return vkmt_backend_mem_create(aperture, -1, NULL, out);
+    }
+    if (strcmp(name, "virgl") != 0) {
+        fprintf(stderr, "vkmt-loopback: VKMT_LOOPBACK_BACKEND=%s is unknown (mem, virgl)\n", name);
+        return -EINVAL;
+    }
+    err = vkmt_backend_virgl_create(aperture, -1, NULL, out, why, sizeof(why));
+    if (err < 0) {
+        fprintf(stderr, "vkmt-loopback: the virgl backend: %s\n", why);
+    }
+    return err;
+}
+
 static void destroy(struct loopback *lb)
 {
     vkmt_core_destroy(lb->core);
@@ -154,7 +179,7 @@ static int create(struct loopback **out)
         destroy(lb);
         return -ENOMEM;
     }
-    err = vkmt_backend_mem_create(aperture, -1, NULL, &lb->backend);
+    err = create_backend(aperture, &lb->backend);
     if (!err) {
         err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb, &lb->core);
     }
@@ -205,6 +230,11 @@ __attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loop
     .reg_read = lb_reg_read,
     .reg_write = lb_reg_write,
 };
+
+__attribute__((visibility("default"))) int vkmt_loopback_virgl_info(struct vkmt_virgl_info *out)
+{
+    return dev ? vkmt_backend_virgl_info(dev->backend, out) : -ENODEV;
+}
 
 static int lb_open(uint32_t index, struct vkmt_transport **out)
 {
