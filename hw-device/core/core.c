@@ -31,7 +31,13 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
 void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status)
 {
     const struct vkmt_obj *o = &core->objs[idx];
-    struct vkmt_event ev = {
+    struct vkmt_event ev;
+
+    /* Every allocation transition passes here: cost nothing without a hook. */
+    if (!core->ops->event) {
+        return;
+    }
+    ev = (struct vkmt_event){
         .type = type,
         .queue = o->queue,
         .handle = obj_handle(core, idx),
@@ -39,10 +45,7 @@ void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx,
         .priority = o->prio,
         .size = o->u.alloc.size,
     };
-
-    if (core->ops->event) {
-        core->ops->event(core->opaque, &ev);
-    }
+    core->ops->event(core->opaque, &ev);
 }
 
 static void queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q)

@@ -54,7 +54,7 @@ enum {
 struct vkmt_obj {
     uint8_t type;
     uint8_t state; /* allocations: ALLOC_* */
-    uint8_t prio;  /* allocations: VKMT_PRIO_* of the current offer */
+    uint8_t prio;  /* allocations: VKMT_PRIO_* of the offer in effect, 0: none */
     uint8_t flags; /* OBJF_* */
     uint16_t gen;
     uint16_t queue;  /* owner: objects never cross queues */

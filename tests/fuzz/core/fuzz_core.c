@@ -110,7 +110,7 @@ struct mobj {
     uint8_t queue;
     bool live;
     uint8_t state;     /* allocations: enum astate */
-    uint8_t prio;      /* allocations: priority of the last offer */
+    uint8_t prio;      /* allocations: priority of the offer in effect, 0: none */
     bool decommit;     /* offered with AllowDecommit */
     uint32_t mark;     /* the batch that listed it, to spot duplicates */
     uint32_t parent;   /* device; a sync object's paging queue */
@@ -1356,6 +1356,7 @@ static void c_offer(void)
         M.st.offers++;
         M.st.offered_bytes += bytes_of(o);
         M.st.offered_bytes_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
+        M.st.offered_bytes_total_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
         ev_expect_alloc(VKMT_EV_OFFER, batch.v[i], true);
     }
     m_enforce_budget();
@@ -1455,10 +1456,18 @@ static void c_reclaim(void)
             M.st.reclaim_ok++;
         }
         o->decommit = false;
+        if (o->prio) {
+            M.st.reclaims_by_prio[vkmt_prio_index(o->prio)][result[i]]++;
+        }
         e = ev_take(VKMT_EV_RECLAIM);
-        CHECK(e->handle == o->handle && e->queue == C.q && e->status == result[i],
-              "RECLAIM event 0x%x result %u, due 0x%x result %u", e->handle, e->status, o->handle,
-              result[i]);
+        CHECK(e->handle == o->handle && e->queue == C.q && e->status == result[i] &&
+                  e->priority == o->prio,
+              "RECLAIM event 0x%x result %u prio %u, due 0x%x result %u prio %u", e->handle,
+              e->status, e->priority, o->handle, result[i], o->prio);
+        /* No offer is in effect any more: the engine reports priority 0. */
+        if (o->state == A_RESIDENT) {
+            o->prio = 0;
+        }
     }
     /* With RESOURCES an element reports the worst of its members. */
     for (uint32_t e = 0, i = 0; write && e < s->count; e++) {
@@ -2214,6 +2223,10 @@ static void check_stats(void)
     for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
         ST_EQ(offered_bytes_by_prio[i]);
         ST_EQ(discarded_bytes_by_prio[i]);
+        ST_EQ(offered_bytes_total_by_prio[i]);
+        for (int r = 0; r < VKMT_RECLAIM_RESULTS; r++) {
+            ST_EQ(reclaims_by_prio[i][r]);
+        }
     }
     CHECK(st.budget_bytes == M.budget, "stats.budget_bytes %llu, due %llu",
           (unsigned long long)st.budget_bytes, (unsigned long long)M.budget);
