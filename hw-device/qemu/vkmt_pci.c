@@ -745,8 +745,8 @@ static const struct {
     { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
-    { "event-log", "file to write one tab-separated line per allocation transition, "
-                   "trim and budget change to (docs/RESEARCH.md)" },
+    { "event-log", "log every allocation transition, trim and budget change to this file, "
+                   "one tab-separated line each (docs/RESEARCH.md)" },
     { "budget", "bytes that may be committed at once (0: half the aperture); "
                 "lowering it at run time discards offered content" },
     { "stats", "read-only statistics: commands, allocations, committed, offered and "
