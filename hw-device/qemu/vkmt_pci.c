@@ -188,11 +188,11 @@ static const char *vkmt_result_name(uint32_t result)
 static void vkmt_evlog_put(VkmtState *s, const char *event, const char *fields)
 {
     struct timespec ts;
+    uint64_t ns;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fprintf(s->evlog, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
-            (uint64_t)ts.tv_sec * NANOSECONDS_PER_SECOND + (uint64_t)ts.tv_nsec, ++s->evlog_seq,
-            event, fields);
+    ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    fprintf(s->evlog, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, ++s->evlog_seq, event, fields);
 }
 
 /* A host-side operation on the whole device: queue, handle and priority "-". */
