@@ -6,8 +6,9 @@
  * interrupts, exposes properties, statistics and a trim control through QOM
  * (so qom-get / qom-set over QMP reach them with no QAPI change), turns
  * engine events into trace points and, with "event-log", into an event log
- * file, turns guest mistakes into LOG_GUEST_ERROR, resets with the machine, and blocks migration
- * until the device state can be migrated. Protocol: protocol/PROTOCOL.md.
+ * file, turns guest mistakes into LOG_GUEST_ERROR, resets with the machine,
+ * and blocks migration until the device state can be migrated. Protocol:
+ * protocol/PROTOCOL.md.
  *
  * Doorbell modes (property "doorbell"):
  * - inline (default): the vCPU's MMIO write processes the queue before it
@@ -222,6 +223,7 @@ static void vkmt_evlog_event(VkmtState *s, const struct vkmt_event *ev)
 
     switch (ev->type) {
     case VKMT_EV_COMMAND:
+        /* Before the completion is posted: a guest that sees it finds the lines. */
         vkmt_evlog_flush(s);
         return;
     case VKMT_EV_QUEUE_CLAIM:
