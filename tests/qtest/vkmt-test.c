@@ -925,6 +925,8 @@ static void test_bad_properties(void)
     add_str(qts, "event-log", "/nonexistent/vkmt-events",
             "event-log=/nonexistent/vkmt-events: "
             "cannot open: No such file or directory");
+    add_str(qts, "event-log", "/dev/full",
+            "event-log=/dev/full: cannot write: No space left on device");
     qtest_quit(qts);
 }
 
