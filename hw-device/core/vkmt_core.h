@@ -31,7 +31,12 @@ enum vkmt_event_type {
     VKMT_EV_QUEUE_RELEASE, /* a queue was released and its objects freed */
     VKMT_EV_QUEUE_ERROR,   /* a queue entered the error state */
     VKMT_EV_RESET,         /* the device was reset */
+    VKMT_EV_TRIM,          /* a trim begins: size = bytes asked (UINT64_MAX: all) */
+    VKMT_EV_BUDGET,        /* the budget changed: size = the budget in force */
 };
+
+/* The queue of an event the host caused (a trim or a budget change). */
+#define VKMT_EV_HOST UINT32_MAX
 
 struct vkmt_event {
     enum vkmt_event_type type;

@@ -152,9 +152,9 @@ static void vkmt_core_guest_error(void *opaque, const char *msg)
 
 /*
  * One tab-separated line per allocation transition, queue event, reset,
- * host trim and budget change (format: docs/RESEARCH.md). Lines are buffered
- * and flushed at the end of every command and host operation, so that a
- * reader following the file (tail -f) sees whole operations as they happen.
+ * trim and budget change (format: docs/RESEARCH.md). Lines are buffered and
+ * flushed at the end of every command and host operation, so that a reader
+ * following the file (tail -f) sees whole operations as they happen.
  * Callers hold s->lock.
  */
 
@@ -168,7 +168,8 @@ static const char *const vkmt_event_names[] = {
     [VKMT_EV_DISCARD] = "discard",       [VKMT_EV_DECOMMIT] = "decommit",
     [VKMT_EV_RECLAIM] = "reclaim",       [VKMT_EV_QUEUE_CLAIM] = "claim",
     [VKMT_EV_QUEUE_RELEASE] = "release", [VKMT_EV_QUEUE_ERROR] = "error",
-    [VKMT_EV_RESET] = "reset",
+    [VKMT_EV_RESET] = "reset",           [VKMT_EV_TRIM] = "trim",
+    [VKMT_EV_BUDGET] = "budget",
 };
 
 static const char *vkmt_prio_name(uint32_t prio)
@@ -194,17 +195,6 @@ static void vkmt_evlog_put(VkmtState *s, const char *event, const char *fields)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     fprintf(s->evlog, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, ++s->evlog_seq, event, fields);
-}
-
-/* A host-side operation on the whole device: queue, handle and priority "-". */
-static void vkmt_evlog_host(VkmtState *s, const char *event, uint64_t size)
-{
-    char fields[64];
-
-    if (s->evlog) {
-        snprintf(fields, sizeof(fields), "-\t-\t%" PRIu64 "\t-\t-", size);
-        vkmt_evlog_put(s, event, fields);
-    }
 }
 
 static void vkmt_evlog_flush(VkmtState *s)
@@ -238,6 +228,19 @@ static void vkmt_evlog_event(VkmtState *s, const struct vkmt_event *ev)
         vkmt_evlog_put(s, "reset", "-\t-\t-\t-\t-");
         vkmt_evlog_flush(s);
         return;
+    case VKMT_EV_TRIM:
+    case VKMT_EV_BUDGET: {
+        char queue[12] = "-";
+
+        /* Inside a command (a guest trim) or a host step: both flush at the end. */
+        if (ev->queue != VKMT_EV_HOST) {
+            snprintf(queue, sizeof(queue), "%u", ev->queue);
+        }
+        snprintf(fields, sizeof(fields), "%s\t-\t%" PRIu64 "\t-\t-", queue,
+                 ev->size == UINT64_MAX ? 0 : ev->size); /* a trim of all */
+        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
+        return;
+    }
     default:
         snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s", ev->queue, ev->handle,
                  ev->size, vkmt_prio_name(ev->priority),
@@ -263,6 +266,9 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
     case VKMT_EV_RESET:
         trace_vkmt_reset();
         break;
+    case VKMT_EV_TRIM:
+    case VKMT_EV_BUDGET:
+        break; /* vkmt_trim and vkmt_budget trace the host's, with their outcome */
     default:
         trace_vkmt_alloc_state(vkmt_event_names[ev->type], ev->queue, ev->handle, ev->priority,
                                ev->status, ev->size);
@@ -460,7 +466,6 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opa
     if (s->core) {
         trace_vkmt_budget(budget);
         qemu_mutex_lock(&s->lock);
-        vkmt_evlog_host(s, "budget", budget);
         vkmt_core_set_budget(s->core, budget);
         vkmt_evlog_flush(s);
         qemu_mutex_unlock(&s->lock);
@@ -485,7 +490,6 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaqu
         return;
     }
     qemu_mutex_lock(&s->lock);
-    vkmt_evlog_host(s, "trim", bytes);
     s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
     vkmt_evlog_flush(s);
     qemu_mutex_unlock(&s->lock);

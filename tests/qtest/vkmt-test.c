@@ -778,7 +778,8 @@ static char *event_log_read(const char *path, GArray *times)
  * The event log of a scenario, line by line: create, offer at two
  * priorities, a QMP trim that discards the LOW one, reclaim (DISCARDED and
  * OK), destroy, an AllowDecommit offer lost to a trim of everything and
- * reclaimed as NOT_COMMITTED, a budget change; and the per-priority counters.
+ * reclaimed as NOT_COMMITTED, a budget change, a guest trim; and the
+ * per-priority counters.
  */
 static void test_event_log(void)
 {
@@ -788,7 +789,7 @@ static void test_event_log(void)
     int fd = g_mkstemp(path);
     Vkmt v;
     Drv d;
-    uint32_t dev, h[2], r[2];
+    uint32_t dev, h[2], h2, r[2];
     const char *head = "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"
                        "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n";
 
@@ -834,6 +835,11 @@ static void test_event_log(void)
     g_assert_cmphex(reclaim(&v, &d, dev, &h[1], 1, r), ==, VKMT_ST_SUCCESS);
     g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_NOT_COMMITTED);
     qom_set_size(&v, "budget", 8 * MiB);
+    /* The guest's own trim names its queue. */
+    create(&v, &d, dev, 1, PAGE, &h2);
+    g_assert_cmphex(offer(&v, &d, dev, &h2, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, NULL), ==,
+                    VKMT_ST_SUCCESS);
 
     log = event_log_read(path, times);
     want = g_strdup_printf("%s1\treset\t-\t-\t-\t-\t-\n"
@@ -852,24 +858,28 @@ static void test_event_log(void)
                            "14\tdiscard\t0\t0x%08x\t5000\tauto\t-\n"
                            "15\tdecommit\t0\t0x%08x\t5000\tauto\t-\n"
                            "16\treclaim\t0\t0x%08x\t5000\tauto\tnot_committed\n"
-                           "17\tbudget\t-\t-\t8388608\t-\t-\n",
+                           "17\tbudget\t-\t-\t8388608\t-\t-\n"
+                           "18\tcreate\t0\t0x%08x\t4096\t-\t-\n"
+                           "19\toffer\t0\t0x%08x\t4096\tlow\t-\n"
+                           "20\ttrim\t0\t-\t0\t-\t-\n"
+                           "21\tdiscard\t0\t0x%08x\t4096\tlow\t-\n",
                            head, h[0], h[1], h[0], h[1], h[0], h[0], h[1], h[0], h[1], h[1], h[1],
-                           h[1]);
+                           h[1], h2, h2, h2);
     g_assert_cmpstr(log, ==, want);
     /* One monotonic clock for every line. */
-    g_assert_cmpuint(times->len, ==, 17);
+    g_assert_cmpuint(times->len, ==, 21);
     for (guint i = 1; i < times->len; i++) {
         g_assert_cmpuint(g_array_index(times, uint64_t, i), >=,
                          g_array_index(times, uint64_t, i - 1));
     }
 
     /* Per priority: bytes are whole pages, reclaims count per result. */
-    g_assert_cmpint(stats_get(&v, "offered_bytes_total_low"), ==, 2 * PAGE);
+    g_assert_cmpint(stats_get(&v, "offered_bytes_total_low"), ==, 3 * PAGE);
     g_assert_cmpint(stats_get(&v, "offered_bytes_total_high"), ==, 2 * PAGE);
     g_assert_cmpint(stats_get(&v, "offered_bytes_total_auto"), ==, 2 * PAGE);
     g_assert_cmpint(stats_get(&v, "offered_bytes_total_normal"), ==, 0);
     g_assert_cmpint(stats_get(&v, "offered_bytes_auto"), ==, 0);
-    g_assert_cmpint(stats_get(&v, "discarded_bytes_low"), ==, 2 * PAGE);
+    g_assert_cmpint(stats_get(&v, "discarded_bytes_low"), ==, 3 * PAGE);
     g_assert_cmpint(stats_get(&v, "discarded_bytes_high"), ==, 0);
     g_assert_cmpint(stats_get(&v, "discarded_bytes_auto"), ==, 2 * PAGE);
     g_assert_cmpint(stats_get(&v, "reclaim_discarded_low"), ==, 1);

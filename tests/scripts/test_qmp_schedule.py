@@ -95,7 +95,7 @@ def run_tests(tmp, sock, evlog):
           [f[1:] for f in log] == [["1", "reset", "-", "-", "-", "-", "-"],
                                    ["2", "trim", "-", "-", "4096", "-", "-"],
                                    ["3", "budget", "-", "-", "1048576", "-", "-"],
-                                   ["4", "budget", "-", "-", "0", "-", "-"]], log)
+                                   ["4", "budget", "-", "-", str(8 << 20), "-", "-"]], log)
     # The script reads the clock just before it acts, on the log's clock.
     sched_ns = [int(out[i][1]) for i in (0, 1, 3)]
     log_ns = [int(f[0]) for f in log[1:]]

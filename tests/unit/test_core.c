@@ -1303,6 +1303,47 @@ static void per_priority_statistics(void)
     teardown();
 }
 
+static struct vkmt_event host_events[4];
+static unsigned nhost_events;
+
+static void note_host_event(const struct vkmt_event *ev)
+{
+    if ((ev->type == VKMT_EV_TRIM || ev->type == VKMT_EV_BUDGET) && nhost_events < 4) {
+        host_events[nhost_events++] = *ev;
+    }
+}
+
+static void trims_and_budget_changes_are_events(void)
+{
+    uint32_t dev, h[2];
+
+    setup(MIB, 0);
+    dev = new_device();
+    CHECK_EQ(create(dev, 2, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    nhost_events = 0;
+    F.ndiscards = 0;
+    F.hook = note_host_event;
+    CHECK_EQ(trim(PAGE), PAGE);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, NULL), VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, 0);
+    F.hook = NULL;
+    CHECK_EQ(nhost_events, 3);
+    /* The host's trim, then the guest's on queue 0 (0: everything). */
+    CHECK_EQ(host_events[0].type, VKMT_EV_TRIM);
+    CHECK_EQ(host_events[0].queue, VKMT_EV_HOST);
+    CHECK_EQ(host_events[0].size, PAGE);
+    CHECK_EQ(host_events[1].type, VKMT_EV_TRIM);
+    CHECK_EQ(host_events[1].queue, 0);
+    CHECK_EQ(host_events[1].size, UINT64_MAX);
+    /* A budget event names the budget in force: 0 asked for half the aperture. */
+    CHECK_EQ(host_events[2].type, VKMT_EV_BUDGET);
+    CHECK_EQ(host_events[2].queue, VKMT_EV_HOST);
+    CHECK_EQ(host_events[2].size, MIB / 2);
+    CHECK_EQ(F.ndiscards, 2);
+    teardown();
+}
+
 /* ---- reset, removal, interrupts ---- */
 
 static void reset_tears_down_and_bumps_the_epoch(void)
@@ -1582,6 +1623,7 @@ static const struct test core_tests[] = {
     TEST(kick_takes_the_tail_from_shared_memory),
     TEST(device_acts_on_its_private_copy),
     TEST(per_priority_statistics),
+    TEST(trims_and_budget_changes_are_events),
     TEST(reset_tears_down_and_bumps_the_epoch),
     TEST(removed_device_answers_device_removed),
     TEST(completion_interrupts),

@@ -558,6 +558,15 @@ static const struct vkmt_event *ev_take(enum vkmt_event_type type)
     return e;
 }
 
+/* A TRIM or BUDGET event: who asked, and the size it names. */
+static void ev_expect_host(enum vkmt_event_type type, uint32_t queue, uint64_t size)
+{
+    const struct vkmt_event *e = ev_take(type);
+
+    CHECK(e->queue == queue && e->size == size, "event %d names queue %u size %llu; due %u %llu",
+          type, e->queue, (unsigned long long)e->size, queue, (unsigned long long)size);
+}
+
 static void ev_expect_alloc(enum vkmt_event_type type, uint32_t i, bool prio)
 {
     const struct mobj *o = obj(i);
@@ -1504,6 +1513,7 @@ static void c_trim(void)
     if (!expect(M.driver_features & VKMT_F_GUEST_TRIM ? VKMT_ST_SUCCESS : VKMT_ST_NOT_SUPPORTED)) {
         return;
     }
+    ev_expect_host(VKMT_EV_TRIM, C.q, C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
     freed = m_evict(C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
     M.st.trims++;
     M.st.trimmed_bytes += freed;
@@ -2140,6 +2150,7 @@ static void host_trim(uint64_t bytes)
 
     call_begin(-1);
     got = vkmt_core_trim(G.core, bytes);
+    ev_expect_host(VKMT_EV_TRIM, VKMT_EV_HOST, bytes);
     freed = m_evict(bytes);
     M.st.trims++;
     M.st.trimmed_bytes += freed;
@@ -2154,6 +2165,7 @@ static void host_budget(uint64_t b)
     vkmt_core_set_budget(G.core, b);
     M.budget = budget_for(b);
     M.config_gen++;
+    ev_expect_host(VKMT_EV_BUDGET, VKMT_EV_HOST, M.budget);
     m_enforce_budget();
     host_step_end();
 }
