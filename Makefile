@@ -142,6 +142,7 @@ qemu-check-build: | check-config
 ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
+	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
 	--vm "scripts/vm-run --timeout 600 -- vm-suites"
 else
 CHECK_QEMU :=
@@ -151,9 +152,9 @@ endif
 check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuzz-qemu-check-build
 
 # make check: every suite in both builds, the device's qtest in QEMU, the
-# conformance and reap suites inside the test VM, and both fuzz harnesses
-# over their corpus and crash inputs (FUZZING.md); ends with one
-# "N passed, N failed".
+# QMP schedule script against QEMU, the conformance and reap suites inside
+# the test VM, and both fuzz harnesses over their corpus and crash inputs
+# (FUZZING.md); ends with one "N passed, N failed".
 check: check-build
 	@tests/run-suites.sh build build/asan $(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) \
 		$(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)

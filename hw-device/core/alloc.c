@@ -394,7 +394,7 @@ uint32_t cmd_trim(struct cmd *c)
         core_guest_error(c->core, "TRIM without the GUEST_TRIM feature");
         return VKMT_ST_NOT_SUPPORTED;
     }
-    c->value0 = vkmt_core_trim(c->core, c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX);
+    c->value0 = core_trim(c->core, c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX, c->queue);
     return VKMT_ST_SUCCESS;
 }
 

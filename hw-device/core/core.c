@@ -31,7 +31,13 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
 void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status)
 {
     const struct vkmt_obj *o = &core->objs[idx];
-    struct vkmt_event ev = {
+    struct vkmt_event ev;
+
+    /* Every allocation transition passes here: cost nothing without a hook. */
+    if (!core->ops->event) {
+        return;
+    }
+    ev = (struct vkmt_event){
         .type = type,
         .queue = o->queue,
         .handle = obj_handle(core, idx),
@@ -39,15 +45,14 @@ void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx,
         .priority = o->prio,
         .size = o->u.alloc.size,
     };
-
-    if (core->ops->event) {
-        core->ops->event(core->opaque, &ev);
-    }
+    core->ops->event(core->opaque, &ev);
 }
 
-static void queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q)
+/* An event that names no allocation: about queue @q, or the host's. */
+static void queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q,
+                        uint64_t size)
 {
-    struct vkmt_event ev = { .type = type, .queue = q };
+    struct vkmt_event ev = { .type = type, .queue = q, .size = size };
 
     if (core->ops->event) {
         core->ops->event(core->opaque, &ev);
@@ -159,7 +164,7 @@ static uint32_t queue_claim(struct vkmt_core *core)
         hdr = (struct vkmt_queue_hdr *)base;
         vkmt_sh_store(&hdr->sh_claim_seq, vq->claim_seq);
         vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ACTIVE);
-        queue_event(core, VKMT_EV_QUEUE_CLAIM, q);
+        queue_event(core, VKMT_EV_QUEUE_CLAIM, q, 0);
         return q;
     }
     return VKMT_QUEUE_NONE;
@@ -175,7 +180,7 @@ void core_queue_release(struct vkmt_core *core, uint32_t q)
     core->queues[q].claim_seq = seq;
     core->isr[q / 32] &= ~(1u << (q % 32));
     vkmt_sh_store(&hdr->sh_state, VKMT_QSTATE_FREE);
-    queue_event(core, VKMT_EV_QUEUE_RELEASE, q);
+    queue_event(core, VKMT_EV_QUEUE_RELEASE, q, 0);
 }
 
 void vkmt_core_reset(struct vkmt_core *core)
@@ -194,7 +199,7 @@ void vkmt_core_reset(struct vkmt_core *core)
      * reset device place allocations exactly as a new one would. */
     aperture_clear(&core->ap);
     core->epoch++;
-    queue_event(core, VKMT_EV_RESET, 0);
+    queue_event(core, VKMT_EV_RESET, 0, 0);
 }
 
 static void status_write(struct vkmt_core *core, uint32_t val)
@@ -238,7 +243,7 @@ static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
         vkmt_sh_store(&hdr->sh_error, VKMT_QERR_DOORBELL_RANGE);
         vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ERROR);
         core->isr[q / 32] |= 1u << (q % 32);
-        queue_event(core, VKMT_EV_QUEUE_ERROR, q);
+        queue_event(core, VKMT_EV_QUEUE_ERROR, q, 0);
         if (core->ops->raise_irq) {
             core->ops->raise_irq(core->opaque, q);
         }
@@ -361,19 +366,28 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
     }
 }
 
-uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
+/* A trim asked for by @queue, or by the host (VKMT_EV_HOST). */
+uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue)
 {
-    uint64_t freed = evict_bytes(core, bytes);
+    uint64_t freed;
 
+    queue_event(core, VKMT_EV_TRIM, queue, bytes);
+    freed = evict_bytes(core, bytes);
     core->stats.trims++;
     core->stats.trimmed_bytes += freed;
     return freed;
+}
+
+uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
+{
+    return core_trim(core, bytes, VKMT_EV_HOST);
 }
 
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
 {
     core->budget = default_budget(budget, core->backend->size);
     core->config_gen++;
+    queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
     evict_enforce_budget(core);
 }
 

@@ -54,7 +54,7 @@ enum {
 struct vkmt_obj {
     uint8_t type;
     uint8_t state; /* allocations: ALLOC_* */
-    uint8_t prio;  /* allocations: VKMT_PRIO_* of the current offer */
+    uint8_t prio;  /* allocations: VKMT_PRIO_* of the offer in effect, 0: none */
     uint8_t flags; /* OBJF_* */
     uint16_t gen;
     uint16_t queue;  /* owner: objects never cross queues */
@@ -149,6 +149,7 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status);
 uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q);
+uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue);
 void core_queue_release(struct vkmt_core *core, uint32_t q);
 
 /* objects.c */

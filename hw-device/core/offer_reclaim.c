@@ -140,6 +140,7 @@ uint32_t cmd_offer(struct cmd *c)
         }
         evict_offer(core, b.idx[i]);
         core->stats.offers++;
+        core->stats.offered_bytes_total_by_prio[vkmt_prio_index(prio)] += bytes_of(o);
         core_event(core, VKMT_EV_OFFER, b.idx[i], 0);
     }
     batch_free(&b);
@@ -269,7 +270,14 @@ uint32_t cmd_reclaim(struct cmd *c)
             core->stats.reclaim_ok++;
         }
         o->flags &= (uint8_t)~OBJF_DECOMMIT;
+        /* prio is that of the offer in effect, 0 once none is. */
+        if (o->prio) {
+            core->stats.reclaims_by_prio[vkmt_prio_index(o->prio)][b.result[i]]++;
+        }
         core_event(core, VKMT_EV_RECLAIM, b.idx[i], b.result[i]);
+        if (o->state == ALLOC_RESIDENT) {
+            o->prio = 0;
+        }
     }
     /* A resource reports the worst result among its members. */
     for (uint32_t e = 0, i = 0; results && e < c->sqe.count; e++) {

@@ -31,7 +31,12 @@ enum vkmt_event_type {
     VKMT_EV_QUEUE_RELEASE, /* a queue was released and its objects freed */
     VKMT_EV_QUEUE_ERROR,   /* a queue entered the error state */
     VKMT_EV_RESET,         /* the device was reset */
+    VKMT_EV_TRIM,          /* a trim begins: size = bytes asked (UINT64_MAX: all) */
+    VKMT_EV_BUDGET,        /* the budget changed: size = the budget in force */
 };
+
+/* The queue of an event the host caused (a trim or a budget change). */
+#define VKMT_EV_HOST UINT32_MAX
 
 struct vkmt_event {
     enum vkmt_event_type type;
@@ -39,7 +44,7 @@ struct vkmt_event {
     uint32_t handle;
     uint32_t opcode;   /* VKMT_EV_COMMAND */
     uint32_t status;   /* VKMT_EV_COMMAND: NTSTATUS; VKMT_EV_RECLAIM: result */
-    uint32_t priority; /* offer priority (VKMT_PRIO_*) where one applies */
+    uint32_t priority; /* priority of the offer in effect (VKMT_PRIO_*); 0: none */
     uint64_t size;     /* bytes where a size applies */
 };
 
@@ -63,6 +68,8 @@ struct vkmt_core_config {
 
 /* Per-priority counters; index with vkmt_prio_index(). */
 #define VKMT_PRIO_CLASSES 4
+/* Reclaim results (VKMT_RECLAIM_OK, _DISCARDED, _NOT_COMMITTED) per priority. */
+#define VKMT_RECLAIM_RESULTS 3
 
 struct vkmt_stats {
     uint64_t commands;
@@ -84,8 +91,15 @@ struct vkmt_stats {
     uint64_t reclaim_not_committed;
     uint64_t trims;
     uint64_t trimmed_bytes;
-    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];   /* LOW NORMAL HIGH AUTO */
-    uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
+    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];       /* LOW NORMAL HIGH AUTO */
+    uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES];     /* cumulative */
+    uint64_t offered_bytes_total_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
+    /*
+     * Reclaim results, indexed by VKMT_RECLAIM_*, of allocations that were
+     * offered at that priority (or lost from such an offer). A reclaim of an
+     * allocation that was already resident counts only in reclaim_ok.
+     */
+    uint64_t reclaims_by_prio[VKMT_PRIO_CLASSES][VKMT_RECLAIM_RESULTS];
 };
 
 /*

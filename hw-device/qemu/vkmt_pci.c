@@ -5,9 +5,10 @@
  * aperture), routes register accesses and doorbells to the engine, raises
  * interrupts, exposes properties, statistics and a trim control through QOM
  * (so qom-get / qom-set over QMP reach them with no QAPI change), turns
- * engine events into trace points and guest mistakes into LOG_GUEST_ERROR,
- * resets with the machine, and blocks migration until the device state can
- * be migrated. Protocol: protocol/PROTOCOL.md.
+ * engine events into trace points and, with "event-log", into an event log
+ * file, turns guest mistakes into LOG_GUEST_ERROR, resets with the machine,
+ * and blocks migration until the device state can be migrated. Protocol:
+ * protocol/PROTOCOL.md.
  *
  * Doorbell modes (property "doorbell"):
  * - inline (default): the vCPU's MMIO write processes the queue before it
@@ -34,6 +35,7 @@
 #include "migration/vmstate.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
+#include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
 #include "qemu/host-utils.h"
 #include "qemu/log.h"
@@ -75,6 +77,7 @@ struct VkmtState {
     bool guest_trim;
     char *backend;
     char *doorbell;
+    char *event_log; /* path of the event log, or NULL */
     HostMemoryBackend *memdev;
     IOThread *iothread;
 
@@ -93,6 +96,8 @@ struct VkmtState {
     uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
     uint64_t last_trim;   /* bytes freed by the last "trim" request */
     bool removed;         /* the "removed" property */
+    FILE *evlog;          /* the open event log, or NULL */
+    uint64_t evlog_seq;   /* lines written */
     Error *migration_blocker;
 };
 
@@ -143,15 +148,111 @@ static void vkmt_core_guest_error(void *opaque, const char *msg)
     qemu_log_mask(LOG_GUEST_ERROR, "vkmt: %s\n", msg);
 }
 
+/* ---- event log ---- */
+
+/*
+ * One tab-separated line per allocation transition, queue event, reset,
+ * trim and budget change (format: docs/RESEARCH.md). Lines are buffered and
+ * flushed at the end of every command and host operation, so that a reader
+ * following the file (tail -f) sees whole operations as they happen.
+ * Callers hold s->lock.
+ */
+
+#define VKMT_EVLOG_HEADER                                                                          \
+    "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"                              \
+    "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n"
+
+static const char *const vkmt_event_names[] = {
+    [VKMT_EV_COMMAND] = "command",       [VKMT_EV_CREATE] = "create",
+    [VKMT_EV_DESTROY] = "destroy",       [VKMT_EV_OFFER] = "offer",
+    [VKMT_EV_DISCARD] = "discard",       [VKMT_EV_DECOMMIT] = "decommit",
+    [VKMT_EV_RECLAIM] = "reclaim",       [VKMT_EV_QUEUE_CLAIM] = "claim",
+    [VKMT_EV_QUEUE_RELEASE] = "release", [VKMT_EV_QUEUE_ERROR] = "error",
+    [VKMT_EV_RESET] = "reset",           [VKMT_EV_TRIM] = "trim",
+    [VKMT_EV_BUDGET] = "budget",
+};
+
+static const char *vkmt_prio_name(uint32_t prio)
+{
+    static const char *const names[] = { "-", "low", "normal", "high", "auto" };
+
+    return prio < ARRAY_SIZE(names) ? names[prio] : "?";
+}
+
+static const char *vkmt_result_name(uint32_t result)
+{
+    static const char *const names[] = { "ok", "discarded", "not_committed" };
+
+    return result < ARRAY_SIZE(names) ? names[result] : "?";
+}
+
+/* @fields: the columns after "event", tab-separated. */
+static void vkmt_evlog_put(VkmtState *s, const char *event, const char *fields)
+{
+    struct timespec ts;
+    uint64_t ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    fprintf(s->evlog, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, ++s->evlog_seq, event, fields);
+}
+
+static void vkmt_evlog_flush(VkmtState *s)
+{
+    if (s->evlog && fflush(s->evlog)) {
+        /* A full disk must not stop the guest: say so once, stop logging. */
+        warn_report("vkmt: event-log %s: %s; event logging stops", s->event_log, strerror(errno));
+        fclose(s->evlog);
+        s->evlog = NULL;
+    }
+}
+
+static void vkmt_evlog_event(VkmtState *s, const struct vkmt_event *ev)
+{
+    char fields[96];
+
+    switch (ev->type) {
+    case VKMT_EV_COMMAND:
+        /* Before the completion is posted: a guest that sees it finds the lines. */
+        vkmt_evlog_flush(s);
+        return;
+    case VKMT_EV_QUEUE_CLAIM:
+    case VKMT_EV_QUEUE_RELEASE:
+    case VKMT_EV_QUEUE_ERROR:
+        snprintf(fields, sizeof(fields), "%u\t-\t-\t-\t-", ev->queue);
+        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
+        /* Register accesses, not commands: nothing else would flush. */
+        vkmt_evlog_flush(s);
+        return;
+    case VKMT_EV_RESET:
+        vkmt_evlog_put(s, "reset", "-\t-\t-\t-\t-");
+        vkmt_evlog_flush(s);
+        return;
+    case VKMT_EV_TRIM:
+    case VKMT_EV_BUDGET: {
+        char queue[12] = "-";
+
+        /* Inside a command (a guest trim) or a host step: both flush at the end. */
+        if (ev->queue != VKMT_EV_HOST) {
+            snprintf(queue, sizeof(queue), "%u", ev->queue);
+        }
+        snprintf(fields, sizeof(fields), "%s\t-\t%" PRIu64 "\t-\t-", queue,
+                 ev->size == UINT64_MAX ? 0 : ev->size); /* a trim of all */
+        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
+        return;
+    }
+    default:
+        snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s", ev->queue, ev->handle,
+                 ev->size, vkmt_prio_name(ev->priority),
+                 ev->type == VKMT_EV_RECLAIM ? vkmt_result_name(ev->status) : "-");
+        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
+        return;
+    }
+}
+
 static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
 {
-    static const char *const names[] = {
-        [VKMT_EV_CREATE] = "create",     [VKMT_EV_DESTROY] = "destroy",
-        [VKMT_EV_OFFER] = "offer",       [VKMT_EV_DISCARD] = "discard",
-        [VKMT_EV_DECOMMIT] = "decommit", [VKMT_EV_RECLAIM] = "reclaim",
-        [VKMT_EV_QUEUE_CLAIM] = "claim", [VKMT_EV_QUEUE_RELEASE] = "release",
-        [VKMT_EV_QUEUE_ERROR] = "error",
-    };
+    VkmtState *s = opaque;
 
     switch (ev->type) {
     case VKMT_EV_COMMAND:
@@ -160,15 +261,21 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
     case VKMT_EV_QUEUE_CLAIM:
     case VKMT_EV_QUEUE_RELEASE:
     case VKMT_EV_QUEUE_ERROR:
-        trace_vkmt_queue_state(names[ev->type], ev->queue);
+        trace_vkmt_queue_state(vkmt_event_names[ev->type], ev->queue);
         break;
     case VKMT_EV_RESET:
         trace_vkmt_reset();
         break;
+    case VKMT_EV_TRIM:
+    case VKMT_EV_BUDGET:
+        break; /* vkmt_trim and vkmt_budget trace the host's, with their outcome */
     default:
-        trace_vkmt_alloc_state(names[ev->type], ev->queue, ev->handle, ev->priority, ev->status,
-                               ev->size);
+        trace_vkmt_alloc_state(vkmt_event_names[ev->type], ev->queue, ev->handle, ev->priority,
+                               ev->status, ev->size);
         break;
+    }
+    if (s->evlog) {
+        vkmt_evlog_event(s, ev);
     }
 }
 
@@ -304,19 +411,31 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) && STAT(reclaim_discarded) &&
         STAT(reclaim_not_committed) && STAT(trims) && STAT(trimmed_bytes)) {
 #undef STAT
-        for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
-            char key[48];
+        bool ok = true;
 
-            snprintf(key, sizeof(key), "offered_bytes_%s", prio[i]);
-            if (!visit_type_uint64(v, key, &st.offered_bytes_by_prio[i], errp)) {
-                break;
-            }
-            snprintf(key, sizeof(key), "discarded_bytes_%s", prio[i]);
-            if (!visit_type_uint64(v, key, &st.discarded_bytes_by_prio[i], errp)) {
-                break;
+        for (int i = 0; ok && i < VKMT_PRIO_CLASSES; i++) {
+            const struct {
+                const char *what;
+                uint64_t *val;
+            } per[] = {
+                { "offered_bytes", &st.offered_bytes_by_prio[i] },
+                { "offered_bytes_total", &st.offered_bytes_total_by_prio[i] },
+                { "discarded_bytes", &st.discarded_bytes_by_prio[i] },
+                { "reclaim_ok", &st.reclaims_by_prio[i][VKMT_RECLAIM_OK] },
+                { "reclaim_discarded", &st.reclaims_by_prio[i][VKMT_RECLAIM_DISCARDED] },
+                { "reclaim_not_committed", &st.reclaims_by_prio[i][VKMT_RECLAIM_NOT_COMMITTED] },
+            };
+
+            for (size_t j = 0; ok && j < ARRAY_SIZE(per); j++) {
+                char key[48];
+
+                snprintf(key, sizeof(key), "%s_%s", per[j].what, prio[i]);
+                ok = visit_type_uint64(v, key, per[j].val, errp);
             }
         }
-        visit_check_struct(v, errp);
+        if (ok) {
+            visit_check_struct(v, errp);
+        }
     }
     visit_end_struct(v, NULL);
 }
@@ -348,6 +467,7 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opa
         trace_vkmt_budget(budget);
         qemu_mutex_lock(&s->lock);
         vkmt_core_set_budget(s->core, budget);
+        vkmt_evlog_flush(s);
         qemu_mutex_unlock(&s->lock);
     }
 }
@@ -371,6 +491,7 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaqu
     }
     qemu_mutex_lock(&s->lock);
     s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+    vkmt_evlog_flush(s);
     qemu_mutex_unlock(&s->lock);
     trace_vkmt_trim(bytes, s->last_trim);
 }
@@ -489,7 +610,33 @@ static void vkmt_teardown(VkmtState *s)
         host_memory_backend_set_mapped(s->memdev, false);
     }
     s->aperture = NULL;
+    /* After the engine: tearing it down logs the last destroys. */
+    if (s->evlog) {
+        fclose(s->evlog);
+        s->evlog = NULL;
+    }
     qemu_mutex_destroy(&s->lock);
+}
+
+/* The event log: truncated, and started with its header. */
+static bool vkmt_open_event_log(VkmtState *s, Error **errp)
+{
+    if (!s->event_log) {
+        return true;
+    }
+    s->evlog = fopen(s->event_log, "we");
+    if (!s->evlog) {
+        error_setg_errno(errp, errno, "vkmt: event-log=%s: cannot open", s->event_log);
+        return false;
+    }
+    s->evlog_seq = 0;
+    fputs(VKMT_EVLOG_HEADER, s->evlog);
+    if (fflush(s->evlog)) {
+        /* Teardown closes it. */
+        error_setg_errno(errp, errno, "vkmt: event-log=%s: cannot write", s->event_log);
+        return false;
+    }
+    return true;
 }
 
 static void vkmt_realize(PCIDevice *pdev, Error **errp)
@@ -515,7 +662,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         return;
     }
     qemu_mutex_init(&s->lock);
-    if (!vkmt_init_aperture(s, errp) ||
+    if (!vkmt_open_event_log(s, errp) || !vkmt_init_aperture(s, errp) ||
         !memory_region_init_ram(&s->ctrl, OBJECT(s), "vkmt-ctrl",
                                 pow2ceil(vkmt_core_ctrl_size(s->num_queues)), errp)) {
         goto fail;
@@ -587,6 +734,7 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
+    DEFINE_PROP_STRING("event-log", VkmtState, event_log),
     DEFINE_PROP_LINK("memdev", VkmtState, memdev, TYPE_MEMORY_BACKEND, HostMemoryBackend *),
     DEFINE_PROP_LINK("iothread", VkmtState, iothread, TYPE_IOTHREAD, IOThread *),
 };
@@ -603,10 +751,12 @@ static const struct {
     { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
+    { "event-log", "log every allocation transition, trim and budget change to this file, "
+                   "one tab-separated line each (docs/RESEARCH.md)" },
     { "budget", "bytes that may be committed at once (0: half the aperture); "
                 "lowering it at run time discards offered content" },
     { "stats", "read-only statistics: commands, allocations, committed, offered and "
-               "discarded bytes (also per priority), reclaim results, trims" },
+               "discarded bytes, reclaim results (the last three also per priority), trims" },
     { "trim", "write N to discard at least N bytes of offered content (0: all) in "
               "eviction order; reads back the bytes the last trim freed" },
     { "removed", "surprise removal: while true every command fails with DEVICE_REMOVED" },

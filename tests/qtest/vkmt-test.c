@@ -2,9 +2,10 @@
 /*
  * qtests of the vkmt PCI device glue (hw-device/qemu/vkmt_pci.c): identity
  * and BARs, queue claim and release, allocations driven through ring entries
- * written into control memory, trim and statistics over QMP, MSI-X delivery,
- * reset and the removal epoch, the three doorbell modes, a memory backend
- * aperture, and a hostile guest scribbling on rings and registers. The
+ * written into control memory, trim and statistics (also per priority) over
+ * QMP, the event log's exact lines, MSI-X delivery, reset and the removal
+ * epoch, the three doorbell modes, a memory backend aperture, and a hostile
+ * guest scribbling on rings and registers. The
  * engine's own logic is unit-tested without QEMU (tests/unit/test_core.c);
  * these tests check that the glue wires it up. Overlaid into QEMU's tree as
  * tests/qtest/vkmt-test.c.
@@ -201,6 +202,18 @@ static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uin
                         NULL),
                     ==, VKMT_ST_SUCCESS);
     staging_read(v, d, roff, h, n * 4);
+}
+
+static void destroy(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
+{
+    staging_write(v, d, 0, &a, 4);
+    g_assert_cmphex(run(v, d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                           .handle = dev,
+                                           .count = 1,
+                                           .payload_len = 4 },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
 }
 
 static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio)
@@ -551,14 +564,7 @@ static void test_malformed(void)
     create(&v, &d, dev, 2, PAGE, h);
     theirs = new_device(&v, &other);
     create(&v, &d, dev, 1, PAGE, &stale);
-    staging_write(&v, &d, 0, &stale, 4);
-    g_assert_cmphex(run(&v, &d,
-                        (struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                           .handle = dev,
-                                           .count = 1,
-                                           .payload_len = 4 },
-                        NULL),
-                    ==, VKMT_ST_SUCCESS);
+    destroy(&v, &d, dev, stale);
 
     {
         const Bad cases[] = {
@@ -742,6 +748,149 @@ static void test_garbage_rings(void)
     stop(&v);
 }
 
+/* The event log without its time column, and the times in @times. */
+static char *event_log_read(const char *path, GArray *times)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GString *out = g_string_new("");
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (int i = 0; lines[i] && *lines[i]; i++) {
+        const char *tab = strchr(lines[i], '\t');
+
+        if (i < 2 || !tab) { /* the two header lines stay whole */
+            g_string_append_printf(out, "%s\n", lines[i]);
+            continue;
+        }
+        if (times) {
+            uint64_t t = g_ascii_strtoull(lines[i], NULL, 10);
+
+            g_array_append_val(times, t);
+        }
+        g_string_append_printf(out, "%s\n", tab + 1);
+    }
+    return g_string_free(out, false);
+}
+
+/*
+ * The event log of a scenario, line by line: create, offer at two
+ * priorities, a QMP trim that discards the LOW one, reclaim (DISCARDED and
+ * OK), destroy, an AllowDecommit offer lost to a trim of everything and
+ * reclaimed as NOT_COMMITTED, a budget change, a guest trim; and the
+ * per-priority counters.
+ */
+static void test_event_log(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *props = NULL, *log = NULL, *want = NULL;
+    g_autoptr(GArray) times = g_array_new(false, false, sizeof(uint64_t));
+    int fd = g_mkstemp(path);
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[2], h2, r[2];
+    const char *head = "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"
+                       "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n";
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    props = g_strdup_printf("event-log=%s", path);
+    start(&v, props);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 2, 5000, h);
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+
+    /* Readable live: a command's lines are in the file once it completed. */
+    log = event_log_read(path, NULL);
+    want = g_strdup_printf("%s1\treset\t-\t-\t-\t-\t-\n"
+                           "2\tclaim\t0\t-\t-\t-\t-\n"
+                           "3\tcreate\t0\t0x%08x\t5000\t-\t-\n"
+                           "4\tcreate\t0\t0x%08x\t5000\t-\t-\n"
+                           "5\toffer\t0\t0x%08x\t5000\tlow\t-\n"
+                           "6\toffer\t0\t0x%08x\t5000\thigh\t-\n",
+                           head, h[0], h[1], h[0], h[1]);
+    g_assert_cmpstr(log, ==, want);
+    g_free(log);
+    g_free(want);
+
+    qom_set_size(&v, "trim", PAGE);
+    g_assert_cmphex(reclaim(&v, &d, dev, h, 2, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
+    destroy(&v, &d, dev, h[0]);
+    staging_write(&v, &d, 0, &h[1], 4);
+    g_assert_cmphex(run(&v, &d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                           .handle = dev,
+                                           .count = 1,
+                                           .payload_len = 4,
+                                           .arg0 = VKMT_PRIO_AUTO,
+                                           .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmphex(reclaim(&v, &d, dev, &h[1], 1, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_NOT_COMMITTED);
+    qom_set_size(&v, "budget", 8 * MiB);
+    /* The guest's own trim names its queue. */
+    create(&v, &d, dev, 1, PAGE, &h2);
+    g_assert_cmphex(offer(&v, &d, dev, &h2, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, NULL), ==,
+                    VKMT_ST_SUCCESS);
+
+    log = event_log_read(path, times);
+    want = g_strdup_printf("%s1\treset\t-\t-\t-\t-\t-\n"
+                           "2\tclaim\t0\t-\t-\t-\t-\n"
+                           "3\tcreate\t0\t0x%08x\t5000\t-\t-\n"
+                           "4\tcreate\t0\t0x%08x\t5000\t-\t-\n"
+                           "5\toffer\t0\t0x%08x\t5000\tlow\t-\n"
+                           "6\toffer\t0\t0x%08x\t5000\thigh\t-\n"
+                           "7\ttrim\t-\t-\t4096\t-\t-\n"
+                           "8\tdiscard\t0\t0x%08x\t5000\tlow\t-\n"
+                           "9\treclaim\t0\t0x%08x\t5000\tlow\tdiscarded\n"
+                           "10\treclaim\t0\t0x%08x\t5000\thigh\tok\n"
+                           "11\tdestroy\t0\t0x%08x\t5000\t-\t-\n"
+                           "12\toffer\t0\t0x%08x\t5000\tauto\t-\n"
+                           "13\ttrim\t-\t-\t0\t-\t-\n"
+                           "14\tdiscard\t0\t0x%08x\t5000\tauto\t-\n"
+                           "15\tdecommit\t0\t0x%08x\t5000\tauto\t-\n"
+                           "16\treclaim\t0\t0x%08x\t5000\tauto\tnot_committed\n"
+                           "17\tbudget\t-\t-\t8388608\t-\t-\n"
+                           "18\tcreate\t0\t0x%08x\t4096\t-\t-\n"
+                           "19\toffer\t0\t0x%08x\t4096\tlow\t-\n"
+                           "20\ttrim\t0\t-\t0\t-\t-\n"
+                           "21\tdiscard\t0\t0x%08x\t4096\tlow\t-\n",
+                           head, h[0], h[1], h[0], h[1], h[0], h[0], h[1], h[0], h[1], h[1], h[1],
+                           h[1], h2, h2, h2);
+    g_assert_cmpstr(log, ==, want);
+    /* One monotonic clock for every line. */
+    g_assert_cmpuint(times->len, ==, 21);
+    for (guint i = 1; i < times->len; i++) {
+        g_assert_cmpuint(g_array_index(times, uint64_t, i), >=,
+                         g_array_index(times, uint64_t, i - 1));
+    }
+
+    /* Per priority: bytes are whole pages, reclaims count per result. */
+    g_assert_cmpint(stats_get(&v, "offered_bytes_total_low"), ==, 3 * PAGE);
+    g_assert_cmpint(stats_get(&v, "offered_bytes_total_high"), ==, 2 * PAGE);
+    g_assert_cmpint(stats_get(&v, "offered_bytes_total_auto"), ==, 2 * PAGE);
+    g_assert_cmpint(stats_get(&v, "offered_bytes_total_normal"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "offered_bytes_auto"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "discarded_bytes_low"), ==, 3 * PAGE);
+    g_assert_cmpint(stats_get(&v, "discarded_bytes_high"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "discarded_bytes_auto"), ==, 2 * PAGE);
+    g_assert_cmpint(stats_get(&v, "reclaim_discarded_low"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "reclaim_ok_low"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "reclaim_ok_high"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "reclaim_not_committed_auto"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "reclaim_not_committed"), ==, 1);
+    stop(&v);
+    unlink(path);
+}
+
 static void expect_error(QDict *resp, const char *needle)
 {
     const char *desc;
@@ -783,6 +932,11 @@ static void test_bad_properties(void)
     add_int(qts, "queues", 65, "queues must be");
     add_int(qts, "aperture-size", 3000000, "power of two");
     add_str(qts, "backend", "virgl", "not available");
+    add_str(qts, "event-log", "/nonexistent/vkmt-events",
+            "event-log=/nonexistent/vkmt-events: "
+            "cannot open: No such file or directory");
+    add_str(qts, "event-log", "/dev/full",
+            "event-log=/dev/full: cannot write: No space left on device");
     qtest_quit(qts);
 }
 
@@ -796,6 +950,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/lifecycle/iothread", test_lifecycle_iothread);
     qtest_add_func("/vkmt/memdev", test_memdev);
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
+    qtest_add_func("/vkmt/event-log", test_event_log);
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/reset", test_reset);

@@ -110,7 +110,7 @@ struct mobj {
     uint8_t queue;
     bool live;
     uint8_t state;     /* allocations: enum astate */
-    uint8_t prio;      /* allocations: priority of the last offer */
+    uint8_t prio;      /* allocations: priority of the offer in effect, 0: none */
     bool decommit;     /* offered with AllowDecommit */
     uint32_t mark;     /* the batch that listed it, to spot duplicates */
     uint32_t parent;   /* device; a sync object's paging queue */
@@ -556,6 +556,15 @@ static const struct vkmt_event *ev_take(enum vkmt_event_type type)
     CHECK(e->type == type, "event %d (queue %u handle 0x%x) where %d was due", e->type, e->queue,
           e->handle, type);
     return e;
+}
+
+/* A TRIM or BUDGET event: who asked, and the size it names. */
+static void ev_expect_host(enum vkmt_event_type type, uint32_t queue, uint64_t size)
+{
+    const struct vkmt_event *e = ev_take(type);
+
+    CHECK(e->queue == queue && e->size == size, "event %d names queue %u size %llu; due %u %llu",
+          type, e->queue, (unsigned long long)e->size, queue, (unsigned long long)size);
 }
 
 static void ev_expect_alloc(enum vkmt_event_type type, uint32_t i, bool prio)
@@ -1356,6 +1365,7 @@ static void c_offer(void)
         M.st.offers++;
         M.st.offered_bytes += bytes_of(o);
         M.st.offered_bytes_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
+        M.st.offered_bytes_total_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
         ev_expect_alloc(VKMT_EV_OFFER, batch.v[i], true);
     }
     m_enforce_budget();
@@ -1455,10 +1465,18 @@ static void c_reclaim(void)
             M.st.reclaim_ok++;
         }
         o->decommit = false;
+        if (o->prio) {
+            M.st.reclaims_by_prio[vkmt_prio_index(o->prio)][result[i]]++;
+        }
         e = ev_take(VKMT_EV_RECLAIM);
-        CHECK(e->handle == o->handle && e->queue == C.q && e->status == result[i],
-              "RECLAIM event 0x%x result %u, due 0x%x result %u", e->handle, e->status, o->handle,
-              result[i]);
+        CHECK(e->handle == o->handle && e->queue == C.q && e->status == result[i] &&
+                  e->priority == o->prio,
+              "RECLAIM event 0x%x result %u prio %u, due 0x%x result %u prio %u", e->handle,
+              e->status, e->priority, o->handle, result[i], o->prio);
+        /* No offer is in effect any more: the engine reports priority 0. */
+        if (o->state == A_RESIDENT) {
+            o->prio = 0;
+        }
     }
     /* With RESOURCES an element reports the worst of its members. */
     for (uint32_t e = 0, i = 0; write && e < s->count; e++) {
@@ -1495,6 +1513,7 @@ static void c_trim(void)
     if (!expect(M.driver_features & VKMT_F_GUEST_TRIM ? VKMT_ST_SUCCESS : VKMT_ST_NOT_SUPPORTED)) {
         return;
     }
+    ev_expect_host(VKMT_EV_TRIM, C.q, C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
     freed = m_evict(C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
     M.st.trims++;
     M.st.trimmed_bytes += freed;
@@ -2131,6 +2150,7 @@ static void host_trim(uint64_t bytes)
 
     call_begin(-1);
     got = vkmt_core_trim(G.core, bytes);
+    ev_expect_host(VKMT_EV_TRIM, VKMT_EV_HOST, bytes);
     freed = m_evict(bytes);
     M.st.trims++;
     M.st.trimmed_bytes += freed;
@@ -2145,6 +2165,7 @@ static void host_budget(uint64_t b)
     vkmt_core_set_budget(G.core, b);
     M.budget = budget_for(b);
     M.config_gen++;
+    ev_expect_host(VKMT_EV_BUDGET, VKMT_EV_HOST, M.budget);
     m_enforce_budget();
     host_step_end();
 }
@@ -2214,6 +2235,10 @@ static void check_stats(void)
     for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
         ST_EQ(offered_bytes_by_prio[i]);
         ST_EQ(discarded_bytes_by_prio[i]);
+        ST_EQ(offered_bytes_total_by_prio[i]);
+        for (int r = 0; r < VKMT_RECLAIM_RESULTS; r++) {
+            ST_EQ(reclaims_by_prio[i][r]);
+        }
     }
     CHECK(st.budget_bytes == M.budget, "stats.budget_bytes %llu, due %llu",
           (unsigned long long)st.budget_bytes, (unsigned long long)M.budget);
