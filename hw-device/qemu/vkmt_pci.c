@@ -541,6 +541,7 @@ static void vkmt_get_virgl(Object *obj, Visitor *v, const char *name, void *opaq
         visit_type_uint64(v, "destroys", &in.destroys, errp) &&
         visit_type_uint64(v, "writes", &in.writes, errp) &&
         visit_type_uint64(v, "reads", &in.reads, errp) &&
+        visit_type_uint64(v, "gl_memory", &in.gl_memory, errp) &&
         visit_type_str(v, "renderer", &renderer, errp)) {
         visit_check_struct(v, errp);
     }
@@ -792,6 +793,9 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
                                 pow2ceil(vkmt_core_ctrl_size(s->num_queues)), errp)) {
         goto fail;
     }
+#ifdef VKMT_HAVE_VIRGL
+    cfg.budget = vkmt_backend_virgl_budget(s->be, s->budget);
+#endif
     err = vkmt_core_create(&cfg, s->be, memory_region_get_ram_ptr(&s->ctrl), &vkmt_core_ops, s,
                            &s->core);
     if (err < 0) {
@@ -878,15 +882,17 @@ static const struct {
 #endif
     },
 #ifdef VKMT_HAVE_VIRGL
-    { "virgl", "read-only, backend=virgl: live GPU resources and their bytes, resources "
-               "created and destroyed, transfers each way, the GL renderer" },
+    { "virgl",
+      "read-only, backend=virgl: live GPU resources and their bytes, resources "
+      "created and destroyed, transfers each way, the GL renderer and the memory it reports" },
 #endif
     { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
     { "event-log", "log every allocation transition, trim and budget change to this file, "
                    "one tab-separated line each (docs/RESEARCH.md)" },
-    { "budget", "bytes that may be committed at once (0: half the aperture); "
+    { "budget", "bytes that may be committed at once (0: half the aperture, or with "
+                "backend=virgl the GPU memory the GL driver reports); "
                 "lowering it at run time discards offered content" },
     { "stats", "read-only statistics: commands, allocations, committed, offered and "
                "discarded bytes, reclaim results (the last three also per priority), trims" },
