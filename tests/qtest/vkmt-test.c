@@ -512,6 +512,26 @@ static void test_virgl(void)
     g_assert_cmpint(virgl_get(&v, "resources"), ==, 1);
     stop(&v);
 }
+
+/* Hot-unplugging a backend=virgl device stops its render thread and
+ * virglrenderer, so that another one can be plugged in its place. */
+static void test_virgl_hotplug(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS "-machine pc");
+
+    for (int round = 0; round < 2; round++) {
+        QDict *resp;
+
+        qtest_qmp_device_add(qts, "vkmt", "vk1",
+                             "{'addr': '0x06', 'backend': 'virgl', 'aperture-size': 1048576}");
+        resp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': {'path': "
+                              "'/machine/peripheral/vk1', 'property': 'virgl'}}");
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"), "renderer"), !=, "");
+        qobject_unref(resp);
+        qpci_unplug_acpi_device_test(qts, "vk1", 0x06);
+    }
+    qtest_quit(qts);
+}
 #endif
 
 static void test_budget_over_qmp(void)
@@ -1054,6 +1074,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/memdev", test_memdev);
 #ifdef HAVE_VIRGL
     qtest_add_func("/vkmt/virgl", test_virgl);
+    qtest_add_func("/vkmt/virgl-hotplug", test_virgl_hotplug);
 #endif
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
     qtest_add_func("/vkmt/event-log", test_event_log);
