@@ -40,15 +40,20 @@ static void add(struct series *s, double ns)
     s->v[s->n++] = ns;
 }
 
-static void report(const char *op, UINT n, struct series *s, double clock)
+/* Takes the clock's cost off every call of @s and sorts it; returns the median. */
+static double settle(struct series *s, double clock)
 {
-    double med;
-    char key[64];
-
     for (unsigned i = 0; i < s->n; i++) {
         s->v[i] -= clock;
     }
-    med = bench_median(s->v, s->n);
+    return bench_median(s->v, s->n);
+}
+
+static void report(const char *op, UINT n, struct series *s, double clock)
+{
+    double med = settle(s, clock);
+    char key[64];
+
     if (raw) {
         snprintf(key, sizeof(key), "loopback.%s.%u", op, n);
         bench_sample(key, "ns", med);
@@ -113,13 +118,9 @@ static void bench_batch(UINT n, double clock)
 /* One --backend figure: the median of @s in ns. */
 static void report_backend(const char *backend, const char *what, struct series *s, double clock)
 {
+    double med = settle(s, clock);
     char key[64];
-    double med;
 
-    for (unsigned i = 0; i < s->n; i++) {
-        s->v[i] -= clock;
-    }
-    med = bench_median(s->v, s->n);
     if (raw) {
         snprintf(key, sizeof(key), "backend.%s.%s", backend, what);
         bench_sample(key, "ns", med);
