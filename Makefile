@@ -143,7 +143,8 @@ ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
 	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
-	--vm "scripts/vm-run --timeout 600 -- vm-suites"
+	--vm "scripts/vm-run --timeout 600 -- vm-suites" \
+	--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites"
 else
 CHECK_QEMU :=
 QTEST_ARGS := --no-qtest
@@ -153,20 +154,23 @@ check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuz
 
 # make check: every suite in both builds, the device's qtest in QEMU, the
 # QMP schedule script against QEMU, the conformance and reap suites inside
-# the test VM, and both fuzz harnesses over their corpus and crash inputs
-# (FUZZING.md); ends with one "N passed, N failed".
+# the test VM (two guests: the device with backend=mem, then backend=virgl),
+# and both fuzz harnesses over their corpus and crash inputs (FUZZING.md);
+# ends with one "N passed, N failed".
 check: check-build
 	@tests/run-suites.sh build build/asan $(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) \
 		$(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
 
 # The README's main command: everything from a fresh clone to a VM running
 # the demo scenario (configure installs what is missing when run as root).
+# BACKEND=virgl puts a virglrenderer GL buffer behind every allocation.
+BACKEND ?= mem
 .PHONY: demo
 demo:
 	@test -f build/config.mk || ./configure
 	@$(MAKE) --no-print-directory qemu vm-image
-	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo"
-	@scripts/vm-run --timeout 300 -- vkmt-demo
+	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo (backend=$(BACKEND))"
+	@scripts/vm-run --timeout 300 --device-props backend=$(BACKEND) -- vkmt-demo
 
 # Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so

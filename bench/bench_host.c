@@ -8,6 +8,12 @@
  * own cost. By default a table of min / median / max over the calls; with
  * --raw (make bench) one sample line per figure: each call's median and the
  * bookkeeping, for bench/report.py to combine over several processes.
+ *
+ * --backend: instead, what the content backend VKMT_LOOPBACK_BACKEND names
+ * (mem or virgl) costs: Lock2 and Unlock2 of a 4 MiB allocation (virgl:
+ * transfers from and to its GPU resource), a 4 KiB offer + reclaim with
+ * nothing evicted, and a trim discarding one 4 KiB allocation (virgl: its
+ * resource is destroyed) followed by the reclaim that recreates it.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -19,6 +25,7 @@
 
 #define PAGE 4096u
 #define LIVE_ALLOCS 100000u
+#define BIG (4u << 20)
 
 static const UINT batches[] = { 1, 64, 1024, 10240 };
 static int raw;
@@ -33,15 +40,20 @@ static void add(struct series *s, double ns)
     s->v[s->n++] = ns;
 }
 
-static void report(const char *op, UINT n, struct series *s, double clock)
+/* Takes the clock's cost off every call of @s and sorts it; returns the median. */
+static double settle(struct series *s, double clock)
 {
-    double med;
-    char key[64];
-
     for (unsigned i = 0; i < s->n; i++) {
         s->v[i] -= clock;
     }
-    med = bench_median(s->v, s->n);
+    return bench_median(s->v, s->n);
+}
+
+static void report(const char *op, UINT n, struct series *s, double clock)
+{
+    double med = settle(s, clock);
+    char key[64];
+
     if (raw) {
         snprintf(key, sizeof(key), "loopback.%s.%u", op, n);
         bench_sample(key, "ns", med);
@@ -103,6 +115,105 @@ static void bench_batch(UINT n, double clock)
     free(results);
 }
 
+/* One --backend figure: the median of @s in ns. */
+static void report_backend(const char *backend, const char *what, struct series *s, double clock)
+{
+    double med = settle(s, clock);
+    char key[64];
+
+    if (raw) {
+        snprintf(key, sizeof(key), "backend.%s.%s", backend, what);
+        bench_sample(key, "ns", med);
+        return;
+    }
+    printf("| %-16s | %10.0f | %10.0f | %10.0f |\n", what, s->v[0], med, s->v[s->n - 1]);
+}
+
+static void check(const char *what, NTSTATUS st)
+{
+    if (st != STATUS_SUCCESS) {
+        bench_die(what, st);
+    }
+}
+
+static void bench_backend(const char *backend, double clock)
+{
+    enum { BIG_REPS = 40, SMALL_REPS = 400 };
+    struct series lock = { calloc(BIG_REPS, sizeof(double)), 0 };
+    struct series unlock = { calloc(BIG_REPS, sizeof(double)), 0 };
+    struct series pair = { calloc(SMALL_REPS, sizeof(double)), 0 };
+    struct series trim = { calloc(SMALL_REPS, sizeof(double)), 0 };
+    struct series recreate = { calloc(SMALL_REPS, sizeof(double)), 0 };
+    D3DKMT_HANDLE big, small;
+    D3DKMT_LOCK2 l = { .hDevice = bench.dev };
+    D3DKMT_UNLOCK2 u = { .hDevice = bench.dev };
+    D3DDDI_RECLAIM_RESULT result;
+    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
+                                  .HandleList = &small,
+                                  .NumAllocations = 1,
+                                  .Priority = D3DKMT_OFFER_PRIORITY_LOW };
+    D3DKMT_RECLAIMALLOCATIONS2 r = {
+        .hPagingQueue = bench.pq, .NumAllocations = 1, .HandleList = &small, .pResults = &result
+    };
+
+    bench_create(1, BIG, &big);
+    bench_create(1, PAGE, &small);
+    l.hAllocation = u.hAllocation = big;
+    /* The first unlock makes the GPU copy the newer one: from then on every
+     * lock transfers it back and every unlock transfers it out. */
+    check("D3DKMTLock2", D3DKMTLock2(&l));
+    check("D3DKMTUnlock2", D3DKMTUnlock2(&u));
+    for (unsigned i = 0; i < BIG_REPS; i++) {
+        double t0 = bench_now_ns(), t1, t2;
+
+        check("D3DKMTLock2", D3DKMTLock2(&l));
+        t1 = bench_now_ns();
+        check("D3DKMTUnlock2", D3DKMTUnlock2(&u));
+        t2 = bench_now_ns();
+        add(&lock, t1 - t0);
+        add(&unlock, t2 - t1);
+    }
+    for (unsigned i = 0; i < SMALL_REPS; i++) {
+        double t0, t1, t2, t3, t4;
+        UINT64 freed = 0;
+
+        t0 = bench_now_ns();
+        check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
+        check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&r));
+        t1 = bench_now_ns();
+        check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
+        t2 = bench_now_ns();
+        check("vkmt_trim", vkmt_trim(bench.adapter, PAGE, &freed));
+        t3 = bench_now_ns();
+        check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&r));
+        t4 = bench_now_ns();
+        if (freed != PAGE || result != D3DDDI_RECLAIM_RESULT_DISCARDED) {
+            bench_die("trim + reclaim (nothing discarded)", STATUS_SUCCESS);
+        }
+        add(&pair, t1 - t0);
+        add(&trim, t3 - t2);
+        add(&recreate, t4 - t3);
+    }
+    if (!raw) {
+        printf("libvkmt over %s, backend %s, clock cost %.0f ns subtracted\n\n",
+               vkmt_transport_name(), backend, clock);
+        printf("| figure           | min ns     | median ns  | max ns     |\n");
+        printf("|------------------|-----------:|-----------:|-----------:|\n");
+    }
+    report_backend(backend, "lock.4m", &lock, clock);
+    report_backend(backend, "unlock.4m", &unlock, clock);
+    report_backend(backend, "offer_reclaim.4k", &pair, clock);
+    report_backend(backend, "trim.4k", &trim, clock);
+    report_backend(backend, "recreate.4k", &recreate, clock);
+    bench_destroy(1, &big);
+    bench_destroy(1, &small);
+    free(lock.v);
+    free(unlock.v);
+    free(pair.v);
+    free(trim.v);
+    free(recreate.v);
+}
+
 /* Heap growth per live allocation, device engine and library together. */
 static void bench_bookkeeping(void)
 {
@@ -136,16 +247,27 @@ int main(int argc, char **argv)
 {
     double clock;
     const char *checks = getenv("VKMT_POINTER_CHECKS");
+    const char *backend = getenv("VKMT_LOOPBACK_BACKEND");
+    int backend_figures = 0;
 
-    raw = argc > 1 && !strcmp(argv[1], "--raw");
-    if (argc > 1 + raw) {
-        fprintf(stderr, "usage: bench_host [--raw]\n");
-        return 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--raw")) {
+            raw = 1;
+        } else if (!strcmp(argv[i], "--backend")) {
+            backend_figures = 1;
+        } else {
+            fprintf(stderr, "usage: bench_host [--raw] [--backend]\n");
+            return 2;
+        }
     }
     /* Room for 100k 4 KiB allocations, committed only on paper. */
     setenv("VKMT_LOOPBACK", "aperture=1G,budget=512M", 0);
     bench_open();
     clock = bench_clock_cost();
+    if (backend_figures) {
+        bench_backend(backend && *backend ? backend : "mem", clock);
+        return 0;
+    }
     if (!raw) {
         printf("libvkmt over %s, pointer checks %s, clock cost %.0f ns subtracted\n\n",
                vkmt_transport_name(), checks && !strcmp(checks, "0") ? "off" : "on", clock);

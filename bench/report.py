@@ -63,13 +63,14 @@ def cell(fig, scale=1.0):
 def main():
     out = sys.argv[1]
     samples, meta = load(os.path.join(out, "raw"))
-    accel = {"loopback": "none (in process)", "boot": meta.get("accel_boot", "?")}
+    accel = {"loopback": "none (in process)", "backends": "none (in process)",
+             "boot": meta.get("accel_boot", "?")}
     for m in MODES:
         accel["vm-" + m] = meta.get("accel_" + m, "?")
     figs = {}
     for source, keys in samples.items():
         for key, (unit, values) in keys.items():
-            name = key if source in ("loopback", "boot") else "%s@%s" % (key, source[3:])
+            name = key if source in ("loopback", "backends", "boot") else "%s@%s" % (key, source[3:])
             figs[name] = stats(unit, values, accel[source])
 
     def fig(name):
@@ -196,6 +197,23 @@ def main():
         scale = 1000.0 if unit == "us" else 1.0
         md.append("| %s | %s | %s | %d | %s |" % (label, unit, cell(f, scale), f["runs"],
                                                  f["accelerator"]))
+    md.append("")
+    md.append("Content backends over loopback (in process), ns per call: host memory (mem) "
+              "and a virglrenderer GL buffer per allocation (virgl; Mesa's llvmpipe on a "
+              "machine without a GPU):")
+    md.append("")
+    md.append("| figure | mem | virgl | virgl bandwidth (median) |")
+    md.append("|---|---|---|---:|")
+    for label, what, size in (
+            ("Lock2, 4 MiB (virgl: transfer from the GPU resource)", "lock.4m", 4 << 20),
+            ("Unlock2, 4 MiB (virgl: transfer to the GPU resource)", "unlock.4m", 4 << 20),
+            ("offer + reclaim2, 4 KiB, nothing evicted", "offer_reclaim.4k", 0),
+            ("trim discarding one 4 KiB allocation (virgl: resource destroyed)", "trim.4k", 0),
+            ("reclaim2 recreating it, result DISCARDED (virgl: resource created)",
+             "recreate.4k", 0)):
+        mem, virgl = fig("backend.mem." + what), fig("backend.virgl." + what)
+        bw = "%.1f GB/s" % (size / virgl["median"]) if size and virgl else "-"
+        md.append("| %s | %s | %s | %s |" % (label, cell(mem), cell(virgl), bw))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 

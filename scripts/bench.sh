@@ -21,7 +21,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 rm -rf "$raw"
 mkdir -p "$raw"
 start=$(date +%s)
-step() { say "[$1/6] $2 ($(($(date +%s) - start)) s so far)"; }
+step() { say "[$1/7] $2 ($(($(date +%s) - start)) s so far)"; }
 
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -42,6 +42,18 @@ for i in $(seq "$host_runs"); do
     done
 done
 
+# --- the content backends over loopback: Lock2/Unlock2 of 4 MiB, offer +
+# reclaim, and the discard and recreate a trim and a reclaim cause, with host
+# memory and with virglrenderer GL buffers (Mesa's llvmpipe without a GPU).
+step 2 "loopback, content backends mem and virgl: lock/unlock 4 MiB, offer+reclaim, trim, recreate; $host_runs runs each"
+for i in $(seq "$host_runs"); do
+    for backend in mem virgl; do
+        VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB="$root/build/libvkmt-loopback.so" \
+            VKMT_LOOPBACK_BACKEND=$backend "$root/build/bench/bench_host" --raw --backend \
+            >>"$raw/backends.txt" || die "bench_host --backend failed: $(tail -n 3 "$raw/backends.txt")"
+    done
+done
+
 # --- in the VM. vm-run chooses the accelerator (KVM only after a probe boot
 # succeeded within 5 s, else TCG) and says which on stderr.
 vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-NAME.txt
@@ -55,22 +67,22 @@ vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-N
     sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_'"$name"'=\1/p' "$raw/vm-$name.err" >>"$raw/meta.txt"
 }
 
-step 2 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
+step 3 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
 vm inline --device-props doorbell=inline \
     --qemu-arg=-device --qemu-arg=edu --qemu-arg=-device --qemu-arg=virtio-gpu-pci -- \
     'modprobe virtio_pci && modprobe virtio-gpu && vkmt-bench mmio edu calls pair create gpu trim &&' \
     'VKMT_POINTER_CHECKS=0 vkmt-bench calls pair create'
 
-step 3 "VM, doorbell=ioeventfd: MMIO read, the calls, create+destroy"
+step 4 "VM, doorbell=ioeventfd: MMIO read, the calls, create+destroy"
 vm ioeventfd --device-props doorbell=ioeventfd -- 'vkmt-bench mmio calls create'
 
-step 4 "VM, doorbell=iothread: MMIO read, the calls, create+destroy"
+step 5 "VM, doorbell=iothread: MMIO read, the calls, create+destroy"
 vm iothread --qemu-arg=-object --qemu-arg=iothread,id=io0 \
     --device-props doorbell=iothread,iothread=io0 -- 'vkmt-bench mmio calls create'
 
 # --- boot to the first command, as make bench-vm measures it, on the test
 # VM image (build/vm).
-step 5 "VM boot to first command (build/vm): $boots boots"
+step 6 "VM boot to first command (build/vm): $boots boots"
 for i in $(seq "$boots"); do
     "$root/scripts/vm-run" --timeout 60 -- true >/dev/null 2>"$raw/boot.err" || {
         cat "$raw/boot.err" >&2
@@ -83,7 +95,7 @@ done
 head -n 1 "$raw/boot-accel.txt" >>"$raw/meta.txt"
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
 
-step 6 "results: $out/results.json, results.md, results.png"
+step 7 "results: $out/results.json, results.md, results.png"
 python3 "$root/bench/report.py" "$out"
 gnuplot "$out/results.gp" || die "gnuplot failed on $out/results.gp"
 cat "$out/results.md"

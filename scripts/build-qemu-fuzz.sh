@@ -84,7 +84,9 @@ ccache\ *) cc="ccache clang" cxx="ccache clang++" ;;
 *) cc=clang cxx=clang++ ;;
 esac
 
-# The options of scripts/build-qemu.sh (keep the two lists in step), then the
+# The options of scripts/build-qemu.sh (keep the two lists in step) less
+# virglrenderer and OpenGL (the device then has backend=mem only: the fuzz
+# target drives the engine and the glue, not the GPU stack), then the
 # fuzzing ones. QEMU's --enable-fuzzing instruments only hw/ (and a few other
 # directories) for coverage, through its instrumentation filter.
 set -- --target-list=x86_64-softmmu --without-default-devices --with-devices-x86_64=vkmt \

@@ -33,11 +33,13 @@ if [ -n "$meson_py" ]; then
 fi
 
 # A small QEMU: x86_64 only, the devices of hw-device/qemu/x86_64-vkmt.mak,
-# KVM and TCG, user networking, and firmware looked up where Debian's seabios,
-# qemu-system-data and ipxe-qemu put it (the +ds source has no blobs).
+# KVM and TCG, user networking, virglrenderer and OpenGL (libepoxy) for the
+# device's backend=virgl (docs/VIRGL.md), and firmware looked up where
+# Debian's seabios, qemu-system-data and ipxe-qemu put it (the +ds source has
+# no blobs).
 set -- --target-list=x86_64-softmmu --without-default-devices --with-devices-x86_64=vkmt \
     --without-default-features --enable-kvm --enable-tcg --enable-slirp --enable-fdt=system \
-    --enable-pixman --disable-download --disable-install-blobs --disable-docs \
+    --enable-pixman --enable-virglrenderer --enable-opengl --disable-download --disable-install-blobs --disable-docs \
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
     --python=/usr/bin/python3 --cc="$qemu_cc"
 stamp="$src $version $*"

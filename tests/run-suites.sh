@@ -13,7 +13,8 @@
 # 600), counts as one failure. --vm runs a command (the VM runner) whose
 # output holds the summary lines of suites run inside the test guest; each
 # one is counted, and a run without any, or that exits non-zero with none
-# failing, counts as one failure. --replay runs BINARY with the ARGs that
+# failing, counts as one failure. --vm may be given more than once (one
+# guest per device configuration). --replay runs BINARY with the ARGs that
 # follow it, up to the next argument starting with "--" (a fuzz harness's
 # replay binary and its corpus and crash directories; no whitespace in
 # them); when its output ends with a summary line, each input counts as one
@@ -28,7 +29,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 dirs=
-vm_cmd=
+vm_cmds=
 replays=
 qemu=
 qtest=
@@ -44,7 +45,8 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     --no-qtest) no_qtest=1; shift ;;
     --vm)
         [ $# -ge 2 ] || { echo "run-suites.sh: --vm SHELL_COMMAND" >&2; exit 2; }
-        vm_cmd=$2
+        vm_cmds="$vm_cmds$2
+"
         shift 2
         ;;
     --replay)
@@ -156,9 +158,10 @@ COUNTS
     total_fail=$((total_fail + f))
 fi
 
-if [ -n "$vm_cmd" ]; then
+while IFS= read -r vm_cmd; do
+    [ -n "$vm_cmd" ] || continue
     printf '== in the test VM: %s\n' "$vm_cmd"
-    sh -c "$vm_cmd" >"$log" 2>&1
+    sh -c "$vm_cmd" </dev/null >"$log" 2>&1
     rc=$?
     tr -d '\r' <"$log" >"$log.clean" && mv "$log.clean" "$log"
     cat "$log"
@@ -175,7 +178,9 @@ COUNTS
     fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
-fi
+done <<VMS
+$vm_cmds
+VMS
 
 for ex in "$@"; do
     printf '== %s\n' "$ex"

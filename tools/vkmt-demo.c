@@ -4,7 +4,8 @@
  * patterns, offered at mixed priorities, a trim applied by the host through
  * QMP, everything reclaimed, and a table per allocation (priority, result,
  * content check) plus the host memory held by the aperture before and after
- * the trim. Host actions go through the VM runner's console services
+ * the trim; with the device's backend=virgl also the GPU resources behind
+ * the allocations at each step. Host actions go through the VM runner's console services
  * (docs/VM.md): a line "vkmt-vm: qmp JSON" or "vkmt-vm: aperture-bytes" is
  * answered with one line on stdin. With --guest-trim the device is asked
  * directly instead (no runner needed; no host memory figures).
@@ -52,6 +53,26 @@ static unsigned long long host_aperture_bytes(void)
     return strtoull(host("aperture-bytes"), NULL, 10);
 }
 
+/*
+ * The GPU resources behind the allocations, from the device's "virgl"
+ * property (backend=virgl only; docs/VIRGL.md), with the GL renderer in
+ * @renderer. -1: the device keeps content in host memory.
+ */
+static long long host_gpu_resources(char *renderer, size_t len)
+{
+    const char *r = host("qmp {\"execute\": \"qom-get\", \"arguments\": {\"path\": "
+                         "\"/machine/peripheral/vk\", \"property\": \"virgl\"}}");
+    const char *n = strstr(r, "\"resources\":");
+    const char *name = strstr(r, "\"renderer\":\"");
+
+    if (!strstr(r, "\"return\"") || !n || !name) {
+        return -1;
+    }
+    name += strlen("\"renderer\":\"");
+    snprintf(renderer, len, "%.*s", (int)strcspn(name, "\""), name);
+    return strtoll(n + strlen("\"resources\":"), NULL, 10);
+}
+
 /* 1: the pattern of @seed, 0: zeros, -1: anything else. */
 static int content(D3DKMT_HANDLE dev, D3DKMT_HANDLE a, unsigned seed, int write)
 {
@@ -96,7 +117,8 @@ int main(int argc, char **argv)
     D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = h, .pResults = result };
     unsigned long long before = 0, after = 0, trimmed = 0;
     const unsigned long long want = 4ull * SIZE; /* LOW, LOW, NORMAL, AUTO go */
-    char request[256];
+    long long gpu_before = -1, gpu_after = -1, gpu_reclaimed = -1;
+    char request[256], renderer[128] = "";
     int mismatches = 0;
 
     check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
@@ -134,6 +156,7 @@ int main(int argc, char **argv)
         trimmed = freed;
     } else {
         before = host_aperture_bytes();
+        gpu_before = host_gpu_resources(renderer, sizeof(renderer));
         snprintf(request, sizeof(request),
                  "qmp {\"execute\": \"qom-set\", \"arguments\": {\"path\": "
                  "\"/machine/peripheral/vk\", \"property\": \"trim\", \"value\": %llu}}",
@@ -146,7 +169,13 @@ int main(int argc, char **argv)
         trimmed = want;
     }
     rc.hPagingQueue = pq.hPagingQueue;
+    if (gpu_before >= 0) {
+        gpu_after = host_gpu_resources(renderer, sizeof(renderer));
+    }
     check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&rc));
+    if (gpu_before >= 0) {
+        gpu_reclaimed = host_gpu_resources(renderer, sizeof(renderer));
+    }
 
     printf("\n| alloc | priority | result        | content |\n");
     printf("|-------|----------|---------------|---------|\n");
@@ -168,6 +197,17 @@ int main(int argc, char **argv)
                before >> 20, after >> 20, (before - after) >> 20);
         if (before < after || before - after < trimmed) {
             printf("vkmt-demo: MISMATCH: the host got back less than was trimmed\n");
+            mismatches++;
+        }
+    }
+    if (gpu_before >= 0) {
+        /* Each discarded allocation's resource goes; reclaim recreates it. */
+        printf("GPU resources (virgl, %s): %lld before the trim, %lld after, "
+               "%lld after the reclaim\n",
+               renderer, gpu_before, gpu_after, gpu_reclaimed);
+        if (gpu_before != N || gpu_after != N - (long long)(want / SIZE) || gpu_reclaimed != N) {
+            printf("vkmt-demo: MISMATCH: expected %d, %lld and %d GPU resources\n", N,
+                   N - (long long)(want / SIZE), N);
             mismatches++;
         }
     }

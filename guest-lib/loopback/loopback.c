@@ -181,6 +181,7 @@ static int create(struct loopback **out)
     }
     err = create_backend(aperture, &lb->backend);
     if (!err) {
+        cfg.budget = vkmt_backend_virgl_budget(lb->backend, cfg.budget);
         err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb, &lb->core);
     }
     if (err) {

@@ -299,7 +299,12 @@ static int execute(struct backend_virgl *v, struct req *q)
 }
 
 /* virglrenderer logs its GL version on every start; its lines reach stderr
- * only when VKMT_VIRGL_DEBUG is set. */
+ * only when VKMT_VIRGL_DEBUG is set. QEMU's build asks GCC to suggest format
+ * attributes, but virglrenderer's callback type has none to match one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsuggest-attribute=format"
+#endif
 static void virgl_log(const char *fmt, va_list ap)
 {
     if (getenv("VKMT_VIRGL_DEBUG")) {
@@ -307,6 +312,9 @@ static void virgl_log(const char *fmt, va_list ap)
         vfprintf(stderr, fmt, ap);
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /*
  * Whether a surfaceless EGL display comes up. virglrenderer 0.10 crashes
@@ -341,6 +349,25 @@ static int egl_probe(struct backend_virgl *v)
     return 0;
 }
 
+/*
+ * The memory the GL driver says the GPU has for buffers, in bytes, which
+ * device creation takes as the default budget; 0 when the driver exposes
+ * neither memory-info extension (Mesa's llvmpipe exposes neither).
+ * GL_NVX_gpu_memory_info: the dedicated memory available in total;
+ * GL_ATI_meminfo: the free memory of the buffer-object pool.
+ */
+static uint64_t gl_memory(void)
+{
+    GLint kib[4] = { 0 };
+
+    if (epoxy_has_gl_extension("GL_NVX_gpu_memory_info")) {
+        glGetIntegerv(GL_GPU_MEMORY_INFO_TOTAL_AVAILABLE_MEMORY_NVX, kib);
+    } else if (epoxy_has_gl_extension("GL_ATI_meminfo")) {
+        glGetIntegerv(GL_VBO_FREE_MEMORY_ATI, kib);
+    }
+    return kib[0] > 0 ? (uint64_t)kib[0] * 1024 : 0;
+}
+
 /* Bring virglrenderer up on this thread; 0 or a negative errno. */
 static int render_init(struct backend_virgl *v)
 {
@@ -367,6 +394,7 @@ static int render_init(struct backend_virgl *v)
     /* virglrenderer left its GL context current on this thread. */
     name = (const char *)glGetString(GL_RENDERER);
     snprintf(v->info.renderer, sizeof(v->info.renderer), "%s", name ? name : "unknown");
+    v->info.gl_memory = gl_memory();
     return 0;
 }
 
@@ -566,6 +594,16 @@ int vkmt_backend_virgl_info(struct vkmt_backend *b, struct vkmt_virgl_info *out)
     struct req q = { .op = REQ_INFO, .out = out };
 
     return v ? call(v, &q) : -EINVAL;
+}
+
+uint64_t vkmt_backend_virgl_budget(struct vkmt_backend *b, uint64_t budget)
+{
+    struct vkmt_virgl_info info;
+
+    if (budget || vkmt_backend_virgl_info(b, &info) < 0) {
+        return budget;
+    }
+    return info.gl_memory;
 }
 
 uint32_t vkmt_backend_virgl_handle(struct vkmt_backend *b, uint32_t id)

@@ -36,12 +36,21 @@ struct vkmt_virgl_info {
     uint64_t destroys;       /* resources unreferenced, cumulative */
     uint64_t writes;         /* staging -> resource transfers (unlock) */
     uint64_t reads;          /* resource -> staging transfers (lock) */
+    uint64_t gl_memory;      /* bytes the GL driver reports for buffers, 0: it does not say */
     char renderer[64];       /* GL_RENDERER of the context, e.g. "llvmpipe (...)" */
 };
 
 /* Counters and the GL renderer of a virgl backend @b. Returns 0 or -EINVAL
  * when @b is another kind of backend. */
 int vkmt_backend_virgl_info(struct vkmt_backend *b, struct vkmt_virgl_info *out);
+
+/*
+ * The budget to create a device over backend @b with, given the configured
+ * @budget: @budget when set (non-zero) or when @b is not a virgl backend,
+ * else what the GL driver reports (gl_memory above), else 0 (the engine's
+ * default: half the aperture).
+ */
+uint64_t vkmt_backend_virgl_budget(struct vkmt_backend *b, uint64_t budget);
 
 /* The virglrenderer resource handle behind allocation @id, 0 for none. */
 uint32_t vkmt_backend_virgl_handle(struct vkmt_backend *b, uint32_t id);

@@ -10,6 +10,11 @@
  * and blocks migration until the device state can be migrated. Protocol:
  * protocol/PROTOCOL.md.
  *
+ * Backends (property "backend"): mem (default) maps the aperture onto host
+ * memory; virgl, in a QEMU built with virglrenderer and OpenGL, puts a GL
+ * buffer resource behind every allocation and keeps the aperture as the
+ * guest's staging view of it (docs/VIRGL.md).
+ *
  * Doorbell modes (property "doorbell"):
  * - inline (default): the vCPU's MMIO write processes the queue before it
  *   returns. Lowest latency (one MMIO exit per command); the vCPU is busy for
@@ -46,13 +51,29 @@
 #include "qemu/units.h"
 #include "system/hostmem.h"
 #include "system/iothread.h"
+#include "system/system.h"
 
 #include "../core/vkmt_core.h"
 #include "../trace.h"
 #include "vkmt_proto.h"
 
+/* meson.build compiles core/backend_virgl.c exactly when QEMU has both
+ * virglrenderer and OpenGL, which config-host.h records as these two. */
+#if defined(VIRGL_VERSION_MAJOR) && defined(CONFIG_OPENGL)
+#define VKMT_HAVE_VIRGL 1
+#include "../core/backend_virgl.h"
+#define VKMT_BACKENDS "mem, virgl"
+#else
+#define VKMT_BACKENDS "mem"
+#endif
+
 #define TYPE_VKMT "vkmt"
 OBJECT_DECLARE_SIMPLE_TYPE(VkmtState, VKMT)
+
+enum vkmt_backend_kind {
+    BACKEND_MEM,
+    BACKEND_VIRGL,
+};
 
 enum vkmt_doorbell_mode {
     DOORBELL_INLINE,
@@ -81,6 +102,7 @@ struct VkmtState {
     HostMemoryBackend *memdev;
     IOThread *iothread;
 
+    enum vkmt_backend_kind kind;
     enum vkmt_doorbell_mode mode;
     MemoryRegion regs;
     MemoryRegion ctrl;
@@ -99,6 +121,8 @@ struct VkmtState {
     FILE *evlog;          /* the open event log, or NULL */
     uint64_t evlog_seq;   /* lines written */
     Error *migration_blocker;
+    Notifier machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
+    bool machine_done_added;
 };
 
 /* ---- interrupts ---- */
@@ -496,6 +520,35 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaqu
     trace_vkmt_trim(bytes, s->last_trim);
 }
 
+#ifdef VKMT_HAVE_VIRGL
+/* The virgl backend's counters and GL renderer (docs/VIRGL.md). */
+static void vkmt_get_virgl(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    struct vkmt_virgl_info in;
+    char *renderer = in.renderer;
+
+    if (!s->be || vkmt_backend_virgl_info(s->be, &in) < 0) {
+        error_setg(errp, "vkmt: virgl statistics need a realized device with backend=virgl");
+        return;
+    }
+    if (!visit_start_struct(v, name, NULL, 0, errp)) {
+        return;
+    }
+    if (visit_type_uint64(v, "resources", &in.resources, errp) &&
+        visit_type_uint64(v, "resource_bytes", &in.resource_bytes, errp) &&
+        visit_type_uint64(v, "creates", &in.creates, errp) &&
+        visit_type_uint64(v, "destroys", &in.destroys, errp) &&
+        visit_type_uint64(v, "writes", &in.writes, errp) &&
+        visit_type_uint64(v, "reads", &in.reads, errp) &&
+        visit_type_uint64(v, "gl_memory", &in.gl_memory, errp) &&
+        visit_type_str(v, "renderer", &renderer, errp)) {
+        visit_check_struct(v, errp);
+    }
+    visit_end_struct(v, NULL);
+}
+#endif
+
 static bool vkmt_get_removed(Object *obj, Error **errp)
 {
     return VKMT(obj)->removed;
@@ -538,12 +591,91 @@ static bool vkmt_parse_mode(VkmtState *s, Error **errp)
     return true;
 }
 
+static bool vkmt_parse_backend(VkmtState *s, Error **errp)
+{
+    const char *name = s->backend ? s->backend : "mem";
+
+    if (!strcmp(name, "mem")) {
+        s->kind = BACKEND_MEM;
+#ifdef VKMT_HAVE_VIRGL
+    } else if (!strcmp(name, "virgl")) {
+        s->kind = BACKEND_VIRGL;
+#endif
+    } else {
+        error_setg(errp, "vkmt: backend=%s is not available in this QEMU (available: %s)", name,
+                   VKMT_BACKENDS);
+        return false;
+    }
+    return true;
+}
+
+#ifdef VKMT_HAVE_VIRGL
+#define VKMT_VIRGL_PEER                                                                            \
+    "virtio-gpu-gl is in this machine too, and virglrenderer has one user per process"
+
+/*
+ * virtio-gpu-gl starts virglrenderer only at its guest driver's first
+ * command and then fails (-EBUSY) if the backend holds it: look for the
+ * device itself instead. TYPE_VIRTIO_GPU_GL, spelled out to keep
+ * virtio-gpu's headers out.
+ */
+static bool vkmt_virgl_peer(void)
+{
+    bool ambiguous = false;
+
+    return object_resolve_path_type("", "virtio-gpu-gl-device", &ambiguous) || ambiguous;
+}
+
+/* A virtio-gpu-gl created after this device on the command line: stop
+ * before the guest runs rather than leave one of the two dead. */
+static void vkmt_machine_done(Notifier *n, void *data)
+{
+    if (vkmt_virgl_peer()) {
+        error_report("vkmt: backend=virgl: %s", VKMT_VIRGL_PEER);
+        exit(1);
+    }
+}
+#endif
+
+/* What holds allocation content, over the aperture mapping @base (its file @fd, or -1). */
+static bool vkmt_create_backend(VkmtState *s, uint64_t size, int fd, void *base, Error **errp)
+{
+    int err;
+
+#ifdef VKMT_HAVE_VIRGL
+    if (s->kind == BACKEND_VIRGL) {
+        char why[256];
+
+        if (vkmt_virgl_peer()) {
+            error_setg(errp, "vkmt: backend=virgl: %s", VKMT_VIRGL_PEER);
+            return false;
+        }
+        err = vkmt_backend_virgl_create(size, fd, base, &s->be, why, sizeof(why));
+        if (err < 0) {
+            error_setg(errp, "vkmt: backend=virgl: %s", why[0] ? why : strerror(-err));
+            return false;
+        }
+        if (!phase_check(PHASE_MACHINE_READY)) {
+            s->machine_done.notify = vkmt_machine_done;
+            qemu_add_machine_init_done_notifier(&s->machine_done);
+            s->machine_done_added = true;
+        }
+        return true;
+    }
+#endif
+    err = vkmt_backend_mem_create(size, fd, base, &s->be);
+    if (err < 0) {
+        error_setg_errno(errp, -err, "vkmt: cannot set up the memory backend");
+        return false;
+    }
+    return true;
+}
+
 /* The aperture BAR: the user's memory backend, or a memfd of our own. */
 static bool vkmt_init_aperture(VkmtState *s, Error **errp)
 {
     uint64_t size;
-    void *base;
-    int fd, err;
+    int fd;
 
     if (s->memdev) {
         if (host_memory_backend_is_mapped(s->memdev)) {
@@ -577,13 +709,7 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
         error_setg(errp, "vkmt: the memdev's size must be a power of two >= 4 KiB");
         return false;
     }
-    base = memory_region_get_ram_ptr(s->aperture);
-    err = vkmt_backend_mem_create(size, fd, base, &s->be);
-    if (err < 0) {
-        error_setg_errno(errp, -err, "vkmt: cannot set up the memory backend");
-        return false;
-    }
-    return true;
+    return vkmt_create_backend(s, size, fd, memory_region_get_ram_ptr(s->aperture), errp);
 }
 
 /* Undo whatever realize set up; safe on a partly realized device. */
@@ -593,6 +719,10 @@ static void vkmt_teardown(VkmtState *s)
 
     if (s->migration_blocker) {
         migrate_del_blocker(&s->migration_blocker);
+    }
+    if (s->machine_done_added) {
+        qemu_remove_machine_init_done_notifier(&s->machine_done);
+        s->machine_done_added = false;
     }
     if (s->work_bh) {
         vkmt_doorbells_bind(s, false);
@@ -654,11 +784,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vkmt: queues must be 1..%u", VKMT_MAX_QUEUES);
         return;
     }
-    if (s->backend && strcmp(s->backend, "memory")) {
-        error_setg(errp, "vkmt: backend=%s is not available (available: memory)", s->backend);
-        return;
-    }
-    if (!vkmt_parse_mode(s, errp)) {
+    if (!vkmt_parse_backend(s, errp) || !vkmt_parse_mode(s, errp)) {
         return;
     }
     qemu_mutex_init(&s->lock);
@@ -667,6 +793,9 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
                                 pow2ceil(vkmt_core_ctrl_size(s->num_queues)), errp)) {
         goto fail;
     }
+#ifdef VKMT_HAVE_VIRGL
+    cfg.budget = vkmt_backend_virgl_budget(s->be, s->budget);
+#endif
     err = vkmt_core_create(&cfg, s->be, memory_region_get_ram_ptr(&s->ctrl), &vkmt_core_ops, s,
                            &s->core);
     if (err < 0) {
@@ -747,13 +876,23 @@ static const struct {
     { "aperture-size", "bytes of allocation address space, a power of two (ignored with memdev)" },
     { "max-objects", "handle-table limit (0: 1048575)" },
     { "guest-trim", "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
-    { "backend", "what holds allocation content: memory (default)" },
+    { "backend", "what holds allocation content: mem (host memory, default)"
+#ifdef VKMT_HAVE_VIRGL
+                 " or virgl (a virglrenderer GL buffer per allocation; docs/VIRGL.md)"
+#endif
+    },
+#ifdef VKMT_HAVE_VIRGL
+    { "virgl",
+      "read-only, backend=virgl: live GPU resources and their bytes, resources "
+      "created and destroyed, transfers each way, the GL renderer and the memory it reports" },
+#endif
     { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
     { "event-log", "log every allocation transition, trim and budget change to this file, "
                    "one tab-separated line each (docs/RESEARCH.md)" },
-    { "budget", "bytes that may be committed at once (0: half the aperture); "
+    { "budget", "bytes that may be committed at once (0: half the aperture, or with "
+                "backend=virgl the GPU memory the GL driver reports); "
                 "lowering it at run time discards offered content" },
     { "stats", "read-only statistics: commands, allocations, committed, offered and "
                "discarded bytes, reclaim results (the last three also per priority), trims" },
@@ -783,6 +922,9 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
     object_class_property_add(klass, "stats", "VkmtStats", vkmt_get_stats, NULL, NULL, NULL);
     object_class_property_add(klass, "trim", "size", vkmt_get_trim, vkmt_set_trim, NULL, NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed, vkmt_set_removed);
+#ifdef VKMT_HAVE_VIRGL
+    object_class_property_add(klass, "virgl", "VkmtVirglInfo", vkmt_get_virgl, NULL, NULL, NULL);
+#endif
     for (size_t i = 0; i < ARRAY_SIZE(vkmt_descriptions); i++) {
         object_class_property_set_description(klass, vkmt_descriptions[i].name,
                                               vkmt_descriptions[i].text);

@@ -4,8 +4,9 @@
  * and BARs, queue claim and release, allocations driven through ring entries
  * written into control memory, trim and statistics (also per priority) over
  * QMP, the event log's exact lines, MSI-X delivery, reset and the removal
- * epoch, the three doorbell modes, a memory backend aperture, and a hostile
- * guest scribbling on rings and registers. The
+ * epoch, the three doorbell modes, a memory backend aperture, the virgl
+ * backend (when QEMU has it), and a hostile guest scribbling on rings and
+ * registers. The
  * engine's own logic is unit-tested without QEMU (tests/unit/test_core.c);
  * these tests check that the glue wires it up. Overlaid into QEMU's tree as
  * tests/qtest/vkmt-test.c.
@@ -23,6 +24,15 @@
 
 #define PAGE VKMT_PAGE_SIZE
 #define BASE_ARGS "-nodefaults "
+
+/* The device has backend=virgl exactly when QEMU was built with
+ * virglrenderer and OpenGL (hw-device/meson.build). */
+#if defined(VIRGL_VERSION_MAJOR) && defined(CONFIG_OPENGL)
+#define HAVE_VIRGL 1
+#define BACKENDS "mem, virgl"
+#else
+#define BACKENDS "mem"
+#endif
 
 typedef struct Vkmt {
     QOSState *qs;
@@ -248,17 +258,32 @@ static uint32_t reclaim(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32
     return st;
 }
 
-static uint64_t lock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
+/* LOCK: the allocation's aperture offset. */
+static uint64_t lock_held(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
 {
     struct vkmt_cqe c;
 
     g_assert_cmphex(
         run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a }, &c), ==,
         VKMT_ST_SUCCESS);
+    return c.value0;
+}
+
+static void unlock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
+{
     g_assert_cmphex(
         run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = a }, NULL),
         ==, VKMT_ST_SUCCESS);
-    return c.value0;
+}
+
+/* The offset, locking and unlocking at once (the memory backend's aperture
+ * is the content itself, so it may be touched outside the lock). */
+static uint64_t lock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
+{
+    uint64_t off = lock_held(v, d, dev, a);
+
+    unlock(v, d, dev, a);
+    return off;
 }
 
 static QDict *qom_get(Vkmt *v, const char *property)
@@ -280,6 +305,19 @@ static int64_t stats_get(Vkmt *v, const char *field)
     qobject_unref(resp);
     return val;
 }
+
+#ifdef HAVE_VIRGL
+static int64_t virgl_get(Vkmt *v, const char *field)
+{
+    QDict *resp = qom_get(v, "virgl");
+    int64_t val = qdict_get_int(qdict_get_qdict(resp, "return"), field);
+
+    qobject_unref(resp);
+    return val;
+}
+#endif
+
+static void expect_error(QDict *resp, const char *needle);
 
 static void qom_set_size(Vkmt *v, const char *property, uint64_t val)
 {
@@ -411,6 +449,90 @@ static void test_memdev(void)
     g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
     stop(&v);
 }
+
+#ifdef HAVE_VIRGL
+/*
+ * backend=virgl on Mesa's software renderer: content written under a lock
+ * reaches the GPU resource at unlock and comes back from it at the next lock
+ * (the view is clobbered in between); offer + trim destroys the LOW one's
+ * resource and reclaim reports DISCARDED and recreates it, reading zeros. A
+ * second virgl device is refused with the backend's reason.
+ */
+static void test_virgl(void)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[2], r[2];
+    uint8_t pattern[PAGE], junk[PAGE], back[PAGE], zero[PAGE] = { 0 };
+    uint64_t off[2];
+
+    start(&v, "backend=virgl");
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 2, PAGE, h);
+    g_assert_cmpint(virgl_get(&v, "resources"), ==, 2);
+    g_assert_cmpint(virgl_get(&v, "resource_bytes"), ==, 2 * PAGE);
+    for (int i = 0; i < PAGE; i++) {
+        pattern[i] = (uint8_t)(i * 7 + 3);
+        junk[i] = (uint8_t)~pattern[i];
+    }
+    for (int i = 0; i < 2; i++) {
+        off[i] = lock_held(&v, &d, dev, h[i]);
+        qpci_memwrite(v.dev, v.ap, off[i], pattern, PAGE);
+        unlock(&v, &d, dev, h[i]);
+        qpci_memwrite(v.dev, v.ap, off[i], junk, PAGE); /* behind the device's back */
+    }
+    g_assert_cmpint(virgl_get(&v, "writes"), ==, 2);
+
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "trim", PAGE);
+    g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
+    g_assert_cmpint(virgl_get(&v, "resources"), ==, 1);
+    g_assert_cmpint(virgl_get(&v, "destroys"), ==, 1);
+
+    g_assert_cmphex(reclaim(&v, &d, dev, h, 2, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
+    g_assert_cmpuint(r[1], ==, VKMT_RECLAIM_OK);
+    g_assert_cmpint(virgl_get(&v, "resources"), ==, 2);
+    g_assert_cmpint(virgl_get(&v, "creates"), ==, 3);
+    qpci_memread(v.dev, v.ap, lock_held(&v, &d, dev, h[0]), back, PAGE);
+    g_assert(memcmp(back, zero, PAGE) == 0);
+    unlock(&v, &d, dev, h[0]);
+    qpci_memread(v.dev, v.ap, lock_held(&v, &d, dev, h[1]), back, PAGE);
+    g_assert(memcmp(back, pattern, PAGE) == 0); /* from the GPU, not the clobbered view */
+    unlock(&v, &d, dev, h[1]);
+    g_assert_cmpint(virgl_get(&v, "reads"), ==, 1);
+
+    expect_error(qtest_qmp(v.qs->qts, "{'execute': 'device_add', 'arguments': {'driver': "
+                                      "'vkmt', 'backend': 'virgl'}}"),
+                 "vkmt: backend=virgl: another virgl backend is live in this process");
+    destroy(&v, &d, dev, h[0]);
+    g_assert_cmpint(virgl_get(&v, "resources"), ==, 1);
+    stop(&v);
+}
+
+/* Hot-unplugging a backend=virgl device stops its render thread and
+ * virglrenderer, so that another one can be plugged in its place. */
+static void test_virgl_hotplug(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS "-machine pc");
+
+    for (int round = 0; round < 2; round++) {
+        QDict *resp;
+
+        qtest_qmp_device_add(qts, "vkmt", "vk1",
+                             "{'addr': '0x06', 'backend': 'virgl', 'aperture-size': 1048576}");
+        resp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': {'path': "
+                              "'/machine/peripheral/vk1', 'property': 'virgl'}}");
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"), "renderer"), !=, "");
+        qobject_unref(resp);
+        qpci_unplug_acpi_device_test(qts, "vk1", 0x06);
+    }
+    qtest_quit(qts);
+}
+#endif
 
 static void test_budget_over_qmp(void)
 {
@@ -931,7 +1053,8 @@ static void test_bad_properties(void)
     add_int(qts, "queues", 0, "queues must be");
     add_int(qts, "queues", 65, "queues must be");
     add_int(qts, "aperture-size", 3000000, "power of two");
-    add_str(qts, "backend", "virgl", "not available");
+    add_str(qts, "backend", "gpu",
+            "vkmt: backend=gpu is not available in this QEMU (available: " BACKENDS ")");
     add_str(qts, "event-log", "/nonexistent/vkmt-events",
             "event-log=/nonexistent/vkmt-events: "
             "cannot open: No such file or directory");
@@ -949,6 +1072,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/lifecycle/ioeventfd", test_lifecycle_ioeventfd);
     qtest_add_func("/vkmt/lifecycle/iothread", test_lifecycle_iothread);
     qtest_add_func("/vkmt/memdev", test_memdev);
+#ifdef HAVE_VIRGL
+    qtest_add_func("/vkmt/virgl", test_virgl);
+    qtest_add_func("/vkmt/virgl-hotplug", test_virgl_hotplug);
+#endif
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
     qtest_add_func("/vkmt/event-log", test_event_log);
     qtest_add_func("/vkmt/msix", test_msix);

@@ -159,6 +159,26 @@ static void runs_on_a_gl_renderer(void)
     vkmt_backend_destroy(b);
 }
 
+/* A configured budget wins; else the GL driver's memory, which llvmpipe does
+ * not report (0: the engine's default); a memory backend keeps its budget. */
+static void the_budget_comes_from_the_gl_driver(void)
+{
+    struct vkmt_backend *b = open_backend(), *mem = NULL;
+    struct vkmt_virgl_info in;
+
+    if (!b) {
+        return;
+    }
+    in = info(b);
+    printf("# GL memory reported: %llu bytes\n", (unsigned long long)in.gl_memory);
+    CHECK_EQ(vkmt_backend_virgl_budget(b, 12345), 12345);
+    CHECK_EQ(vkmt_backend_virgl_budget(b, 0), in.gl_memory);
+    vkmt_backend_destroy(b);
+    CHECK_EQ(vkmt_backend_mem_create(16 * PAGE, -1, NULL, &mem), 0);
+    CHECK_EQ(vkmt_backend_virgl_budget(mem, 0), 0);
+    vkmt_backend_destroy(mem);
+}
+
 static void content_round_trips_through_the_resource(void)
 {
     struct vkmt_backend *b = open_backend();
@@ -444,6 +464,7 @@ static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
     TEST(runs_on_a_gl_renderer),
+    TEST(the_budget_comes_from_the_gl_driver),
     TEST(content_round_trips_through_the_resource),
     TEST(only_the_outermost_lock_transfers),
     TEST(discard_frees_the_resource_and_recommit_reads_zero),
