@@ -67,67 +67,28 @@ coverage=${5:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 probe || exit 77
-[ -f "$src/VERSION" ] && [ -L "$src/hw/vkmt" ] ||
-    die "$src is not a QEMU tree with the vkmt overlay; run ./configure"
+. "$repo/scripts/qemu-build-common.sh"
+qemu_tree
 out=$("$repo/scripts/qemu-overlay.sh" "$src" "$repo") || die "the overlay failed (above)"
 printf '%s\n' "$out" | grep -v 'already carries the vkmt overlay' || true
-version=$(cat "$src/VERSION")
-src=$(cd "$src" && pwd)
-
-if [ -n "$meson_py" ]; then
-    PYTHONPATH=$meson_py${PYTHONPATH:+:$PYTHONPATH}
-    export PYTHONPATH
-fi
 
 case $qemu_cc in
 ccache\ *) cc="ccache clang" cxx="ccache clang++" ;;
 *) cc=clang cxx=clang++ ;;
 esac
 
-# The options of scripts/build-qemu.sh (keep the two lists in step) less
-# virglrenderer and OpenGL (the device then has backend=mem only: the fuzz
-# target drives the engine and the glue, not the GPU stack), then the
-# fuzzing ones. QEMU's --enable-fuzzing instruments only hw/ (and a few other
-# directories) for coverage, through its instrumentation filter.
-set -- --target-list=x86_64-softmmu --without-default-devices --with-devices-x86_64=vkmt \
-    --without-default-features --enable-kvm --enable-tcg --enable-slirp --enable-fdt=system \
-    --enable-pixman --disable-download --disable-install-blobs --disable-docs \
-    --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
-    --python=/usr/bin/python3 \
-    --enable-fuzzing --enable-asan --enable-ubsan --cc="$cc" --cxx="$cxx"
+# The shared options (qemu-build-common.sh), without virglrenderer and
+# OpenGL (the device then has backend=mem only: the fuzz target drives the
+# engine and the glue, not the GPU stack), then the fuzzing ones. QEMU's
+# --enable-fuzzing instruments only hw/ (and a few other directories) for
+# coverage, through its instrumentation filter.
+# shellcheck disable=SC2086 # one word per option
+set -- $QEMU_BASE_OPTS --enable-fuzzing --enable-asan --enable-ubsan --cc="$cc" --cxx="$cxx"
 if [ -n "$coverage" ]; then
     set -- "$@" --extra-cflags="-fprofile-instr-generate -fcoverage-mapping" \
         --extra-ldflags=-fprofile-instr-generate
 fi
-stamp="$src $version $*"
-
-if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.vkmt-configured" 2>/dev/null)" != "$stamp" ]; then
-    say "configuring QEMU $version for fuzzing in $build (clang, ASan, UBSan; log: $build-configure.log)"
-    rm -rf "$build"
-    mkdir -p "$build"
-    (cd "$build" && "$src/configure" "$@") >"$build-configure.log" 2>&1 || {
-        tail -n 30 "$build-configure.log" >&2
-        die "QEMU's configure failed; full log: $build-configure.log"
-    }
-    printf '%s\n' "$stamp" >"$build/.vkmt-configured"
-fi
-
-# As in build-qemu.sh: ninja re-runs meson through pyvenv/bin/meson.
-if [ -n "$meson_py" ]; then
-    for site in "$build"/pyvenv/lib/python3*/site-packages; do
-        [ -d "$site" ] || die "no site-packages in $build/pyvenv"
-        [ "$(cat "$site/vkmt-meson.pth" 2>/dev/null)" = "$meson_py" ] ||
-            printf '%s\n' "$meson_py" >"$site/vkmt-meson.pth"
-    done
-fi
-
-# Firmware below BUILD_DIR/qemu-bundle, where QEMU run from its build tree
-# looks (the fuzzer boots a PC, which loads SeaBIOS): no -L needed.
-for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-    [ -d "$d" ] && [ ! -e "$build/qemu-bundle$d" ] || continue
-    mkdir -p "$(dirname "$build/qemu-bundle$d")"
-    ln -sfn "$d" "$build/qemu-bundle$d"
-done
+qemu_prepare "for fuzzing (clang, ASan, UBSan)" "$@"
 
 [ -x "$build/qemu-fuzz-x86_64" ] ||
     say "building qemu-fuzz-x86_64 (first build: ~$((9 / $(nproc) + 1)) min on $(nproc) cores, less with a warm ccache)"
