@@ -42,9 +42,9 @@ static void create_validates_the_private_data(void)
     d.Size = 0;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Size = 4096;
-    d.Reserved = 1;
+    d.Dims = 1;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
-    d.Reserved = 0;
+    d.Dims = 0;
     d.Flags = 0x80000000u;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Flags = 0;

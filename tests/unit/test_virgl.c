@@ -189,7 +189,7 @@ static void content_round_trips_through_the_resource(void)
         return;
     }
     view = b->base + off;
-    CHECK_EQ(b->ops->commit(b, 7, off, len), 0);
+    CHECK_EQ(b->ops->commit(b, 7, off, len, NULL), 0);
     CHECK_EQ(info(b).resources, 1);
     CHECK_EQ(info(b).resource_bytes, len);
     CHECK_EQ(b->ops->lock(b, 7, off, len), 0);
@@ -217,7 +217,7 @@ static void only_the_outermost_lock_transfers(void)
         return;
     }
     view = b->base;
-    CHECK_EQ(b->ops->commit(b, 1, 0, PAGE), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, PAGE, NULL), 0);
     CHECK_EQ(b->ops->lock(b, 1, 0, PAGE), 0);
     CHECK_EQ(b->ops->lock(b, 1, 0, PAGE), 0);
     fill(view, PAGE, 2);
@@ -247,8 +247,8 @@ static void discard_frees_the_resource_and_recommit_reads_zero(void)
     if (!b) {
         return;
     }
-    CHECK_EQ(b->ops->commit(b, 1, 0, len), 0);
-    CHECK_EQ(b->ops->commit(b, 2, len, len), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, len, NULL), 0);
+    CHECK_EQ(b->ops->commit(b, 2, len, len, NULL), 0);
     h1 = vkmt_backend_virgl_handle(b, 1);
     CHECK(h1 != 0);
     CHECK_EQ(vkmt_backend_virgl_handle_alive(b, h1), 1);
@@ -266,7 +266,7 @@ static void discard_frees_the_resource_and_recommit_reads_zero(void)
     CHECK(blocks(b->fd) + len / 512 <= before); /* the staging pages went back too */
     CHECK(zero(b->base, len));
 
-    CHECK_EQ(b->ops->commit(b, 1, 0, len), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, len, NULL), 0);
     h2 = vkmt_backend_virgl_handle(b, 1);
     CHECK(h2 != 0 && h2 != h1); /* a stale handle never names the new one */
     CHECK_EQ(b->ops->lock(b, 1, 0, len), 0);
@@ -288,8 +288,8 @@ static void hooks_check_ranges_and_state(void)
     if (!b) {
         return;
     }
-    CHECK_EQ(b->ops->commit(b, 1, APERTURE - PAGE, 2 * PAGE), -ERANGE);
-    CHECK_EQ(b->ops->commit(b, 1, APERTURE + PAGE, PAGE), -ERANGE);
+    CHECK_EQ(b->ops->commit(b, 1, APERTURE - PAGE, 2 * PAGE, NULL), -ERANGE);
+    CHECK_EQ(b->ops->commit(b, 1, APERTURE + PAGE, PAGE, NULL), -ERANGE);
     CHECK_EQ(b->ops->lock(b, 9, 0, PAGE), -ENOENT);        /* never committed */
     CHECK_EQ(b->ops->unlock(b, 100000, 0, PAGE), -ENOENT); /* beyond the table */
     CHECK_EQ(b->ops->discard(b, 9, 0, PAGE), 0);           /* nothing to free */
@@ -318,7 +318,7 @@ static void stages_in_the_callers_aperture(void)
     CHECK_EQ(vkmt_backend_virgl_create(APERTURE, fd, base, &b, err, sizeof(err)), 0);
     if (b) {
         CHECK(b->base == base && b->fd == fd);
-        CHECK_EQ(b->ops->commit(b, 1, PAGE, PAGE), 0);
+        CHECK_EQ(b->ops->commit(b, 1, PAGE, PAGE, NULL), 0);
         CHECK_EQ(b->ops->lock(b, 1, PAGE, PAGE), 0);
         fill(base + PAGE, PAGE, 8);
         CHECK_EQ(b->ops->unlock(b, 1, PAGE, PAGE), 0);
