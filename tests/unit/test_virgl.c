@@ -208,6 +208,70 @@ static void content_round_trips_through_the_resource(void)
     vkmt_backend_destroy(b);
 }
 
+/*
+ * A texture allocation: rows packed at bpp * width in the view, a 2D texture
+ * resource behind it. Odd widths make rows that are not 4-byte multiples
+ * (R8) or pitches that are not powers of two, so a transfer that ignored the
+ * stride would scramble the rows.
+ */
+static void texture_round_trip(uint32_t format, uint32_t w, uint32_t h)
+{
+    struct vkmt_backend *b = open_backend();
+    struct vkmt_shape shape = {
+        .format = format, .width = w, .height = h, .stride = vkmt_format_bpp(format) * w
+    };
+    const uint64_t bytes = (uint64_t)shape.stride * h, off = 2 * PAGE;
+    const uint64_t len = (bytes + PAGE - 1) / PAGE * PAGE;
+    uint8_t *view;
+
+    if (!b) {
+        return;
+    }
+    view = b->base + off;
+    CHECK_EQ(b->ops->commit(b, 3, off, len, &shape), 0);
+    CHECK_EQ(info(b).resources, 1);
+    CHECK_EQ(info(b).textures, 1);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    fill(view, bytes, format);
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    CHECK_EQ(info(b).writes, 1);
+    memset(view, 0x5a, len); /* only the texture keeps the content */
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK_EQ(info(b).reads, 1);
+    CHECK(same(view, bytes, format));
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    /* Discard destroys the texture; a recommit creates another, reading zeros. */
+    CHECK_EQ(b->ops->discard(b, 3, off, len), 0);
+    CHECK_EQ(info(b).resources, 0);
+    CHECK_EQ(info(b).textures, 0);
+    CHECK_EQ(b->ops->commit(b, 3, off, len, &shape), 0);
+    CHECK_EQ(info(b).textures, 1);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK(zero(view, len));
+    fill(view, bytes, format + 1);
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    memset(view, 0x5a, len);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK(same(view, bytes, format + 1));
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    vkmt_backend_destroy(b);
+}
+
+static void texture_content_round_trips_bgra(void)
+{
+    texture_round_trip(VKMT_FORMAT_B8G8R8A8_UNORM, 61, 37);
+}
+
+static void texture_content_round_trips_rgba(void)
+{
+    texture_round_trip(VKMT_FORMAT_R8G8B8A8_UNORM, 128, 64);
+}
+
+static void texture_content_round_trips_r8(void)
+{
+    texture_round_trip(VKMT_FORMAT_R8_UNORM, 33, 17);
+}
+
 static void only_the_outermost_lock_transfers(void)
 {
     struct vkmt_backend *b = open_backend();
@@ -460,12 +524,55 @@ static void device_eviction_frees_the_resource_and_reclaim_recreates_it(void)
     CHECK_EQ(get(&in), -ENODEV);
 }
 
+/* A texture allocation through D3DKMT calls: a 2D texture resource holds its
+ * content; a trim destroys it and the reclaim creates another. */
+static void device_texture_is_a_gpu_texture(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    VKMT_ALLOCATION_DESC d = { .Size = VKMT_TEXTURE_SIZE(VKMT_TEXFMT_R8G8B8A8_UNORM, 100, 75),
+                               .Flags = VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8G8B8A8_UNORM),
+                               .Dims = VKMT_TEXTURE_DIMS(100, 75) };
+    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
+    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = 1, .pAllocationInfo2 = &info };
+    const size_t bytes = 4 * 100 * 75;
+    unsigned char *p = NULL;
+    D3DDDI_RECLAIM_RESULT r;
+    struct conf c;
+
+    if (!open_device(&c, &get)) {
+        return;
+    }
+    ca.hDevice = c.dev;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 1);
+    conf_fill(&c, info.hAllocation, bytes, 7);
+    CHECK_ST(conf_lock(&c, info.hAllocation, &p), STATUS_SUCCESS);
+    CHECK_ST(conf_unlock(&c, info.hAllocation), STATUS_SUCCESS);
+    if (p) {
+        memset(p, 0x3c, bytes); /* the view, behind the device's back */
+    }
+    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 7), 1);
+    CHECK_ST(conf_offer(&c, &info.hAllocation, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_ST(vkmt_trim(c.adapter, bytes, NULL), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 0);
+    CHECK_ST(conf_reclaim2(&c, &info.hAllocation, 1, &r), STATUS_SUCCESS);
+    CHECK_EQ(r, D3DDDI_RECLAIM_RESULT_DISCARDED);
+    CHECK_EQ(device_info(get).textures, 1);
+    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 7), 0);
+    conf_fill(&c, info.hAllocation, bytes, 8);
+    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 8), 1);
+    conf_close(&c);
+}
+
 static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
     TEST(runs_on_a_gl_renderer),
     TEST(the_budget_comes_from_the_gl_driver),
     TEST(content_round_trips_through_the_resource),
+    TEST(texture_content_round_trips_bgra),
+    TEST(texture_content_round_trips_rgba),
+    TEST(texture_content_round_trips_r8),
     TEST(only_the_outermost_lock_transfers),
     TEST(discard_frees_the_resource_and_recommit_reads_zero),
     TEST(hooks_check_ranges_and_state),
@@ -473,6 +580,7 @@ static const struct test tests[] = {
     TEST(a_second_backend_is_refused),
     TEST(device_content_round_trips_through_the_resource),
     TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
+    TEST(device_texture_is_a_gpu_texture),
 };
 
 int main(void)
