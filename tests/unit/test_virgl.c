@@ -264,7 +264,7 @@ static void texture_content_round_trips_bgra(void)
 
 static void texture_content_round_trips_rgba(void)
 {
-    texture_round_trip(VKMT_FORMAT_R8G8B8A8_UNORM, 128, 64);
+    texture_round_trip(VKMT_FORMAT_R8G8B8A8_UNORM, 127, 64);
 }
 
 static void texture_content_round_trips_r8(void)
