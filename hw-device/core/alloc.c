@@ -26,9 +26,9 @@ const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape
     if (!o->shape) {
         return NULL;
     }
-    buf->format = o->shape >> 28;
-    buf->width = (o->shape >> 14 & 0x3fffu) + 1;
-    buf->height = (o->shape & 0x3fffu) + 1;
+    buf->format = SHAPE_FORMAT(o->shape);
+    buf->width = SHAPE_WIDTH(o->shape);
+    buf->height = SHAPE_HEIGHT(o->shape);
     buf->stride = vkmt_format_bpp(buf->format) * buf->width;
     return buf;
 }

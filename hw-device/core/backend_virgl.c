@@ -89,9 +89,9 @@ struct vres {
     uint32_t handle; /* virglrenderer resource, 0: none */
     uint32_t locks;  /* nesting: only the outermost lock/unlock transfers */
     uint32_t bytes;  /* its size */
-    uint32_t width;  /* a texture's shape; 0 for a buffer */
-    uint32_t height;
-    uint32_t stride;
+    uint32_t stride; /* a texture's row pitch and size (at most 16384); 0 for a buffer */
+    uint16_t width;
+    uint16_t height;
     bool gpu_newer; /* the resource was written since the staging view was */
 };
 
@@ -209,8 +209,9 @@ static int do_commit(struct backend_virgl *v, struct req *q)
         return -EFBIG; /* a buffer's width is 32 bits */
     }
     if (t && (t->format >= VKMT_FORMAT_COUNT || t->width == 0 || t->height == 0 ||
+              t->width > VKMT_TEXTURE_MAX_DIM || t->height > VKMT_TEXTURE_MAX_DIM ||
               (uint64_t)t->stride * t->height > q->len)) {
-        return -EINVAL; /* the engine validated it: not reached */
+        return -EINVAL; /* the engine never passes one; a direct caller might */
     }
     if (!(r = slot(v, q->id))) {
         return -ENOMEM;
@@ -233,8 +234,8 @@ static int do_commit(struct backend_virgl *v, struct req *q)
     virgl_renderer_resource_set_priv(args.handle, v);
     r->handle = args.handle;
     r->bytes = (uint32_t)q->len;
-    r->width = t ? t->width : 0;
-    r->height = t ? t->height : 0;
+    r->width = t ? (uint16_t)t->width : 0;
+    r->height = t ? (uint16_t)t->height : 0;
     r->stride = t ? t->stride : 0;
     /* Its bytes are undefined until the first unlock writes the whole
      * staging view, which reads as zeros; until then the staging view is

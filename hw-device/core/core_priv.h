@@ -94,6 +94,9 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_obj) == 56, "an allocation costs 56 bytes 
  * (14 bits each; dimensions are 1..VKMT_TEXTURE_MAX_DIM). Never 0. */
 #define SHAPE_PACK(format, w, h)                                                                   \
     ((uint32_t)(format) << 28 | ((uint32_t)(w)-1u) << 14 | ((uint32_t)(h)-1u))
+#define SHAPE_FORMAT(shape) ((shape) >> 28)
+#define SHAPE_WIDTH(shape) (((shape) >> 14 & 0x3fffu) + 1u)
+#define SHAPE_HEIGHT(shape) (((shape)&0x3fffu) + 1u)
 VKMT_STATIC_ASSERT(VKMT_FORMAT_COUNT <= 16 && VKMT_TEXTURE_MAX_DIM == 1u << 14, "shape packs");
 
 struct vkmt_queue {
