@@ -564,6 +564,35 @@ static void device_texture_is_a_gpu_texture(void)
     conf_close(&c);
 }
 
+/* A device that does not offer VKMT_F_TEXTURES: libvkmt refuses texture
+ * descriptors itself, and buffers work as before. */
+static void device_without_textures_refuses_them(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    VKMT_ALLOCATION_DESC d = { .Size = VKMT_TEXTURE_SIZE(VKMT_TEXFMT_R8_UNORM, 64, 64),
+                               .Flags = VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8_UNORM),
+                               .Dims = VKMT_TEXTURE_DIMS(64, 64) };
+    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
+    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = 1, .pAllocationInfo2 = &info };
+    struct conf c;
+
+    setenv("VKMT_LOOPBACK", "features=3", 1); /* GUEST_TRIM | RESOURCES */
+    if (!open_device(&c, &get)) {
+        unsetenv("VKMT_LOOPBACK");
+        return;
+    }
+    CHECK(!vkmt_textures_supported(c.adapter));
+    ca.hDevice = c.dev;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(device_info(get).creates, 0); /* refused before the device saw it */
+    d.Flags = 0;
+    d.Dims = 0;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 0);
+    conf_close(&c);
+    unsetenv("VKMT_LOOPBACK");
+}
+
 static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
@@ -581,6 +610,7 @@ static const struct test tests[] = {
     TEST(device_content_round_trips_through_the_resource),
     TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
     TEST(device_texture_is_a_gpu_texture),
+    TEST(device_without_textures_refuses_them),
 };
 
 int main(void)
