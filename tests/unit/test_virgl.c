@@ -524,16 +524,28 @@ static void device_eviction_frees_the_resource_and_reclaim_recreates_it(void)
     CHECK_EQ(get(&in), -ENODEV);
 }
 
+/* CreateAllocation2 of one texture (@w 0: a buffer of @h bytes) on @c's device. */
+static NTSTATUS create_texture(struct conf *c, UINT format, UINT w, UINT h, D3DKMT_HANDLE *out)
+{
+    VKMT_ALLOCATION_DESC d = { .Size = w ? VKMT_TEXTURE_SIZE(format, w, h) : h,
+                               .Flags = w ? VKMT_ALLOC_TEXTURE(format) : 0,
+                               .Dims = w ? VKMT_TEXTURE_DIMS(w, h) : 0 };
+    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
+    D3DKMT_CREATEALLOCATION ca = { .hDevice = c->dev,
+                                   .NumAllocations = 1,
+                                   .pAllocationInfo2 = &info };
+    NTSTATUS st = D3DKMTCreateAllocation2(&ca);
+
+    *out = info.hAllocation;
+    return st;
+}
+
 /* A texture allocation through D3DKMT calls: a 2D texture resource holds its
  * content; a trim destroys it and the reclaim creates another. */
 static void device_texture_is_a_gpu_texture(void)
 {
     int (*get)(struct vkmt_virgl_info *);
-    VKMT_ALLOCATION_DESC d = { .Size = VKMT_TEXTURE_SIZE(VKMT_TEXFMT_R8G8B8A8_UNORM, 100, 75),
-                               .Flags = VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8G8B8A8_UNORM),
-                               .Dims = VKMT_TEXTURE_DIMS(100, 75) };
-    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
-    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = 1, .pAllocationInfo2 = &info };
+    D3DKMT_HANDLE t;
     const size_t bytes = 4 * 100 * 75;
     unsigned char *p = NULL;
     D3DDDI_RECLAIM_RESULT r;
@@ -542,25 +554,24 @@ static void device_texture_is_a_gpu_texture(void)
     if (!open_device(&c, &get)) {
         return;
     }
-    ca.hDevice = c.dev;
-    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    CHECK_ST(create_texture(&c, VKMT_TEXFMT_R8G8B8A8_UNORM, 100, 75, &t), STATUS_SUCCESS);
     CHECK_EQ(device_info(get).textures, 1);
-    conf_fill(&c, info.hAllocation, bytes, 7);
-    CHECK_ST(conf_lock(&c, info.hAllocation, &p), STATUS_SUCCESS);
-    CHECK_ST(conf_unlock(&c, info.hAllocation), STATUS_SUCCESS);
+    conf_fill(&c, t, bytes, 7);
+    CHECK_ST(conf_lock(&c, t, &p), STATUS_SUCCESS);
+    CHECK_ST(conf_unlock(&c, t), STATUS_SUCCESS);
     if (p) {
         memset(p, 0x3c, bytes); /* the view, behind the device's back */
     }
-    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 7), 1);
-    CHECK_ST(conf_offer(&c, &info.hAllocation, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_EQ(conf_content(&c, t, bytes, 7), 1);
+    CHECK_ST(conf_offer(&c, &t, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
     CHECK_ST(vkmt_trim(c.adapter, bytes, NULL), STATUS_SUCCESS);
     CHECK_EQ(device_info(get).textures, 0);
-    CHECK_ST(conf_reclaim2(&c, &info.hAllocation, 1, &r), STATUS_SUCCESS);
+    CHECK_ST(conf_reclaim2(&c, &t, 1, &r), STATUS_SUCCESS);
     CHECK_EQ(r, D3DDDI_RECLAIM_RESULT_DISCARDED);
     CHECK_EQ(device_info(get).textures, 1);
-    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 7), 0);
-    conf_fill(&c, info.hAllocation, bytes, 8);
-    CHECK_EQ(conf_content(&c, info.hAllocation, bytes, 8), 1);
+    CHECK_EQ(conf_content(&c, t, bytes, 7), 0);
+    conf_fill(&c, t, bytes, 8);
+    CHECK_EQ(conf_content(&c, t, bytes, 8), 1);
     conf_close(&c);
 }
 
@@ -569,11 +580,7 @@ static void device_texture_is_a_gpu_texture(void)
 static void device_without_textures_refuses_them(void)
 {
     int (*get)(struct vkmt_virgl_info *);
-    VKMT_ALLOCATION_DESC d = { .Size = VKMT_TEXTURE_SIZE(VKMT_TEXFMT_R8_UNORM, 64, 64),
-                               .Flags = VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8_UNORM),
-                               .Dims = VKMT_TEXTURE_DIMS(64, 64) };
-    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
-    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = 1, .pAllocationInfo2 = &info };
+    D3DKMT_HANDLE h;
     struct conf c;
 
     setenv("VKMT_LOOPBACK", "features=3", 1); /* GUEST_TRIM | RESOURCES */
@@ -582,12 +589,9 @@ static void device_without_textures_refuses_them(void)
         return;
     }
     CHECK(!vkmt_textures_supported(c.adapter));
-    ca.hDevice = c.dev;
-    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    CHECK_ST(create_texture(&c, VKMT_TEXFMT_R8_UNORM, 64, 64, &h), STATUS_INVALID_PARAMETER);
     CHECK_EQ(device_info(get).creates, 0); /* refused before the device saw it */
-    d.Flags = 0;
-    d.Dims = 0;
-    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    CHECK_ST(create_texture(&c, 0, 0, 64 * 64, &h), STATUS_SUCCESS);
     CHECK_EQ(device_info(get).textures, 0);
     conf_close(&c);
     unsetenv("VKMT_LOOPBACK");
