@@ -32,7 +32,7 @@
 
 #define VKMT_MAGIC 0x544d4b56u /* "VKMT" read as a little-endian u32 */
 #define VKMT_VERSION_MAJOR 1u
-#define VKMT_VERSION_MINOR 0u
+#define VKMT_VERSION_MINOR 1u
 #define VKMT_VERSION ((VKMT_VERSION_MAJOR << 16) | VKMT_VERSION_MINOR)
 
 /* ---- Registers (BAR 0, 32-bit accesses only) ---- */
@@ -115,7 +115,8 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 /* Feature bits. */
 #define VKMT_F_GUEST_TRIM 0x00000001u /* the TRIM opcode is honoured */
 #define VKMT_F_RESOURCES 0x00000002u  /* resource handles group allocations */
-#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
+#define VKMT_F_TEXTURES 0x00000004u   /* allocations may be 2D textures (VKMT_ALLOC_F_TEXTURE2D) */
+#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES)
 
 /* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
 
@@ -229,17 +230,68 @@ VKMT_STATIC_ASSERT((VKMT_QUEUE_DEPTH & (VKMT_QUEUE_DEPTH - 1)) == 0, "depth is a
 
 /* Payload element of CREATE_ALLOCATIONS: 16 bytes. */
 struct vkmt_alloc_desc {
-    uint64_t size;     /* bytes, > 0 */
-    uint32_t flags;    /* VKMT_ALLOC_F_*; unknown bits are invalid */
-    uint32_t reserved; /* must be 0 */
+    uint64_t size;  /* bytes, > 0; a texture's exactly (section 8.1) */
+    uint32_t flags; /* VKMT_ALLOC_F_* and a texture's format; unknown bits are invalid */
+    uint32_t dims;  /* a texture's VKMT_ALLOC_DIMS(width, height); otherwise 0 */
 };
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, size) == 0, "desc");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, flags) == 8, "desc");
-VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, reserved) == 12, "desc");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_alloc_desc, dims) == 12, "desc");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_alloc_desc) == 16, "desc");
 
-/* No allocation flags are defined in version 1.0. */
-#define VKMT_ALLOC_F_KNOWN 0x0u
+/*
+ * Allocation flags (1.1, with VKMT_F_TEXTURES). A 2D texture names its
+ * format in bits 8..15 of flags and its width and height in dims; its rows
+ * are packed, so size == bytes per pixel * width * height.
+ */
+#define VKMT_ALLOC_F_TEXTURE2D 0x00000001u
+#define VKMT_ALLOC_FORMAT_SHIFT 8u
+#define VKMT_ALLOC_FORMAT_MASK 0x0000ff00u
+#define VKMT_ALLOC_F_KNOWN (VKMT_ALLOC_F_TEXTURE2D | VKMT_ALLOC_FORMAT_MASK)
+#define VKMT_ALLOC_TEXTURE_FLAGS(format)                                                           \
+    (VKMT_ALLOC_F_TEXTURE2D | ((uint32_t)(format) << VKMT_ALLOC_FORMAT_SHIFT))
+#define VKMT_ALLOC_FORMAT(flags) (((flags)&VKMT_ALLOC_FORMAT_MASK) >> VKMT_ALLOC_FORMAT_SHIFT)
+#define VKMT_ALLOC_DIMS(width, height) ((uint32_t)(width) | (uint32_t)(height) << 16)
+#define VKMT_ALLOC_WIDTH(dims) ((dims)&0xffffu)
+#define VKMT_ALLOC_HEIGHT(dims) ((dims) >> 16)
+#define VKMT_TEXTURE_MAX_DIM 16384u /* width and height are 1..16384 */
+
+/* Texture formats (the flags' format code); 0 is none. */
+enum vkmt_format {
+    VKMT_FORMAT_B8G8R8A8_UNORM = 1,
+    VKMT_FORMAT_R8G8B8A8_UNORM = 2,
+    VKMT_FORMAT_R8_UNORM = 3,
+};
+#define VKMT_FORMAT_COUNT 4u /* codes below this may be known */
+
+/* Bytes per pixel of texture format @format, 0 for an unknown code. */
+static inline uint32_t vkmt_format_bpp(uint32_t format)
+{
+    switch (format) {
+    case VKMT_FORMAT_B8G8R8A8_UNORM:
+    case VKMT_FORMAT_R8G8B8A8_UNORM:
+        return 4;
+    case VKMT_FORMAT_R8_UNORM:
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The size a texture descriptor with @flags (VKMT_ALLOC_F_TEXTURE2D set) and
+ * @dims must carry, or 0 when the format is unknown, a dimension is 0 or
+ * above VKMT_TEXTURE_MAX_DIM, or a flag bit is unknown.
+ */
+static inline uint64_t vkmt_texture_bytes(uint32_t flags, uint32_t dims)
+{
+    uint32_t w = VKMT_ALLOC_WIDTH(dims), h = VKMT_ALLOC_HEIGHT(dims);
+
+    if ((flags & ~VKMT_ALLOC_F_KNOWN) || !(flags & VKMT_ALLOC_F_TEXTURE2D) || w == 0 || h == 0 ||
+        w > VKMT_TEXTURE_MAX_DIM || h > VKMT_TEXTURE_MAX_DIM) {
+        return 0;
+    }
+    return (uint64_t)vkmt_format_bpp(VKMT_ALLOC_FORMAT(flags)) * w * h;
+}
 
 /* The largest command payload plus its results must fit the staging area. */
 VKMT_STATIC_ASSERT(VKMT_MAX_BATCH *(sizeof(struct vkmt_alloc_desc) + 4u) <= VKMT_STAGING_SIZE,

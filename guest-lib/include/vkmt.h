@@ -17,14 +17,36 @@ extern "C" {
 /*
  * Passed per allocation through D3DDDI_ALLOCATIONINFO2.pPrivateDriverData
  * with PrivateDriverDataSize == sizeof(VKMT_ALLOCATION_DESC). Size is in
- * bytes and must be non-zero; no Flags bits are defined yet and Reserved
- * must be 0. Anything else fails with STATUS_INVALID_PARAMETER.
+ * bytes and must be non-zero. A byte buffer has Flags 0 and Dims 0. A 2D
+ * texture (when the device offers textures: vkmt_textures_supported()) has
+ * Flags = VKMT_ALLOC_TEXTURE(format), Dims = VKMT_TEXTURE_DIMS(width, height)
+ * with width and height 1..VKMT_TEXTURE_DIM_MAX, and Size exactly
+ * VKMT_TEXTURE_SIZE(format, width, height): its rows are packed, each
+ * bytes-per-pixel * width bytes, and Lock2 maps them in that layout.
+ * Anything else fails with STATUS_INVALID_PARAMETER.
  */
 typedef struct _VKMT_ALLOCATION_DESC {
     UINT64 Size;
     UINT Flags;
-    UINT Reserved;
+    UINT Dims;
 } VKMT_ALLOCATION_DESC;
+
+/* Texture formats (D3D's DXGI_FORMAT names less the prefix). */
+#define VKMT_TEXFMT_B8G8R8A8_UNORM 1u
+#define VKMT_TEXFMT_R8G8B8A8_UNORM 2u
+#define VKMT_TEXFMT_R8_UNORM 3u
+
+#define VKMT_TEXTURE_DIM_MAX 16384u
+#define VKMT_ALLOC_TEXTURE(format) (0x1u | (UINT)(format) << 8)
+#define VKMT_TEXTURE_DIMS(width, height) ((UINT)(width) | (UINT)(height) << 16)
+#define VKMT_TEXFMT_BPP(format)                                                                    \
+    ((format) == VKMT_TEXFMT_R8_UNORM                                                              \
+         ? 1u                                                                                      \
+         : ((format) == VKMT_TEXFMT_B8G8R8A8_UNORM || (format) == VKMT_TEXFMT_R8G8B8A8_UNORM       \
+                ? 4u                                                                               \
+                : 0u))
+#define VKMT_TEXTURE_SIZE(format, width, height)                                                   \
+    ((UINT64)VKMT_TEXFMT_BPP(format) * (UINT64)(width) * (UINT64)(height))
 
 VKMT_D3D_STATIC_ASSERT(sizeof(VKMT_ALLOCATION_DESC) == 16, "VKMT_ALLOCATION_DESC is 16 bytes");
 
@@ -48,6 +70,9 @@ typedef struct _VKMT_DEVICE_STATS {
 
 /* Fill *@out with the device's counters. */
 VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *out);
+
+/* Whether the device behind @hAdapter takes 2D texture allocations. */
+VKMT_API BOOL vkmt_textures_supported(D3DKMT_HANDLE hAdapter);
 
 /* The symbolic name of @status ("STATUS_INVALID_PARAMETER"), or NULL. */
 VKMT_API const char *vkmt_status_name(NTSTATUS status);

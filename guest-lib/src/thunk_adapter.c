@@ -191,3 +191,15 @@ VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *ou
     }
     return st;
 }
+
+VKMT_API BOOL vkmt_textures_supported(D3DKMT_HANDLE hAdapter)
+{
+    struct adapter *a;
+    BOOL yes;
+
+    lib_lock();
+    a = lib_adapter(hAdapter);
+    yes = a && (a->qc.features & VKMT_F_TEXTURES);
+    lib_unlock();
+    return yes;
+}

@@ -13,7 +13,25 @@
 /* D3DKMT_CREATEALLOCATIONFLAGS.CreateResource; no other flag is supported. */
 #define CREATE_RESOURCE_BIT 0x1u
 
-static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
+/* The public encoding is the wire's, so descriptors pass through unchanged. */
+_Static_assert(VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8G8B8A8_UNORM) ==
+                       VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8G8B8A8_UNORM) &&
+                   VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_B8G8R8A8_UNORM) ==
+                       VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM) &&
+                   VKMT_ALLOC_TEXTURE(VKMT_TEXFMT_R8_UNORM) ==
+                       VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8_UNORM) &&
+                   VKMT_TEXTURE_DIMS(3, 5) == VKMT_ALLOC_DIMS(3, 5) &&
+                   VKMT_TEXTURE_DIM_MAX == VKMT_TEXTURE_MAX_DIM &&
+                   VKMT_TEXFMT_BPP(VKMT_TEXFMT_B8G8R8A8_UNORM) == 4 &&
+                   VKMT_TEXFMT_BPP(VKMT_TEXFMT_R8G8B8A8_UNORM) == 4 &&
+                   VKMT_TEXFMT_BPP(VKMT_TEXFMT_R8_UNORM) == 1,
+               "vkmt.h texture encoding is the protocol's");
+
+/*
+ * Copy each private descriptor once and check the copy as the device will
+ * (PROTOCOL.md 8.1), so a bad one fails here without a round trip.
+ */
+static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n, uint32_t features,
                             struct vkmt_alloc_desc *out)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -21,13 +39,17 @@ static NTSTATUS fetch_descs(const D3DDDI_ALLOCATIONINFO2 *info, uint32_t n,
 
         if (info[i].pSystemMem || info[i].Flags.Value ||
             info[i].PrivateDriverDataSize != sizeof(d) ||
-            !um_copy_in(&d, info[i].pPrivateDriverData, sizeof(d)) || d.Size == 0 || d.Reserved ||
-            d.Flags) {
+            !um_copy_in(&d, info[i].pPrivateDriverData, sizeof(d)) || d.Size == 0) {
             return STATUS_INVALID_PARAMETER;
+        }
+        if (d.Flags || d.Dims) {
+            if (!(features & VKMT_F_TEXTURES) || vkmt_texture_bytes(d.Flags, d.Dims) != d.Size) {
+                return STATUS_INVALID_PARAMETER;
+            }
         }
         out[i].size = d.Size;
         out[i].flags = d.Flags;
-        out[i].reserved = 0;
+        out[i].dims = d.Dims;
     }
     return STATUS_SUCCESS;
 }
@@ -61,7 +83,7 @@ static NTSTATUS create(D3DKMT_CREATEALLOCATION *p)
         free(info);
         return STATUS_INVALID_PARAMETER;
     }
-    st = fetch_descs(info, n, (struct vkmt_alloc_desc *)d->a->qc.sh_staging);
+    st = fetch_descs(info, n, d->a->qc.features, (struct vkmt_alloc_desc *)d->a->qc.sh_staging);
     if (st != STATUS_SUCCESS) {
         free(info);
         return st;

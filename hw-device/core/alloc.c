@@ -20,6 +20,36 @@ static uint64_t range_off(const struct vkmt_obj *o)
     return (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
 }
 
+/* The shape of texture allocation @o, filled into *@buf; NULL for a buffer. */
+const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf)
+{
+    if (!o->shape) {
+        return NULL;
+    }
+    buf->format = SHAPE_FORMAT(o->shape);
+    buf->width = SHAPE_WIDTH(o->shape);
+    buf->height = SHAPE_HEIGHT(o->shape);
+    buf->stride = vkmt_format_bpp(buf->format) * buf->width;
+    return buf;
+}
+
+/*
+ * Whether descriptor @d is well formed under the negotiated features: a
+ * buffer has no flags and no dims; a texture (VKMT_F_TEXTURES only) has a
+ * known format, dimensions in range and exactly the size they need.
+ */
+static bool desc_valid(const struct vkmt_core *core, const struct vkmt_alloc_desc *d)
+{
+    if (d->size == 0 || d->size > core->backend->size) {
+        return false;
+    }
+    if (d->flags == 0) {
+        return d->dims == 0;
+    }
+    return (core->driver_features & VKMT_F_TEXTURES) &&
+           vkmt_texture_bytes(d->flags, d->dims) == d->size;
+}
+
 /* ---- teardown ---- */
 
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx)
@@ -197,10 +227,9 @@ uint32_t cmd_create_allocations(struct cmd *c)
         return VKMT_ST_INVALID_PARAMETER;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (desc[i].size == 0 || desc[i].size > core->backend->size ||
-            (desc[i].flags & ~VKMT_ALLOC_F_KNOWN) || desc[i].reserved) {
-            core_guest_error(core, "allocation %u: size %llu flags 0x%x reserved 0x%x", i,
-                             (unsigned long long)desc[i].size, desc[i].flags, desc[i].reserved);
+        if (!desc_valid(core, &desc[i])) {
+            core_guest_error(core, "allocation %u: size %llu flags 0x%x dims 0x%x", i,
+                             (unsigned long long)desc[i].size, desc[i].flags, desc[i].dims);
             return VKMT_ST_INVALID_PARAMETER;
         }
         need += (desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
@@ -237,14 +266,20 @@ uint32_t cmd_create_allocations(struct cmd *c)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
         struct vkmt_obj *o = &core->objs[idx];
+        struct vkmt_shape shape;
 
         o->state = ALLOC_RESIDENT;
+        o->shape = desc[i].flags
+                       ? SHAPE_PACK(VKMT_ALLOC_FORMAT(desc[i].flags),
+                                    VKMT_ALLOC_WIDTH(desc[i].dims), VKMT_ALLOC_HEIGHT(desc[i].dims))
+                       : 0;
         o->u.alloc.group = res;
         o->u.alloc.page = out[i];
         o->u.alloc.npages = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
         o->u.alloc.size = desc[i].size;
         if (core->backend->ops->commit &&
-            core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
+            core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
+                                       alloc_shape(o, &shape)) < 0) {
             core->failed = true;
         }
         core->committed += range_bytes(o);

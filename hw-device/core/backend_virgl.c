@@ -2,9 +2,10 @@
 /*
  * virglrenderer backend. The aperture is the staging view (a host-memory
  * backend underneath holds it), and each committed allocation also owns a GL
- * buffer resource that virglrenderer creates and transfers in its own GL
- * context (its context 0: no 3D context is needed for buffers) on a
- * surfaceless EGL display. Unlock copies the staging view into the resource; the next
+ * resource that virglrenderer creates and transfers in its own GL context
+ * (its context 0: no 3D context is needed to create and transfer) on a
+ * surfaceless EGL display: a buffer, or a 2D texture when the allocation has
+ * a texture shape. Unlock copies the staging view into the resource; the next
  * lock copies the resource back, so what the guest reads after an unlock is
  * what the GPU holds. Discard unreferences the resource, which frees its GPU
  * memory, and punches the staging pages out like the memory backend.
@@ -39,9 +40,25 @@ struct virgl_box {
     uint32_t w, h, d;
 };
 
-/* Gallium values virglrenderer takes for a plain byte buffer. */
+/* Gallium values virglrenderer takes: targets and the formats vkmt names. */
 #define TARGET_BUFFER 0u
+#define TARGET_TEXTURE_2D 2u
+#define FORMAT_B8G8R8A8_UNORM 1u
 #define FORMAT_R8_UNORM 64u
+#define FORMAT_R8G8B8A8_UNORM 67u
+
+/* The Gallium format of VKMT_FORMAT_* @format; the engine passes known ones only. */
+static uint32_t gallium_format(uint32_t format)
+{
+    switch (format) {
+    case VKMT_FORMAT_B8G8R8A8_UNORM:
+        return FORMAT_B8G8R8A8_UNORM;
+    case VKMT_FORMAT_R8G8B8A8_UNORM:
+        return FORMAT_R8G8B8A8_UNORM;
+    default:
+        return FORMAT_R8_UNORM;
+    }
+}
 
 enum req_op {
     REQ_COMMIT,
@@ -59,8 +76,9 @@ struct req {
     uint32_t id; /* allocation id, or a resource handle for REQ_ALIVE */
     uint64_t off;
     uint64_t len;
-    void *out;      /* REQ_INFO */
-    uint32_t value; /* REQ_HANDLE: the answer */
+    const struct vkmt_shape *shape; /* REQ_COMMIT: NULL for a buffer */
+    void *out;                      /* REQ_INFO */
+    uint32_t value;                 /* REQ_HANDLE: the answer */
     int result;
     bool done;
     struct req *next;
@@ -71,7 +89,10 @@ struct vres {
     uint32_t handle; /* virglrenderer resource, 0: none */
     uint32_t locks;  /* nesting: only the outermost lock/unlock transfers */
     uint32_t bytes;  /* its size */
-    bool gpu_newer;  /* the resource was written since the staging view was */
+    uint32_t stride; /* a texture's row pitch and size (at most 16384); 0 for a buffer */
+    uint16_t width;
+    uint16_t height;
+    bool gpu_newer; /* the resource was written since the staging view was */
 };
 
 struct backend_virgl {
@@ -151,6 +172,7 @@ static void release(struct backend_virgl *v, struct vres *r)
         virgl_renderer_resource_unref(r->handle);
         v->info.resources--;
         v->info.resource_bytes -= r->bytes;
+        v->info.textures -= r->width != 0;
         v->info.destroys++;
     }
     memset(r, 0, sizeof(*r));
@@ -179,16 +201,30 @@ static int do_commit(struct backend_virgl *v, struct req *q)
         .depth = 1,
         .array_size = 1,
     };
+    const struct vkmt_shape *t = q->shape;
     struct vres *r;
     int err;
 
     if (q->len == 0 || q->len > UINT32_MAX) {
         return -EFBIG; /* a buffer's width is 32 bits */
     }
+    if (t && (t->format >= VKMT_FORMAT_COUNT || t->width == 0 || t->height == 0 ||
+              t->width > VKMT_TEXTURE_MAX_DIM || t->height > VKMT_TEXTURE_MAX_DIM ||
+              (uint64_t)t->stride * t->height > q->len)) {
+        return -EINVAL; /* the engine never passes one; a direct caller might */
+    }
     if (!(r = slot(v, q->id))) {
         return -ENOMEM;
     }
     release(v, r); /* the engine never commits twice; stay leak-free if it did */
+    if (t) {
+        /* Sampled and rendered to, as a guest's texture would be. */
+        args.target = TARGET_TEXTURE_2D;
+        args.format = gallium_format(t->format);
+        args.bind = VIRGL_RES_BIND_SAMPLER_VIEW | VIRGL_RES_BIND_RENDER_TARGET;
+        args.width = t->width;
+        args.height = t->height;
+    }
     args.handle = new_handle(v);
     err = virgl_renderer_resource_create(&args, NULL, 0);
     if (err) {
@@ -198,12 +234,16 @@ static int do_commit(struct backend_virgl *v, struct req *q)
     virgl_renderer_resource_set_priv(args.handle, v);
     r->handle = args.handle;
     r->bytes = (uint32_t)q->len;
+    r->width = t ? (uint16_t)t->width : 0;
+    r->height = t ? (uint16_t)t->height : 0;
+    r->stride = t ? t->stride : 0;
     /* Its bytes are undefined until the first unlock writes the whole
      * staging view, which reads as zeros; until then the staging view is
      * the content and lock does not read the resource. */
     r->gpu_newer = false;
     v->info.resources++;
     v->info.resource_bytes += q->len;
+    v->info.textures += t != NULL;
     v->info.creates++;
     return 0;
 }
@@ -213,16 +253,24 @@ static int transfer(struct backend_virgl *v, struct req *q, bool to_gpu)
     struct vres *r = q->id < v->cap ? &v->res[q->id] : NULL;
     struct virgl_box box = { .w = (uint32_t)q->len, .h = 1, .d = 1 };
     struct iovec iov = { .iov_base = v->b.base + q->off, .iov_len = q->len };
+    uint32_t stride = 0;
     int err;
 
     if (!r || !r->handle) {
         return -ENOENT; /* its commit failed: the engine has marked the device failed */
     }
+    if (r->width) {
+        /* The whole texture; its packed rows are the start of the range. */
+        box.w = r->width;
+        box.h = r->height;
+        stride = r->stride;
+        iov.iov_len = (size_t)stride * r->height;
+    }
     if (to_gpu) {
-        err = virgl_renderer_transfer_write_iov(r->handle, 0, 0, 0, 0, &box, 0, &iov, 1);
+        err = virgl_renderer_transfer_write_iov(r->handle, 0, 0, stride, 0, &box, 0, &iov, 1);
         v->info.writes += err == 0;
     } else {
-        err = virgl_renderer_transfer_read_iov(r->handle, 0, 0, 0, 0, &box, 0, &iov, 1);
+        err = virgl_renderer_transfer_read_iov(r->handle, 0, 0, stride, 0, &box, 0, &iov, 1);
         v->info.reads += err == 0;
     }
     return err > 0 ? -err : err;
@@ -465,9 +513,9 @@ static int call(struct backend_virgl *v, struct req *q)
 }
 
 static int range_call(struct vkmt_backend *b, enum req_op op, uint32_t id, uint64_t off,
-                      uint64_t len)
+                      uint64_t len, const struct vkmt_shape *shape)
 {
-    struct req q = { .op = op, .id = id, .off = off, .len = len };
+    struct req q = { .op = op, .id = id, .off = off, .len = len, .shape = shape };
 
     if (off > b->size || len > b->size - off) {
         return -ERANGE;
@@ -475,24 +523,25 @@ static int range_call(struct vkmt_backend *b, enum req_op op, uint32_t id, uint6
     return call((struct backend_virgl *)b, &q);
 }
 
-static int virgl_commit(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
+static int virgl_commit(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len,
+                        const struct vkmt_shape *shape)
 {
-    return range_call(b, REQ_COMMIT, id, off, len);
+    return range_call(b, REQ_COMMIT, id, off, len, shape);
 }
 
 static int virgl_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
-    return range_call(b, REQ_DISCARD, id, off, len);
+    return range_call(b, REQ_DISCARD, id, off, len, NULL);
 }
 
 static int virgl_lock(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
-    return range_call(b, REQ_LOCK, id, off, len);
+    return range_call(b, REQ_LOCK, id, off, len, NULL);
 }
 
 static int virgl_unlock(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
-    return range_call(b, REQ_UNLOCK, id, off, len);
+    return range_call(b, REQ_UNLOCK, id, off, len, NULL);
 }
 
 static void free_backend(struct backend_virgl *v)

@@ -32,6 +32,7 @@ int vkmt_backend_virgl_create(uint64_t size, int fd, void *base, struct vkmt_bac
 struct vkmt_virgl_info {
     uint64_t resources;      /* live GPU resources */
     uint64_t resource_bytes; /* bytes they hold */
+    uint64_t textures;       /* of the live resources, 2D textures */
     uint64_t creates;        /* resources created, cumulative */
     uint64_t destroys;       /* resources unreferenced, cumulative */
     uint64_t writes;         /* staging -> resource transfers (unlock) */

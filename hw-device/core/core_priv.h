@@ -63,6 +63,9 @@ struct vkmt_obj {
     uint32_t next;
     uint32_t sib_prev; /* the owner's list */
     uint32_t sib_next;
+    /* Allocations: a texture's SHAPE_PACK(), 0 for a buffer. Here it fills
+     * the hole the union's 8-byte alignment leaves, so it costs nothing. */
+    uint32_t shape;
     union {
         struct {
             uint32_t first_child; /* head of its children's list */
@@ -84,6 +87,17 @@ struct vkmt_obj {
         } pq;
     } u;
 };
+
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_obj) == 56, "an allocation costs 56 bytes of table");
+
+/* A texture shape in 32 bits: format code (4 bits), width - 1 and height - 1
+ * (14 bits each; dimensions are 1..VKMT_TEXTURE_MAX_DIM). Never 0. */
+#define SHAPE_PACK(format, w, h)                                                                   \
+    ((uint32_t)(format) << 28 | ((uint32_t)(w)-1u) << 14 | ((uint32_t)(h)-1u))
+#define SHAPE_FORMAT(shape) ((shape) >> 28)
+#define SHAPE_WIDTH(shape) (((shape) >> 14 & 0x3fffu) + 1u)
+#define SHAPE_HEIGHT(shape) (((shape)&0x3fffu) + 1u)
+VKMT_STATIC_ASSERT(VKMT_FORMAT_COUNT <= 16 && VKMT_TEXTURE_MAX_DIM == 1u << 14, "shape packs");
 
 struct vkmt_queue {
     uint32_t first_device; /* head of its devices' list */
@@ -163,6 +177,7 @@ uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
 uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue);
 
 /* alloc.c: the allocation life cycle and teardown */
+const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf);
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);
 void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
 void core_device_destroy(struct vkmt_core *core, uint32_t idx);

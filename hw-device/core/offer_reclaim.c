@@ -251,13 +251,14 @@ uint32_t cmd_reclaim(struct cmd *c)
     evict_make_room(core, need);
     for (uint32_t i = 0; i < b.n; i++) {
         struct vkmt_obj *o = &core->objs[b.idx[i]];
+        struct vkmt_shape shape;
 
         if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
             /* Holes punched at discard read back as zeros. */
             if (core->backend->ops->commit &&
                 core->backend->ops->commit(core->backend, b.idx[i],
-                                           (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE,
-                                           bytes_of(o)) < 0) {
+                                           (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE, bytes_of(o),
+                                           alloc_shape(o, &shape)) < 0) {
                 core->failed = true;
             }
             o->state = ALLOC_RESIDENT;

@@ -14,10 +14,22 @@
 
 struct vkmt_backend;
 
+/* A 2D texture allocation's shape. Its rows are packed from the start of the
+ * range: row y starts at y * stride, stride = bytes per pixel * width. */
+struct vkmt_shape {
+    uint32_t format; /* VKMT_FORMAT_* */
+    uint32_t width;
+    uint32_t height;
+    uint32_t stride; /* bytes per row */
+};
+
 struct vkmt_backend_ops {
     const char *name;
-    /* Back @len bytes at @off for allocation @id, reading as zeros. NULL: nothing to do. */
-    int (*commit)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
+    /* Back @len bytes at @off for allocation @id, reading as zeros; @shape is
+     * NULL for a byte buffer, else the texture it holds (a backend may treat
+     * it as bytes). NULL hook: nothing to do. */
+    int (*commit)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len,
+                  const struct vkmt_shape *shape);
     /* Drop the content of the range and give its memory back to the host. */
     int (*discard)(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
     /* The guest is about to touch / has finished with the range. NULL: nothing to do. */

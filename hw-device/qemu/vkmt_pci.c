@@ -537,6 +537,7 @@ static void vkmt_get_virgl(Object *obj, Visitor *v, const char *name, void *opaq
     }
     if (visit_type_uint64(v, "resources", &in.resources, errp) &&
         visit_type_uint64(v, "resource_bytes", &in.resource_bytes, errp) &&
+        visit_type_uint64(v, "textures", &in.textures, errp) &&
         visit_type_uint64(v, "creates", &in.creates, errp) &&
         visit_type_uint64(v, "destroys", &in.destroys, errp) &&
         visit_type_uint64(v, "writes", &in.writes, errp) &&
@@ -776,7 +777,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .num_queues = s->num_queues,
         .budget = s->budget,
         .max_objects = s->max_objects,
-        .features = VKMT_F_RESOURCES | (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+        .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES | (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
     };
     int err;
 

@@ -42,9 +42,9 @@ static void create_validates_the_private_data(void)
     d.Size = 0;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Size = 4096;
-    d.Reserved = 1;
+    d.Dims = 1;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
-    d.Reserved = 0;
+    d.Dims = 0;
     d.Flags = 0x80000000u;
     CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
     d.Flags = 0;
@@ -224,9 +224,111 @@ static void resources_offer_and_reclaim_as_a_unit(void)
     conf_close(&c);
 }
 
+/* Descriptors for 2D textures (vkmt.h): rows packed at bytes-per-pixel * width.
+ * The good shapes below are ones the core fuzzer's seed recorder can encode. */
+static VKMT_ALLOCATION_DESC texture(UINT format, UINT w, UINT h)
+{
+    VKMT_ALLOCATION_DESC d = { .Size = VKMT_TEXTURE_SIZE(format, w, h),
+                               .Flags = VKMT_ALLOC_TEXTURE(format),
+                               .Dims = VKMT_TEXTURE_DIMS(w, h) };
+
+    return d;
+}
+
+static void texture_allocations_lock_offer_and_reclaim(void)
+{
+    struct conf c;
+    VKMT_ALLOCATION_DESC d[2] = { texture(VKMT_TEXFMT_R8_UNORM, 100, 30), { .Size = 3 * 4096 } };
+    D3DDDI_ALLOCATIONINFO2 info[2];
+    D3DKMT_CREATEALLOCATION ca = { 0 };
+    D3DDDI_RECLAIM_RESULT r[2];
+    D3DKMT_HANDLE h[2];
+    const size_t bytes = 100 * 30;
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK(vkmt_textures_supported(c.adapter));
+    /* A texture and a buffer in one call. */
+    memset(info, 0, sizeof(info));
+    for (int i = 0; i < 2; i++) {
+        info[i].pPrivateDriverData = &d[i];
+        info[i].PrivateDriverDataSize = sizeof(d[i]);
+    }
+    ca.hDevice = c.dev;
+    ca.NumAllocations = 2;
+    ca.pAllocationInfo2 = info;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_SUCCESS);
+    h[0] = info[0].hAllocation;
+    h[1] = info[1].hAllocation;
+    CHECK_EQ(conf_usage(&c), 4096 + 3 * 4096);     /* 3000 bytes take a page */
+    CHECK_EQ(conf_content(&c, h[0], bytes, 0), 0); /* new textures read as zeros */
+    conf_fill(&c, h[0], bytes, 21);
+    conf_fill(&c, h[1], 3 * 4096, 22);
+    CHECK_EQ(conf_content(&c, h[0], bytes, 21), 1);
+    CHECK_ST(conf_offer(&c, h, 2, D3DKMT_OFFER_PRIORITY_NORMAL, 0), STATUS_SUCCESS);
+    CHECK_ST(conf_reclaim2(&c, h, 2, r), STATUS_SUCCESS);
+    CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_OK);
+    CHECK_EQ(r[1], D3DDDI_RECLAIM_RESULT_OK);
+    CHECK_EQ(conf_content(&c, h[0], bytes, 21), 1);
+    CHECK_EQ(conf_content(&c, h[1], 3 * 4096, 22), 1);
+    CHECK_ST(conf_destroy(&c, 2, h), STATUS_SUCCESS);
+    CHECK_EQ(conf_usage(&c), 0);
+    conf_close(&c);
+}
+
+static void texture_shapes_are_checked(void)
+{
+    struct conf c;
+    VKMT_ALLOCATION_DESC d, good = texture(VKMT_TEXFMT_B8G8R8A8_UNORM, 32, 32);
+    D3DDDI_ALLOCATIONINFO2 info[2];
+    D3DKMT_CREATEALLOCATION ca = { 0 };
+    D3DKMT_HANDLE h;
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(create_one(&c, &good, sizeof(good), &h), STATUS_SUCCESS);
+    d = good;
+    d.Size++; /* the size must be exactly the packed rows */
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d.Size = 2 * 4096;
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d = texture(9, 33, 17); /* no such format */
+    d.Size = 33 * 17;
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d = texture(VKMT_TEXFMT_R8_UNORM, 0, 17);
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d = texture(VKMT_TEXFMT_R8_UNORM, 33, 0);
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d = texture(VKMT_TEXFMT_R8_UNORM, VKMT_TEXTURE_DIM_MAX + 1, 1);
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    d = good;
+    d.Flags &= ~1u; /* a format without the texture flag */
+    CHECK_ST(create_one(&c, &d, sizeof(d), NULL), STATUS_INVALID_PARAMETER);
+    /* A good texture beside a bad one: neither is created. */
+    d = good;
+    d.Size--;
+    memset(info, 0, sizeof(info));
+    info[0].pPrivateDriverData = &good;
+    info[1].pPrivateDriverData = &d;
+    info[0].PrivateDriverDataSize = info[1].PrivateDriverDataSize = sizeof(d);
+    ca.hDevice = c.dev;
+    ca.NumAllocations = 2;
+    ca.pAllocationInfo2 = info;
+    CHECK_ST(D3DKMTCreateAllocation2(&ca), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(conf_usage(&c), 4096); /* only the first one exists */
+    conf_close(&c);
+}
+
 const struct test conf_alloc_tests[] = {
-    TEST(create_validates_the_private_data), TEST(create_validates_the_call),
-    TEST(creation_beyond_the_budget_fails),  TEST(locks_give_separate_persistent_memory),
-    TEST(destroy_is_all_or_nothing),         TEST(resources_offer_and_reclaim_as_a_unit),
+    TEST(create_validates_the_private_data),
+    TEST(create_validates_the_call),
+    TEST(creation_beyond_the_budget_fails),
+    TEST(locks_give_separate_persistent_memory),
+    TEST(destroy_is_all_or_nothing),
+    TEST(resources_offer_and_reclaim_as_a_unit),
+    TEST(texture_allocations_lock_offer_and_reclaim),
+    TEST(texture_shapes_are_checked),
 };
 CONF_COUNT(conf_alloc_tests);

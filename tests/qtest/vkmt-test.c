@@ -192,15 +192,12 @@ static uint32_t new_device(Vkmt *v, Drv *d)
     return (uint32_t)c.value0;
 }
 
-static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
+static void create_descs(Vkmt *v, Drv *d, uint32_t dev, const struct vkmt_alloc_desc *desc,
+                         uint32_t n, uint32_t *h)
 {
-    struct vkmt_alloc_desc desc[16];
     uint32_t roff = 1024;
 
     g_assert(n <= 16);
-    for (uint32_t i = 0; i < n; i++) {
-        desc[i] = (struct vkmt_alloc_desc){ .size = size };
-    }
     staging_write(v, d, 0, desc, n * sizeof(desc[0]));
     g_assert_cmphex(run(v, d,
                         (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
@@ -212,6 +209,17 @@ static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uin
                         NULL),
                     ==, VKMT_ST_SUCCESS);
     staging_read(v, d, roff, h, n * 4);
+}
+
+static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
+{
+    struct vkmt_alloc_desc desc[16];
+
+    g_assert(n <= 16);
+    for (uint32_t i = 0; i < n; i++) {
+        desc[i] = (struct vkmt_alloc_desc){ .size = size };
+    }
+    create_descs(v, d, dev, desc, n, h);
 }
 
 static void destroy(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
@@ -456,15 +464,22 @@ static void test_memdev(void)
  * reaches the GPU resource at unlock and comes back from it at the next lock
  * (the view is clobbered in between); offer + trim destroys the LOW one's
  * resource and reclaim reports DISCARDED and recreates it, reading zeros. A
- * second virgl device is refused with the backend's reason.
+ * 32 x 32 B8G8R8A8 texture allocation is a GPU texture whose content
+ * survives a clobbered view. A second virgl device is refused with the
+ * backend's reason.
  */
 static void test_virgl(void)
 {
     Vkmt v;
     Drv d;
-    uint32_t dev, h[2], r[2];
+    uint32_t dev, h[2], r[2], tex;
     uint8_t pattern[PAGE], junk[PAGE], back[PAGE], zero[PAGE] = { 0 };
     uint64_t off[2];
+    const struct vkmt_alloc_desc tdesc = {
+        .size = PAGE,
+        .flags = VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM),
+        .dims = VKMT_ALLOC_DIMS(32, 32),
+    };
 
     start(&v, "backend=virgl");
     bring_up(&v);
@@ -504,6 +519,18 @@ static void test_virgl(void)
     g_assert(memcmp(back, pattern, PAGE) == 0); /* from the GPU, not the clobbered view */
     unlock(&v, &d, dev, h[1]);
     g_assert_cmpint(virgl_get(&v, "reads"), ==, 1);
+
+    create_descs(&v, &d, dev, &tdesc, 1, &tex);
+    g_assert_cmpint(virgl_get(&v, "textures"), ==, 1);
+    off[0] = lock_held(&v, &d, dev, tex);
+    qpci_memwrite(v.dev, v.ap, off[0], pattern, PAGE);
+    unlock(&v, &d, dev, tex);
+    qpci_memwrite(v.dev, v.ap, off[0], junk, PAGE);
+    qpci_memread(v.dev, v.ap, lock_held(&v, &d, dev, tex), back, PAGE);
+    g_assert(memcmp(back, pattern, PAGE) == 0); /* from the texture */
+    unlock(&v, &d, dev, tex);
+    destroy(&v, &d, dev, tex);
+    g_assert_cmpint(virgl_get(&v, "textures"), ==, 0);
 
     expect_error(qtest_qmp(v.qs->qts, "{'execute': 'device_add', 'arguments': {'driver': "
                                       "'vkmt', 'backend': 'virgl'}}"),

@@ -83,6 +83,29 @@ static void offer_flag_bits_are_the_kernel_thunk_ones(void)
     CHECK(f.Value & ~VKMT_OFFER_F_KNOWN);
 }
 
+/* PROTOCOL.md 8.1: the size a texture descriptor must carry, 0 for no valid shape. */
+static void texture_sizes_are_packed_rows(void)
+{
+    uint32_t bgra = VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM);
+    uint32_t r8 = VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8_UNORM);
+
+    CHECK_EQ(bgra, 0x101);
+    CHECK_EQ(VKMT_ALLOC_DIMS(640, 480), 0x01e00280);
+    CHECK_EQ(vkmt_texture_bytes(bgra, VKMT_ALLOC_DIMS(640, 480)), 4 * 640 * 480);
+    CHECK_EQ(vkmt_texture_bytes(r8, VKMT_ALLOC_DIMS(33, 17)), 33 * 17);
+    CHECK_EQ(vkmt_texture_bytes(VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8G8B8A8_UNORM),
+                                VKMT_ALLOC_DIMS(16384, 16384)),
+             4ull << 28);
+    CHECK_EQ(vkmt_texture_bytes(r8, VKMT_ALLOC_DIMS(16385, 1)), 0);
+    CHECK_EQ(vkmt_texture_bytes(r8, VKMT_ALLOC_DIMS(0, 1)), 0);
+    CHECK_EQ(vkmt_texture_bytes(r8, VKMT_ALLOC_DIMS(1, 0)), 0);
+    CHECK_EQ(vkmt_texture_bytes(VKMT_ALLOC_TEXTURE_FLAGS(0), VKMT_ALLOC_DIMS(1, 1)), 0);
+    CHECK_EQ(vkmt_texture_bytes(VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_COUNT), VKMT_ALLOC_DIMS(1, 1)),
+             0);
+    CHECK_EQ(vkmt_texture_bytes(r8 & ~VKMT_ALLOC_F_TEXTURE2D, VKMT_ALLOC_DIMS(1, 1)), 0);
+    CHECK_EQ(vkmt_texture_bytes(r8 | 0x10000u, VKMT_ALLOC_DIMS(1, 1)), 0);
+}
+
 static void opcodes_are_dense(void)
 {
     CHECK_EQ(VKMT_OP_CREATE_DEVICE, 1);
@@ -98,6 +121,7 @@ static const struct test tests[] = {
     TEST(wire_statuses_are_ntstatus_values),
     TEST(wire_priorities_and_results_match_windows),
     TEST(offer_flag_bits_are_the_kernel_thunk_ones),
+    TEST(texture_sizes_are_packed_rows),
     TEST(opcodes_are_dense),
 };
 

@@ -189,7 +189,7 @@ static void content_round_trips_through_the_resource(void)
         return;
     }
     view = b->base + off;
-    CHECK_EQ(b->ops->commit(b, 7, off, len), 0);
+    CHECK_EQ(b->ops->commit(b, 7, off, len, NULL), 0);
     CHECK_EQ(info(b).resources, 1);
     CHECK_EQ(info(b).resource_bytes, len);
     CHECK_EQ(b->ops->lock(b, 7, off, len), 0);
@@ -208,6 +208,70 @@ static void content_round_trips_through_the_resource(void)
     vkmt_backend_destroy(b);
 }
 
+/*
+ * A texture allocation: rows packed at bpp * width in the view, a 2D texture
+ * resource behind it. Odd widths make rows that are not 4-byte multiples
+ * (R8) or pitches that are not powers of two, so a transfer that ignored the
+ * stride would scramble the rows.
+ */
+static void texture_round_trip(uint32_t format, uint32_t w, uint32_t h)
+{
+    struct vkmt_backend *b = open_backend();
+    struct vkmt_shape shape = {
+        .format = format, .width = w, .height = h, .stride = vkmt_format_bpp(format) * w
+    };
+    const uint64_t bytes = (uint64_t)shape.stride * h, off = 2 * PAGE;
+    const uint64_t len = (bytes + PAGE - 1) / PAGE * PAGE;
+    uint8_t *view;
+
+    if (!b) {
+        return;
+    }
+    view = b->base + off;
+    CHECK_EQ(b->ops->commit(b, 3, off, len, &shape), 0);
+    CHECK_EQ(info(b).resources, 1);
+    CHECK_EQ(info(b).textures, 1);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    fill(view, bytes, format);
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    CHECK_EQ(info(b).writes, 1);
+    memset(view, 0x5a, len); /* only the texture keeps the content */
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK_EQ(info(b).reads, 1);
+    CHECK(same(view, bytes, format));
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    /* Discard destroys the texture; a recommit creates another, reading zeros. */
+    CHECK_EQ(b->ops->discard(b, 3, off, len), 0);
+    CHECK_EQ(info(b).resources, 0);
+    CHECK_EQ(info(b).textures, 0);
+    CHECK_EQ(b->ops->commit(b, 3, off, len, &shape), 0);
+    CHECK_EQ(info(b).textures, 1);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK(zero(view, len));
+    fill(view, bytes, format + 1);
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    memset(view, 0x5a, len);
+    CHECK_EQ(b->ops->lock(b, 3, off, len), 0);
+    CHECK(same(view, bytes, format + 1));
+    CHECK_EQ(b->ops->unlock(b, 3, off, len), 0);
+    vkmt_backend_destroy(b);
+}
+
+static void texture_content_round_trips_bgra(void)
+{
+    texture_round_trip(VKMT_FORMAT_B8G8R8A8_UNORM, 61, 37);
+}
+
+static void texture_content_round_trips_rgba(void)
+{
+    texture_round_trip(VKMT_FORMAT_R8G8B8A8_UNORM, 127, 64);
+}
+
+static void texture_content_round_trips_r8(void)
+{
+    texture_round_trip(VKMT_FORMAT_R8_UNORM, 33, 17);
+}
+
 static void only_the_outermost_lock_transfers(void)
 {
     struct vkmt_backend *b = open_backend();
@@ -217,7 +281,7 @@ static void only_the_outermost_lock_transfers(void)
         return;
     }
     view = b->base;
-    CHECK_EQ(b->ops->commit(b, 1, 0, PAGE), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, PAGE, NULL), 0);
     CHECK_EQ(b->ops->lock(b, 1, 0, PAGE), 0);
     CHECK_EQ(b->ops->lock(b, 1, 0, PAGE), 0);
     fill(view, PAGE, 2);
@@ -247,8 +311,8 @@ static void discard_frees_the_resource_and_recommit_reads_zero(void)
     if (!b) {
         return;
     }
-    CHECK_EQ(b->ops->commit(b, 1, 0, len), 0);
-    CHECK_EQ(b->ops->commit(b, 2, len, len), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, len, NULL), 0);
+    CHECK_EQ(b->ops->commit(b, 2, len, len, NULL), 0);
     h1 = vkmt_backend_virgl_handle(b, 1);
     CHECK(h1 != 0);
     CHECK_EQ(vkmt_backend_virgl_handle_alive(b, h1), 1);
@@ -266,7 +330,7 @@ static void discard_frees_the_resource_and_recommit_reads_zero(void)
     CHECK(blocks(b->fd) + len / 512 <= before); /* the staging pages went back too */
     CHECK(zero(b->base, len));
 
-    CHECK_EQ(b->ops->commit(b, 1, 0, len), 0);
+    CHECK_EQ(b->ops->commit(b, 1, 0, len, NULL), 0);
     h2 = vkmt_backend_virgl_handle(b, 1);
     CHECK(h2 != 0 && h2 != h1); /* a stale handle never names the new one */
     CHECK_EQ(b->ops->lock(b, 1, 0, len), 0);
@@ -288,8 +352,8 @@ static void hooks_check_ranges_and_state(void)
     if (!b) {
         return;
     }
-    CHECK_EQ(b->ops->commit(b, 1, APERTURE - PAGE, 2 * PAGE), -ERANGE);
-    CHECK_EQ(b->ops->commit(b, 1, APERTURE + PAGE, PAGE), -ERANGE);
+    CHECK_EQ(b->ops->commit(b, 1, APERTURE - PAGE, 2 * PAGE, NULL), -ERANGE);
+    CHECK_EQ(b->ops->commit(b, 1, APERTURE + PAGE, PAGE, NULL), -ERANGE);
     CHECK_EQ(b->ops->lock(b, 9, 0, PAGE), -ENOENT);        /* never committed */
     CHECK_EQ(b->ops->unlock(b, 100000, 0, PAGE), -ENOENT); /* beyond the table */
     CHECK_EQ(b->ops->discard(b, 9, 0, PAGE), 0);           /* nothing to free */
@@ -318,7 +382,7 @@ static void stages_in_the_callers_aperture(void)
     CHECK_EQ(vkmt_backend_virgl_create(APERTURE, fd, base, &b, err, sizeof(err)), 0);
     if (b) {
         CHECK(b->base == base && b->fd == fd);
-        CHECK_EQ(b->ops->commit(b, 1, PAGE, PAGE), 0);
+        CHECK_EQ(b->ops->commit(b, 1, PAGE, PAGE, NULL), 0);
         CHECK_EQ(b->ops->lock(b, 1, PAGE, PAGE), 0);
         fill(base + PAGE, PAGE, 8);
         CHECK_EQ(b->ops->unlock(b, 1, PAGE, PAGE), 0);
@@ -460,12 +524,88 @@ static void device_eviction_frees_the_resource_and_reclaim_recreates_it(void)
     CHECK_EQ(get(&in), -ENODEV);
 }
 
+/* CreateAllocation2 of one texture (@w 0: a buffer of @h bytes) on @c's device. */
+static NTSTATUS create_texture(struct conf *c, UINT format, UINT w, UINT h, D3DKMT_HANDLE *out)
+{
+    VKMT_ALLOCATION_DESC d = { .Size = w ? VKMT_TEXTURE_SIZE(format, w, h) : h,
+                               .Flags = w ? VKMT_ALLOC_TEXTURE(format) : 0,
+                               .Dims = w ? VKMT_TEXTURE_DIMS(w, h) : 0 };
+    D3DDDI_ALLOCATIONINFO2 info = { .pPrivateDriverData = &d, .PrivateDriverDataSize = sizeof(d) };
+    D3DKMT_CREATEALLOCATION ca = { .hDevice = c->dev,
+                                   .NumAllocations = 1,
+                                   .pAllocationInfo2 = &info };
+    NTSTATUS st = D3DKMTCreateAllocation2(&ca);
+
+    *out = info.hAllocation;
+    return st;
+}
+
+/* A texture allocation through D3DKMT calls: a 2D texture resource holds its
+ * content; a trim destroys it and the reclaim creates another. */
+static void device_texture_is_a_gpu_texture(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    D3DKMT_HANDLE t;
+    const size_t bytes = 4 * 100 * 75;
+    unsigned char *p = NULL;
+    D3DDDI_RECLAIM_RESULT r;
+    struct conf c;
+
+    if (!open_device(&c, &get)) {
+        return;
+    }
+    CHECK_ST(create_texture(&c, VKMT_TEXFMT_R8G8B8A8_UNORM, 100, 75, &t), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 1);
+    conf_fill(&c, t, bytes, 7);
+    CHECK_ST(conf_lock(&c, t, &p), STATUS_SUCCESS);
+    CHECK_ST(conf_unlock(&c, t), STATUS_SUCCESS);
+    if (p) {
+        memset(p, 0x3c, bytes); /* the view, behind the device's back */
+    }
+    CHECK_EQ(conf_content(&c, t, bytes, 7), 1);
+    CHECK_ST(conf_offer(&c, &t, 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_ST(vkmt_trim(c.adapter, bytes, NULL), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 0);
+    CHECK_ST(conf_reclaim2(&c, &t, 1, &r), STATUS_SUCCESS);
+    CHECK_EQ(r, D3DDDI_RECLAIM_RESULT_DISCARDED);
+    CHECK_EQ(device_info(get).textures, 1);
+    CHECK_EQ(conf_content(&c, t, bytes, 7), 0);
+    conf_fill(&c, t, bytes, 8);
+    CHECK_EQ(conf_content(&c, t, bytes, 8), 1);
+    conf_close(&c);
+}
+
+/* A device that does not offer VKMT_F_TEXTURES: libvkmt refuses texture
+ * descriptors itself, and buffers work as before. */
+static void device_without_textures_refuses_them(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    D3DKMT_HANDLE h;
+    struct conf c;
+
+    setenv("VKMT_LOOPBACK", "features=3", 1); /* GUEST_TRIM | RESOURCES */
+    if (!open_device(&c, &get)) {
+        unsetenv("VKMT_LOOPBACK");
+        return;
+    }
+    CHECK(!vkmt_textures_supported(c.adapter));
+    CHECK_ST(create_texture(&c, VKMT_TEXFMT_R8_UNORM, 64, 64, &h), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(device_info(get).creates, 0); /* refused before the device saw it */
+    CHECK_ST(create_texture(&c, 0, 0, 64 * 64, &h), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).textures, 0);
+    conf_close(&c);
+    unsetenv("VKMT_LOOPBACK");
+}
+
 static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
     TEST(runs_on_a_gl_renderer),
     TEST(the_budget_comes_from_the_gl_driver),
     TEST(content_round_trips_through_the_resource),
+    TEST(texture_content_round_trips_bgra),
+    TEST(texture_content_round_trips_rgba),
+    TEST(texture_content_round_trips_r8),
     TEST(only_the_outermost_lock_transfers),
     TEST(discard_frees_the_resource_and_recommit_reads_zero),
     TEST(hooks_check_ranges_and_state),
@@ -473,6 +613,8 @@ static const struct test tests[] = {
     TEST(a_second_backend_is_refused),
     TEST(device_content_round_trips_through_the_resource),
     TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
+    TEST(device_texture_is_a_gpu_texture),
+    TEST(device_without_textures_refuses_them),
 };
 
 int main(void)

@@ -121,6 +121,7 @@ struct mobj {
     uint32_t bid;  /* the id the engine gives the backend for this allocation */
     uint32_t sync; /* paging queue: its sync object */
     uint64_t size;
+    uint32_t tex_flags, tex_dims; /* allocations: the descriptor's shape, 0 for a buffer */
     uint64_t offer_seq;
     uint64_t stamp; /* the pattern its pages must hold; 0: zeros */
     uint64_t fence; /* paging queue: reclaims through it */
@@ -161,6 +162,8 @@ struct bcall {
     bool used; /* matched by the model */
     uint32_t id;
     uint64_t off, len;
+    bool textured; /* commit: a shape came with it */
+    struct vkmt_shape shape;
 };
 static VEC(struct bcall) bcalls;
 static VEC(struct bcall) exp_discards;
@@ -1141,6 +1144,46 @@ static void learn_range(uint32_t i, const struct bcall *c, bool fresh)
     }
 }
 
+/*
+ * PROTOCOL.md 8.1, written from the text rather than from the engine: a buffer
+ * has flags 0 and dims 0; a 2D texture (only with VKMT_F_TEXTURES accepted)
+ * has flag bit 0, a format code 1..3 in bits 8..15 and no other bit, width
+ * and height 1..16384 in dims, and size = bytes per pixel * width * height.
+ */
+static bool m_desc_ok(const struct vkmt_alloc_desc *d)
+{
+    static const uint32_t bpp[4] = { 0, 4, 4, 1 };
+    uint32_t fmt = d->flags >> 8 & 0xffu, w = d->dims & 0xffffu, h = d->dims >> 16;
+
+    if (d->size == 0 || d->size > G.aperture) {
+        return false;
+    }
+    if (d->flags == 0) {
+        return d->dims == 0;
+    }
+    if (!(M.driver_features & VKMT_F_TEXTURES) || d->flags != (1u | fmt << 8) || fmt == 0 ||
+        fmt > 3 || w == 0 || h == 0 || w > 16384 || h > 16384) {
+        return false;
+    }
+    return d->size == (uint64_t)bpp[fmt] * w * h;
+}
+
+/* A commit carries allocation @a's texture shape, packed rows, or none for a buffer. */
+static void check_shape(const struct bcall *c, uint32_t a)
+{
+    const struct mobj *o = obj(a);
+    uint32_t fmt = o->tex_flags >> 8 & 0xffu, w = o->tex_dims & 0xffffu, h = o->tex_dims >> 16;
+
+    if (!o->tex_flags) {
+        CHECK(!c->textured, "buffer allocation committed with a texture shape");
+        return;
+    }
+    CHECK(c->textured && c->shape.format == fmt && c->shape.width == w && c->shape.height == h &&
+              (uint64_t)c->shape.stride * h == o->size,
+          "texture %u x %u format %u committed as %u x %u format %u stride %u", w, h, fmt,
+          c->shape.width, c->shape.height, c->shape.format, c->shape.stride);
+}
+
 static void c_create_allocations(void)
 {
     const struct vkmt_sqe *s = &C.sqe;
@@ -1157,8 +1200,7 @@ static void c_create_allocations(void)
         struct vkmt_alloc_desc desc;
 
         memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
-        if (desc.size == 0 || desc.size > G.aperture || (desc.flags & ~VKMT_ALLOC_F_KNOWN) ||
-            desc.reserved) {
+        if (!m_desc_ok(&desc)) {
             expect(VKMT_ST_INVALID_PARAMETER);
             return;
         }
@@ -1189,14 +1231,19 @@ static void c_create_allocations(void)
     first = objs.n;
     for (uint32_t i = 0; i < n; i++) {
         struct vkmt_alloc_desc desc;
+        const struct bcall *c;
         uint32_t a = obj_new(K_ALLOC, C.q, d);
 
         memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
         obj(a)->size = desc.size;
+        obj(a)->tex_flags = desc.flags;
+        obj(a)->tex_dims = desc.dims;
         obj(a)->npages = pages_of(desc.size);
         obj(a)->group = res;
         obj(a)->state = A_RESIDENT;
-        learn_range(a, bc_take(BC_COMMIT), true);
+        c = bc_take(BC_COMMIT);
+        check_shape(c, a);
+        learn_range(a, c, true);
     }
     m_make_room(need);
     for (uint32_t a = first; a < first + n; a++) {
@@ -1434,6 +1481,7 @@ static void c_reclaim(void)
             continue;
         }
         c = bc_take(BC_COMMIT);
+        check_shape(c, batch.v[i]);
         if (o->state == A_DECOMMITTED) {
             learn_range(batch.v[i], c, false);
         } else {
@@ -1902,10 +1950,18 @@ static int backend_call(uint8_t op, uint32_t id, uint64_t off, uint64_t len)
     return c.failed ? -EIO : 0;
 }
 
-static int be_commit(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
+static int be_commit(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len,
+                     const struct vkmt_shape *shape)
 {
+    int ret;
+
     (void)b;
-    return backend_call(BC_COMMIT, id, off, len);
+    ret = backend_call(BC_COMMIT, id, off, len);
+    if (shape) {
+        bcalls.v[bcalls.n - 1].textured = true;
+        bcalls.v[bcalls.n - 1].shape = *shape;
+    }
+    return ret;
 }
 
 static int be_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
@@ -2583,9 +2639,7 @@ static void command_op(uint8_t op)
         n = 1 + g8() % FZ_MAX_ELEMS;
         for (uint32_t i = 0; i < n; i++) {
             uint8_t b = g8();
-            struct vkmt_alloc_desc desc = { .size = fz_size(b, G.aperture, M.budget),
-                                            .flags = b == FZ_SIZE_BAD_FLAGS,
-                                            .reserved = b == FZ_SIZE_BAD_RESERVED };
+            struct vkmt_alloc_desc desc = fz_desc(b, G.aperture, M.budget);
 
             memcpy(pl + i * sizeof(desc), &desc, sizeof(desc));
         }
@@ -2912,7 +2966,9 @@ static void setup(const uint8_t *data, size_t size)
     G.nq = G.cfg & FZ_CFG_TWO_QUEUES ? 2 : 1;
     G.deferred = G.cfg & FZ_CFG_DEFERRED;
     G.memfd = (G.cfg & FZ_CFG_MEMFD) && ap_memfd;
-    G.features = (G.cfg >> FZ_CFG_FEATURES_SHIFT) & VKMT_F_KNOWN;
+    /* No header bit is left for textures: the device always offers them and
+     * the handshake operand decides whether the driver takes them. */
+    G.features = ((G.cfg >> FZ_CFG_FEATURES_SHIFT) & FZ_CFG_FEATURES_MASK) | VKMT_F_TEXTURES;
     G.npages = FZ_PAGES_MIN + h[FZ_HDR_PAGES] % FZ_PAGES_SPAN;
     G.aperture = (uint64_t)G.npages * PAGE;
     G.fault_at = h[FZ_HDR_FAULT];

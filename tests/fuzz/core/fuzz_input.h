@@ -29,13 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_HDR_FAULT 4   /* 0: none; else the n-th backend call fails */
 #define FZ_HDR_LEN 5
 
-#define FZ_CFG_TWO_QUEUES 0x01u  /* two queues (foreign handles, claims); else one */
-#define FZ_CFG_DEFERRED 0x02u    /* doorbells only notify; the harness processes */
-#define FZ_CFG_MEMFD 0x04u       /* discards punch holes in a memfd (the real backend) */
-#define FZ_CFG_FEATURES_SHIFT 3u /* two bits: the VKMT_F_* the device offers */
-#define FZ_CFG_OBJ_LIMIT 0x20u   /* a small handle table (FZ_HDR_OBJECTS) */
-#define FZ_CFG_NO_BRINGUP 0x40u  /* no automatic handshake and claims before the ops */
-#define FZ_CFG_NO_RESET 0x80u    /* end with vkmt_core_destroy on a live device */
+#define FZ_CFG_TWO_QUEUES 0x01u /* two queues (foreign handles, claims); else one */
+#define FZ_CFG_DEFERRED 0x02u   /* doorbells only notify; the harness processes */
+#define FZ_CFG_MEMFD 0x04u      /* discards punch holes in a memfd (the real backend) */
+#define FZ_CFG_FEATURES_SHIFT                                                                      \
+    3u /* two bits: GUEST_TRIM, RESOURCES offered (and TEXTURES always)                            \
+        */
+#define FZ_CFG_FEATURES_MASK 0x3u
+#define FZ_CFG_OBJ_LIMIT 0x20u  /* a small handle table (FZ_HDR_OBJECTS) */
+#define FZ_CFG_NO_BRINGUP 0x40u /* no automatic handshake and claims before the ops */
+#define FZ_CFG_NO_RESET 0x80u   /* end with vkmt_core_destroy on a live device */
 
 #define FZ_PAGES_MIN 8u
 #define FZ_PAGES_SPAN 121u /* so at most 128 pages (512 KiB) */
@@ -139,9 +142,10 @@ static inline uint32_t fz_reg_off(uint8_t o)
 }
 
 /*
- * Allocation size operand. Below 0x80: 1..16 pages less (b >> 4) * 511 bytes
- * (sizes that are not page multiples); 0x80..0xef: 1..112 whole pages; above:
- * the sizes that sit on a boundary, and two malformed descriptors.
+ * Allocation descriptor operand. Below 0x80: 1..16 pages less (b >> 4) * 511
+ * bytes (sizes that are not page multiples); 0x80..0xef: 1..112 whole pages;
+ * above: the sizes that sit on a boundary, 2D textures (valid with
+ * VKMT_F_TEXTURES) and malformed descriptors.
  */
 #define FZ_SIZE_ZERO 0xffu         /* size 0: invalid */
 #define FZ_SIZE_OVER 0xfeu         /* aperture + 1: invalid */
@@ -149,7 +153,14 @@ static inline uint32_t fz_reg_off(uint8_t o)
 #define FZ_SIZE_BUDGET 0xfcu       /* the budget */
 #define FZ_SIZE_HALF_BUDGET 0xfbu  /* budget / 2 + one page */
 #define FZ_SIZE_BAD_FLAGS 0xfau    /* one page, unknown descriptor flag */
-#define FZ_SIZE_BAD_RESERVED 0xf9u /* one page, reserved field set */
+#define FZ_SIZE_BAD_RESERVED 0xf9u /* one page, dims set on a buffer */
+#define FZ_SIZE_TEX 0xf8u          /* 32 x 32 B8G8R8A8: exactly one page */
+#define FZ_SIZE_TEX_R8 0xf7u       /* 100 x 30 R8: not a page multiple */
+#define FZ_SIZE_TEX_BAD_SIZE 0xf6u /* 32 x 32 B8G8R8A8 with one byte more */
+#define FZ_SIZE_TEX_BAD_FMT 0xf5u  /* an unknown format code */
+#define FZ_SIZE_TEX_ZERO_DIM 0xf4u /* width 0 */
+#define FZ_SIZE_TEX_BIG_DIM 0xf3u  /* width VKMT_TEXTURE_MAX_DIM + 1 */
+#define FZ_SIZE_TEX_NO_FLAG 0xf2u  /* a format and dims without VKMT_ALLOC_F_TEXTURE2D */
 
 static inline uint64_t fz_size(uint8_t b, uint64_t aperture, uint64_t budget)
 {
@@ -173,7 +184,42 @@ static inline uint64_t fz_size(uint8_t b, uint64_t aperture, uint64_t budget)
     if (b < 0xf0u) {
         return (uint64_t)(1u + (b - 0x80u)) * VKMT_PAGE_SIZE;
     }
-    return VKMT_PAGE_SIZE;
+    switch (b) {
+    case FZ_SIZE_TEX_R8:
+        return 100u * 30u;
+    case FZ_SIZE_TEX_BAD_SIZE:
+        return VKMT_PAGE_SIZE + 1u;
+    case FZ_SIZE_TEX_BIG_DIM:
+        return VKMT_TEXTURE_MAX_DIM + 1u;
+    default:
+        return VKMT_PAGE_SIZE;
+    }
+}
+
+/* The whole descriptor operand @b stands for. */
+static inline struct vkmt_alloc_desc fz_desc(uint8_t b, uint64_t aperture, uint64_t budget)
+{
+    /* flags, dims of the operands 0xf2..0xfa */
+    static const uint32_t shape[9][2] = {
+        { VKMT_ALLOC_FORMAT_MASK & VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM),
+          VKMT_ALLOC_DIMS(32, 32) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8_UNORM),
+          VKMT_ALLOC_DIMS(VKMT_TEXTURE_MAX_DIM + 1u, 1) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM), VKMT_ALLOC_DIMS(0, 32) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_COUNT), VKMT_ALLOC_DIMS(32, 32) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM), VKMT_ALLOC_DIMS(32, 32) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_R8_UNORM), VKMT_ALLOC_DIMS(100, 30) },
+        { VKMT_ALLOC_TEXTURE_FLAGS(VKMT_FORMAT_B8G8R8A8_UNORM), VKMT_ALLOC_DIMS(32, 32) },
+        { 0, 1 },           /* FZ_SIZE_BAD_RESERVED */
+        { 0x80000000u, 0 }, /* FZ_SIZE_BAD_FLAGS */
+    };
+    struct vkmt_alloc_desc d = { .size = fz_size(b, aperture, budget) };
+
+    if (b >= FZ_SIZE_TEX_NO_FLAG && b <= FZ_SIZE_BAD_FLAGS) {
+        d.flags = shape[b - FZ_SIZE_TEX_NO_FLAG][0];
+        d.dims = shape[b - FZ_SIZE_TEX_NO_FLAG][1];
+    }
+    return d;
 }
 
 #endif /* VKMT_FUZZ_INPUT_H */

@@ -171,6 +171,20 @@ static uint8_t size_byte(uint64_t size)
     return (uint8_t)(0x80 + (pages > 112 ? 111 : pages - 1));
 }
 
+/* The descriptor operand that reproduces a texture or malformed descriptor
+ * @d exactly, else the nearest malformed one. */
+static uint8_t shape_byte(const struct vkmt_alloc_desc *d)
+{
+    for (unsigned b = FZ_SIZE_TEX_NO_FLAG; b <= FZ_SIZE_BAD_FLAGS; b++) {
+        struct vkmt_alloc_desc c = fz_desc((uint8_t)b, APERTURE, 0);
+
+        if (!memcmp(&c, d, sizeof(c))) {
+            return (uint8_t)b;
+        }
+    }
+    return d->flags ? FZ_SIZE_BAD_FLAGS : FZ_SIZE_BAD_RESERVED;
+}
+
 /* Whether the entry is one a structured operation reproduces field for field. */
 static bool plain(const struct vkmt_sqe *s)
 {
@@ -248,9 +262,7 @@ static void put_entry(uint32_t q, const struct entry *e, uint8_t mod)
             struct vkmt_alloc_desc d;
 
             memcpy(&d, e->payload + i * sizeof(d), sizeof(d));
-            put(d.flags      ? FZ_SIZE_BAD_FLAGS
-                : d.reserved ? FZ_SIZE_BAD_RESERVED
-                             : size_byte(d.size));
+            put(d.flags || d.dims ? shape_byte(&d) : size_byte(d.size));
         }
         break;
     case VKMT_OP_DESTROY_ALLOCATIONS:
@@ -511,7 +523,7 @@ static int create(void)
     R->t.aperture_size = R->backend->size;
     R->t.luid = LUID;
     /* The seed's header: this device, brought up by the recorded guest. */
-    put(FZ_CFG_TWO_QUEUES | FZ_CFG_NO_BRINGUP | VKMT_F_KNOWN << FZ_CFG_FEATURES_SHIFT);
+    put(FZ_CFG_TWO_QUEUES | FZ_CFG_NO_BRINGUP | FZ_CFG_FEATURES_MASK << FZ_CFG_FEATURES_SHIFT);
     put(PAGES_BYTE);
     put(0);
     put(0);
