@@ -32,6 +32,10 @@ CORE_SRC := $(filter-out $(VIRGL_SRC),$(wildcard hw-device/core/*.c))
 LIB_SRC := $(wildcard guest-lib/src/*.c)
 LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
+# The test_core binary: the engine's unit tests on their fixture, and the
+# aperture allocator's.
+TEST_CORE_SRC := tests/unit/core_fixture.c $(wildcard tests/unit/test_core_*.c) \
+	tests/unit/test_aperture.c
 HARNESS := tests/harness.c
 
 .PHONY: all check check-build examples bench-host install uninstall format format-check clean \
@@ -68,8 +72,8 @@ $(1)/tests/test_protocol: $(1)/obj/tests/unit/test_protocol.o $(1)/obj/$(HARNESS
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -o $$@ $$^
 
-$(1)/tests/test_core: $(1)/obj/tests/unit/test_core.o $(1)/obj/tests/unit/test_aperture.o \
-		$(1)/obj/$(HARNESS:.c=.o) $$(CORE_SRC:%.c=$(1)/obj/%.o)
+$(1)/tests/test_core: $$(TEST_CORE_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) \
+		$$(CORE_SRC:%.c=$(1)/obj/%.o)
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -o $$@ $$^
 

@@ -126,8 +126,7 @@ $(COV_OUT)/obj/%.o: %.c | check-config
 	@mkdir -p $(@D)
 	$(CC) $(COV_CFLAGS) --coverage -c $< -o $@
 
-$(COV_OUT)/test_core: $(COV_OUT)/obj/tests/unit/test_core.o \
-		$(COV_OUT)/obj/tests/unit/test_aperture.o $(COV_OUT)/obj/$(HARNESS:.c=.o) \
+$(COV_OUT)/test_core: $(TEST_CORE_SRC:%.c=$(COV_OUT)/obj/%.o) $(COV_OUT)/obj/$(HARNESS:.c=.o) \
 		$(CORE_SRC:%.c=$(COV_OUT)/obj/%.o)
 	$(CC) --coverage -o $@ $^
 

@@ -7,7 +7,7 @@
  * epoch, the three doorbell modes, a memory backend aperture, the virgl
  * backend (when QEMU has it), and a hostile guest scribbling on rings and
  * registers. The
- * engine's own logic is unit-tested without QEMU (tests/unit/test_core.c);
+ * engine's own logic is unit-tested without QEMU (tests/unit/test_core_*.c);
  * these tests check that the glue wires it up. Overlaid into QEMU's tree as
  * tests/qtest/vkmt-test.c.
  */

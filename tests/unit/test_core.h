@@ -1,10 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* Test tables of the test_core binary, one per file. */
+/* Test tables of the test_core binary, one per file; test_core_main.c runs them in order. */
 #ifndef VKMT_TEST_CORE_H
 #define VKMT_TEST_CORE_H
 
 #include "harness.h"
 
+extern const struct test core_queue_tests[];
+extern const unsigned core_queue_ntests;
+extern const struct test core_handle_tests[];
+extern const unsigned core_handle_ntests;
+extern const struct test core_state_tests[];
+extern const unsigned core_state_ntests;
+extern const struct test core_command_tests[];
+extern const unsigned core_command_ntests;
+extern const struct test core_ring_tests[];
+extern const unsigned core_ring_ntests;
+extern const struct test core_stats_tests[];
+extern const unsigned core_stats_ntests;
+extern const struct test core_device_tests[];
+extern const unsigned core_device_ntests;
+extern const struct test core_texture_tests[];
+extern const unsigned core_texture_ntests;
+extern const struct test core_lifecycle_tests[];
+extern const unsigned core_lifecycle_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 
