@@ -18,6 +18,8 @@ FUZZ_CORE_SMOKE_RUNS ?= 20000
 FUZZ_CORE_ARGS ?=
 FUZZ_CORE_CORPUS := $(FUZZ_CORE_DIR)/corpus
 FUZZ_CORE_CRASHES := $(FUZZ_CORE_DIR)/crashes
+# The harness: fuzz_core.c runs one input, fz_*.c are its parts (fz.h).
+FUZZ_CORE_SRC := $(FUZZ_CORE_DIR)/fuzz_core.c $(sort $(wildcard $(FUZZ_CORE_DIR)/fz_*.c))
 # ASan for campaigns: stop at the first report (libFuzzer keeps the input);
 # leaks are engine bugs too; a 16 MiB quarantine instead of 256 MiB, which is
 # plenty for an engine whose allocations live one input, and makes each
@@ -37,12 +39,12 @@ $(FUZZ_CORE_OUT)/obj/$(FUZZ_CORE_DIR)/%.o: $(FUZZ_CORE_DIR)/%.c | check-config
 	@mkdir -p $(@D)
 	$(FUZZ_CORE_CC) $(FUZZ_CORE_CFLAGS) -c $< -o $@
 
-$(FUZZ_CORE_OUT)/fuzz_core: $(FUZZ_CORE_OUT)/obj/$(FUZZ_CORE_DIR)/fuzz_core.o $(CORE_SRC:%.c=$(FUZZ_CORE_OUT)/obj/%.o)
+$(FUZZ_CORE_OUT)/fuzz_core: $(FUZZ_CORE_SRC:%.c=$(FUZZ_CORE_OUT)/obj/%.o) $(CORE_SRC:%.c=$(FUZZ_CORE_OUT)/obj/%.o)
 	$(FUZZ_CORE_CC) -fsanitize=fuzzer,$(FUZZ_CORE_SANITIZE) -o $@ $^
 
 # The same harness with a standalone main, built by $(CC) into the ASan+UBSan
 # variant of the main build (reusing its engine objects).
-$(FUZZ_CORE_OUT)/fuzz_core_replay: build/asan/obj/$(FUZZ_CORE_DIR)/fuzz_core.o \
+$(FUZZ_CORE_OUT)/fuzz_core_replay: $(FUZZ_CORE_SRC:%.c=build/asan/obj/%.o) \
 		build/asan/obj/$(FUZZ_CORE_DIR)/replay_main.o $(CORE_SRC:%.c=build/asan/obj/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -o $@ $^
@@ -130,7 +132,7 @@ $(COV_OUT)/test_core: $(TEST_CORE_SRC:%.c=$(COV_OUT)/obj/%.o) $(COV_OUT)/obj/$(H
 		$(CORE_SRC:%.c=$(COV_OUT)/obj/%.o)
 	$(CC) --coverage -o $@ $^
 
-$(COV_OUT)/fuzz_core_replay: $(COV_OUT)/obj/$(FUZZ_CORE_DIR)/fuzz_core.o \
+$(COV_OUT)/fuzz_core_replay: $(FUZZ_CORE_SRC:%.c=$(COV_OUT)/obj/%.o) \
 		$(COV_OUT)/obj/$(FUZZ_CORE_DIR)/replay_main.o $(CORE_SRC:%.c=$(COV_OUT)/obj/%.o)
 	$(CC) --coverage -o $@ $^
 

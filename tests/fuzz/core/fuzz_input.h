@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The input format of the device-engine fuzzer (fuzz_core.c), shared with the
- * recorder that turns conformance-suite runs into seeds (record.c). An input
- * is a header of FZ_HDR_LEN bytes that configures a small device, then a
- * sequence of operations: one opcode byte (taken modulo FZ_OP_COUNT) and its
- * operands. Every byte string decodes, an operand past the end reading as 0,
- * so a mutation never makes an input invalid, only a different guest. The
- * opcode values are part of the format: the committed corpus and vkmt.dict
- * depend on them, so new operations go at the end.
+ * The input format of the device-engine fuzzer (fuzz_core.c; fz_decode.c
+ * decodes it), shared with the recorder that turns conformance-suite runs
+ * into seeds (record.c). An input is a header of FZ_HDR_LEN bytes that
+ * configures a small device, then a sequence of operations: one opcode byte
+ * (taken modulo FZ_OP_COUNT) and its operands. Every byte string decodes, an
+ * operand past the end reading as 0, so a mutation never makes an input
+ * invalid, only a different guest. The opcode values are part of the format:
+ * the committed corpus and vkmt.dict depend on them, so new operations go at
+ * the end.
  */
 #ifndef VKMT_FUZZ_INPUT_H
 #define VKMT_FUZZ_INPUT_H

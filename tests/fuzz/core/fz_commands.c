@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What each command must do, PROTOCOL.md 6, 7 and 10: m_command() judges the
+ * entry and payload as the engine read them (C), predicts the status from
+ * the spec (field and array rules, handle types and owners, duplicates,
+ * states, budget, the handle-table limit, aperture space), follows the
+ * events and backend calls the command caused, and fills in the values and
+ * results its completion must carry.
+ */
+#include <string.h>
+
+#include "fz.h"
+
+/* ---- Commands: PROTOCOL.md 6, 7 and 10, on the entry the engine read ---- */
+
+static VEC(uint8_t) results_scratch; /* RECLAIM: per allocation, decided up front */
+
+#define U_HANDLE 0x01u
+#define U_COUNT 0x02u
+#define U_PAYLOAD 0x04u
+#define U_RESULT 0x08u
+#define U_ARG0 0x10u
+#define U_ARG1 0x20u
+#define U_ARG64 0x40u
+
+/* The "fields used" and flags columns of the opcode table. */
+static const struct {
+    uint8_t fields;
+    uint16_t flags;
+} op_use[VKMT_OP_MAX + 1] = {
+    [VKMT_OP_CREATE_DEVICE] = { 0, 0 },
+    [VKMT_OP_DESTROY_DEVICE] = { U_HANDLE, 0 },
+    [VKMT_OP_CREATE_PAGING_QUEUE] = { U_HANDLE | U_ARG0, 0 },
+    [VKMT_OP_DESTROY_PAGING_QUEUE] = { U_HANDLE, 0 },
+    [VKMT_OP_CREATE_ALLOCATIONS] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT,
+                                     VKMT_SQE_F_CREATE_RESOURCE },
+    [VKMT_OP_DESTROY_ALLOCATIONS] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_ARG0, 0 },
+    [VKMT_OP_LOCK] = { U_HANDLE | U_ARG0, 0 },
+    [VKMT_OP_UNLOCK] = { U_HANDLE | U_ARG0, 0 },
+    [VKMT_OP_OFFER] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_ARG0 | U_ARG1, VKMT_SQE_F_RESOURCES },
+    [VKMT_OP_RECLAIM] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT,
+                          VKMT_SQE_F_RESOURCES | VKMT_SQE_F_PAGING_QUEUE |
+                              VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT },
+    [VKMT_OP_QUERY_MEMORY] = { U_ARG0, 0 },
+    [VKMT_OP_QUERY_FENCE] = { U_HANDLE, 0 },
+    [VKMT_OP_TRIM] = { U_ARG64, 0 },
+    [VKMT_OP_QUERY_STATS] = { U_RESULT, 0 },
+};
+
+static bool fields_ok(const struct vkmt_sqe *s)
+{
+    static const uint8_t zero[16];
+    uint8_t f = op_use[s->opcode].fields;
+
+    return !s->reserved0 && !memcmp(s->reserved1, zero, sizeof(zero)) &&
+           !(s->flags & ~(op_use[s->opcode].flags | VKMT_SQE_F_IRQ)) &&
+           ((f & U_HANDLE) || !s->handle) && ((f & U_COUNT) || !s->count) &&
+           ((f & U_PAYLOAD) || (!s->payload_off && !s->payload_len)) &&
+           ((f & U_RESULT) || (!s->result_off && !s->result_len)) && ((f & U_ARG0) || !s->arg0) &&
+           ((f & U_ARG1) || !s->arg1) && ((f & U_ARG64) || !s->arg64);
+}
+
+/* The array rule of PROTOCOL.md 6.1. */
+static bool payload_ok(uint32_t elem)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+
+    return s->count >= 1 && s->count <= VKMT_MAX_BATCH && s->payload_len == s->count * elem &&
+           staging_ok(s->payload_off, s->payload_len) && C.payload_ok;
+}
+
+static bool results_ok(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+
+    return s->result_len == s->count * 4u && staging_ok(s->result_off, s->result_len);
+}
+
+static uint32_t pl32(uint32_t i)
+{
+    uint32_t v;
+
+    memcpy(&v, C.payload + (size_t)i * 4, sizeof(v));
+    return v;
+}
+
+static void put_result(uint32_t i, uint32_t v)
+{
+    memcpy(C.results + (size_t)i * 4, &v, sizeof(v));
+}
+
+/* The actual status must be @want or @alt; returns whether it succeeded. */
+static bool expect2(uint32_t want, uint32_t alt)
+{
+    CHECK(C.status == want || C.status == alt,
+          "queue %u opcode 0x%x cid %u: status 0x%08x, due 0x%08x%s", C.q, C.sqe.opcode, C.sqe.cid,
+          C.status, want, want != alt ? " (or the other acceptable one)" : "");
+    return C.status == VKMT_ST_SUCCESS;
+}
+
+static bool expect(uint32_t want)
+{
+    return expect2(want, want);
+}
+
+static bool objects_fit(uint32_t n)
+{
+    return n <= G.max_objects - M.live_objs;
+}
+
+static void c_create_device(void)
+{
+    uint32_t d;
+
+    if (!expect(objects_fit(1) ? VKMT_ST_SUCCESS : VKMT_ST_NO_MEMORY)) {
+        return;
+    }
+    d = mobj_new(K_DEVICE, C.q, NONE);
+    M.st.devices++;
+    C.learn0 = d;
+}
+
+static void c_destroy_device(void)
+{
+    uint32_t d = lookup(C.sqe.handle, K_DEVICE, C.q);
+
+    if (!expect(d == NONE ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
+        return;
+    }
+    m_destroy_device(d);
+    ev_expect_destroys();
+}
+
+static void c_create_paging_queue(void)
+{
+    uint32_t d = lookup(C.sqe.handle, K_DEVICE, C.q);
+    int32_t prio = (int32_t)C.sqe.arg0;
+    uint32_t st = VKMT_ST_SUCCESS, p, sync;
+
+    if (d == NONE || prio < -1 || prio > 1) {
+        st = VKMT_ST_INVALID_PARAMETER;
+    } else if (!objects_fit(2)) {
+        st = VKMT_ST_NO_MEMORY;
+    }
+    if (!expect(st)) {
+        return;
+    }
+    p = mobj_new(K_PQ, C.q, d);
+    sync = mobj_new(K_SYNC, C.q, p); /* apart: mobj_new may move every object */
+    obj(p)->sync = sync;
+    C.learn0 = p;
+    C.learn1 = sync;
+}
+
+static void c_destroy_paging_queue(void)
+{
+    uint32_t p = lookup(C.sqe.handle, K_PQ, C.q);
+
+    if (!expect(p == NONE ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
+        return;
+    }
+    obj_kill(obj(p)->sync);
+    obj_kill(p);
+}
+
+static void c_query_fence(void)
+{
+    uint32_t s = lookup(C.sqe.handle, K_SYNC, C.q);
+
+    if (expect(s == NONE ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
+        C.value0 = obj(obj(s)->parent)->fence;
+    }
+}
+
+/*
+ * Record the range the engine carved for allocation @i from its commit call
+ * (@fresh: a new allocation, whose backend id is learned here too).
+ */
+static void learn_range(uint32_t i, const struct bcall *c, bool fresh)
+{
+    struct mobj *o = obj(i);
+
+    CHECK(c->len == bytes_of(o), "commit of 0x%llx bytes for an allocation of %u pages",
+          (unsigned long long)c->len, o->npages);
+    CHECK(fresh || c->id == o->bid, "recommit with backend id %u of an allocation with id %u",
+          c->id, o->bid);
+    o->page = (uint32_t)(c->off / PAGE);
+    o->bid = c->id;
+    map_set(o->page, o->npages, true);
+    for (uint32_t k = 0; fresh && k < live.n; k++) {
+        const struct mobj *x = obj(live.v[k]);
+
+        CHECK(!x->live || x->kind != K_ALLOC || live.v[k] == i || x->bid != c->id,
+              "backend id %u given to two live allocations", c->id);
+    }
+}
+
+/*
+ * PROTOCOL.md 8.1, written from the text rather than from the engine: a buffer
+ * has flags 0 and dims 0; a 2D texture (only with VKMT_F_TEXTURES accepted)
+ * has flag bit 0, a format code 1..3 in bits 8..15 and no other bit, width
+ * and height 1..16384 in dims, and size = bytes per pixel * width * height.
+ */
+static bool m_desc_ok(const struct vkmt_alloc_desc *d)
+{
+    static const uint32_t bpp[4] = { 0, 4, 4, 1 };
+    uint32_t fmt = d->flags >> 8 & 0xffu, w = d->dims & 0xffffu, h = d->dims >> 16;
+
+    if (d->size == 0 || d->size > G.aperture) {
+        return false;
+    }
+    if (d->flags == 0) {
+        return d->dims == 0;
+    }
+    if (!(M.driver_features & VKMT_F_TEXTURES) || d->flags != (1u | fmt << 8) || fmt == 0 ||
+        fmt > 3 || w == 0 || h == 0 || w > 16384 || h > 16384) {
+        return false;
+    }
+    return d->size == (uint64_t)bpp[fmt] * w * h;
+}
+
+/* A commit carries allocation @a's texture shape, packed rows, or none for a buffer. */
+static void check_shape(const struct bcall *c, uint32_t a)
+{
+    const struct mobj *o = obj(a);
+    uint32_t fmt = o->tex_flags >> 8 & 0xffu, w = o->tex_dims & 0xffffu, h = o->tex_dims >> 16;
+
+    if (!o->tex_flags) {
+        CHECK(!c->textured, "buffer allocation committed with a texture shape");
+        return;
+    }
+    CHECK(c->textured && c->shape.format == fmt && c->shape.width == w && c->shape.height == h &&
+              (uint64_t)c->shape.stride * h == o->size,
+          "texture %u x %u format %u committed as %u x %u format %u stride %u", w, h, fmt,
+          c->shape.width, c->shape.height, c->shape.format, c->shape.stride);
+}
+
+static void c_create_allocations(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t d = lookup(s->handle, K_DEVICE, C.q);
+    bool group = s->flags & VKMT_SQE_F_CREATE_RESOURCE;
+    uint32_t st = VKMT_ST_SUCCESS, alt, n = s->count, need_pages = 0, first, res = NONE;
+    uint64_t need = 0;
+
+    if (d == NONE || !payload_ok(sizeof(struct vkmt_alloc_desc)) || !results_ok()) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct vkmt_alloc_desc desc;
+
+        memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
+        if (!m_desc_ok(&desc)) {
+            expect(VKMT_ST_INVALID_PARAMETER);
+            return;
+        }
+        need_pages += pages_of(desc.size);
+    }
+    need = (uint64_t)need_pages * PAGE;
+    /* Budget first (after discarding everything offered), then the handle
+     * table, then aperture space; a multi-element batch can miss aperture
+     * space to fragmentation the model does not place, so either outcome. */
+    if (M.st.committed_bytes + need > M.budget + M.st.offered_bytes) {
+        st = VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
+    } else if (!objects_fit(n + group)) {
+        st = VKMT_ST_NO_MEMORY;
+    } else if (map_free() < need_pages || (n == 1 && !map_has_run(need_pages))) {
+        st = VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
+    }
+    alt = st == VKMT_ST_SUCCESS && n > 1 ? VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY : st;
+    if (!expect2(st, alt)) {
+        return;
+    }
+    /* The aperture is carved before eviction frees anything. */
+    if (group) {
+        res = mobj_new(K_RES, C.q, d);
+        obj(res)->nmembers = n;
+        M.st.resources++;
+        C.learn0 = res;
+    }
+    first = objs.n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct vkmt_alloc_desc desc;
+        const struct bcall *c;
+        uint32_t a = mobj_new(K_ALLOC, C.q, d);
+
+        memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
+        obj(a)->size = desc.size;
+        obj(a)->tex_flags = desc.flags;
+        obj(a)->tex_dims = desc.dims;
+        obj(a)->npages = pages_of(desc.size);
+        obj(a)->group = res;
+        obj(a)->state = A_RESIDENT;
+        c = bc_take(BC_COMMIT);
+        check_shape(c, a);
+        learn_range(a, c, true);
+    }
+    m_make_room(need);
+    for (uint32_t a = first; a < first + n; a++) {
+        const struct vkmt_event *e = ev_take(VKMT_EV_CREATE);
+
+        CHECK(e->queue == C.q && e->size == obj(a)->size && e->handle != 0,
+              "CREATE event queue %u size %llu handle 0x%x for size %llu", e->queue,
+              (unsigned long long)e->size, e->handle, (unsigned long long)obj(a)->size);
+        check_new_handle(e->handle, "new allocation");
+        set_handle(a, e->handle);
+        pages_sync(a);
+        M.st.committed_bytes += bytes_of(obj(a));
+        M.st.allocations++;
+        put_result(a - first, e->handle);
+    }
+    C.result_len = n * 4;
+}
+
+static void c_destroy_allocations(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t d = lookup(s->handle, K_DEVICE, C.q);
+    uint32_t mark = ++M.mark, r;
+
+    if (d == NONE) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    if (s->arg0) {
+        r = lookup(s->arg0, K_RES, C.q);
+        if (expect(r == NONE || obj(r)->parent != d || s->count || s->payload_off || s->payload_len
+                       ? VKMT_ST_INVALID_PARAMETER
+                       : VKMT_ST_SUCCESS)) {
+            m_destroy_resource(r);
+            ev_expect_destroys();
+        }
+        return;
+    }
+    if (!payload_ok(4)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    batch.n = 0;
+    for (uint32_t i = 0; i < s->count; i++) {
+        uint32_t a = lookup(pl32(i), K_ALLOC, C.q);
+
+        /* Resource members go only with their resource (PROTOCOL.md 10). */
+        if (a == NONE || obj(a)->parent != d || obj(a)->group != NONE || obj(a)->mark == mark) {
+            expect(VKMT_ST_INVALID_PARAMETER);
+            return;
+        }
+        obj(a)->mark = mark;
+        PUSH(batch, a);
+    }
+    expect(VKMT_ST_SUCCESS);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        m_destroy_alloc(batch.v[i]);
+    }
+    ev_expect_destroys();
+}
+
+static uint32_t lock_target(void)
+{
+    uint32_t d = lookup(C.sqe.handle, K_DEVICE, C.q);
+    uint32_t a = d == NONE ? NONE : lookup(C.sqe.arg0, K_ALLOC, C.q);
+
+    return a != NONE && obj(a)->parent == d ? a : NONE;
+}
+
+static void check_range_call(const struct bcall *c, uint32_t a)
+{
+    const struct mobj *o = obj(a);
+
+    CHECK(c->off == (uint64_t)o->page * PAGE && c->len == bytes_of(o) && c->id == o->bid,
+          "backend call %u on [0x%llx +0x%llx] id %u for an allocation at page %u (%u pages, id "
+          "%u)",
+          c->op, (unsigned long long)c->off, (unsigned long long)c->len, c->id, o->page, o->npages,
+          o->bid);
+}
+
+static void c_lock(void)
+{
+    uint32_t a = lock_target();
+    const struct bcall *c;
+
+    if (a == NONE || obj(a)->state != A_RESIDENT) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    c = bc_take(BC_LOCK);
+    check_range_call(c, a);
+    if (expect(c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
+        obj(a)->locks++;
+        C.value0 = (uint64_t)obj(a)->page * PAGE;
+        C.value1 = obj(a)->size;
+    }
+}
+
+static void c_unlock(void)
+{
+    uint32_t a = lock_target();
+    const struct bcall *c;
+
+    if (a == NONE || obj(a)->locks == 0) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    c = bc_take(BC_UNLOCK);
+    check_range_call(c, a);
+    if (expect(c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
+        obj(a)->locks--;
+    }
+}
+
+/* Expand the payload of OFFER or RECLAIM into batch; false: a bad element. */
+static bool resolve(uint32_t d)
+{
+    bool res = C.sqe.flags & VKMT_SQE_F_RESOURCES;
+    uint32_t mark = ++M.mark;
+
+    batch.n = 0;
+    elem_end.n = 0;
+    for (uint32_t i = 0; i < C.sqe.count; i++) {
+        uint32_t x = lookup(pl32(i), res ? K_RES : K_ALLOC, C.q);
+
+        if (x == NONE || obj(x)->parent != d || obj(x)->mark == mark) {
+            return false;
+        }
+        obj(x)->mark = mark;
+        if (res) {
+            for (uint32_t m = x + 1; m <= x + obj(x)->nmembers; m++) {
+                PUSH(batch, m);
+            }
+        } else {
+            PUSH(batch, x);
+        }
+        PUSH(elem_end, batch.n);
+    }
+    return true;
+}
+
+static void c_offer(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t d = lookup(s->handle, K_DEVICE, C.q);
+
+    if (d == NONE || s->arg0 < VKMT_PRIO_LOW || s->arg0 > VKMT_PRIO_AUTO ||
+        (s->arg1 & ~VKMT_OFFER_F_KNOWN) || !payload_ok(4) || !resolve(d)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    for (uint32_t i = 0; i < batch.n; i++) {
+        if (obj(batch.v[i])->state != A_RESIDENT || obj(batch.v[i])->locks) {
+            expect(VKMT_ST_INVALID_PARAMETER);
+            return;
+        }
+    }
+    expect(VKMT_ST_SUCCESS);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        struct mobj *o = obj(batch.v[i]);
+
+        o->state = A_OFFERED;
+        o->prio = (uint8_t)s->arg0;
+        o->decommit = s->arg1 & VKMT_OFFER_F_ALLOW_DECOMMIT;
+        o->offer_seq = ++M.offer_seq;
+        M.st.offers++;
+        M.st.offered_bytes += bytes_of(o);
+        M.st.offered_bytes_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
+        M.st.offered_bytes_total_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
+        ev_expect_alloc(VKMT_EV_OFFER, batch.v[i], true);
+    }
+    m_enforce_budget();
+}
+
+static void c_reclaim(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    bool recommit = s->flags & VKMT_SQE_F_RECOMMIT;
+    bool write = s->flags & VKMT_SQE_F_WRITE_RESULTS;
+    uint32_t pq = NONE, d, st = VKMT_ST_SUCCESS, alt, nrecommit = 0, rpages = 0;
+    uint64_t need = 0, pinned = 0;
+    uint8_t *result;
+
+    if (s->flags & VKMT_SQE_F_PAGING_QUEUE) {
+        pq = lookup(s->handle, K_PQ, C.q);
+        d = pq == NONE ? NONE : obj(pq)->parent;
+    } else {
+        d = lookup(s->handle, K_DEVICE, C.q);
+    }
+    if (d == NONE || !payload_ok(4) || (write ? !results_ok() : s->result_off || s->result_len) ||
+        !resolve(d)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    results_scratch.v = grow(results_scratch.v, &results_scratch.cap, batch.n, 1);
+    result = results_scratch.v;
+    /* PROTOCOL.md 8: the result follows from the state alone. */
+    for (uint32_t i = 0; i < batch.n; i++) {
+        const struct mobj *o = obj(batch.v[i]);
+
+        result[i] = VKMT_RECLAIM_OK;
+        if (o->state == A_OFFERED) {
+            pinned += bytes_of(o);
+        } else if (o->state == A_DISCARDED || (o->state == A_DECOMMITTED && recommit)) {
+            need += bytes_of(o);
+            result[i] = VKMT_RECLAIM_DISCARDED;
+            if (o->state == A_DECOMMITTED) {
+                nrecommit++;
+                rpages += o->npages;
+            }
+        } else if (o->state == A_DECOMMITTED) {
+            result[i] = VKMT_RECLAIM_NOT_COMMITTED;
+        }
+    }
+    /*
+     * PROTOCOL.md 9: the batch's own offers cannot make room for it; and
+     * NO_MEMORY means a recommit that cannot fit (6.4), so a batch with
+     * nothing to recommit succeeds even on a device over its budget.
+     */
+    if (need && M.st.committed_bytes + need > M.budget + (M.st.offered_bytes - pinned)) {
+        st = VKMT_ST_NO_MEMORY;
+    } else if (nrecommit && (map_free() < rpages || (nrecommit == 1 && !map_has_run(rpages)))) {
+        st = VKMT_ST_NO_MEMORY;
+    }
+    alt = st == VKMT_ST_SUCCESS && nrecommit > 1 ? VKMT_ST_NO_MEMORY : st;
+    if (!expect2(st, alt)) {
+        return;
+    }
+    /* New ranges are carved, and old ones recommitted, in batch order. */
+    for (uint32_t i = 0; i < batch.n; i++) {
+        struct mobj *o = obj(batch.v[i]);
+        const struct bcall *c;
+
+        if (result[i] != VKMT_RECLAIM_DISCARDED) {
+            continue;
+        }
+        c = bc_take(BC_COMMIT);
+        check_shape(c, batch.v[i]);
+        if (o->state == A_DECOMMITTED) {
+            learn_range(batch.v[i], c, false);
+        } else {
+            check_range_call(c, batch.v[i]);
+        }
+    }
+    for (uint32_t i = 0; i < batch.n; i++) {
+        struct mobj *o = obj(batch.v[i]);
+
+        if (o->state == A_OFFERED) {
+            m_unlink_offer(o);
+            o->state = A_RESIDENT;
+        }
+    }
+    m_make_room(need);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        struct mobj *o = obj(batch.v[i]);
+        const struct vkmt_event *e;
+
+        if (result[i] == VKMT_RECLAIM_DISCARDED) {
+            o->state = A_RESIDENT;
+            o->stamp = 0;
+            pages_sync(batch.v[i]);
+            M.st.committed_bytes += bytes_of(o);
+            M.st.reclaim_discarded++;
+        } else if (result[i] == VKMT_RECLAIM_NOT_COMMITTED) {
+            M.st.reclaim_not_committed++;
+        } else {
+            M.st.reclaim_ok++;
+        }
+        o->decommit = false;
+        if (o->prio) {
+            M.st.reclaims_by_prio[vkmt_prio_index(o->prio)][result[i]]++;
+        }
+        e = ev_take(VKMT_EV_RECLAIM);
+        CHECK(e->handle == o->handle && e->queue == C.q && e->status == result[i] &&
+                  e->priority == o->prio,
+              "RECLAIM event 0x%x result %u prio %u, due 0x%x result %u prio %u", e->handle,
+              e->status, e->priority, o->handle, result[i], o->prio);
+        /* No offer is in effect any more: the engine reports priority 0. */
+        if (o->state == A_RESIDENT) {
+            o->prio = 0;
+        }
+    }
+    /* With RESOURCES an element reports the worst of its members. */
+    for (uint32_t e = 0, i = 0; write && e < s->count; e++) {
+        uint32_t r = VKMT_RECLAIM_OK;
+
+        for (; i < elem_end.v[e]; i++) {
+            r = result[i] > r ? result[i] : r;
+        }
+        put_result(e, r);
+    }
+    C.result_len = write ? s->count * 4 : 0;
+    if (pq != NONE) {
+        C.value0 = ++obj(pq)->fence;
+    }
+}
+
+static void c_query_memory(void)
+{
+    uint32_t seg = C.sqe.arg0;
+
+    if (!expect(seg > VKMT_SEGMENT_NON_LOCAL ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
+        return;
+    }
+    if (seg == VKMT_SEGMENT_LOCAL) {
+        C.value0 = M.budget;
+        C.value1 = queue_committed(C.q);
+    }
+}
+
+static void c_trim(void)
+{
+    uint64_t freed;
+
+    if (!expect(M.driver_features & VKMT_F_GUEST_TRIM ? VKMT_ST_SUCCESS : VKMT_ST_NOT_SUPPORTED)) {
+        return;
+    }
+    ev_expect_host(VKMT_EV_TRIM, C.q, C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
+    freed = m_evict(C.sqe.arg64 ? C.sqe.arg64 : UINT64_MAX);
+    M.st.trims++;
+    M.st.trimmed_bytes += freed;
+    C.value0 = freed;
+}
+
+static void c_query_stats(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    struct vkmt_wire_stats w = { 0 };
+
+    if (!expect(s->result_len != sizeof(w) || s->result_off % 8 ||
+                        s->result_off > STAGING - sizeof(w)
+                    ? VKMT_ST_INVALID_PARAMETER
+                    : VKMT_ST_SUCCESS)) {
+        return;
+    }
+    w.allocations = M.st.allocations;
+    w.committed_bytes = M.st.committed_bytes;
+    w.offered_bytes = M.st.offered_bytes;
+    w.budget_bytes = M.budget;
+    w.offers = M.st.offers;
+    w.discards = M.st.discards;
+    w.discarded_bytes = M.st.discarded_bytes;
+    w.reclaim_ok = M.st.reclaim_ok;
+    w.reclaim_discarded = M.st.reclaim_discarded;
+    w.reclaim_not_committed = M.st.reclaim_not_committed;
+    w.trims = M.st.trims;
+    w.commands = M.st.commands; /* this command is not counted yet */
+    w.command_errors = M.st.command_errors;
+    for (uint32_t q = 0; q < G.nq; q++) {
+        w.queues_claimed += M.q[q].state != VKMT_QSTATE_FREE;
+    }
+    memcpy(C.results, &w, sizeof(w));
+    C.result_len = sizeof(w);
+}
+
+void m_command(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+
+    C.value0 = C.value1 = 0;
+    C.learn0 = C.learn1 = NONE;
+    C.result_len = 0;
+    if (M.removed || M.failed || !(M.status & VKMT_STATUS_DRIVER_OK)) {
+        expect(VKMT_ST_DEVICE_REMOVED);
+        return;
+    }
+    if (s->opcode == 0 || s->opcode > VKMT_OP_MAX) {
+        expect(VKMT_ST_NOT_SUPPORTED);
+        return;
+    }
+    if (!fields_ok(s)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    if ((s->flags & (VKMT_SQE_F_RESOURCES | VKMT_SQE_F_CREATE_RESOURCE)) &&
+        !(M.driver_features & VKMT_F_RESOURCES)) {
+        expect(VKMT_ST_NOT_SUPPORTED);
+        return;
+    }
+    switch (s->opcode) {
+    case VKMT_OP_CREATE_DEVICE:
+        c_create_device();
+        break;
+    case VKMT_OP_DESTROY_DEVICE:
+        c_destroy_device();
+        break;
+    case VKMT_OP_CREATE_PAGING_QUEUE:
+        c_create_paging_queue();
+        break;
+    case VKMT_OP_DESTROY_PAGING_QUEUE:
+        c_destroy_paging_queue();
+        break;
+    case VKMT_OP_CREATE_ALLOCATIONS:
+        c_create_allocations();
+        break;
+    case VKMT_OP_DESTROY_ALLOCATIONS:
+        c_destroy_allocations();
+        break;
+    case VKMT_OP_LOCK:
+        c_lock();
+        break;
+    case VKMT_OP_UNLOCK:
+        c_unlock();
+        break;
+    case VKMT_OP_OFFER:
+        c_offer();
+        break;
+    case VKMT_OP_RECLAIM:
+        c_reclaim();
+        break;
+    case VKMT_OP_QUERY_MEMORY:
+        c_query_memory();
+        break;
+    case VKMT_OP_QUERY_FENCE:
+        c_query_fence();
+        break;
+    case VKMT_OP_TRIM:
+        c_trim();
+        break;
+    default:
+        c_query_stats();
+        break;
+    }
+}
