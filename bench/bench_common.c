@@ -117,3 +117,56 @@ void bench_destroy(UINT n, const D3DKMT_HANDLE *h)
         bench_die("D3DKMTDestroyAllocation2", st);
     }
 }
+
+void bench_round_init(struct bench_round *r, UINT n)
+{
+    *r = (struct bench_round){
+        .n = n,
+        .h = calloc(n, sizeof(*r->h)),
+        .discarded = calloc(n, sizeof(*r->discarded)),
+        .results = calloc(n, sizeof(*r->results)),
+        .offer = { .hDevice = bench.dev,
+                   .NumAllocations = n,
+                   .Priority = D3DKMT_OFFER_PRIORITY_NORMAL },
+        .reclaim = { .hDevice = bench.dev, .NumAllocations = n },
+        .reclaim2 = { .hPagingQueue = bench.pq, .NumAllocations = n },
+    };
+    if (!r->h || !r->discarded || !r->results) {
+        bench_die("calloc", STATUS_NO_MEMORY);
+    }
+    bench_create(n, 4096, r->h);
+    r->offer.HandleList = r->reclaim.HandleList = r->reclaim2.HandleList = r->h;
+    r->reclaim.pDiscarded = r->discarded;
+    r->reclaim2.pResults = r->results;
+}
+
+void bench_round_run(struct bench_round *r, double t[4])
+{
+    double t0, t1, t2, t3, t4;
+    NTSTATUS s1, s2, s3, s4;
+
+    t0 = bench_now_ns();
+    s1 = D3DKMTOfferAllocations(&r->offer);
+    t1 = bench_now_ns();
+    s2 = D3DKMTReclaimAllocations(&r->reclaim);
+    t2 = bench_now_ns();
+    s3 = D3DKMTOfferAllocations(&r->offer);
+    t3 = bench_now_ns();
+    s4 = D3DKMTReclaimAllocations2(&r->reclaim2);
+    t4 = bench_now_ns();
+    if (s1 || s2 || s3 || s4 || r->discarded[r->n - 1] || r->results[0]) {
+        bench_die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
+    }
+    t[0] = t1 - t0;
+    t[1] = t2 - t1;
+    t[2] = t3 - t2;
+    t[3] = t4 - t3;
+}
+
+void bench_round_fini(struct bench_round *r)
+{
+    bench_destroy(r->n, r->h);
+    free(r->h);
+    free(r->discarded);
+    free(r->results);
+}

@@ -35,4 +35,22 @@ void bench_create(UINT n, UINT64 size, D3DKMT_HANDLE *h);
 /* Destroys the @n allocations in @h. */
 void bench_destroy(UINT n, const D3DKMT_HANDLE *h);
 
+/* @n 4 KiB allocations and the offer and reclaim arguments that name them. */
+struct bench_round {
+    UINT n;
+    D3DKMT_HANDLE *h;
+    BOOL *discarded;
+    D3DDDI_RECLAIM_RESULT *results;
+    D3DKMT_OFFERALLOCATIONS offer;
+    D3DKMT_RECLAIMALLOCATIONS reclaim;
+    D3DKMT_RECLAIMALLOCATIONS2 reclaim2;
+};
+void bench_round_init(struct bench_round *r, UINT n);
+/* Offer, reclaim, offer, reclaim2 of all @r's allocations, each timed: @t
+ * gets the four durations in ns (clock cost included). Exits on a failure
+ * or an allocation that did not survive. */
+void bench_round_run(struct bench_round *r, double t[4]);
+/* Destroys the allocations and frees @r's arrays. */
+void bench_round_fini(struct bench_round *r);
+
 #endif /* VKMT_BENCH_COMMON_H */

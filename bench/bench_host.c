@@ -66,53 +66,28 @@ static void report(const char *op, UINT n, struct series *s, double clock)
 static void bench_batch(UINT n, double clock)
 {
     unsigned reps = n >= 1024 ? 60 : n >= 64 ? 2000 : 20000;
-    D3DKMT_HANDLE *h = calloc(n, sizeof(*h));
-    BOOL *discarded = calloc(n, sizeof(*discarded));
-    D3DDDI_RECLAIM_RESULT *results = calloc(n, sizeof(*results));
     struct series offer = { calloc(2 * reps, sizeof(double)), 0 };
     struct series reclaim = { calloc(reps, sizeof(double)), 0 };
     struct series reclaim2 = { calloc(reps, sizeof(double)), 0 };
-    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
-                                  .NumAllocations = n,
-                                  .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
-    D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = bench.dev, .NumAllocations = n };
-    D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = bench.pq, .NumAllocations = n };
+    struct bench_round r;
 
-    bench_create(n, PAGE, h);
-    o.HandleList = r1.HandleList = r2.HandleList = h;
-    r1.pDiscarded = discarded;
-    r2.pResults = results;
+    bench_round_init(&r, n);
     for (unsigned i = 0; i < reps; i++) {
-        double t0, t1, t2, t3, t4;
-        NTSTATUS s1, s2, s3, s4;
+        double t[4];
 
-        t0 = bench_now_ns();
-        s1 = D3DKMTOfferAllocations(&o);
-        t1 = bench_now_ns();
-        s2 = D3DKMTReclaimAllocations(&r1);
-        t2 = bench_now_ns();
-        s3 = D3DKMTOfferAllocations(&o);
-        t3 = bench_now_ns();
-        s4 = D3DKMTReclaimAllocations2(&r2);
-        t4 = bench_now_ns();
-        if (s1 || s2 || s3 || s4 || discarded[n - 1] || results[0]) {
-            bench_die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
-        }
-        add(&offer, t1 - t0);
-        add(&reclaim, t2 - t1);
-        add(&offer, t3 - t2);
-        add(&reclaim2, t4 - t3);
+        bench_round_run(&r, t);
+        add(&offer, t[0]);
+        add(&reclaim, t[1]);
+        add(&offer, t[2]);
+        add(&reclaim2, t[3]);
     }
     report("offer", n, &offer, clock);
     report("reclaim", n, &reclaim, clock);
     report("reclaim2", n, &reclaim2, clock);
-    bench_destroy(n, h);
+    bench_round_fini(&r);
     free(offer.v);
     free(reclaim.v);
     free(reclaim2.v);
-    free(h);
-    free(discarded);
-    free(results);
 }
 
 /* One --backend figure: the median of @s in ns. */

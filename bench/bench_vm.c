@@ -281,45 +281,20 @@ static void section_edu(void)
 static void calls_batch(UINT n)
 {
     unsigned reps = n >= 10240 ? 3 : n >= 1024 ? 11 : n >= 64 ? 101 : 1001;
-    D3DKMT_HANDLE *h = calloc(n, sizeof(*h));
-    BOOL *discarded = calloc(n, sizeof(*discarded));
-    D3DDDI_RECLAIM_RESULT *results = calloc(n, sizeof(*results));
-    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
-                                  .NumAllocations = n,
-                                  .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
-    D3DKMT_RECLAIMALLOCATIONS r1 = { .hDevice = bench.dev, .NumAllocations = n };
-    D3DKMT_RECLAIMALLOCATIONS2 r2 = { .hPagingQueue = bench.pq, .NumAllocations = n };
     double *offer = timings(2 * reps), *reclaim = timings(reps), *reclaim2 = timings(reps);
+    struct bench_round r;
     char key[64];
 
-    if (!h || !discarded || !results) {
-        bench_die("calloc", STATUS_NO_MEMORY);
-    }
-    bench_create(n, PAGE, h);
-    o.HandleList = r1.HandleList = r2.HandleList = h;
-    r1.pDiscarded = discarded;
-    r2.pResults = results;
+    bench_round_init(&r, n);
     for (int run = 0; run < RUNS; run++) {
         for (unsigned i = 0; i < reps; i++) {
-            double t0, t1, t2, t3, t4;
-            NTSTATUS s1, s2, s3, s4;
+            double t[4];
 
-            t0 = bench_now_ns();
-            s1 = D3DKMTOfferAllocations(&o);
-            t1 = bench_now_ns();
-            s2 = D3DKMTReclaimAllocations(&r1);
-            t2 = bench_now_ns();
-            s3 = D3DKMTOfferAllocations(&o);
-            t3 = bench_now_ns();
-            s4 = D3DKMTReclaimAllocations2(&r2);
-            t4 = bench_now_ns();
-            if (s1 || s2 || s3 || s4 || discarded[n - 1] || results[0]) {
-                bench_die("offer/reclaim round", s1 ? s1 : s2 ? s2 : s3 ? s3 : s4);
-            }
-            offer[2 * i] = t1 - t0 - clock_ns;
-            offer[2 * i + 1] = t3 - t2 - clock_ns;
-            reclaim[i] = t2 - t1 - clock_ns;
-            reclaim2[i] = t4 - t3 - clock_ns;
+            bench_round_run(&r, t);
+            offer[2 * i] = t[0] - clock_ns;
+            reclaim[i] = t[1] - clock_ns;
+            offer[2 * i + 1] = t[2] - clock_ns;
+            reclaim2[i] = t[3] - clock_ns;
         }
         snprintf(key, sizeof(key), "vm.offer.%u", n);
         bench_sample(key, "ns", bench_median(offer, 2 * reps));
@@ -328,13 +303,10 @@ static void calls_batch(UINT n)
         snprintf(key, sizeof(key), "vm.reclaim2.%u", n);
         bench_sample(key, "ns", bench_median(reclaim2, reps));
     }
-    bench_destroy(n, h);
+    bench_round_fini(&r);
     free(offer);
     free(reclaim);
     free(reclaim2);
-    free(h);
-    free(discarded);
-    free(results);
 }
 
 static void section_calls(void)
