@@ -65,6 +65,21 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ $# -gt 0 ] && shift # the "--"
 
+# add_summary RC: adds the counts of the last "# NAME: N passed, N failed"
+# line in $log to the totals (a clean summary with a bad exit status RC, e.g.
+# a leak report, counts one failure); status 1 when $log has no such line.
+add_summary() {
+    line=$(grep -E '^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    [ -n "$line" ] || return 1
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    if [ "$1" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
 for dir in $dirs; do
     for s in $suites; do
         bin=$dir/tests/${s%@*}
@@ -79,19 +94,10 @@ for dir in $dirs; do
             VKMT_LOOPBACK_BACKEND=$backend "$bin" >"$log" 2>&1
         rc=$?
         cat "$log"
-        line=$(grep -E '^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-        if [ -z "$line" ]; then
+        if ! add_summary "$rc"; then
             printf '# %s died (exit status %d) before reporting\n' "$bin" "$rc"
             total_fail=$((total_fail + 1))
-            continue
         fi
-        p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-            f=1 # a clean summary but a bad exit (e.g. a leak report)
-        fi
-        total_pass=$((total_pass + p))
-        total_fail=$((total_fail + f))
     done
 done
 
@@ -104,23 +110,13 @@ while IFS= read -r cmd; do
     rc=$?
     set +f
     cat "$log"
-    line=$(grep -E '^# [a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        if [ "$rc" -eq 0 ]; then
-            total_pass=$((total_pass + 1))
-        else
-            printf '# %s exited with status %d\n' "$cmd" "$rc"
-            total_fail=$((total_fail + 1))
-        fi
-        continue
+    add_summary "$rc" && continue
+    if [ "$rc" -eq 0 ]; then
+        total_pass=$((total_pass + 1))
+    else
+        printf '# %s exited with status %d\n' "$cmd" "$rc"
+        total_fail=$((total_fail + 1))
     fi
-    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        f=1
-    fi
-    total_pass=$((total_pass + p))
-    total_fail=$((total_fail + f))
 done <<REPLAYS
 $replays
 REPLAYS

@@ -234,6 +234,16 @@ uint32_t offer(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio)
     return offer_ex(dev, h, n, prio, 0, 0);
 }
 
+uint32_t destroy_allocs(uint32_t dev, const uint32_t *h, uint32_t n)
+{
+    memcpy(staging(0), h, (size_t)n * 4);
+    return run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                                  .handle = dev,
+                                  .count = n,
+                                  .payload_len = n * 4 },
+               NULL);
+}
+
 /* Reclaim with results (written to @res when non-NULL). */
 uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res, uint16_t sqf,
                     uint64_t *fence)

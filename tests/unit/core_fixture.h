@@ -70,6 +70,8 @@ uint32_t create(uint32_t dev, uint32_t n, uint64_t size, uint32_t *h);
 uint32_t offer_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio, uint32_t flags,
                   uint16_t sqf);
 uint32_t offer(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio);
+/* DESTROY_ALLOCATIONS of the @n handles in @h on @dev; its status. */
+uint32_t destroy_allocs(uint32_t dev, const uint32_t *h, uint32_t n);
 uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res, uint16_t sqf,
                     uint64_t *fence);
 uint32_t reclaim(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res);

@@ -42,13 +42,7 @@ static void batches_are_all_or_nothing(void)
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
     CHECK_EQ(r[2], VKMT_RECLAIM_OK);
     /* Destroy with one bad handle destroys nothing. */
-    memcpy(staging(0), (uint32_t[]){ h[3], h[4], h[4] }, 12);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                    .handle = dev,
-                                    .count = 3,
-                                    .payload_len = 12 },
-                 NULL),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(destroy_allocs(dev, (uint32_t[]){ h[3], h[4], h[4] }, 3), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(lock(dev, h[3], NULL), VKMT_ST_SUCCESS);
     teardown();
 }
@@ -109,13 +103,7 @@ static void resources_group_their_allocations(void)
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED); /* worst of its members */
     CHECK_EQ(r[1], VKMT_RECLAIM_OK);
     /* Members go with their resource, not one by one. */
-    memcpy(staging(0), &h[0], 4);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                    .handle = dev,
-                                    .count = 1,
-                                    .payload_len = 4 },
-                 NULL),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(destroy_allocs(dev, &h[0], 1), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
                                     .handle = dev,
                                     .arg0 = (uint32_t)res },

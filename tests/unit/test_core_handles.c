@@ -19,13 +19,7 @@ static void handles_detect_stale_forged_and_foreign(void)
     CHECK_EQ(create(dev, 2, PAGE, h), VKMT_ST_SUCCESS);
     CHECK(h[0] != 0 && h[1] != 0 && h[0] != h[1]);
     /* A destroyed allocation's handle stays dead even when its slot is reused. */
-    memcpy(staging(0), &h[0], 4);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                    .handle = dev,
-                                    .count = 1,
-                                    .payload_len = 4 },
-                 NULL),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(destroy_allocs(dev, &h[0], 1), VKMT_ST_SUCCESS);
     stale = h[0];
     CHECK_EQ(lock(dev, stale, NULL), VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);

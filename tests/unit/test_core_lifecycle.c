@@ -32,13 +32,7 @@ static void backend_failure_needs_a_reset(void)
     dev = new_device();
     CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
     F.be->ops = &broken;
-    memcpy(staging(0), h, 4);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                    .handle = dev,
-                                    .count = 1,
-                                    .payload_len = 4 },
-                 NULL),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(destroy_allocs(dev, h, 1), VKMT_ST_SUCCESS);
     F.be->ops = real;
     CHECK(rd(VKMT_REG(status)) & VKMT_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL),
