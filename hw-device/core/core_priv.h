@@ -154,6 +154,11 @@ struct vkmt_core {
     uint8_t *scratch; /* private copy of one command's payload */
     uint32_t *results;
     uint32_t scratch_cap, results_cap; /* bytes */
+    /* OFFER/RECLAIM's resolved batch (offer_reclaim.c), the same way: the
+     * hot path allocates nothing once the device has seen its largest batch. */
+    uint32_t *batch_idx, *batch_end;
+    uint8_t *batch_result;
+    uint32_t batch_idx_cap, batch_end_cap, batch_result_cap; /* bytes */
 
     struct vkmt_stats stats;
 };
@@ -219,5 +224,8 @@ uint32_t cmd_query_stats(struct cmd *c);
 /* queue.c: payload and result access for command handlers */
 const void *cmd_payload(struct cmd *c, uint32_t elem_size);
 uint32_t *cmd_results(struct cmd *c, uint32_t elem_size);
+/* Makes *@buf hold at least @need bytes (at most @limit); its content need
+ * not survive. Returns 0 or -ENOMEM. */
+int core_buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit);
 
 #endif /* VKMT_CORE_PRIV_H */

@@ -5,7 +5,6 @@
  * into a private index list, check every element and the budget, and only
  * then apply, so a batch with any bad element changes nothing.
  */
-#include <stdlib.h>
 
 #include "core_priv.h"
 
@@ -58,13 +57,19 @@ static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h, struct b
     if (status != VKMT_ST_SUCCESS) {
         return status;
     }
-    b->n = total;
-    b->idx = malloc((size_t)total * sizeof(uint32_t));
-    b->result = malloc(total);
-    b->elem_end = malloc((size_t)n * sizeof(uint32_t));
-    if (!b->idx || !b->result || !b->elem_end) {
+    /* total <= the table size, n <= VKMT_MAX_BATCH: both fit 32-bit byte counts. */
+    if (core_buf_reserve((void **)&core->batch_idx, &core->batch_idx_cap,
+                         total * (uint32_t)sizeof(uint32_t), UINT32_MAX) < 0 ||
+        core_buf_reserve((void **)&core->batch_result, &core->batch_result_cap, total, UINT32_MAX) <
+            0 ||
+        core_buf_reserve((void **)&core->batch_end, &core->batch_end_cap,
+                         n * (uint32_t)sizeof(uint32_t), UINT32_MAX) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
+    b->n = total;
+    b->idx = core->batch_idx;
+    b->result = core->batch_result;
+    b->elem_end = core->batch_end;
     total = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t x = obj_lookup(core, h[i], type, c->queue);
@@ -79,13 +84,6 @@ static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h, struct b
         b->elem_end[i] = total;
     }
     return VKMT_ST_SUCCESS;
-}
-
-static void batch_free(struct batch *b)
-{
-    free(b->idx);
-    free(b->result);
-    free(b->elem_end);
 }
 
 static uint64_t bytes_of(const struct vkmt_obj *o)
@@ -125,7 +123,6 @@ uint32_t cmd_offer(struct cmd *c)
         }
     }
     if (status != VKMT_ST_SUCCESS) {
-        batch_free(&b);
         return status;
     }
     for (uint32_t i = 0; i < b.n; i++) {
@@ -143,7 +140,6 @@ uint32_t cmd_offer(struct cmd *c)
         core->stats.offered_bytes_total_by_prio[vkmt_prio_index(prio)] += bytes_of(o);
         core_event(core, VKMT_EV_OFFER, b.idx[i], 0);
     }
-    batch_free(&b);
     /* A budget lowered while these were in use may now be enforceable. */
     evict_enforce_budget(core);
     return VKMT_ST_SUCCESS;
@@ -196,7 +192,6 @@ uint32_t cmd_reclaim(struct cmd *c)
     }
     status = resolve(c, dev, h, &b);
     if (status != VKMT_ST_SUCCESS) {
-        batch_free(&b);
         return status;
     }
     for (uint32_t i = 0; i < b.n; i++) {
@@ -215,7 +210,6 @@ uint32_t cmd_reclaim(struct cmd *c)
     /* NO_MEMORY is for a recommit that cannot fit: a batch that needs no
      * memory succeeds even while the device is over a lowered budget. */
     if (need && !evict_can_fit(core, need, pinned)) {
-        batch_free(&b);
         return VKMT_ST_NO_MEMORY;
     }
     /* New address ranges for decommitted allocations; undone on failure. */
@@ -234,7 +228,6 @@ uint32_t cmd_reclaim(struct cmd *c)
                     aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
                 }
             }
-            batch_free(&b);
             return VKMT_ST_NO_MEMORY;
         }
         o->u.alloc.page = page;
@@ -292,6 +285,5 @@ uint32_t cmd_reclaim(struct cmd *c)
     if (pq != NIL) {
         c->value0 = ++core->objs[pq].u.pq.fence;
     }
-    batch_free(&b);
     return VKMT_ST_SUCCESS;
 }

@@ -126,8 +126,7 @@ static uint32_t check_sqe(struct cmd *c, const struct op_desc **out)
     return VKMT_ST_SUCCESS;
 }
 
-/* Make *@buf hold at least @need bytes; its content need not survive. */
-static int buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit)
+int core_buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit)
 {
     uint32_t c = *cap ? *cap : 4096u;
     void *p;
@@ -168,9 +167,9 @@ static int cmd_buffers(struct cmd *c)
     if (s->result_len > res) {
         res = s->result_len < results_max ? s->result_len : results_max;
     }
-    if (buf_reserve((void **)&c->core->scratch, &c->core->scratch_cap, pay, VKMT_STAGING_SIZE) <
-            0 ||
-        buf_reserve((void **)&c->core->results, &c->core->results_cap, res, results_max) < 0) {
+    if (core_buf_reserve((void **)&c->core->scratch, &c->core->scratch_cap, pay,
+                         VKMT_STAGING_SIZE) < 0 ||
+        core_buf_reserve((void **)&c->core->results, &c->core->results_cap, res, results_max) < 0) {
         return -ENOMEM;
     }
     return 0;

@@ -78,8 +78,10 @@ void *grow(void *v, uint32_t *cap, uint32_t need, size_t elem)
 
 struct harness G;
 
-/* Memory reused by every input: control memory and two apertures. */
-uint8_t ctrl_mem[FZ_MAX_QUEUES * VKMT_QUEUE_STRIDE] __attribute__((aligned(4096)));
+/* Memory reused by every input: control memory and two apertures. Control
+ * memory is a heap block so that ASan's redzone around it catches the engine
+ * reading or writing past it even where the harness is built without ASan. */
+uint8_t *ctrl_mem;
 static uint8_t *ap_anon, *ap_memfd;
 static int memfd = -1;
 static int trace_env = -1; /* FUZZ_CORE_TRACE: print what each input does */
@@ -88,9 +90,12 @@ static struct vkmt_backend backend;
 
 /* ---- One input ---- */
 
-static void map_apertures(void)
+static void map_memory(void)
 {
     size_t size = (size_t)FZ_PAGES_MAX * PAGE;
+
+    ctrl_mem = aligned_alloc(4096, (size_t)FZ_MAX_QUEUES * VKMT_QUEUE_STRIDE);
+    CHECK(ctrl_mem, "no memory for control memory");
 
     ap_anon = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(ap_anon != MAP_FAILED, "mmap: %s", strerror(errno));
@@ -110,7 +115,7 @@ static void setup(const uint8_t *data, size_t size)
     int err;
 
     if (!ap_anon) {
-        map_apertures();
+        map_memory();
     }
     memset(&G, 0, sizeof(G));
     memset(&M, 0, sizeof(M));

@@ -181,6 +181,9 @@ struct harness {
     uint32_t guest_errors, irqs[FZ_MAX_QUEUES], notifies[FZ_MAX_QUEUES];
     uint32_t backend_calls;
     uint8_t committed[FZ_PAGES_MAX]; /* the backend's view */
+    /* pages a step changed or may have changed, for check_all */
+    uint8_t touched[FZ_PAGES_MAX], touched_list[FZ_PAGES_MAX];
+    uint32_t ntouched;
     /* a processing pass */
     int proc_q;
     bool started, check_pending, batch_irq;
@@ -196,7 +199,7 @@ struct harness {
 extern struct harness G;
 
 /* Control memory, reused by every input (fuzz_core.c). */
-extern uint8_t ctrl_mem[FZ_MAX_QUEUES * VKMT_QUEUE_STRIDE];
+extern uint8_t *ctrl_mem; /* FZ_MAX_QUEUES * VKMT_QUEUE_STRIDE bytes */
 
 /* ---- Shared memory ---- */
 
@@ -238,6 +241,17 @@ NO_ASAN __attribute__((always_inline)) static inline uint64_t rd64(const uint8_t
 
     __builtin_memcpy(&v, p, sizeof(v));
     return v;
+}
+
+/* Pages [@first, @first + @n) changed in this step: check_all reads them. */
+static inline void touch(uint32_t first, uint32_t n)
+{
+    for (uint32_t p = first; p < first + n && p < FZ_PAGES_MAX; p++) {
+        if (!G.touched[p]) {
+            G.touched[p] = 1;
+            G.touched_list[G.ntouched++] = (uint8_t)p;
+        }
+    }
 }
 
 /* ---- Model objects ---- */

@@ -263,6 +263,7 @@ static int backend_call(uint8_t op, uint32_t id, uint64_t off, uint64_t len)
     CHECK(off % PAGE == 0 && len % PAGE == 0 && len && off <= G.aperture && len <= G.aperture - off,
           "backend call %u on [0x%llx +0x%llx]: not whole pages of the aperture", op,
           (unsigned long long)off, (unsigned long long)len);
+    touch(first, n);
     for (uint32_t p = first; p < first + n; p++) {
         if (op == BC_COMMIT) {
             CHECK(!G.committed[p], "commit of page %u, already committed", p);

@@ -205,6 +205,7 @@ void map_set(uint32_t page, uint32_t n, bool used)
 {
     CHECK(page <= G.npages && n <= G.npages - page,
           "range of %u pages at page %u is outside the %u-page aperture", n, page, G.npages);
+    touch(page, n);
     for (uint32_t p = page; p < page + n; p++) {
         CHECK(M.page_used[p] != used, "aperture page %u %s twice", p,
               used ? "given to allocations" : "freed");
@@ -220,6 +221,7 @@ void pages_sync(uint32_t i)
     const struct mobj *o = obj(i);
     bool held = o->state == A_RESIDENT || o->state == A_OFFERED;
 
+    touch(o->page, o->npages);
     for (uint32_t p = o->page; p < o->page + o->npages; p++) {
         M.page_held[p] = held;
         M.page_stamp[p] = held ? o->stamp : 0;
