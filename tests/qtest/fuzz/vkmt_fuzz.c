@@ -431,10 +431,17 @@ static void op_cmd(const uint8_t *a)
 
         plen = count * (uint32_t)sizeof(*dsc);
         wlen = MIN(plen, VKMT_STAGING_SIZE);
+        uint64_t shape = (c.mode & VF_SHAPE) ? le64_to_cpu(c.arg64) : 0;
+
         for (uint32_t i = 0; i < wlen / sizeof(*dsc); i++) {
             uint64_t size = (uint64_t)c.pval * ((c.mode & VF_VARY) ? 1 + i % 3 : 1);
 
-            dsc[i] = (struct vkmt_alloc_desc){ .size = cpu_to_le64(size) };
+            dsc[i] = (struct vkmt_alloc_desc){ .size = cpu_to_le64(size),
+                                               .flags = cpu_to_le32((uint32_t)shape),
+                                               .dims = cpu_to_le32((uint32_t)(shape >> 32)) };
+        }
+        if (c.mode & VF_SHAPE) {
+            sqe.arg64 = 0;
         }
         break;
     }

@@ -95,6 +95,9 @@ enum vkmt_fuzz_op {
 #define VF_PAY_MASK 3u
 #define VF_RESULTS 0x04u /* result area after the payload: count * 4 bytes (QUERY_STATS: 128) */
 #define VF_VARY 0x08u
+/* VF_PAY_DESCS: every descriptor's flags and dims are arg64's low and high
+ * words (2D textures: format, width, height), and the SQE's arg64 is 0. */
+#define VF_SHAPE 0x10u
 
 /*
  * VF_PAY_HANDLES: element i is pool[(start + i * step) mod n], start = pval

@@ -192,6 +192,28 @@ static uint32_t create(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint
     return first;
 }
 
+/* @n 2D textures of @w x @h in @format (VF_SHAPE), @size bytes each; returns the
+ * first's pool index, or nothing harvested when @refused. */
+static uint32_t create_textures(struct seed *s, uint8_t q, uint32_t dev, uint16_t n,
+                                uint32_t format, uint32_t w, uint32_t h, uint32_t size,
+                                bool refused)
+{
+    uint32_t first = s->npool;
+
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS | VF_SHAPE,
+                            .count = n,
+                            .pval = size,
+                            .arg64 = VKMT_ALLOC_TEXTURE_FLAGS(format) |
+                                     (uint64_t)VKMT_ALLOC_DIMS(w, h) << 32 });
+    if (!refused) {
+        harvested(s, n < VF_HARVEST_MAX ? n : VF_HARVEST_MAX);
+    }
+    return first;
+}
+
 /* A resource of @n allocations; returns the resource's pool index (members follow). */
 static uint32_t create_resource(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size)
 {
@@ -1018,6 +1040,47 @@ static void w_many_objects(struct seed *s)
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
 }
 
+/*
+ * 2D textures (VKMT_F_TEXTURES): two shapes filled through the aperture,
+ * offered, trimmed away and reclaimed as DISCARDED; then the descriptors the
+ * device refuses (a size that does not match, an unknown format, a width of
+ * 0) and a buffer descriptor that carries dims.
+ */
+static void w_textures(struct seed *s)
+{
+    uint8_t q, pat[64];
+    uint32_t dev, a, b;
+
+    bring_up(s, FEATURES | VKMT_F_TEXTURES);
+    q = claim(s);
+    dev = create_device(s, q);
+    a = create_textures(s, q, dev, 2, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE, false);
+    b = create_textures(s, q, dev, 1, VKMT_FORMAT_R8_UNORM, 100, 30, 3000, false);
+    fill_pattern(pat, sizeof(pat), 9);
+    lock(s, q, dev, a);
+    aperture(s, 0, pat, sizeof(pat));
+    unlock(s, q, dev, a);
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0, 0);
+    offer(s, q, dev, b, 1, VKMT_PRIO_HIGH, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
+    host(s, VF_HOST_TRIM, 0);
+    reclaim(s, q, dev, a, 2, VKMT_SQE_F_WRITE_RESULTS);
+    reclaim(s, q, dev, b, 1, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    lock(s, q, dev, b);
+    unlock(s, q, dev, b);
+    create_textures(s, q, dev, 1, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE + 1, true);
+    create_textures(s, q, dev, 1, VKMT_FORMAT_COUNT, 32, 32, PAGE, true);
+    create_textures(s, q, dev, 1, VKMT_FORMAT_R8_UNORM, 0, 32, PAGE, true);
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .mode = VF_PAY_DESCS | VF_RESULTS | VF_SHAPE,
+                            .count = 1,
+                            .pval = PAGE,
+                            .arg64 = (uint64_t)VKMT_ALLOC_DIMS(1, 1) << 32 });
+    destroy(s, q, dev, a, 2);
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct seed *s);
@@ -1048,6 +1111,7 @@ static const struct {
     { "isr", w_isr },
     { "shared-tail", w_shared_tail },
     { "many-objects", w_many_objects },
+    { "textures", w_textures },
 };
 
 int main(int argc, char **argv)
