@@ -39,25 +39,23 @@ static const uint8_t other_kind[K_COUNT][4] = {
     [K_RES] = { K_ALLOC, K_DEVICE, K_PQ, K_SYNC },
 };
 
-/* The @k-th live object of @kind matching @q (and device @dev), or NONE. */
-static uint32_t nth_live(uint8_t kind, uint32_t q, bool same_q, uint32_t dev, uint32_t k,
-                         uint32_t *count)
-{
-    uint32_t n = 0, hit = NONE;
+static struct u32_vec matching; /* what live_matching found */
 
+/* Collects in `matching` the live objects of @kind on queue @q (on another
+ * queue when !@same_q), of device @dev for allocations and resources (any
+ * device when NONE), oldest first; returns how many. */
+static uint32_t live_matching(uint8_t kind, uint32_t q, bool same_q, uint32_t dev)
+{
+    matching.n = 0;
     for (uint32_t i = 0; i < live.n; i++) {
         const struct mobj *o = obj(live.v[i]);
 
-        if (!o->live || o->kind != kind || (o->queue == q) != same_q ||
-            (dev != NONE && (kind == K_ALLOC || kind == K_RES) && o->parent != dev)) {
-            continue;
-        }
-        if (n++ == k) {
-            hit = live.v[i];
+        if (o->live && o->kind == kind && (o->queue == q) == same_q &&
+            (dev == NONE || (kind != K_ALLOC && kind != K_RES) || o->parent == dev)) {
+            PUSH(matching, live.v[i]);
         }
     }
-    *count = n;
-    return hit;
+    return matching.n;
 }
 
 /* A handle operand (fuzz_input.h describes the selector byte). */
@@ -83,16 +81,16 @@ static uint32_t pick(uint8_t kind, uint32_t q, uint32_t dev)
     if (s >= FZ_SEL_FOREIGN || s >= FZ_SEL_OTHER_KIND) {
         uint8_t k = s >= FZ_SEL_FOREIGN ? kind : other_kind[kind][s & 3];
 
-        nth_live(k, q, s < FZ_SEL_FOREIGN, NONE, 0, &n);
-        i = n ? nth_live(k, q, s < FZ_SEL_FOREIGN, NONE, s % n, &n) : NONE;
+        n = live_matching(k, q, s < FZ_SEL_FOREIGN, NONE);
+        i = n ? matching.v[s % n] : NONE;
         return i == NONE ? 0 : obj(i)->handle;
     }
     if (s >= FZ_SEL_ANY) {
         n = pool[kind].n;
         return n ? obj(pool[kind].v[(s - FZ_SEL_ANY) % n])->handle : 0;
     }
-    nth_live(kind, q, true, dev, 0, &n);
-    i = n ? nth_live(kind, q, true, dev, s % n, &n) : NONE;
+    n = live_matching(kind, q, true, dev);
+    i = n ? matching.v[s % n] : NONE;
     return i == NONE ? 0 : obj(i)->handle;
 }
 
@@ -364,8 +362,8 @@ static void bulk_op(void)
 
     n = 1 + g8() % DEPTH;
     if (what & 1) {
-        nth_live(K_DEVICE, q, true, NONE, 0, &count);
-        dev = count ? nth_live(K_DEVICE, q, true, NONE, count - 1, &count) : NONE;
+        count = live_matching(K_DEVICE, q, true, NONE);
+        dev = count ? matching.v[count - 1] : NONE;
         s.handle = dev == NONE ? 0 : obj(dev)->handle;
     }
     for (uint32_t i = 0; i < n; i++) {

@@ -528,35 +528,52 @@ void m_destroy_resource(uint32_t r)
     obj_kill(r);
 }
 
+/* A live child of a device (paging queue, resource, allocation outside a
+ * resource) and what it holds; a sync object goes with its paging queue. */
+static void destroy_child(uint32_t x)
+{
+    const struct mobj *o = obj(x);
+
+    if (o->kind == K_PQ) {
+        obj_kill(o->sync);
+        obj_kill(x);
+    } else if (o->kind == K_RES) {
+        m_destroy_resource(x);
+    } else if (o->kind == K_ALLOC && o->group == NONE) {
+        m_destroy_alloc(x);
+    }
+}
+
 void m_destroy_device(uint32_t d)
 {
     for (uint32_t i = 0; i < live.n; i++) {
-        uint32_t x = live.v[i];
-        const struct mobj *o = obj(x);
+        const struct mobj *o = obj(live.v[i]);
 
-        if (!o->live || o->parent != d || o->kind == K_SYNC || o->kind == K_DEVICE) {
-            continue;
-        }
-        if (o->kind == K_PQ) {
-            obj_kill(o->sync);
-            obj_kill(x);
-        } else if (o->kind == K_RES) {
-            m_destroy_resource(x);
-        } else if (o->group == NONE) {
-            m_destroy_alloc(x);
+        if (o->live && o->parent == d && o->kind != K_SYNC && o->kind != K_DEVICE) {
+            destroy_child(live.v[i]);
         }
     }
     M.st.devices--;
     obj_kill(d);
 }
 
+/* Objects never cross queues, so one pass over the live objects finds every
+ * device's children on @q (a pass per device cost quadratic time). */
 void m_destroy_queue_objects(uint32_t q)
 {
     for (uint32_t i = 0; i < live.n; i++) {
         const struct mobj *o = obj(live.v[i]);
 
-        if (o->live && o->kind == K_DEVICE && o->queue == q) {
-            m_destroy_device(live.v[i]);
+        if (o->live && o->queue == q && o->kind != K_SYNC && o->kind != K_DEVICE) {
+            destroy_child(live.v[i]);
+        }
+    }
+    for (uint32_t i = 0; i < live.n; i++) {
+        const struct mobj *o = obj(live.v[i]);
+
+        if (o->live && o->queue == q && o->kind == K_DEVICE) {
+            M.st.devices--;
+            obj_kill(live.v[i]);
         }
     }
 }
