@@ -46,13 +46,16 @@ static struct u32_vec matching; /* what live_matching found */
  * device when NONE), oldest first; returns how many. */
 static uint32_t live_matching(uint8_t kind, uint32_t q, bool same_q, uint32_t dev)
 {
+    /* Both lists are in creation order; walk the shorter. */
+    const struct u32_vec *from = pool[kind].n < live.n ? &pool[kind] : &live;
+
     matching.n = 0;
-    for (uint32_t i = 0; i < live.n; i++) {
-        const struct mobj *o = obj(live.v[i]);
+    for (uint32_t i = 0; i < from->n; i++) {
+        const struct mobj *o = obj(from->v[i]);
 
         if (o->live && o->kind == kind && (o->queue == q) == same_q &&
             (dev == NONE || (kind != K_ALLOC && kind != K_RES) || o->parent == dev)) {
-            PUSH(matching, live.v[i]);
+            PUSH(matching, from->v[i]);
         }
     }
     return matching.n;
