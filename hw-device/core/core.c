@@ -137,9 +137,7 @@ void vkmt_core_destroy(struct vkmt_core *core)
     aperture_fini(&core->ap);
     free(core->scratch);
     free(core->results);
-    free(core->batch_idx);
-    free(core->batch_end);
-    free(core->batch_result);
+    free(core->batch);
     free(core);
 }
 

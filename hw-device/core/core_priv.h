@@ -156,9 +156,8 @@ struct vkmt_core {
     uint32_t scratch_cap, results_cap; /* bytes */
     /* OFFER/RECLAIM's resolved batch (offer_reclaim.c), the same way: the
      * hot path allocates nothing once the device has seen its largest batch. */
-    uint32_t *batch_idx, *batch_end;
-    uint8_t *batch_result;
-    uint32_t batch_idx_cap, batch_end_cap, batch_result_cap; /* bytes */
+    void *batch;
+    uint32_t batch_cap; /* bytes */
 
     struct vkmt_stats stats;
 };

@@ -57,19 +57,16 @@ static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h, struct b
     if (status != VKMT_ST_SUCCESS) {
         return status;
     }
-    /* total <= the table size, n <= VKMT_MAX_BATCH: both fit 32-bit byte counts. */
-    if (core_buf_reserve((void **)&core->batch_idx, &core->batch_idx_cap,
-                         total * (uint32_t)sizeof(uint32_t), UINT32_MAX) < 0 ||
-        core_buf_reserve((void **)&core->batch_result, &core->batch_result_cap, total, UINT32_MAX) <
-            0 ||
-        core_buf_reserve((void **)&core->batch_end, &core->batch_end_cap,
-                         n * (uint32_t)sizeof(uint32_t), UINT32_MAX) < 0) {
+    /* One buffer: idx[total], elem_end[n], result[total]. total is at most
+     * the table size and n at most VKMT_MAX_BATCH, so 5 * total + 4 * n
+     * fits 32 bits. */
+    if (core_buf_reserve(&core->batch, &core->batch_cap, 5 * total + 4 * n, UINT32_MAX) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
     b->n = total;
-    b->idx = core->batch_idx;
-    b->result = core->batch_result;
-    b->elem_end = core->batch_end;
+    b->idx = core->batch;
+    b->elem_end = b->idx + total;
+    b->result = (uint8_t *)(b->elem_end + n);
     total = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t x = obj_lookup(core, h[i], type, c->queue);

@@ -53,15 +53,15 @@ wait
 elapsed=$(($(date +%s) - start))
 [ "$elapsed" -gt 0 ] || elapsed=1
 i=0
+runs=0
 while [ "$i" -lt "$jobs" ]; do
     i=$((i + 1))
     n=$(awk '/^stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }' \
         "$out/worker-$i.log")
     lim=$(sed -n 's/.* lim: \([0-9]*\) .*/\1/p' "$out/worker-$i.log" | tail -n 1)
     echo "campaign: process $i (inputs up to ${lim:-?} bytes): $n inputs, $((n / elapsed)) inputs/s"
+    runs=$((runs + n))
 done
-runs=$(grep -h '^stat::number_of_executed_units:' "$out"/worker-*.log |
-    awk '{ n += $2 } END { print n + 0 }')
 edges=$("$fuzzer" -runs=0 "$out/corpus" "$seeds" 2>&1 |
     sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p' | tail -n 1)
 echo "campaign: $runs inputs in ${elapsed}s by $jobs processes:" \
