@@ -143,12 +143,14 @@ qemu-check-build: | check-config
 	$(NEED_QEMU)
 	@$(BUILD_QEMU) qemu-system-x86_64 tests/qtest/vkmt-test
 
+# The suites tests/vm/vm-suites.sh runs in the guest; each must report.
+VM_SUITES := conformance test_reap
 ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
 	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
-	--vm "scripts/vm-run --timeout 600 -- vm-suites" \
-	--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites"
+	--vm "scripts/vm-run --timeout 600 -- vm-suites" "$(VM_SUITES)" \
+	--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites" "$(VM_SUITES)"
 else
 CHECK_QEMU :=
 QTEST_ARGS := --no-qtest
@@ -162,8 +164,13 @@ check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuz
 # and both fuzz harnesses over their corpus and crash inputs (FUZZING.md);
 # ends with one "N passed, N failed".
 check: check-build
-	@tests/run-suites.sh build build/asan $(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) \
-		$(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
+	@tests/run-suites.sh build build/asan --replay tests/selftest/run-suites-selftest.sh \
+		$(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) $(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
+
+# The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
+.PHONY: check-selftest
+check-selftest:
+	@tests/selftest/run-suites-selftest.sh
 
 # The README's main command: everything from a fresh clone to a VM running
 # the demo scenario (configure installs what is missing when run as root).

@@ -96,7 +96,7 @@ fuzz-qemu-seeds-check: $(QFUZZ_GEN)
 	@echo "fuzz-qemu-seeds-check: $(QFUZZ_SEEDS) matches vkmt_fuzz_seeds.c"
 
 # For make check, through tests/run-suites.sh $(FUZZ_QEMU_CHECK_ARGS): one
-# "# fuzz_qemu: N passed, N failed" line (0 and 0 when skipped: no QEMU, or
+# "# fuzz_qemu: N passed, N failed" line (one skipped when skipped: no QEMU, or
 # no clang fuzzer toolchain).
 FUZZ_QEMU_CHECK_ARGS := --replay $(MAKE) -s fuzz-qemu-check
 QFUZZ_SKIP = if [ "$(WITH_QEMU)" != 1 ]; then \
@@ -108,7 +108,7 @@ fuzz-qemu-check-build: | check-config
 	@$(call QFUZZ_SKIP,:); $(BUILD_QFUZZ)
 
 fuzz-qemu-check: | check-config
-	@$(call QFUZZ_SKIP,echo "# fuzz_qemu: 0 passed$(comma) 0 failed"); \
+	@$(call QFUZZ_SKIP,echo "# fuzz_qemu: 0 passed$(comma) 0 failed$(comma) 1 skipped"); \
 	p=0; f=0; \
 	for t in fuzz-qemu-seeds-check fuzz-qemu-build fuzz-qemu-replay fuzz-qemu-smoke; do \
 		if $(MAKE) --no-print-directory $$t; then p=$$((p + 1)); else f=$$((f + 1)); \

@@ -6,7 +6,7 @@
 # seed, new inputs going to a scratch directory (never into the committed
 # corpus). Ends with the summary line tests/run-suites.sh adds up: one test,
 # which fails on a crash (the input is kept in build/fuzz/core/smoke-crashes/)
-# and counts as neither passed nor failed when FUZZER was not built because
+# and counts as skipped when FUZZER was not built because
 # clang cannot link libFuzzer (the reason is printed).
 set -u
 
@@ -16,7 +16,7 @@ shift
 if [ ! -x "$fuzzer" ]; then
     echo "# $name: skipped: $fuzzer was not built (clang cannot link libFuzzer:" \
         "on Debian, apt-get install clang libclang-rt-14-dev)"
-    echo "# $name: 0 passed, 0 failed"
+    echo "# $name: 0 passed, 0 failed, 1 skipped"
     exit 0
 fi
 out=$(dirname "$fuzzer")
