@@ -165,12 +165,20 @@ check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuz
 # ends with one "N passed, N failed".
 check: check-build
 	@tests/run-suites.sh build build/asan --replay tests/selftest/run-suites-selftest.sh \
+		--replay scripts/mutants.py \
 		$(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) $(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
 
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
 .PHONY: check-selftest
 check-selftest:
 	@tests/selftest/run-suites-selftest.sh
+
+# The mutant gate: each mutant of tests/mutants/mutants.txt, applied to a
+# scratch copy of the tree, must make a fast suite fail (scripts/mutants.py;
+# MUTANTS="NAME..." runs some).
+.PHONY: mutants
+mutants: | check-config
+	@scripts/mutants.py $(foreach m,$(MUTANTS),--only $(m))
 
 # The README's main command: everything from a fresh clone to a VM running
 # the demo scenario (configure installs what is missing when run as root).

@@ -53,7 +53,8 @@ NTSTATUS conf_reclaim1(struct conf *c, const D3DKMT_HANDLE *h, UINT n, BOOL *d);
 
 NTSTATUS conf_lock(struct conf *c, D3DKMT_HANDLE h, unsigned char **p);
 NTSTATUS conf_unlock(struct conf *c, D3DKMT_HANDLE h);
-/* Write a pattern derived from @seed / compare with it (1), zeros (0), else -1. */
+/* Write the pattern of @seed over the first @len bytes (it differs per page
+ * and per seed) / compare with it: 1 pattern, 0 all zeros, -1 anything else. */
 void conf_fill(struct conf *c, D3DKMT_HANDLE h, size_t len, unsigned seed);
 int conf_content(struct conf *c, D3DKMT_HANDLE h, size_t len, unsigned seed);
 

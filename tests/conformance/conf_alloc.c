@@ -224,6 +224,41 @@ static void resources_offer_and_reclaim_as_a_unit(void)
     conf_close(&c);
 }
 
+/* A resource's result is the worst of its members' (NOT_COMMITTED >
+ * DISCARDED > OK), whichever members were lost. */
+static void a_resource_reports_its_worst_member(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[3], res;
+    D3DKMT_RECLAIMALLOCATIONS2 r = { 0 };
+    D3DDDI_RECLAIM_RESULT result[1];
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create_resource(&c, 3, 4096, h, &res), STATUS_SUCCESS);
+    r.hPagingQueue = c.pq;
+    r.pResources = &res;
+    r.NumAllocations = 1;
+    r.pResults = result;
+    /* Members offered one by one; the last is the only LOW one, so the trim
+     * takes it alone. */
+    CHECK_ST(conf_offer(&c, &h[2], 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, h, 2, D3DKMT_OFFER_PRIORITY_HIGH, 0), STATUS_SUCCESS);
+    CHECK_ST(vkmt_trim(c.adapter, 4096, NULL), STATUS_SUCCESS);
+    CHECK_ST(D3DKMTReclaimAllocations2(&r), STATUS_SUCCESS);
+    CHECK_EQ(result[0], D3DDDI_RECLAIM_RESULT_DISCARDED);
+    /* The middle one decommitted, the last one discarded. */
+    CHECK_ST(conf_offer(&c, &h[1], 1, D3DKMT_OFFER_PRIORITY_LOW, 2 /* AllowDecommit */),
+             STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, &h[2], 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, &h[0], 1, D3DKMT_OFFER_PRIORITY_HIGH, 0), STATUS_SUCCESS);
+    CHECK_ST(vkmt_trim(c.adapter, 2 * 4096, NULL), STATUS_SUCCESS);
+    CHECK_ST(D3DKMTReclaimAllocations2(&r), STATUS_SUCCESS);
+    CHECK_EQ(result[0], D3DDDI_RECLAIM_RESULT_NOT_COMMITTED);
+    conf_close(&c);
+}
+
 /* Descriptors for 2D textures (vkmt.h): rows packed at bytes-per-pixel * width.
  * The good shapes below are ones the core fuzzer's seed recorder can encode. */
 static VKMT_ALLOCATION_DESC texture(UINT format, UINT w, UINT h)
@@ -322,13 +357,10 @@ static void texture_shapes_are_checked(void)
 }
 
 const struct test conf_alloc_tests[] = {
-    TEST(create_validates_the_private_data),
-    TEST(create_validates_the_call),
-    TEST(creation_beyond_the_budget_fails),
-    TEST(locks_give_separate_persistent_memory),
-    TEST(destroy_is_all_or_nothing),
-    TEST(resources_offer_and_reclaim_as_a_unit),
-    TEST(texture_allocations_lock_offer_and_reclaim),
+    TEST(create_validates_the_private_data),   TEST(create_validates_the_call),
+    TEST(creation_beyond_the_budget_fails),    TEST(locks_give_separate_persistent_memory),
+    TEST(destroy_is_all_or_nothing),           TEST(resources_offer_and_reclaim_as_a_unit),
+    TEST(a_resource_reports_its_worst_member), TEST(texture_allocations_lock_offer_and_reclaim),
     TEST(texture_shapes_are_checked),
 };
 CONF_COUNT(conf_alloc_tests);

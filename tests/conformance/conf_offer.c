@@ -136,6 +136,30 @@ static void duplicates_and_strangers_spoil_the_batch(void)
     conf_close(&c);
 }
 
+/* The last element of a batch is checked like the others: an offered, then
+ * a locked, allocation at the end refuses the whole batch. */
+static void a_bad_last_element_spoils_the_batch(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[3];
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create(&c, 3, 4096, h), STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, &h[2], 1, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, h, 3, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_reclaim2(&c, &h[2], 1, NULL), STATUS_SUCCESS);
+    CHECK_ST(conf_lock(&c, h[2], NULL), STATUS_SUCCESS);
+    CHECK_ST(conf_offer(&c, h, 3, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_INVALID_PARAMETER);
+    CHECK_ST(conf_unlock(&c, h[2]), STATUS_SUCCESS);
+    for (int i = 0; i < 2; i++) { /* neither refused batch offered them */
+        CHECK_ST(conf_lock(&c, h[i], NULL), STATUS_SUCCESS);
+        CHECK_ST(conf_unlock(&c, h[i]), STATUS_SUCCESS);
+    }
+    conf_close(&c);
+}
+
 static void locked_allocations_cannot_be_offered(void)
 {
     struct conf c;
@@ -158,6 +182,7 @@ const struct test conf_offer_tests[] = {
     TEST(offer_checks_device_priority_and_flags),
     TEST(offer_of_an_offered_allocation_is_refused),
     TEST(duplicates_and_strangers_spoil_the_batch),
+    TEST(a_bad_last_element_spoils_the_batch),
     TEST(locked_allocations_cannot_be_offered),
 };
 CONF_COUNT(conf_offer_tests);

@@ -56,8 +56,9 @@ static void creation_under_pressure_discards_offered_content(void)
     }
     unit = c.budget / 8 / PAGE * PAGE;
     CHECK_ST(conf_create(&c, 8, unit, h), STATUS_SUCCESS);
-    conf_fill(&c, h[7], PAGE, 77);
-    conf_fill(&c, h[6], PAGE, 66);
+    for (int i = 0; i < 8; i++) {
+        conf_fill(&c, h[i], unit, 60 + (unsigned)i);
+    }
     CHECK_ST(conf_create(&c, 1, PAGE, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
     CHECK_ST(conf_offer(&c, &h[0], 2, D3DKMT_OFFER_PRIORITY_HIGH, 0), STATUS_SUCCESS);
     CHECK_ST(conf_offer(&c, &h[2], 2, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
@@ -72,9 +73,15 @@ static void creation_under_pressure_discards_offered_content(void)
     CHECK_EQ(r[2], D3DDDI_RECLAIM_RESULT_DISCARDED);
     CHECK_EQ(r[3], D3DDDI_RECLAIM_RESULT_DISCARDED);
     CHECK_EQ(r[4], D3DDDI_RECLAIM_RESULT_OK);
+    CHECK_EQ(r[5], D3DDDI_RECLAIM_RESULT_OK);
     CHECK_EQ(r[6], D3DDDI_RECLAIM_RESULT_DISCARDED);
-    CHECK_EQ(conf_content(&c, h[6], PAGE, 66), 0);
-    CHECK_EQ(conf_content(&c, h[7], PAGE, 77), 1); /* never offered */
+    CHECK_EQ(r[7], D3DDDI_RECLAIM_RESULT_OK);
+    /* Every page of every allocation: zeros where discarded, else its own
+     * pattern (h[4], h[5] and h[7] were never offered). */
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ(conf_content(&c, h[i], unit, 60 + (unsigned)i),
+                 r[i] == D3DDDI_RECLAIM_RESULT_DISCARDED ? 0 : 1);
+    }
     CHECK_EQ(conf_usage(&c), 8 * unit);
     conf_close(&c);
 }
@@ -91,7 +98,9 @@ static void a_reclaim_that_cannot_fit_changes_nothing(void)
     }
     unit = c.budget / 4 / PAGE * PAGE;
     CHECK_ST(conf_create(&c, 4, unit, h), STATUS_SUCCESS);
-    conf_fill(&c, h[3], PAGE, 3);
+    for (int i = 0; i < 4; i++) {
+        conf_fill(&c, h[i], unit, (unsigned)i);
+    }
     CHECK_ST(conf_offer(&c, h, 4, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
     CHECK_ST(vkmt_trim(c.adapter, 2 * unit, NULL), STATUS_SUCCESS); /* h[0], h[1] */
     CHECK_ST(conf_create(&c, 1, 3 * unit, big), STATUS_SUCCESS);    /* evicts h[2] */
@@ -106,7 +115,9 @@ static void a_reclaim_that_cannot_fit_changes_nothing(void)
     CHECK_EQ(r[1], D3DDDI_RECLAIM_RESULT_DISCARDED);
     CHECK_EQ(r[2], D3DDDI_RECLAIM_RESULT_DISCARDED);
     CHECK_EQ(r[3], D3DDDI_RECLAIM_RESULT_OK); /* the failed reclaims left it be */
-    CHECK_EQ(conf_content(&c, h[3], PAGE, 3), 1);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(conf_content(&c, h[i], unit, (unsigned)i), i == 3 ? 1 : 0);
+    }
     conf_close(&c);
 }
 
@@ -133,45 +144,72 @@ static void trim_reports_bytes_and_lowers_usage(void)
     conf_close(&c);
 }
 
+/* The eviction class PROTOCOL.md section 9 gives a priority: LOW first,
+ * NORMAL and AUTO together, HIGH last. */
+static int evict_class(int prio)
+{
+    return prio == D3DKMT_OFFER_PRIORITY_LOW ? 0 : prio == D3DKMT_OFFER_PRIORITY_HIGH ? 2 : 1;
+}
+
+/*
+ * Six rounds of offers at mixed priorities, a trim and a reclaim of all.
+ * What must be discarded comes from a model of the eviction order written
+ * here, not from the device: each round the trim takes whole allocations,
+ * class by class and oldest offer first, until it has its bytes. The device's
+ * reclaim results, the bytes the trim reports, the usage and every page of
+ * content must all agree with the model.
+ */
 static void content_guarantees_under_repeated_pressure(void)
 {
-    enum { N = 32 };
+    enum { N = 32, SIZE = 2 * PAGE };
     struct conf c;
     D3DKMT_HANDLE h[N];
-    D3DDDI_RECLAIM_RESULT r[N];
-    int state[N]; /* 1: pattern expected, 0: zeros expected */
+    unsigned seed[N];
 
     if (!conf_open(&c)) {
         return;
     }
-    CHECK_ST(conf_create(&c, N, 2 * PAGE, h), STATUS_SUCCESS);
+    CHECK_ST(conf_create(&c, N, SIZE, h), STATUS_SUCCESS);
     for (int i = 0; i < N; i++) {
-        conf_fill(&c, h[i], 2 * PAGE, (unsigned)i);
-        state[i] = 1;
+        seed[i] = (unsigned)i;
+        conf_fill(&c, h[i], SIZE, seed[i]);
     }
     for (int round = 0; round < 6; round++) {
-        int offered[N] = { 0 };
+        int prio[N] = { 0 }, lost[N] = { 0 };
+        UINT64 want = (UINT64)(round + 1) * 4 * PAGE, freed = 0, model = 0, before;
 
         for (int i = 0; i < N; i++) {
             if ((i + round) % 3 != 0) { /* every third one is never offered */
-                offered[i] = 1;
-                CHECK_ST(conf_offer(&c, &h[i], 1, (D3DKMT_OFFER_PRIORITY)(1 + (i + round) % 4), 0),
+                prio[i] = 1 + (i + round) % 4;
+                CHECK_ST(conf_offer(&c, &h[i], 1, (D3DKMT_OFFER_PRIORITY)prio[i], 0),
                          STATUS_SUCCESS);
             }
         }
-        CHECK_ST(vkmt_trim(c.adapter, (UINT64)(round + 1) * 4 * PAGE, NULL), STATUS_SUCCESS);
-        for (int i = 0; i < N; i++) {
-            if (!offered[i]) {
-                continue;
-            }
-            CHECK_ST(conf_reclaim2(&c, &h[i], 1, &r[i]), STATUS_SUCCESS);
-            if (r[i] == D3DDDI_RECLAIM_RESULT_DISCARDED) {
-                state[i] = 0;
+        /* The model: offers were made in index order, one at a time. */
+        for (int cls = 0; cls < 3 && model < want; cls++) {
+            for (int i = 0; i < N && model < want; i++) {
+                if (prio[i] && evict_class(prio[i]) == cls) {
+                    lost[i] = 1;
+                    model += SIZE;
+                }
             }
         }
+        before = conf_usage(&c);
+        CHECK_ST(vkmt_trim(c.adapter, want, &freed), STATUS_SUCCESS);
+        CHECK_EQ(freed, model);
+        CHECK_EQ(before - conf_usage(&c), model);
         for (int i = 0; i < N; i++) {
-            CHECK_EQ(conf_content(&c, h[i], 2 * PAGE, (unsigned)i), state[i]);
+            D3DDDI_RECLAIM_RESULT r = (D3DDDI_RECLAIM_RESULT)9;
+
+            CHECK_ST(conf_reclaim2(&c, &h[i], 1, &r), STATUS_SUCCESS);
+            CHECK_EQ(r, lost[i] ? D3DDDI_RECLAIM_RESULT_DISCARDED : D3DDDI_RECLAIM_RESULT_OK);
+            CHECK_EQ(conf_content(&c, h[i], SIZE, seed[i]), lost[i] ? 0 : 1);
+            if (lost[i]) { /* new content for the next rounds to keep */
+                seed[i] += N;
+                conf_fill(&c, h[i], SIZE, seed[i]);
+            }
         }
+        CHECK_EQ(conf_usage(&c), before);
     }
     conf_close(&c);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The helpers of conf.h, shared by the conformance suite and test_virgl. */
 #define _DEFAULT_SOURCE /* mmap flags */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,13 +153,43 @@ NTSTATUS conf_unlock(struct conf *c, D3DKMT_HANDLE h)
     return D3DKMTUnlock2(&u);
 }
 
+/*
+ * The content pattern: every page has a key hashed from the seed and the
+ * page's index, and every 8-byte word is its page's key mixed with the
+ * word's index. No two pages of one allocation and no two allocations
+ * (different seeds) hold the same bytes, so content moved between pages or
+ * allocations is caught as surely as content lost, at one multiply a word.
+ */
+static uint64_t page_key(unsigned seed, size_t page)
+{
+    uint64_t x = ((uint64_t)seed << 40 ^ page) + 0x9e3779b97f4a7c15ull;
+
+    x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ x >> 27) * 0x94d049bb133111ebull;
+    return x ^ x >> 31;
+}
+
+#define WORDS_PER_PAGE (4096 / 8)
+
+static uint64_t pattern_word(uint64_t key, size_t word)
+{
+    return key ^ (word + 1) * 0x9e3779b97f4a7c15ull;
+}
+
 void conf_fill(struct conf *c, D3DKMT_HANDLE h, size_t len, unsigned seed)
 {
     unsigned char *p = NULL;
+    uint64_t key = 0;
 
     CHECK_ST(conf_lock(c, h, &p), STATUS_SUCCESS);
-    for (size_t i = 0; p && i < len; i++) {
-        p[i] = (unsigned char)(seed * 31 + i * 13 + (i >> 8));
+    for (size_t w = 0; p && w * 8 < len; w++) {
+        uint64_t v;
+
+        if (w % WORDS_PER_PAGE == 0) {
+            key = page_key(seed, w / WORDS_PER_PAGE);
+        }
+        v = pattern_word(key, w);
+        memcpy(p + w * 8, &v, len - w * 8 < 8 ? len - w * 8 : 8);
     }
     CHECK_ST(conf_unlock(c, h), STATUS_SUCCESS);
 }
@@ -167,11 +198,20 @@ int conf_content(struct conf *c, D3DKMT_HANDLE h, size_t len, unsigned seed)
 {
     unsigned char *p = NULL;
     int pattern = 1, zero = 1;
+    uint64_t key = 0;
 
     CHECK_ST(conf_lock(c, h, &p), STATUS_SUCCESS);
-    for (size_t i = 0; p && i < len; i++) {
-        pattern &= p[i] == (unsigned char)(seed * 31 + i * 13 + (i >> 8));
-        zero &= p[i] == 0;
+    for (size_t w = 0; p && w * 8 < len && (pattern || zero); w++) {
+        size_t n = len - w * 8 < 8 ? len - w * 8 : 8;
+        uint64_t want, got = 0;
+
+        if (w % WORDS_PER_PAGE == 0) {
+            key = page_key(seed, w / WORDS_PER_PAGE);
+        }
+        want = pattern_word(key, w);
+        memcpy(&got, p + w * 8, n);
+        pattern &= memcmp(&got, &want, n) == 0;
+        zero &= got == 0;
     }
     CHECK_ST(conf_unlock(c, h), STATUS_SUCCESS);
     return p ? (pattern ? 1 : zero ? 0 : -1) : -2;

@@ -297,15 +297,36 @@ uint64_t trim(uint64_t bytes)
     return vkmt_core_trim(F.core, bytes);
 }
 
+/* Byte @i of the pattern of @seed: neighbouring pages differ, and so do
+ * allocations filled with different seeds. */
+uint8_t pattern_byte(uint8_t seed, size_t i)
+{
+    return (uint8_t)(seed * 131u + i * 7u + (i >> 12) * 29u + (i >> 20) * 53u);
+}
+
 void fill(uint32_t dev, uint32_t a, size_t len, uint8_t seed)
 {
     uint8_t *p = NULL;
 
     CHECK_EQ(lock(dev, a, &p), VKMT_ST_SUCCESS);
     for (size_t i = 0; p && i < len; i++) {
-        p[i] = (uint8_t)(seed + i * 7);
+        p[i] = pattern_byte(seed, i);
     }
     CHECK_EQ(unlock(dev, a), VKMT_ST_SUCCESS);
+}
+
+int content(uint32_t dev, uint32_t a, size_t len, uint8_t seed)
+{
+    uint8_t *p = NULL;
+    int pattern = 1, zero = 1;
+
+    CHECK_EQ(lock(dev, a, &p), VKMT_ST_SUCCESS);
+    for (size_t i = 0; p && i < len; i++) {
+        pattern &= p[i] == pattern_byte(seed, i);
+        zero &= p[i] == 0;
+    }
+    CHECK_EQ(unlock(dev, a), VKMT_ST_SUCCESS);
+    return pattern ? 1 : zero ? 0 : -1;
 }
 
 uint64_t memfd_bytes(void)

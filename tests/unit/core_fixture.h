@@ -82,7 +82,11 @@ uint32_t unlock(uint32_t dev, uint32_t a);
 uint64_t trim(uint64_t bytes);
 uint64_t memfd_bytes(void);
 
-/* Writes a pattern of @seed into allocation @a (test_core_states.c checks it). */
+/* Writes the pattern of @seed into allocation @a; content() checks it. */
+uint8_t pattern_byte(uint8_t seed, size_t i);
 void fill(uint32_t dev, uint32_t a, size_t len, uint8_t seed);
+/* 1 if the first @len bytes of @a hold the pattern of @seed, 0 if all
+ * zero, -1 otherwise (a LOCK and an UNLOCK around the look). */
+int content(uint32_t dev, uint32_t a, size_t len, uint8_t seed);
 
 #endif /* VKMT_CORE_FIXTURE_H */

@@ -47,6 +47,126 @@ static void batches_are_all_or_nothing(void)
     teardown();
 }
 
+/* A bad element spoils its batch in any position, the last one included:
+ * each of three positions gets an offered, then a locked, allocation. */
+static void a_bad_element_in_any_position_spoils_the_batch(void)
+{
+    uint32_t dev, h[4], r[3];
+
+    setup(MIB, 0);
+    dev = new_device();
+    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &h[3], 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    for (int pos = 0; pos < 3; pos++) {
+        uint32_t batch[3];
+
+        for (int i = 0, j = 0; i < 3; i++) {
+            batch[i] = i == pos ? h[3] : h[j++];
+        }
+        CHECK_EQ(offer(dev, batch, 3, VKMT_PRIO_LOW), VKMT_ST_INVALID_PARAMETER);
+        CHECK_EQ(lock(dev, h[pos], NULL), VKMT_ST_SUCCESS);
+        CHECK_EQ(offer(dev, h, 3, VKMT_PRIO_LOW), VKMT_ST_INVALID_PARAMETER);
+        CHECK_EQ(unlock(dev, h[pos]), VKMT_ST_SUCCESS);
+    }
+    for (int i = 0; i < 3; i++) { /* nothing was offered */
+        CHECK_EQ(lock(dev, h[i], NULL), VKMT_ST_SUCCESS);
+        CHECK_EQ(unlock(dev, h[i]), VKMT_ST_SUCCESS);
+    }
+    /* Reclaim and destroy with a stranger last change nothing either. */
+    CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(trim(1), PAGE); /* h[0] */
+    CHECK_EQ(reclaim(dev, (uint32_t[]){ h[0], h[1], 0x12345678u }, 3, r),
+             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_INVALID_PARAMETER); /* still discarded */
+    CHECK_EQ(lock(dev, h[1], NULL), VKMT_ST_INVALID_PARAMETER); /* still offered */
+    CHECK_EQ(destroy_allocs(dev, (uint32_t[]){ h[2], h[1], 0x12345678u }, 3),
+             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(lock(dev, h[2], NULL), VKMT_ST_SUCCESS);
+    teardown();
+}
+
+/* PROTOCOL.md 8: a resource's result is the worst of its members', whichever
+ * member it is: NOT_COMMITTED > DISCARDED > OK. */
+static void a_resource_reports_its_worst_member(void)
+{
+    uint32_t dev, h[3], r[1], res32;
+    uint64_t res;
+
+    setup(MIB, 0);
+    dev = new_device();
+    CHECK_EQ(create_on(&F.d, dev, 3, PAGE, h, VKMT_SQE_F_CREATE_RESOURCE, &res), VKMT_ST_SUCCESS);
+    res32 = (uint32_t)res;
+    /* Only the last member is lost. */
+    CHECK_EQ(offer(dev, &h[2], 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_HIGH), VKMT_ST_SUCCESS);
+    CHECK_EQ(trim(1), PAGE);
+    CHECK_EQ(F.discard_order[0], h[2]);
+    CHECK_EQ(reclaim_ex(dev, &res32, 1, r, VKMT_SQE_F_RESOURCES, NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
+    /* The middle member decommitted, the last discarded: NOT_COMMITTED. */
+    CHECK_EQ(offer_ex(dev, &h[1], 1, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, 0),
+             VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &h[2], 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &h[0], 1, VKMT_PRIO_HIGH), VKMT_ST_SUCCESS);
+    CHECK_EQ(trim(2 * PAGE), 2 * PAGE);
+    CHECK_EQ(reclaim_ex(dev, &res32, 1, r, VKMT_SQE_F_RESOURCES, NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(r[0], VKMT_RECLAIM_NOT_COMMITTED);
+    teardown();
+}
+
+/*
+ * The array rule (PROTOCOL.md 6.1) decides on its own: each command below
+ * names only live, offerable allocations wherever the device would read
+ * them, so nothing but the framing rule can refuse it.
+ */
+static void framing_refuses_otherwise_valid_commands(void)
+{
+    static uint32_t h[VKMT_MAX_BATCH + 1];
+    const uint32_t n = VKMT_MAX_BATCH + 1;
+    struct vkmt_stats s;
+    uint32_t dev;
+
+    setup(64 * MIB, 64 * MIB);
+    dev = new_device();
+    CHECK_EQ(create(dev, VKMT_MAX_BATCH, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(create(dev, 1, PAGE, &h[VKMT_MAX_BATCH]), VKMT_ST_SUCCESS);
+    memcpy(staging(0), h, sizeof(h));
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                    .handle = dev,
+                                    .count = n,
+                                    .payload_len = n * 4,
+                                    .arg0 = VKMT_PRIO_LOW },
+                 NULL),
+             VKMT_ST_INVALID_PARAMETER);
+    /* A handle at offset 2, read only if misaligned offsets were allowed. */
+    memcpy(staging(0) + 2, &h[0], 4);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                    .handle = dev,
+                                    .count = 1,
+                                    .payload_off = 2,
+                                    .payload_len = 4,
+                                    .arg0 = VKMT_PRIO_LOW },
+                 NULL),
+             VKMT_ST_INVALID_PARAMETER);
+    /* Two handles straddling the end of staging: the second lies in the
+     * next queue's (unclaimed) header. */
+    memcpy(staging(0) + VKMT_STAGING_SIZE - 4, &h[0], 4);
+    memcpy(qbase(1), &h[1], 4);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                    .handle = dev,
+                                    .count = 2,
+                                    .payload_off = VKMT_STAGING_SIZE - 4,
+                                    .payload_len = 8,
+                                    .arg0 = VKMT_PRIO_LOW },
+                 NULL),
+             VKMT_ST_INVALID_PARAMETER);
+    memset(qbase(1), 0, 4);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.offers, 0);
+    CHECK_EQ(lock(dev, h[0], NULL), VKMT_ST_SUCCESS); /* never offered */
+    teardown();
+}
+
 static void batch_sizes(void)
 {
     static uint32_t h[VKMT_MAX_BATCH], r[VKMT_MAX_BATCH];
@@ -370,6 +490,9 @@ static void malformed_commands_get_precise_statuses(void)
 
 const struct test core_command_tests[] = {
     TEST(batches_are_all_or_nothing),
+    TEST(a_bad_element_in_any_position_spoils_the_batch),
+    TEST(a_resource_reports_its_worst_member),
+    TEST(framing_refuses_otherwise_valid_commands),
     TEST(batch_sizes),
     TEST(resources_group_their_allocations),
     TEST(paging_queue_fence_counts_reclaims),

@@ -7,21 +7,6 @@
 #include "harness.h"
 #include "test_core.h"
 
-/* 1 if the content is the pattern fill() wrote for @seed, 0 if all zero, -1 otherwise. */
-static int content(uint32_t dev, uint32_t a, size_t len, uint8_t seed)
-{
-    uint8_t *p = NULL;
-    int pattern = 1, zero = 1;
-
-    CHECK_EQ(lock(dev, a, &p), VKMT_ST_SUCCESS);
-    for (size_t i = 0; p && i < len; i++) {
-        pattern &= p[i] == (uint8_t)(seed + i * 7);
-        zero &= p[i] == 0;
-    }
-    CHECK_EQ(unlock(dev, a), VKMT_ST_SUCCESS);
-    return pattern ? 1 : zero ? 0 : -1;
-}
-
 static void offered_content_survives_byte_for_byte(void)
 {
     uint32_t dev, h[3], r[3] = { 9, 9, 9 };
@@ -220,18 +205,55 @@ static void reclaim_needing_no_memory_succeeds_over_budget(void)
     teardown();
 }
 
-static void decommit_and_recommit(void)
+/* An offer makes room at once when the host lowered the budget while every
+ * allocation was in use (nothing could be discarded then). */
+static void an_offer_enforces_a_lowered_budget(void)
 {
-    uint32_t dev, h[2], r[2];
+    uint32_t dev, h[4];
     struct vkmt_stats s;
 
     setup(MIB, 0);
     dev = new_device();
-    CHECK_EQ(create(dev, 2, PAGE, h), VKMT_ST_SUCCESS);
-    fill(dev, h[0], PAGE, 5);
+    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, 2 * PAGE);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.committed_bytes, 4 * PAGE); /* nothing was offered */
+    CHECK_EQ(s.discards, 0);
+    CHECK_EQ(offer(dev, h, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.discards, 1);
+    CHECK_EQ(s.committed_bytes, 3 * PAGE);
+    CHECK_EQ(offer(dev, h + 1, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.discards, 2); /* only down to the budget: h[2] keeps its content */
+    CHECK_EQ(s.committed_bytes, 2 * PAGE);
+    CHECK_EQ(F.discard_order[0], h[0]);
+    CHECK_EQ(F.discard_order[1], h[1]);
+    teardown();
+}
+
+static void decommit_and_recommit(void)
+{
+    enum { N = 16 };
+    uint32_t dev, h[N], r[2];
+    struct vkmt_stats s;
+    uint64_t before;
+
+    /* A full aperture, every page written: whatever range a recommit gets
+     * held content before, so reading zeros there cannot be luck. */
+    setup(N * PAGE, N * PAGE);
+    dev = new_device();
+    CHECK_EQ(create(dev, N, PAGE, h), VKMT_ST_SUCCESS);
+    for (int i = 0; i < N; i++) {
+        fill(dev, h[i], PAGE, (uint8_t)(i + 1));
+    }
+    before = memfd_bytes();
+    CHECK_EQ(before, N * PAGE);
     CHECK_EQ(offer_ex(dev, h, 2, VKMT_PRIO_NORMAL, VKMT_OFFER_F_ALLOW_DECOMMIT, 0),
              VKMT_ST_SUCCESS);
     CHECK_EQ(trim(UINT64_MAX), 2 * PAGE);
+    /* The backing file's blocks, not a counter, show the pages went back. */
+    CHECK_EQ(before - memfd_bytes(), 2 * PAGE);
     vkmt_core_get_stats(F.core, &s);
     CHECK_EQ(s.decommits, 2);
     CHECK_EQ(reclaim(dev, h, 2, r), VKMT_ST_SUCCESS);
@@ -244,7 +266,10 @@ static void decommit_and_recommit(void)
     /* The v1 thunk's flag: fresh zeroed backing, reported as discarded. */
     CHECK_EQ(reclaim_ex(dev, h, 1, r, VKMT_SQE_F_RECOMMIT, NULL), VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
-    CHECK_EQ(content(dev, h[0], PAGE, 5), 0);
+    CHECK_EQ(content(dev, h[0], PAGE, 1), 0);
+    for (int i = 2; i < N; i++) {
+        CHECK_EQ(content(dev, h[i], PAGE, (uint8_t)(i + 1)), 1);
+    }
     /* Without AllowDecommit a trim only discards. */
     CHECK_EQ(offer(dev, h, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
     CHECK_EQ(trim(UINT64_MAX), PAGE);
@@ -263,6 +288,7 @@ const struct test core_state_tests[] = {
     TEST(reclaim_evicts_others_but_never_its_own_batch),
     TEST(lowering_the_budget_discards_offered),
     TEST(reclaim_needing_no_memory_succeeds_over_budget),
+    TEST(an_offer_enforces_a_lowered_budget),
     TEST(decommit_and_recommit),
 };
 const unsigned core_state_ntests = sizeof(core_state_tests) / sizeof(core_state_tests[0]);
