@@ -3,7 +3,7 @@
 """The mutant gate: every guarantee of PROTOCOL.md has a test that fails
 when the code stops keeping it.
 
-    scripts/mutants.py [--list FILE] [--only NAME]... [--keep]
+    scripts/mutants.py [--list FILE] [--only NAME]... [--keep] [--fuzz]
 
 Each mutant of the list (tests/mutants/mutants.txt) is a small named edit of
 the engine or the guest library that breaks one guarantee. The gate copies
@@ -22,6 +22,10 @@ List format: a mutant starts with "== NAME", then "file: PATH", "guards:
 WHAT IT BREAKS", and its edit as "- " lines (consecutive lines of the file,
 compared without their leading whitespace) followed by "+ " lines (their
 replacement, indented like the first line replaced). "#" starts a comment.
+
+--fuzz also replays the engine fuzz harness's corpus (fuzz_core_replay, its
+differential model) on every mutant the fast suites let through, to find
+the mutants only the fuzz model kills; those still count as not killed.
 """
 import argparse
 import os
@@ -126,19 +130,25 @@ def copy_tree():
     shutil.copy(os.path.join(ROOT, "build", "config.mk"), os.path.join(SCRATCH, "build", "config.mk"))
 
 
-def build():
-    r = subprocess.run(["make", "-s", "-j%d" % (os.cpu_count() or 2)] + MAKE_VARS + TARGETS,
+def build(targets):
+    r = subprocess.run(["make", "-s", "-j%d" % (os.cpu_count() or 2)] + MAKE_VARS + targets,
                        cwd=SCRATCH, capture_output=True, text=True)
     return r.returncode == 0, r.stdout + r.stderr
 
 
-def run_suites():
+FUZZ_REPLAY = ["build/fuzz/core/fuzz_core_replay", "tests/fuzz/core/corpus",
+               "tests/fuzz/core/crashes"]
+
+
+def run_suites(suites):
     """(None, "") when every suite passes; else (suite, the tests that failed)."""
     env = dict(os.environ, VKMT_TRANSPORT="loopback", VKMT_LOOPBACK_BACKEND="mem",
                VKMT_LOOPBACK_LIB=os.path.join(SCRATCH, "build", "libvkmt-loopback.so"))
-    for suite in SUITES:
+    for suite in suites:
+        cmd = ([os.path.join(SCRATCH, "build", "tests", suite)] if suite != "fuzz_core_replay"
+               else [os.path.join(SCRATCH, FUZZ_REPLAY[0])] + FUZZ_REPLAY[1:])
         try:
-            r = subprocess.run([os.path.join(SCRATCH, "build", "tests", suite)], cwd=SCRATCH,
+            r = subprocess.run(cmd, cwd=SCRATCH,
                                env=env, capture_output=True, text=True, errors="replace",
                                timeout=SUITE_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -161,6 +171,8 @@ def main():
                     help="run only this mutant (repeatable)")
     ap.add_argument("--keep", action="store_true",
                     help="leave the last mutant applied in the scratch tree")
+    ap.add_argument("--fuzz", action="store_true",
+                    help="replay the engine fuzz corpus on mutants the fast suites miss")
     args = ap.parse_args()
     mutants = parse(args.list)
     if args.only:
@@ -171,12 +183,13 @@ def main():
     t0 = time.monotonic()
     print("mutants: %d from %s; scratch tree %s" % (len(mutants), os.path.relpath(args.list, ROOT),
                                                     os.path.relpath(SCRATCH, ROOT)), flush=True)
+    targets = TARGETS + ([FUZZ_REPLAY[0]] if args.fuzz else [])
     copy_tree()
-    ok, out = build()
+    ok, out = build(targets)
     if not ok:
         print(out)
         sys.exit("mutants: the unmutated tree does not build")
-    suite, why = run_suites()
+    suite, why = run_suites(SUITES + (["fuzz_core_replay"] if args.fuzz else []))
     if suite:
         sys.exit("mutants: the unmutated tree fails %s: %s" % (suite, why))
     print("mutants: the unmutated tree builds and passes (%.1f s)" % (time.monotonic() - t0),
@@ -194,13 +207,17 @@ def main():
         else:
             with open(path, "w") as f:
                 f.write(text)
-            ok, out = build()
+            ok, out = build(targets)
             if not ok:
                 verdict, detail = "NOT BUILT", out.strip().splitlines()[-1] if out.strip() else ""
             else:
-                suite, why = run_suites()
+                suite, why = run_suites(SUITES)
                 verdict, detail = ("killed", "by %s: %s" % (suite, why)) if suite else \
                     ("SURVIVED", "every fast suite passes")
+                if not suite and args.fuzz:
+                    suite, why = run_suites(["fuzz_core_replay"])
+                    if suite:
+                        verdict, detail = "FUZZ ONLY", "killed only by %s: %s" % (suite, why)
             if not (args.keep and i == len(mutants)):
                 with open(path, "w") as f:
                     f.write(orig)

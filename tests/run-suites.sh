@@ -182,13 +182,24 @@ for dir in $dirs; do
             backend=${s#*@}
             label="$bin (loopback backend $backend)"
         fi
+        # Suites that bring up virglrenderer: Mesa's EGL driver leaks at each
+        # display (tests/lsan.supp says how the suppression finds it).
+        asan_opts=${ASAN_OPTIONS-}
+        lsan_opts=${LSAN_OPTIONS-}
+        case "$s" in
+        test_virgl | *@virgl)
+            asan_opts="${asan_opts:+$asan_opts:}fast_unwind_on_malloc=0"
+            lsan_opts="${lsan_opts:+$lsan_opts:}suppressions=$(pwd)/tests/lsan.supp"
+            ;;
+        esac
         printf '== %s\n' "$label"
         if [ ! -x "$bin" ]; then
             printf '# %s is missing\n' "$bin"
             total_fail=$((total_fail + 1))
             continue
         fi
-        run_logged suite "$label" env VKMT_TRANSPORT=loopback \
+        run_logged suite "$label" env "ASAN_OPTIONS=$asan_opts" "LSAN_OPTIONS=$lsan_opts" \
+            VKMT_TRANSPORT=loopback \
             VKMT_LOOPBACK_LIB="$(pwd)/$dir/libvkmt-loopback.so" VKMT_LOOPBACK_BACKEND=$backend "$bin"
     done
 done

@@ -458,6 +458,68 @@ static void test_memdev(void)
     stop(&v);
 }
 
+/* Bytes the file at @path really holds (its allocated blocks). */
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * Discards return memory to the host, measured on the memory backend's own
+ * file rather than the device's counters: an AllowDecommit trim frees the
+ * file's blocks under the decommitted allocations and no others.
+ */
+static void test_decommit_returns_memory(void)
+{
+    enum { N = 4, SIZE = 64 * PAGE };
+    g_autofree char *dir = g_dir_make_tmp("vkmt-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "aperture", NULL);
+    g_autofree char *more =
+        g_strdup_printf("-object memory-backend-file,id=ap,size=16M,mem-path=%s,share=on", path);
+    g_autofree uint8_t *buf = g_malloc(SIZE);
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[N], r[N];
+    uint64_t before;
+
+    g_assert(dir);
+    start_with(&v, "memdev=ap", more);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, N, SIZE, h);
+    memset(buf, 0x5a, SIZE);
+    for (int i = 0; i < N; i++) {
+        qpci_memwrite(v.dev, v.ap, lock(&v, &d, dev, h[i]), buf, SIZE);
+    }
+    before = file_bytes(path);
+    g_assert_cmpuint(before, >=, N * SIZE);
+    staging_write(&v, &d, 0, h, 2 * 4);
+    g_assert_cmphex(run(&v, &d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                           .handle = dev,
+                                           .count = 2,
+                                           .payload_len = 2 * 4,
+                                           .arg0 = VKMT_PRIO_LOW,
+                                           .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmpint(stats_get(&v, "decommits"), ==, 2);
+    g_assert_cmpuint(before - file_bytes(path), ==, 2 * SIZE);
+    g_assert_cmphex(reclaim(&v, &d, dev, h, N, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_NOT_COMMITTED);
+    g_assert_cmpuint(r[1], ==, VKMT_RECLAIM_NOT_COMMITTED);
+    g_assert_cmpuint(r[2], ==, VKMT_RECLAIM_OK);
+    g_assert_cmpuint(r[3], ==, VKMT_RECLAIM_OK);
+    stop(&v);
+    unlink(path);
+    rmdir(dir);
+}
+
 #ifdef HAVE_VIRGL
 /*
  * backend=virgl on Mesa's software renderer: content written under a lock
@@ -1099,6 +1161,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/lifecycle/ioeventfd", test_lifecycle_ioeventfd);
     qtest_add_func("/vkmt/lifecycle/iothread", test_lifecycle_iothread);
     qtest_add_func("/vkmt/memdev", test_memdev);
+    qtest_add_func("/vkmt/decommit-returns-memory", test_decommit_returns_memory);
 #ifdef HAVE_VIRGL
     qtest_add_func("/vkmt/virgl", test_virgl);
     qtest_add_func("/vkmt/virgl-hotplug", test_virgl_hotplug);

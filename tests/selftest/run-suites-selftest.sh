@@ -78,11 +78,11 @@ expect "an indented not ok is a subtest, summed up by its parent" 6 0 0
 
 fresh_build
 fake "$tmp/b/tests/test_core" "1..2\nok 1 - a\nnot ok 2 - b # TODO not yet\n# test_core: 1 passed, 0 failed, 1 skipped\n"
-expect "not ok # TODO is skipped, not failed" 6 0 1
+expect "not ok with a TODO directive is skipped, not failed" 6 0 1
 
 fresh_build
 fake "$tmp/b/tests/test_virgl" "1..2\nok 1 - a # SKIP no GL here\nok 2 - b\n# test_virgl: 1 passed, 0 failed, 1 skipped\n"
-expect "ok # SKIP is counted as skipped" 6 0 1
+expect "ok with a SKIP directive is counted as skipped" 6 0 1
 
 fresh_build
 fake "$tmp/b/tests/test_virgl" "1..1\nok 1 - a\n"
@@ -109,7 +109,7 @@ expect "a not ok line in the VM output fails" 12 1 0 --vm "$tmp/vm" "conformance
 
 fresh_build
 fake "$tmp/qtest" "1..3\nok 1 - a\nnot ok 2 - b # TODO later\nok 3 - c # SKIP no bus\n"
-expect "qtest TAP: TODO and SKIP are skipped" 7 0 2 --qtest "$tmp/qemu" "$tmp/qtest"
+expect "qtest TAP: TODO and SKIP directives are skipped" 7 0 2 --qtest "$tmp/qemu" "$tmp/qtest"
 
 echo "# run_suites_selftest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
