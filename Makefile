@@ -40,7 +40,9 @@ HARNESS := tests/harness.c
 
 .PHONY: all check check-build examples bench-host install uninstall format format-check clean \
 	qemu qemu-check-build clean-qemu
-all: build/libvkmt.a build/libvkmt.so build/libvkmt-loopback.so \
+# libvkmt.so.1 is the soname programs load: a program built against the
+# build tree (README) starts after a plain make.
+all: build/libvkmt.a build/libvkmt.so build/libvkmt.so.$(SOVERSION) build/libvkmt-loopback.so \
 	build/vkmt-uninstalled.pc build/vkmt.pc
 
 # $(call variant,DIR,CFLAGS): objects, libraries and tests built into DIR.
