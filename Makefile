@@ -170,6 +170,13 @@ check: check-build
 		--replay scripts/mutants.py \
 		$(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) $(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
 
+# The fast inner loop: unit tests and conformance over loopback, both builds
+# (VKMT_TEST=PATTERN picks tests by name, tests/harness.h).
+.PHONY: check-unit
+check-unit: build/tests/all build/asan/tests/all
+	@start=$$(date +%s); tests/run-suites.sh build build/asan --no-qtest; rc=$$?; \
+		echo "check-unit: $$(( $$(date +%s) - start )) s"; exit $$rc
+
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
 .PHONY: check-selftest
 check-selftest:

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The test runner behind harness.h: TAP-style lines, one summary line. */
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -20,17 +23,38 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
     fputc('\n', stdout);
 }
 
-unsigned harness_failures(void)
+/* Whether @name matches one of the comma-separated patterns of @list. */
+static int selected(const char *list, const char *name)
 {
-    return failures;
+    char pat[256];
+
+    while (list && *list) {
+        size_t len = strcspn(list, ",");
+
+        if (len < sizeof(pat)) {
+            memcpy(pat, list, len);
+            pat[len] = '\0';
+            if (fnmatch(pat, name, 0) == 0) {
+                return 1;
+            }
+        }
+        list += len + (list[len] == ',');
+    }
+    return 0;
 }
 
 int harness_run(const char *suite, const struct test *tests, unsigned n)
 {
-    unsigned passed = 0, failed = 0;
+    const char *only = getenv("VKMT_TEST");
+    unsigned passed = 0, failed = 0, skipped = 0;
 
     printf("1..%u\n", n);
     for (unsigned i = 0; i < n; i++) {
+        if (only && !selected(only, tests[i].name)) {
+            skipped++;
+            printf("ok %u - %s # SKIP not selected by VKMT_TEST\n", i + 1, tests[i].name);
+            continue;
+        }
         current = tests[i].name;
         failures = 0;
         tests[i].fn();
@@ -43,6 +67,10 @@ int harness_run(const char *suite, const struct test *tests, unsigned n)
         }
         fflush(stdout);
     }
-    printf("# %s: %u passed, %u failed\n", suite, passed, failed);
+    if (skipped) {
+        printf("# %s: %u passed, %u failed, %u skipped\n", suite, passed, failed, skipped);
+    } else {
+        printf("# %s: %u passed, %u failed\n", suite, passed, failed);
+    }
     return failed ? 1 : 0;
 }

@@ -274,7 +274,7 @@ for ex in "$@"; do
 done
 
 if [ "$no_qtest" = 1 ]; then
-    echo "# QEMU qtest not run: configured --without-qemu (only the non-QEMU suites ran)"
+    echo "# QEMU qtest not run (--no-qtest: configured --without-qemu, or make check-unit)"
     total_skip=$((total_skip + 1))
 fi
 echo "# $total_skip skipped (tests and suites that did not run here; not counted below)"
