@@ -59,6 +59,14 @@ typedef void     *HANDLE;
 #ifndef VOID
 #define VOID void
 #endif
+/* BOOL's values, spelled as windef.h spells them; a program that defines
+ * them first keeps its own. */
+#ifndef FALSE
+#define FALSE 0
+#endif
+#ifndef TRUE
+#define TRUE 1
+#endif
 
 /* Handles handed out by the thunks are 32-bit values, not pointers. */
 typedef UINT   D3DKMT_HANDLE;

@@ -55,6 +55,9 @@ SA(VKMT_SEGMENT_LOCAL == D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
        VKMT_SEGMENT_NON_LOCAL == D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL,
    "segment groups");
 
+/* Code written for Windows finds BOOL's values where windef.h puts them. */
+SA(TRUE == 1 && FALSE == 0 && sizeof(BOOL) == 4, "TRUE and FALSE");
+
 /* Opcodes are dense, feature bits contiguous. */
 SA(VKMT_OP_CREATE_DEVICE == 1 && VKMT_OP_MAX == VKMT_OP_QUERY_STATS && VKMT_OP_QUERY_STATS == 14,
    "opcodes 1..14");
