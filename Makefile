@@ -18,8 +18,19 @@ VERSION := 1.0.0
 SOVERSION := 1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -fPIC -fvisibility=hidden $(WARN) \
-	-Iprotocol -Ihw-device/core -Iguest-lib/include -Iguest-lib/src -Itests -MMD -MP
+BASE_CFLAGS = -std=c11 -fPIC -fvisibility=hidden $(WARN) $(INC) -MMD -MP
+
+# The layering, enforced: each part compiles with only the headers it may
+# use, so a wrong include fails the build. protocol/ is for everyone; the
+# engine sees nothing of the guest side and libvkmt nothing of the engine;
+# applications, the conformance suite and the examples see only libvkmt's
+# public headers; tools and benchmarks add guest-lib/internal (the one
+# internal interface made for them, vkmt_internal.h). The loopback library
+# is the one place where guest code meets the engine.
+INC_ENGINE := -Iprotocol -Ihw-device/core
+INC_PUBLIC := -Iguest-lib/include
+INC_TOOLS := -Iprotocol $(INC_PUBLIC) -Iguest-lib/internal
+INC_LIB := $(INC_TOOLS) -Iguest-lib/src
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
@@ -50,6 +61,18 @@ define variant
 $(1)/obj/%.o: %.c | check-config
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/obj/hw-device/core/%.o: INC = $$(INC_ENGINE)
+$(1)/obj/guest-lib/src/%.o: INC = $$(INC_LIB)
+$(1)/obj/guest-lib/loopback/%.o: INC = $$(INC_TOOLS) -Ihw-device/core
+$(1)/obj/tools/%.o $(1)/obj/bench/%.o: INC = $$(INC_TOOLS)
+$(1)/obj/tests/harness.o: INC = -Itests
+$(1)/obj/tests/conformance/%.o $(1)/obj/tests/vm/%.o: INC = $$(INC_PUBLIC) -Itests
+$(1)/obj/tests/unit/%.o: INC = $$(INC_ENGINE) -Itests
+$(1)/obj/tests/unit/test_protocol.o: INC = $$(INC_TOOLS) -Itests
+$(1)/obj/tests/unit/test_guestlib.o: INC = $$(INC_LIB) -Itests
+$(1)/obj/tests/unit/test_virgl.o: INC = $$(INC_ENGINE) $$(INC_PUBLIC) -Itests
+$(1)/obj/tests/fuzz/core/%.o: INC = $$(INC_ENGINE) -Iguest-lib/internal -Itests
 
 $(1)/obj/$(VIRGL_SRC:.c=.o) $(1)/obj/tests/unit/test_virgl.o: BASE_CFLAGS += $$(VIRGL_CFLAGS)
 

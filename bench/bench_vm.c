@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
-#include "transport.h"
+#include "vkmt_internal.h"
 #include "vkmt_proto.h"
 
 #define RUNS 7

@@ -133,8 +133,7 @@ fuzz-core-seeds: $(FUZZ_CORE_OUT)/libvkmt-record.so $(FUZZ_CORE_OUT)/conformance
 # COVERAGE_CORPUS adds directories (e.g. build/fuzz/core/corpus after make fuzz).
 COV_OUT := build/coverage
 COVERAGE_CORPUS ?=
-COV_CFLAGS := -std=c11 -O0 -g $(WARN) -Iprotocol -Ihw-device/core -Iguest-lib/include \
-	-Iguest-lib/src -Itests -MMD -MP
+COV_CFLAGS := -std=c11 -O0 -g $(WARN) $(INC_ENGINE) -Iguest-lib/internal -Itests -MMD -MP
 
 $(COV_OUT)/obj/%.o: %.c | check-config
 	@mkdir -p $(@D)

@@ -27,9 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qclient.h"
-#include "transport.h"
 #include "vkmt.h"
+#include "vkmt_internal.h"
 #include "vkmt_shmem.h"
 
 static int usage(void)

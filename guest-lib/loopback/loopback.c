@@ -23,9 +23,9 @@
 #include <sys/mman.h>
 
 #include "backend_virgl.h"
-#include "transport.h"
 #include "vkmt_backend.h"
 #include "vkmt_core.h"
+#include "vkmt_internal.h"
 #include "vkmt_proto.h"
 
 #define DEFAULT_QUEUES 8u

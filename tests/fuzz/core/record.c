@@ -22,9 +22,9 @@
 #include <sys/mman.h>
 
 #include "fuzz_input.h"
-#include "transport.h"
 #include "vkmt_backend.h"
 #include "vkmt_core.h"
+#include "vkmt_internal.h"
 #include "vkmt_proto.h"
 #include "vkmt_shmem.h"
 
