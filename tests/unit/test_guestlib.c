@@ -5,10 +5,15 @@
  * misbehave in ways the real engine never does (wrong identity, no free
  * queue, a completion for the wrong command, a reset while a command waits).
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "qclient.h"
@@ -275,6 +280,74 @@ static void qclient_releases_a_queue_it_cannot_use(void)
     CHECK_EQ(fk.released, 1);
 }
 
+/* ---- the environment of a privileged program ---- */
+
+#define PRINT_TRANSPORT "--print-transport"
+
+/*
+ * A setuid copy of this binary (owned by nobody, run by root, so the kernel
+ * sets AT_SECURE) must ignore VKMT_TRANSPORT and VKMT_LOOPBACK_LIB, or any
+ * user could make a privileged program dlopen their code. Needs root and a
+ * mount that honours setuid; without them there is nothing to check.
+ */
+static void a_setuid_program_ignores_the_environment(void)
+{
+    char dir[] = "/tmp/vkmt-secure-XXXXXX", exe[64], line[64] = "";
+    char *argv[] = { exe, PRINT_TRANSPORT, NULL };
+    char *envp[] = { "VKMT_TRANSPORT=loopback", "VKMT_LOOPBACK_LIB=/nonexistent/evil.so", NULL };
+    unsigned long secure = 0;
+    int fds[2], status = 0;
+    FILE *in, *out;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("# setuid check skipped: needs root\n");
+        return;
+    }
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(exe, sizeof(exe), "%s/t", dir);
+    in = fopen("/proc/self/exe", "rb");
+    out = fopen(exe, "wb");
+    CHECK(in && out);
+    for (int ch; in && out && (ch = getc(in)) != EOF;) {
+        putc(ch, out);
+    }
+    if (in) {
+        fclose(in);
+    }
+    if (out) {
+        fclose(out);
+    }
+    CHECK_EQ(chmod(dir, 0755), 0);
+    CHECK_EQ(chown(exe, 65534, 65534), 0);
+    CHECK_EQ(chmod(exe, 04755), 0);
+    CHECK_EQ(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        /* Quiet: LeakSanitizer reports at exit that it cannot run setuid. */
+        freopen("/dev/null", "w", stderr);
+        execve(exe, argv, envp);
+        _exit(127);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    if (in && fgets(line, sizeof(line), in)) {
+        secure = strtoul(line, NULL, 10);
+    }
+    if (in) {
+        fclose(in);
+    }
+    waitpid(pid, &status, 0);
+    unlink(exe);
+    rmdir(dir);
+    if (!secure) {
+        printf("# setuid check skipped: this mount ignores setuid (%s)\n", line);
+        return;
+    }
+    CHECK(strstr(line, " pci\n") != NULL);
+}
+
 static const struct test tests[] = {
     TEST(copy_in_reports_unreadable_ranges),
     TEST(copy_out_and_probe_report_unwritable_ranges),
@@ -284,9 +357,16 @@ static const struct test tests[] = {
     TEST(qclient_distrusts_a_wrong_completion),
     TEST(qclient_notices_a_reset_while_waiting),
     TEST(qclient_releases_a_queue_it_cannot_use),
+    TEST(a_setuid_program_ignores_the_environment),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], PRINT_TRANSPORT) == 0) {
+        const char *name = vkmt_transport_name();
+
+        printf("%lu %s\n", getauxval(AT_SECURE), name ? name : "none");
+        return fflush(stdout) != 0;
+    }
     return harness_run("test_guestlib", tests, sizeof(tests) / sizeof(tests[0]));
 }
