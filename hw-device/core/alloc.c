@@ -40,14 +40,58 @@ const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape
  */
 static bool desc_valid(const struct vkmt_core *core, const struct vkmt_alloc_desc *d)
 {
-    if (d->size == 0 || d->size > core->backend->size) {
+    const struct vkmt_backend *b = core->backend;
+
+    /* The backend's limits (registers max_alloc, max_texture_dim): what it
+     * could never hold is a bad element, not a device failure. */
+    if (d->size == 0 || d->size > b->max_alloc) {
         return false;
     }
     if (d->flags == 0) {
         return d->dims == 0;
     }
     return (core->driver_features & VKMT_F_TEXTURES) &&
-           vkmt_texture_bytes(d->flags, d->dims) == d->size;
+           vkmt_texture_bytes(d->flags, d->dims) == d->size &&
+           VKMT_ALLOC_WIDTH(d->dims) <= b->max_texture_dim &&
+           VKMT_ALLOC_HEIGHT(d->dims) <= b->max_texture_dim;
+}
+
+/*
+ * Scrub @npages at @page before they are handed out: the guest may have
+ * written into them while no allocation held them, and a new or recommitted
+ * range must read as zeros. Returns 0 or a negative errno.
+ */
+int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages)
+{
+    return core->backend->ops->scrub(core->backend, (uint64_t)page * VKMT_PAGE_SIZE,
+                                     (uint64_t)npages * VKMT_PAGE_SIZE);
+}
+
+/* Back allocation @idx's range (scrubbed first) for a create or a recommit.
+ * Returns 0, or a negative errno with nothing left committed. */
+int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+    struct vkmt_shape shape;
+    int err = core_scrub(core, o->u.alloc.page, o->u.alloc.npages);
+
+    if (err == 0 && core->backend->ops->commit) {
+        err = core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
+                                         alloc_shape(o, &shape));
+    }
+    return err;
+}
+
+/* Undo core_alloc_commit() of @idx when the command it was for fails. */
+void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+    int err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
+
+    if (err < 0) {
+        core->failed = true;
+        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
+    }
 }
 
 /* ---- teardown ---- */
@@ -64,6 +108,7 @@ void core_alloc_destroy(struct vkmt_core *core, uint32_t idx)
     if (o->state == ALLOC_OFFERED || o->state == ALLOC_RESIDENT) {
         core->committed -= range_bytes(o);
         core->queues[o->queue].committed -= range_bytes(o);
+        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 0);
         /* Return the pages now, and leave the range zeroed for its next user. */
         err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
     }
@@ -241,7 +286,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
         (group && !(members = malloc((size_t)n * sizeof(*members))))) {
         return VKMT_ST_NO_MEMORY;
     }
-    /* Address space first: the one step that can still fail is undone here. */
+    /* Address space first: the steps that can still fail are undone here. */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
 
@@ -255,18 +300,21 @@ uint32_t cmd_create_allocations(struct cmd *c)
             return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
         }
     }
+    /*
+     * Room before the backend commits, so that a GPU backend whose budget is
+     * its memory can hold the new resources. What it discards is offered
+     * content, which the offer contract lets go at any time: a command that
+     * then fails has still changed nothing its caller can rely on.
+     */
     evict_make_room(core, need);
     if (group) {
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
-        core->objs[res].u.res.members = members;
-        core->objs[res].u.res.count = n;
-        core->stats.resources++;
-        c->value0 = obj_handle(core, res);
     }
     for (uint32_t i = 0; i < n; i++) {
+        uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
         uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
         struct vkmt_obj *o = &core->objs[idx];
-        struct vkmt_shape shape;
+        int err;
 
         o->state = ALLOC_RESIDENT;
         o->shape = desc[i].flags
@@ -275,13 +323,45 @@ uint32_t cmd_create_allocations(struct cmd *c)
                        : 0;
         o->u.alloc.group = res;
         o->u.alloc.page = out[i];
-        o->u.alloc.npages = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+        o->u.alloc.npages = np;
         o->u.alloc.size = desc[i].size;
-        if (core->backend->ops->commit &&
-            core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
-                                       alloc_shape(o, &shape)) < 0) {
-            core->failed = true;
+        out[i] = idx;
+        err = core_alloc_commit(core, idx);
+        if (err < 0) {
+            /* The GPU side cannot hold it now: this command fails and the
+             * device stays healthy. Undone in reverse, so the handle table
+             * and the aperture are exactly as before. */
+            core_guest_error(core, "allocation %u: the backend cannot commit it now (%d)", i, err);
+            for (uint32_t j = i + 1; j < n; j++) {
+                aperture_free(&core->ap, out[j],
+                              (uint32_t)((desc[j].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE));
+            }
+            for (uint32_t j = i + 1; j-- > 0;) {
+                o = &core->objs[out[j]];
+                if (j < i) {
+                    core_alloc_uncommit(core, out[j]);
+                }
+                aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+                obj_unnew(core, out[j]);
+            }
+            if (group) {
+                obj_unnew(core, res);
+            }
+            free(members);
+            return VKMT_ST_NO_MEMORY;
         }
+    }
+    if (group) {
+        core->objs[res].u.res.members = members;
+        core->objs[res].u.res.count = n;
+        core->stats.resources++;
+        c->value0 = obj_handle(core, res);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx = out[i];
+        struct vkmt_obj *o = &core->objs[idx];
+
+        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 1);
         core->committed += range_bytes(o);
         core->queues[c->queue].committed += range_bytes(o);
         core->stats.allocations++;
