@@ -249,6 +249,7 @@ static int lb_open(uint32_t index, struct vkmt_transport **out)
             return err;
         }
         dev->t.ops = &vkmt_loopback_transport;
+        dev->t.lock_fd = -1; /* the engine is this process's alone: no reaping */
     }
     dev->refs++;
     *out = &dev->t;
