@@ -584,10 +584,26 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(s->memdev)));
             return false;
         }
-        s->aperture = host_memory_backend_get_memory(s->memdev);
+        MemoryRegion *mr = host_memory_backend_get_memory(s->memdev);
+
+        fd = memory_region_get_fd(mr);
+        /*
+         * A private (share=off) mapping of a file keeps copies of the pages
+         * the guest wrote: punching the file frees none of them, and a
+         * discarded range would read the file's old bytes, not zeros.
+         * Private anonymous memory (memory-backend-ram) is fine: dropping
+         * its pages frees them and they read as zeros.
+         */
+        if (fd >= 0 && !qemu_ram_is_shared(mr->ram_block)) {
+            error_setg(errp,
+                       "vkmt: memdev '%s' maps its file private (share=off): discarded "
+                       "allocations would keep their memory and content; use share=on",
+                       object_get_canonical_path_component(OBJECT(s->memdev)));
+            return false;
+        }
+        s->aperture = mr;
         host_memory_backend_set_mapped(s->memdev, true);
         vmstate_register_ram(s->aperture, DEVICE(s));
-        fd = memory_region_get_fd(s->aperture);
     } else {
         if (!is_power_of_2(s->aperture_size) || s->aperture_size < VKMT_PAGE_SIZE) {
             error_setg(errp, "vkmt: aperture-size must be a power of two >= 4 KiB");
