@@ -56,30 +56,55 @@ static bool desc_valid(const struct vkmt_core *core, const struct vkmt_alloc_des
            VKMT_ALLOC_HEIGHT(d->dims) <= b->max_texture_dim;
 }
 
-/*
- * Scrub @npages at @page before they are handed out: the guest may have
- * written into them while no allocation held them, and a new or recommitted
- * range must read as zeros. Returns 0 or a negative errno.
- */
+/* Give back the memory of @npages at @page, which no allocation holds, and
+ * leave them reading as zeros. Returns 0 or a negative errno. */
 int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages)
 {
     return core->backend->ops->scrub(core->backend, (uint64_t)page * VKMT_PAGE_SIZE,
                                      (uint64_t)npages * VKMT_PAGE_SIZE);
 }
 
-/* Back allocation @idx's range (scrubbed first) for a create or a recommit.
- * Returns 0, or a negative errno with nothing left committed. */
+/*
+ * A batch's ranges are scrubbed before they are handed out: the guest may
+ * have written into them while no allocation held them, and a new or
+ * recommitted range must read as zeros. Next-fit places a batch's ranges
+ * side by side, so adjacent ones are merged and a batch usually costs one
+ * backend call. The first error sticks; scrub_end() returns it.
+ */
+void scrub_add(struct vkmt_core *core, struct scrub *s, uint32_t page, uint32_t npages)
+{
+    if (s->n && s->first + s->n == page) {
+        s->n += npages;
+        return;
+    }
+    if (s->n && s->err == 0) {
+        s->err = core_scrub(core, s->first, s->n);
+    }
+    s->first = page;
+    s->n = npages;
+}
+
+int scrub_end(struct vkmt_core *core, struct scrub *s)
+{
+    if (s->n && s->err == 0) {
+        s->err = core_scrub(core, s->first, s->n);
+    }
+    s->n = 0;
+    return s->err;
+}
+
+/* Back allocation @idx's range, scrubbed already, for a create or a
+ * recommit. Returns 0, or a negative errno with nothing left committed. */
 int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
 {
     const struct vkmt_obj *o = &core->objs[idx];
     struct vkmt_shape shape;
-    int err = core_scrub(core, o->u.alloc.page, o->u.alloc.npages);
 
-    if (err == 0 && core->backend->ops->commit) {
-        err = core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
-                                         alloc_shape(o, &shape));
+    if (!core->backend->ops->commit) {
+        return 0;
     }
-    return err;
+    return core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
+                                      alloc_shape(o, &shape));
 }
 
 /* Undo core_alloc_commit() of @idx when the command it was for fails. */
@@ -255,6 +280,20 @@ uint32_t cmd_query_fence(struct cmd *c)
 
 /* ---- allocations ---- */
 
+static uint32_t pages_of(const struct vkmt_alloc_desc *d)
+{
+    return (uint32_t)((d->size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+}
+
+/* Free the aperture ranges @page[from..to) that a failed create took. */
+static void free_ranges(struct vkmt_core *core, const uint32_t *page,
+                        const struct vkmt_alloc_desc *desc, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        aperture_free(&core->ap, page[i], pages_of(&desc[i]));
+    }
+}
+
 uint32_t cmd_create_allocations(struct cmd *c)
 {
     struct vkmt_core *core = c->core;
@@ -264,8 +303,10 @@ uint32_t cmd_create_allocations(struct cmd *c)
     uint32_t n = c->sqe.count;
     bool group = c->sqe.flags & VKMT_SQE_F_CREATE_RESOURCE;
     uint32_t *members = NULL;
+    struct scrub scrub = { 0 };
     uint64_t need = 0;
     uint32_t res = NIL;
+    int err;
 
     if (dev == NIL || !(desc = cmd_payload(c, sizeof(*desc))) ||
         !(out = cmd_results(c, sizeof(uint32_t)))) {
@@ -277,7 +318,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
                              (unsigned long long)desc[i].size, desc[i].flags, desc[i].dims);
             return VKMT_ST_INVALID_PARAMETER;
         }
-        need += (desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
+        need += (uint64_t)pages_of(&desc[i]) * VKMT_PAGE_SIZE;
     }
     if (!evict_can_fit(core, need, 0)) {
         return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
@@ -288,17 +329,20 @@ uint32_t cmd_create_allocations(struct cmd *c)
     }
     /* Address space first: the steps that can still fail are undone here. */
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
-
-        out[i] = aperture_alloc(&core->ap, np);
+        out[i] = aperture_alloc(&core->ap, pages_of(&desc[i]));
         if (out[i] == APERTURE_NONE) {
-            while (i--) {
-                aperture_free(&core->ap, out[i],
-                              (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE));
-            }
+            free_ranges(core, out, desc, 0, i);
             free(members);
             return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
         }
+        scrub_add(core, &scrub, out[i], pages_of(&desc[i]));
+    }
+    err = scrub_end(core, &scrub);
+    if (err < 0) {
+        core_guest_error(core, "create: the backend cannot scrub the new ranges (%d)", err);
+        free_ranges(core, out, desc, 0, n);
+        free(members);
+        return VKMT_ST_NO_MEMORY;
     }
     /*
      * Room before the backend commits, so that a GPU backend whose budget is
@@ -311,10 +355,8 @@ uint32_t cmd_create_allocations(struct cmd *c)
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
         uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
         struct vkmt_obj *o = &core->objs[idx];
-        int err;
 
         o->state = ALLOC_RESIDENT;
         o->shape = desc[i].flags
@@ -323,7 +365,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
                        : 0;
         o->u.alloc.group = res;
         o->u.alloc.page = out[i];
-        o->u.alloc.npages = np;
+        o->u.alloc.npages = pages_of(&desc[i]);
         o->u.alloc.size = desc[i].size;
         out[i] = idx;
         err = core_alloc_commit(core, idx);
@@ -332,10 +374,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
              * device stays healthy. Undone in reverse, so the handle table
              * and the aperture are exactly as before. */
             core_guest_error(core, "allocation %u: the backend cannot commit it now (%d)", i, err);
-            for (uint32_t j = i + 1; j < n; j++) {
-                aperture_free(&core->ap, out[j],
-                              (uint32_t)((desc[j].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE));
-            }
+            free_ranges(core, out, desc, i + 1, n);
             for (uint32_t j = i + 1; j-- > 0;) {
                 o = &core->objs[out[j]];
                 if (j < i) {

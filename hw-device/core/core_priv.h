@@ -184,6 +184,12 @@ uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type,
 /* alloc.c: the allocation life cycle and teardown */
 const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf);
 int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages);
+struct scrub {
+    uint32_t first, n; /* the run being gathered */
+    int err;
+};
+void scrub_add(struct vkmt_core *core, struct scrub *s, uint32_t page, uint32_t npages);
+int scrub_end(struct vkmt_core *core, struct scrub *s);
 int core_alloc_commit(struct vkmt_core *core, uint32_t idx);
 void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx);
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);

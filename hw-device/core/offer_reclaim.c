@@ -165,12 +165,24 @@ static uint32_t reclaim_device(struct cmd *c, uint32_t *pq)
     return NIL;
 }
 
+/* Free the new ranges that @b's decommitted allocations got, from element
+ * @from on, when the reclaim fails after all. */
+static void free_new_ranges(struct vkmt_core *core, const struct batch *b, uint32_t from)
+{
+    for (uint32_t j = from; j < b->n; j++) {
+        const struct vkmt_obj *o = &core->objs[b->idx[j]];
+
+        if (b->result[j] == VKMT_RECLAIM_DISCARDED && o->state == ALLOC_DECOMMITTED) {
+            aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+        }
+    }
+}
+
 /*
- * Back every allocation of @b that comes back without its content, on a
- * scrubbed range that reads as zeros (the guest may have written into a
- * discarded range after the discard). All or nothing: when the backend
- * cannot commit one, the ones before it are given back, the new ranges of
- * decommitted allocations are freed, and NO_MEMORY fails the command.
+ * Back every allocation of @b that comes back without its content, on its
+ * scrubbed range. All or nothing: when the backend cannot commit one, the
+ * ones before it are given back, the new ranges of decommitted allocations
+ * are freed, and NO_MEMORY fails the command.
  */
 static uint32_t recommit_all(struct vkmt_core *core, const struct batch *b)
 {
@@ -186,26 +198,12 @@ static uint32_t recommit_all(struct vkmt_core *core, const struct batch *b)
         }
         core_guest_error(core, "reclaim: the backend cannot recommit allocation 0x%x now (%d)",
                          obj_handle(core, b->idx[i]), err);
-        for (uint32_t j = i + 1; j-- > 0;) {
-            const struct vkmt_obj *o = &core->objs[b->idx[j]];
-
-            if (b->result[j] != VKMT_RECLAIM_DISCARDED) {
-                continue;
-            }
-            if (j < i) {
+        for (uint32_t j = 0; j < i; j++) {
+            if (b->result[j] == VKMT_RECLAIM_DISCARDED) {
                 core_alloc_uncommit(core, b->idx[j]);
             }
-            if (o->state == ALLOC_DECOMMITTED) {
-                aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
-            }
         }
-        for (uint32_t j = i + 1; j < b->n; j++) {
-            const struct vkmt_obj *o = &core->objs[b->idx[j]];
-
-            if (b->result[j] == VKMT_RECLAIM_DISCARDED && o->state == ALLOC_DECOMMITTED) {
-                aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
-            }
-        }
+        free_new_ranges(core, b, 0);
         return VKMT_ST_NO_MEMORY;
     }
     return VKMT_ST_SUCCESS;
@@ -217,9 +215,11 @@ uint32_t cmd_reclaim(struct cmd *c)
     bool recommit = c->sqe.flags & VKMT_SQE_F_RECOMMIT;
     uint32_t *results = NULL;
     struct batch b = { 0 };
+    struct scrub scrub = { 0 };
     uint64_t need = 0, pinned = 0;
     const uint32_t *h;
     uint32_t pq, dev, status;
+    int err;
 
     dev = reclaim_device(c, &pq);
     if (dev == NIL || !(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -274,6 +274,21 @@ uint32_t cmd_reclaim(struct cmd *c)
             return VKMT_ST_NO_MEMORY;
         }
         o->u.alloc.page = page;
+    }
+    /* Every range that comes back reads as zeros, even where the guest wrote
+     * into a discarded range after its discard. */
+    for (uint32_t i = 0; i < b.n; i++) {
+        const struct vkmt_obj *o = &core->objs[b.idx[i]];
+
+        if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
+            scrub_add(core, &scrub, o->u.alloc.page, o->u.alloc.npages);
+        }
+    }
+    err = scrub_end(core, &scrub);
+    if (err < 0) {
+        core_guest_error(core, "reclaim: the backend cannot scrub the ranges (%d)", err);
+        free_new_ranges(core, &b, 0);
+        return VKMT_ST_NO_MEMORY;
     }
 
     /* Room first (see cmd_create_allocations); the batch's own offers are
