@@ -73,8 +73,8 @@ static void vkmt_evlog_put(VkmtEvlog *l, const char *event, const char *fields)
     }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    len = snprintf(line, sizeof(line), "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, l->seq + 1,
-                   event, fields);
+    len = snprintf(line, sizeof(line), "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, l->seq + 1, event,
+                   fields);
     /* Room is kept for the cut line, so the file never passes the cap. */
     if (l->bytes + (uint64_t)len + VKMT_EVLOG_CUT_MAX > l->cap) {
         len = fprintf(l->f,
