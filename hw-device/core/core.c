@@ -203,6 +203,11 @@ void vkmt_core_reset(struct vkmt_core *core)
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
      * reset device place allocations exactly as a new one would. */
     aperture_clear(&core->ap);
+    /* Whatever the guest wrote into the aperture goes with the reset too:
+     * the next boot starts with no host memory held (one backend call). */
+    if (core_scrub(core, 0, core->ap.npages) < 0) {
+        core->failed = true;
+    }
     core->epoch++;
     queue_event(core, VKMT_EV_RESET, 0, 0);
 }

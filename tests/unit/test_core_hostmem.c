@@ -57,6 +57,22 @@ static void stray_writes_are_scrubbed_by_the_next_trim(void)
     teardown();
 }
 
+/* A reset (a reboot) leaves no host memory held, stray writes included. */
+static void a_reset_scrubs_the_whole_aperture(void)
+{
+    uint32_t dev, h[2];
+
+    setup(MIB, MIB / 2);
+    dev = new_device();
+    CHECK_EQ(create(dev, 2, 4 * PAGE, h), VKMT_ST_SUCCESS);
+    memset(F.be->base, 0xcd, MIB);
+    CHECK_EQ(memfd_bytes(), MIB);
+    wr(VKMT_REG(status), 0);
+    CHECK_EQ(memfd_bytes(), 0);
+    CHECK(all_bytes(F.be->base, MIB, 0));
+    teardown();
+}
+
 /* A trim never scrubs what an allocation holds: offered content that the
  * trim leaves, and resident content, stay byte-identical. */
 static void a_partial_trim_keeps_held_content(void)
@@ -288,6 +304,7 @@ static void backend_limits_are_advertised_and_enforced(void)
 
 const struct test core_hostmem_tests[] = {
     TEST(stray_writes_are_scrubbed_by_the_next_trim),
+    TEST(a_reset_scrubs_the_whole_aperture),
     TEST(a_partial_trim_keeps_held_content),
     TEST(a_new_allocation_reads_zero_after_stray_writes),
     TEST(a_recommitted_range_reads_zero_after_writes_into_its_discard),
