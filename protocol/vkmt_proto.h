@@ -62,7 +62,10 @@ struct vkmt_regs {
     uint32_t budget_lo;                    /* RO committed-byte budget, low half */
     uint32_t budget_hi;                    /* RO committed-byte budget, high half */
     uint32_t queue_reap;                   /* WO release a queue if still that claim */
-    uint32_t reserved0[43];                /* read as 0, writes ignored */
+    uint32_t max_alloc_lo;                 /* RO largest allocation size, low half */
+    uint32_t max_alloc_hi;                 /* RO largest allocation size, high half */
+    uint32_t max_texture_dim;              /* RO widest and tallest 2D texture */
+    uint32_t reserved0[40];                /* read as 0, writes ignored */
     uint32_t sq_doorbell[VKMT_MAX_QUEUES]; /* WO new SQ tail of queue i */
 };
 
@@ -90,6 +93,9 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, aperture_size_hi) == 0x44, "regs")
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_lo) == 0x48, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, budget_hi) == 0x4c, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, queue_reap) == 0x50, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, max_alloc_lo) == 0x54, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, max_alloc_hi) == 0x58, "regs");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, max_texture_dim) == 0x5c, "regs");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_regs, sq_doorbell) == 0x100, "regs");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) == 0x200, "regs");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0");

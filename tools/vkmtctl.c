@@ -105,10 +105,10 @@ static int cmd_queues(void)
 
         printf("%5u %-6s %6u %6u  %s\n", q, state <= 2 ? names[state] : "?", owner,
                vkmt_sh_load(&h->sh_claim_seq),
-               state == VKMT_QSTATE_FREE                      ? "-"
-               : owner == 0                                   ? "?"
-               : kill((pid_t)owner, 0) == 0 || errno != ESRCH ? "yes"
-                                                              : "no");
+               state == VKMT_QSTATE_FREE                ? "-"
+               : owner == 0 || qc_owner_alive(t, q) < 0 ? "?"
+               : qc_owner_alive(t, q)                   ? "yes"
+                                                        : "no");
     }
     t->ops->close(t);
     return 0;

@@ -57,6 +57,9 @@ int32_t qc_open(struct qclient *qc, struct vkmt_transport *t);
  * many were released. qc_open calls it before claiming.
  */
 uint32_t qc_reap(struct vkmt_transport *t);
+/* Whether the owner of claimed queue @q still holds it: 1 yes, 0 no (it is
+ * gone), -1 cannot tell (the transport has no lock file). */
+int qc_owner_alive(struct vkmt_transport *t, uint32_t q);
 
 /* Release the queue (the device frees everything created through it), unless
  * a reset or another claim already took it away. */

@@ -29,6 +29,14 @@ struct vkmt_transport {
     uint8_t *aperture; /* allocation content (BAR 4) */
     uint64_t aperture_size;
     uint64_t luid; /* stable id of this device: LowPart | HighPart << 32 */
+    /*
+     * A file every process that uses this device opens (its own open file
+     * description per transport): the owner of queue q holds an OFD write
+     * lock on byte q of it while it holds the queue, which is how others
+     * tell a live owner from a dead one (PROTOCOL.md 5, Reap). -1 when the
+     * device's queues are never shared with another process (loopback).
+     */
+    int lock_fd;
 };
 
 /* The built-in transport for real devices (transport_pci.c). */

@@ -44,7 +44,7 @@ static struct loopback *dev;
 static void report(void *opaque, const char *msg)
 {
     (void)opaque;
-    if (getenv("VKMT_DEBUG")) {
+    if (secure_getenv("VKMT_DEBUG")) {
         fprintf(stderr, "vkmt-loopback: guest error: %s\n", msg);
     }
 }
@@ -87,7 +87,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
 {
-    const char *env = getenv("VKMT_LOOPBACK");
+    const char *env = secure_getenv("VKMT_LOOPBACK");
     char *copy, *save = NULL;
     int err = 0;
 
@@ -129,7 +129,7 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
 /* The backend VKMT_LOOPBACK_BACKEND names; 0 or a negative errno, said why. */
 static int create_backend(uint64_t aperture, struct vkmt_backend **out)
 {
-    const char *name = getenv("VKMT_LOOPBACK_BACKEND");
+    const char *name = secure_getenv("VKMT_LOOPBACK_BACKEND");
     char why[256];
     int err;
 
@@ -249,6 +249,7 @@ static int lb_open(uint32_t index, struct vkmt_transport **out)
             return err;
         }
         dev->t.ops = &vkmt_loopback_transport;
+        dev->t.lock_fd = -1; /* the engine is this process's alone: no reaping */
     }
     dev->refs++;
     *out = &dev->t;

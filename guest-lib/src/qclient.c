@@ -4,9 +4,9 @@
  * synchronous), so the CQ can never overflow and the staging area is reused
  * from offset 0 by every command.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* F_OFD_SETLK */
 #include <errno.h>
-#include <signal.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +56,29 @@ static int32_t handshake(struct qclient *qc)
     return STATUS_SUCCESS;
 }
 
+/*
+ * Liveness is a lock, not a process id: a pid names another process in
+ * another PID namespace, and sh_owner is writable by every process that
+ * maps the device. An OFD lock on byte @q of the transport's lock file is
+ * held by whoever claimed queue @q until it releases it or exits (the
+ * kernel drops the lock with its last file descriptor), and no other
+ * process can fake or remove it.
+ */
+static int queue_lock(struct vkmt_transport *t, uint32_t q, int cmd, short type)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = q, .l_len = 1 };
+
+    if (fcntl(t->lock_fd, cmd, &fl) < 0) {
+        return -1;
+    }
+    return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+}
+
+int qc_owner_alive(struct vkmt_transport *t, uint32_t q)
+{
+    return t->lock_fd < 0 ? -1 : queue_lock(t, q, F_OFD_GETLK, F_WRLCK);
+}
+
 uint32_t qc_reap(struct vkmt_transport *t)
 {
     uint32_t n = t->ops->reg_read(t, VKMT_REG(num_queues));
@@ -65,11 +88,12 @@ uint32_t qc_reap(struct vkmt_transport *t)
         struct vkmt_queue_hdr *h =
             (struct vkmt_queue_hdr *)(t->ctrl + (uint64_t)q * VKMT_QUEUE_STRIDE);
         uint32_t seq = vkmt_sh_load(&h->sh_claim_seq);
-        uint32_t owner = vkmt_sh_load(&h->sh_owner);
+        /* Pairs with qc_open's release store: a tag seen means its lock is taken. */
+        uint32_t owner = vkmt_sh_load_acquire(&h->sh_owner);
 
-        /* Owner 0: claimed a moment ago, the owner tag is not written yet. */
+        /* Owner 0: claimed a moment ago, its lock not yet taken. */
         if (vkmt_sh_load_acquire(&h->sh_state) == VKMT_QSTATE_FREE || owner == 0 ||
-            owner == (uint32_t)getpid() || kill((pid_t)owner, 0) == 0 || errno != ESRCH) {
+            qc_owner_alive(t, q) != 0) {
             continue;
         }
         t->ops->reg_write(t, VKMT_REG(queue_reap), VKMT_REAP(q, seq));
@@ -112,8 +136,25 @@ int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
     qc->sh_staging = base + VKMT_QUEUE_STAGING_OFF;
     qc->claim_seq = vkmt_sh_load(&qc->sh_hdr->sh_claim_seq);
     qc->phase = VKMT_CQE_F_PHASE;
-    vkmt_sh_store(&qc->sh_hdr->sh_owner, (uint32_t)getpid());
+    if (t->lock_fd >= 0 && queue_lock(t, qc->queue, F_OFD_SETLK, F_WRLCK) < 0) {
+        /* A live process still holds this queue's lock: the device and it
+         * disagree about who owns the queue, so this process keeps out. */
+        wr(qc, VKMT_REG(queue_release), qc->queue);
+        qc->sh_hdr = NULL;
+        return STATUS_NO_MEMORY;
+    }
+    /* The tag after the lock: a reaper that sees it also sees the lock. */
+    vkmt_sh_store_release(&qc->sh_hdr->sh_owner, (uint32_t)getpid());
     return STATUS_SUCCESS;
+}
+
+/* The queue is not ours any more (released, or taken by a reset): let
+ * whoever claims it next take its lock. */
+static void drop_lock(struct qclient *qc)
+{
+    if (qc->sh_hdr && qc->t->lock_fd >= 0) {
+        queue_lock(qc->t, qc->queue, F_OFD_SETLK, F_UNLCK);
+    }
 }
 
 void qc_close(struct qclient *qc)
@@ -121,6 +162,9 @@ void qc_close(struct qclient *qc)
     /* A broken queue is still ours: releasing it frees what it holds. */
     if (!qc->removed && qc->sh_hdr) {
         wr(qc, VKMT_REG(queue_release), qc->queue);
+    }
+    if (!qc->removed) {
+        drop_lock(qc);
     }
 }
 
@@ -143,6 +187,7 @@ static bool usable(struct qclient *qc, bool deep)
         vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq ||
         (deep && rd(qc, VKMT_REG(removal_epoch)) != qc->epoch)) {
         qc->removed = true;
+        drop_lock(qc);
     } else if (state == VKMT_QSTATE_ERROR) {
         qc->broken = true;
     }

@@ -5,9 +5,12 @@
  * "loopback" runs the device engine inside this process from libvkmt-loopback, loaded with
  * dlopen so that libvkmt itself never links the engine (a guest build needs
  * only the protocol). It is looked for in VKMT_LOOPBACK_LIB, then next to
- * libvkmt itself (a build tree or an install), then by soname.
+ * libvkmt itself (a build tree or an install), then by soname. Every
+ * variable is read with secure_getenv: in a setuid or file-capability
+ * program they count as unset, so nobody can make such a program dlopen
+ * their code.
  */
-#define _GNU_SOURCE /* dladdr */
+#define _GNU_SOURCE /* dladdr, secure_getenv */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,7 +43,7 @@ static void *open_beside_us(void)
 
 static const struct vkmt_transport_ops *load_loopback(void)
 {
-    const char *path = getenv("VKMT_LOOPBACK_LIB");
+    const char *path = secure_getenv("VKMT_LOOPBACK_LIB");
     const struct vkmt_transport_ops *ops;
     void *dl = path && *path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : open_beside_us();
 
@@ -63,7 +66,7 @@ static const struct vkmt_transport_ops *load_loopback(void)
 
 static void choose(void)
 {
-    const char *name = getenv("VKMT_TRANSPORT");
+    const char *name = secure_getenv("VKMT_TRANSPORT");
 
     if (!name || !*name || strcmp(name, "pci") == 0) {
         chosen = &vkmt_pci_transport;

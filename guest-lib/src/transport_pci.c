@@ -89,8 +89,9 @@ static uint32_t pci_count(void)
     return scan(names);
 }
 
-/* Map BAR @bar of device @name; the _wc variant first when @wc. */
-static void *map_bar(const char *name, int bar, int wc, uint64_t *size)
+/* Map BAR @bar of device @name; the _wc variant first when @wc. With
+ * @keep, the file stays open and its descriptor goes to *@keep. */
+static void *map_bar(const char *name, int bar, int wc, uint64_t *size, int *keep)
 {
     char path[512];
     struct stat st;
@@ -112,9 +113,14 @@ static void *map_bar(const char *name, int bar, int wc, uint64_t *size)
         return NULL;
     }
     p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd); /* the mapping stays */
     if (p == MAP_FAILED) {
+        close(fd);
         return NULL;
+    }
+    if (keep) {
+        *keep = fd;
+    } else {
+        close(fd); /* the mapping stays */
     }
     *size = (uint64_t)st.st_size;
     return p;
@@ -132,6 +138,9 @@ static void pci_close(struct vkmt_transport *t)
     }
     if (t->aperture) {
         munmap(t->aperture, t->aperture_size);
+    }
+    if (t->lock_fd >= 0) {
+        close(t->lock_fd); /* drops every queue lock it held */
     }
     free(d);
 }
@@ -182,9 +191,12 @@ static int pci_open(uint32_t index, struct vkmt_transport **out)
         return -ENOMEM;
     }
     d->t.ops = &vkmt_pci_transport;
-    d->regs = map_bar(names[index], VKMT_BAR_REGS, 0, &d->regs_size);
-    d->t.ctrl = map_bar(names[index], VKMT_BAR_CTRL, 0, &d->t.ctrl_size);
-    d->t.aperture = map_bar(names[index], VKMT_BAR_APERTURE, 1, &d->t.aperture_size);
+    d->t.lock_fd = -1;
+    d->regs = map_bar(names[index], VKMT_BAR_REGS, 0, &d->regs_size, NULL);
+    /* The control BAR's file is the queue lock file: every process that
+     * uses the device opens it, whatever its PID namespace. */
+    d->t.ctrl = map_bar(names[index], VKMT_BAR_CTRL, 0, &d->t.ctrl_size, &d->t.lock_fd);
+    d->t.aperture = map_bar(names[index], VKMT_BAR_APERTURE, 1, &d->t.aperture_size, NULL);
     if (!d->regs || d->regs_size < VKMT_REGS_SIZE || !d->t.ctrl || !d->t.aperture) {
         pci_close(&d->t);
         return -EACCES;

@@ -35,7 +35,7 @@ static void after_fork(void)
 
 static void init(void)
 {
-    const char *env = getenv("VKMT_POINTER_CHECKS");
+    const char *env = secure_getenv("VKMT_POINTER_CHECKS");
 
     checks = !(env && strcmp(env, "0") == 0);
     self = getpid();

@@ -40,14 +40,83 @@ const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape
  */
 static bool desc_valid(const struct vkmt_core *core, const struct vkmt_alloc_desc *d)
 {
-    if (d->size == 0 || d->size > core->backend->size) {
+    const struct vkmt_backend *b = core->backend;
+
+    /* The backend's limits (registers max_alloc, max_texture_dim): what it
+     * could never hold is a bad element, not a device failure. */
+    if (d->size == 0 || d->size > b->max_alloc) {
         return false;
     }
     if (d->flags == 0) {
         return d->dims == 0;
     }
     return (core->driver_features & VKMT_F_TEXTURES) &&
-           vkmt_texture_bytes(d->flags, d->dims) == d->size;
+           vkmt_texture_bytes(d->flags, d->dims) == d->size &&
+           VKMT_ALLOC_WIDTH(d->dims) <= b->max_texture_dim &&
+           VKMT_ALLOC_HEIGHT(d->dims) <= b->max_texture_dim;
+}
+
+/* Give back the memory of @npages at @page, which no allocation holds, and
+ * leave them reading as zeros. Returns 0 or a negative errno. */
+int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages)
+{
+    return core->backend->ops->scrub(core->backend, (uint64_t)page * VKMT_PAGE_SIZE,
+                                     (uint64_t)npages * VKMT_PAGE_SIZE);
+}
+
+/*
+ * A batch's ranges are scrubbed before they are handed out: the guest may
+ * have written into them while no allocation held them, and a new or
+ * recommitted range must read as zeros. Next-fit places a batch's ranges
+ * side by side, so adjacent ones are merged and a batch usually costs one
+ * backend call. The first error sticks; scrub_end() returns it.
+ */
+void scrub_add(struct vkmt_core *core, struct scrub *s, uint32_t page, uint32_t npages)
+{
+    if (s->n && s->first + s->n == page) {
+        s->n += npages;
+        return;
+    }
+    if (s->n && s->err == 0) {
+        s->err = core_scrub(core, s->first, s->n);
+    }
+    s->first = page;
+    s->n = npages;
+}
+
+int scrub_end(struct vkmt_core *core, struct scrub *s)
+{
+    if (s->n && s->err == 0) {
+        s->err = core_scrub(core, s->first, s->n);
+    }
+    s->n = 0;
+    return s->err;
+}
+
+/* Back allocation @idx's range, scrubbed already, for a create or a
+ * recommit. Returns 0, or a negative errno with nothing left committed. */
+int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+    struct vkmt_shape shape;
+
+    if (!core->backend->ops->commit) {
+        return 0;
+    }
+    return core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
+                                      alloc_shape(o, &shape));
+}
+
+/* Undo core_alloc_commit() of @idx when the command it was for fails. */
+void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx)
+{
+    const struct vkmt_obj *o = &core->objs[idx];
+    int err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
+
+    if (err < 0) {
+        core->failed = true;
+        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
+    }
 }
 
 /* ---- teardown ---- */
@@ -64,6 +133,7 @@ void core_alloc_destroy(struct vkmt_core *core, uint32_t idx)
     if (o->state == ALLOC_OFFERED || o->state == ALLOC_RESIDENT) {
         core->committed -= range_bytes(o);
         core->queues[o->queue].committed -= range_bytes(o);
+        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 0);
         /* Return the pages now, and leave the range zeroed for its next user. */
         err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
     }
@@ -210,6 +280,20 @@ uint32_t cmd_query_fence(struct cmd *c)
 
 /* ---- allocations ---- */
 
+static uint32_t pages_of(const struct vkmt_alloc_desc *d)
+{
+    return (uint32_t)((d->size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+}
+
+/* Free the aperture ranges @page[from..to) that a failed create took. */
+static void free_ranges(struct vkmt_core *core, const uint32_t *page,
+                        const struct vkmt_alloc_desc *desc, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        aperture_free(&core->ap, page[i], pages_of(&desc[i]));
+    }
+}
+
 uint32_t cmd_create_allocations(struct cmd *c)
 {
     struct vkmt_core *core = c->core;
@@ -219,8 +303,10 @@ uint32_t cmd_create_allocations(struct cmd *c)
     uint32_t n = c->sqe.count;
     bool group = c->sqe.flags & VKMT_SQE_F_CREATE_RESOURCE;
     uint32_t *members = NULL;
+    struct scrub scrub = { 0 };
     uint64_t need = 0;
     uint32_t res = NIL;
+    int err;
 
     if (dev == NIL || !(desc = cmd_payload(c, sizeof(*desc))) ||
         !(out = cmd_results(c, sizeof(uint32_t)))) {
@@ -232,7 +318,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
                              (unsigned long long)desc[i].size, desc[i].flags, desc[i].dims);
             return VKMT_ST_INVALID_PARAMETER;
         }
-        need += (desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
+        need += (uint64_t)pages_of(&desc[i]) * VKMT_PAGE_SIZE;
     }
     if (!evict_can_fit(core, need, 0)) {
         return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
@@ -241,32 +327,36 @@ uint32_t cmd_create_allocations(struct cmd *c)
         (group && !(members = malloc((size_t)n * sizeof(*members))))) {
         return VKMT_ST_NO_MEMORY;
     }
-    /* Address space first: the one step that can still fail is undone here. */
+    /* Address space first: the steps that can still fail are undone here. */
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t np = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
-
-        out[i] = aperture_alloc(&core->ap, np);
+        out[i] = aperture_alloc(&core->ap, pages_of(&desc[i]));
         if (out[i] == APERTURE_NONE) {
-            while (i--) {
-                aperture_free(&core->ap, out[i],
-                              (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE));
-            }
+            free_ranges(core, out, desc, 0, i);
             free(members);
             return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
         }
+        scrub_add(core, &scrub, out[i], pages_of(&desc[i]));
     }
+    err = scrub_end(core, &scrub);
+    if (err < 0) {
+        core_guest_error(core, "create: the backend cannot scrub the new ranges (%d)", err);
+        free_ranges(core, out, desc, 0, n);
+        free(members);
+        return VKMT_ST_NO_MEMORY;
+    }
+    /*
+     * Room before the backend commits, so that a GPU backend whose budget is
+     * its memory can hold the new resources. What it discards is offered
+     * content, which the offer contract lets go at any time: a command that
+     * then fails has still changed nothing its caller can rely on.
+     */
     evict_make_room(core, need);
     if (group) {
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
-        core->objs[res].u.res.members = members;
-        core->objs[res].u.res.count = n;
-        core->stats.resources++;
-        c->value0 = obj_handle(core, res);
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
         struct vkmt_obj *o = &core->objs[idx];
-        struct vkmt_shape shape;
 
         o->state = ALLOC_RESIDENT;
         o->shape = desc[i].flags
@@ -275,13 +365,42 @@ uint32_t cmd_create_allocations(struct cmd *c)
                        : 0;
         o->u.alloc.group = res;
         o->u.alloc.page = out[i];
-        o->u.alloc.npages = (uint32_t)((desc[i].size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
+        o->u.alloc.npages = pages_of(&desc[i]);
         o->u.alloc.size = desc[i].size;
-        if (core->backend->ops->commit &&
-            core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
-                                       alloc_shape(o, &shape)) < 0) {
-            core->failed = true;
+        out[i] = idx;
+        err = core_alloc_commit(core, idx);
+        if (err < 0) {
+            /* The GPU side cannot hold it now: this command fails and the
+             * device stays healthy. Undone in reverse, so the handle table
+             * and the aperture are exactly as before. */
+            core_guest_error(core, "allocation %u: the backend cannot commit it now (%d)", i, err);
+            free_ranges(core, out, desc, i + 1, n);
+            for (uint32_t j = i + 1; j-- > 0;) {
+                o = &core->objs[out[j]];
+                if (j < i) {
+                    core_alloc_uncommit(core, out[j]);
+                }
+                aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+                obj_unnew(core, out[j]);
+            }
+            if (group) {
+                obj_unnew(core, res);
+            }
+            free(members);
+            return VKMT_ST_NO_MEMORY;
         }
+    }
+    if (group) {
+        core->objs[res].u.res.members = members;
+        core->objs[res].u.res.count = n;
+        core->stats.resources++;
+        c->value0 = obj_handle(core, res);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx = out[i];
+        struct vkmt_obj *o = &core->objs[idx];
+
+        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 1);
         core->committed += range_bytes(o);
         core->queues[c->queue].committed += range_bytes(o);
         core->stats.allocations++;

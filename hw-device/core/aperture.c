@@ -16,7 +16,9 @@ int aperture_init(struct vkmt_aperture *ap, uint32_t npages)
     size_t words = ((size_t)npages + WORD_BITS - 1) / WORD_BITS;
 
     ap->bits = calloc(words ? words : 1, sizeof(uint64_t));
-    if (!ap->bits) {
+    ap->held = calloc(words ? words : 1, sizeof(uint64_t));
+    if (!ap->bits || !ap->held) {
+        aperture_fini(ap);
         return -ENOMEM;
     }
     ap->npages = npages;
@@ -28,21 +30,23 @@ int aperture_init(struct vkmt_aperture *ap, uint32_t npages)
 void aperture_fini(struct vkmt_aperture *ap)
 {
     free(ap->bits);
-    ap->bits = NULL;
+    free(ap->held);
+    ap->bits = ap->held = NULL;
 }
 
 void aperture_clear(struct vkmt_aperture *ap)
 {
     memset(ap->bits, 0, ((size_t)ap->npages + WORD_BITS - 1) / WORD_BITS * 8);
+    memset(ap->held, 0, ((size_t)ap->npages + WORD_BITS - 1) / WORD_BITS * 8);
     ap->cursor = 0;
     ap->used = 0;
 }
 
-/* First page at or after @i (below @end) whose bit equals @want; or @end. */
-static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end, int want)
+/* First page at or after @i (below @end) whose bit in @map equals @want; or @end. */
+static uint32_t scan_map(const uint64_t *map, uint32_t i, uint32_t end, int want)
 {
     while (i < end) {
-        uint64_t w = ap->bits[i / WORD_BITS];
+        uint64_t w = map[i / WORD_BITS];
 
         if (!want) {
             w = ~w;
@@ -58,7 +62,12 @@ static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end, i
     return end;
 }
 
-static void set_range(struct vkmt_aperture *ap, uint32_t first, uint32_t n, int value)
+static uint32_t scan(const struct vkmt_aperture *ap, uint32_t i, uint32_t end, int want)
+{
+    return scan_map(ap->bits, i, end, want);
+}
+
+static void set_map(uint64_t *map, uint32_t first, uint32_t n, int value)
 {
     for (uint32_t i = first; i < first + n;) {
         uint32_t bit = i % WORD_BITS;
@@ -70,9 +79,9 @@ static void set_range(struct vkmt_aperture *ap, uint32_t first, uint32_t n, int 
         }
         mask = (span == WORD_BITS ? ~0ull : ((1ull << span) - 1)) << bit;
         if (value) {
-            ap->bits[i / WORD_BITS] |= mask;
+            map[i / WORD_BITS] |= mask;
         } else {
-            ap->bits[i / WORD_BITS] &= ~mask;
+            map[i / WORD_BITS] &= ~mask;
         }
         i += span;
     }
@@ -118,7 +127,7 @@ uint32_t aperture_alloc(struct vkmt_aperture *ap, uint32_t n)
     if (first == APERTURE_NONE) {
         return APERTURE_NONE;
     }
-    set_range(ap, first, n, 1);
+    set_map(ap->bits, first, n, 1);
     ap->used += n;
     ap->cursor = first + n == ap->npages ? 0 : first + n;
     return first;
@@ -126,6 +135,19 @@ uint32_t aperture_alloc(struct vkmt_aperture *ap, uint32_t n)
 
 void aperture_free(struct vkmt_aperture *ap, uint32_t first, uint32_t n)
 {
-    set_range(ap, first, n, 0);
+    set_map(ap->bits, first, n, 0);
     ap->used -= n;
+}
+
+void aperture_hold(struct vkmt_aperture *ap, uint32_t first, uint32_t n, int held)
+{
+    set_map(ap->held, first, n, held);
+}
+
+uint32_t aperture_next_unheld(const struct vkmt_aperture *ap, uint32_t from, uint32_t *n)
+{
+    uint32_t first = scan_map(ap->held, from, ap->npages, 0);
+
+    *n = scan_map(ap->held, first, ap->npages, 1) - first;
+    return first;
 }

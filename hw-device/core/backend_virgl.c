@@ -40,6 +40,10 @@ struct virgl_box {
     uint32_t w, h, d;
 };
 
+/* The largest buffer virglrenderer can create (its width is 32 bits), in
+ * whole pages. */
+#define BUFFER_MAX ((uint64_t)UINT32_MAX / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE)
+
 /* Gallium values virglrenderer takes: targets and the formats vkmt names. */
 #define TARGET_BUFFER 0u
 #define TARGET_TEXTURE_2D 2u
@@ -226,9 +230,17 @@ static int do_commit(struct backend_virgl *v, struct req *q)
         args.height = t->height;
     }
     args.handle = new_handle(v);
+    /* GL reports running out of memory only through glGetError: clear what
+     * earlier calls left, so that what is read after is this create's. */
+    while (glGetError() != GL_NO_ERROR) {
+    }
     err = virgl_renderer_resource_create(&args, NULL, 0);
     if (err) {
         return err > 0 ? -err : err;
+    }
+    if (glGetError() == GL_OUT_OF_MEMORY) {
+        virgl_renderer_resource_unref(args.handle);
+        return -ENOMEM;
     }
     /* A marker virglrenderer forgets with the resource (handle_alive). */
     virgl_renderer_resource_set_priv(args.handle, v);
@@ -416,6 +428,19 @@ static uint64_t gl_memory(void)
     return kib[0] > 0 ? (uint64_t)kib[0] * 1024 : 0;
 }
 
+/* The widest and tallest 2D texture GL can create here, within the
+ * protocol's own limit. */
+static uint32_t max_texture_dim(void)
+{
+    GLint dim = 0;
+
+    glGetIntegerv(GL_MAX_TEXTURE_SIZE, &dim);
+    if (dim <= 0) {
+        return 1024; /* what GL 3.0 promises at least */
+    }
+    return (uint32_t)dim < VKMT_TEXTURE_MAX_DIM ? (uint32_t)dim : VKMT_TEXTURE_MAX_DIM;
+}
+
 /* Bring virglrenderer up on this thread; 0 or a negative errno. */
 static int render_init(struct backend_virgl *v)
 {
@@ -443,6 +468,7 @@ static int render_init(struct backend_virgl *v)
     name = (const char *)glGetString(GL_RENDERER);
     snprintf(v->info.renderer, sizeof(v->info.renderer), "%s", name ? name : "unknown");
     v->info.gl_memory = gl_memory();
+    v->b.max_texture_dim = max_texture_dim();
     return 0;
 }
 
@@ -534,6 +560,14 @@ static int virgl_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint
     return range_call(b, REQ_DISCARD, id, off, len, NULL);
 }
 
+/* Free space is staging only: no GPU resource stands behind it. */
+static int virgl_scrub(struct vkmt_backend *b, uint64_t off, uint64_t len)
+{
+    struct backend_virgl *v = (struct backend_virgl *)b;
+
+    return v->staging->ops->scrub(v->staging, off, len);
+}
+
 static int virgl_lock(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
     return range_call(b, REQ_LOCK, id, off, len, NULL);
@@ -568,6 +602,7 @@ static const struct vkmt_backend_ops virgl_ops = {
     .name = "virgl",
     .commit = virgl_commit,
     .discard = virgl_discard,
+    .scrub = virgl_scrub,
     .lock = virgl_lock,
     .unlock = virgl_unlock,
     .destroy = virgl_destroy,
@@ -606,6 +641,8 @@ int vkmt_backend_virgl_create(uint64_t size, int fd, void *base, struct vkmt_bac
     v->b.base = v->staging->base;
     v->b.size = v->staging->size;
     v->b.fd = v->staging->fd;
+    /* A GL buffer's width is 32 bits; the engine rounds sizes up to pages. */
+    v->b.max_alloc = v->b.size < BUFFER_MAX ? v->b.size : BUFFER_MAX;
     v->err = err;
     v->errlen = errlen;
     /* The thread answers this request once virglrenderer is up (or not). */

@@ -93,6 +93,10 @@ int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *ba
         cfg->max_objects > OBJ_INDEX_MAX || backend->size % VKMT_PAGE_SIZE) {
         return -EINVAL;
     }
+    if (!backend->ops->scrub || backend->max_alloc == 0 || backend->max_alloc > backend->size ||
+        backend->max_texture_dim == 0 || backend->max_texture_dim > VKMT_TEXTURE_MAX_DIM) {
+        return -EINVAL;
+    }
     npages = backend->size / VKMT_PAGE_SIZE;
     if (npages == 0 || npages >= APERTURE_NONE) {
         return -EINVAL;
@@ -199,6 +203,11 @@ void vkmt_core_reset(struct vkmt_core *core)
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
      * reset device place allocations exactly as a new one would. */
     aperture_clear(&core->ap);
+    /* Whatever the guest wrote into the aperture goes with the reset too:
+     * the next boot starts with no host memory held (one backend call). */
+    if (core_scrub(core, 0, core->ap.npages) < 0) {
+        core->failed = true;
+    }
     core->epoch++;
     queue_event(core, VKMT_EV_RESET, 0, 0);
 }
@@ -312,6 +321,12 @@ uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off)
         return (uint32_t)core->budget;
     case VKMT_REG(budget_hi):
         return (uint32_t)(core->budget >> 32);
+    case VKMT_REG(max_alloc_lo):
+        return (uint32_t)core->backend->max_alloc;
+    case VKMT_REG(max_alloc_hi):
+        return (uint32_t)(core->backend->max_alloc >> 32);
+    case VKMT_REG(max_texture_dim):
+        return core->backend->max_texture_dim;
     default:
         return 0;
     }
@@ -374,6 +389,9 @@ uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue)
 
     queue_event(core, VKMT_EV_TRIM, queue, bytes);
     freed = evict_bytes(core, bytes);
+    /* The hard bound on host memory is the aperture (docs/DEVICE.md): what
+     * the guest wrote outside its allocations goes now too. */
+    evict_scrub_free(core);
     core->stats.trims++;
     core->stats.trimmed_bytes += freed;
     return freed;

@@ -176,12 +176,22 @@ void obj_table_fini(struct vkmt_core *core);
 int obj_reserve(struct vkmt_core *core, uint32_t n);
 uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t parent);
 void obj_free(struct vkmt_core *core, uint32_t idx);
+void obj_unnew(struct vkmt_core *core, uint32_t idx);
 void obj_unretire_all(struct vkmt_core *core);
 uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
 uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue);
 
 /* alloc.c: the allocation life cycle and teardown */
 const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf);
+int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages);
+struct scrub {
+    uint32_t first, n; /* the run being gathered */
+    int err;
+};
+void scrub_add(struct vkmt_core *core, struct scrub *s, uint32_t page, uint32_t npages);
+int scrub_end(struct vkmt_core *core, struct scrub *s);
+int core_alloc_commit(struct vkmt_core *core, uint32_t idx);
+void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx);
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);
 void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
 void core_device_destroy(struct vkmt_core *core, uint32_t idx);
@@ -192,6 +202,7 @@ unsigned evict_class(uint32_t prio);
 void evict_offer(struct vkmt_core *core, uint32_t idx);
 void evict_unlink(struct vkmt_core *core, uint32_t idx);
 uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes);
+void evict_scrub_free(struct vkmt_core *core);
 bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned);
 void evict_make_room(struct vkmt_core *core, uint64_t need);
 void evict_enforce_budget(struct vkmt_core *core);

@@ -70,6 +70,7 @@ static void discard(struct vkmt_core *core, uint32_t idx)
     int err;
 
     evict_unlink(core, idx);
+    aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 0);
     err = core->backend->ops->discard(core->backend, idx, off, bytes);
     if (err < 0) {
         /* Content may survive, but the guest must not rely on it either way. */
@@ -91,19 +92,47 @@ static void discard(struct vkmt_core *core, uint32_t idx)
     }
 }
 
+/* Offered allocations marked OBJF_MARK belong to the batch being applied
+ * (a reclaim's own) and are passed over. */
 uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes)
 {
     uint64_t freed = 0;
 
     for (unsigned c = 0; c < EVICT_CLASSES && freed < bytes; c++) {
-        while (freed < bytes && core->offered[c].head != NIL) {
-            uint32_t idx = core->offered[c].head;
+        uint32_t idx = core->offered[c].head;
 
-            freed += alloc_bytes(&core->objs[idx]);
-            discard(core, idx);
+        while (freed < bytes && idx != NIL) {
+            uint32_t next = core->objs[idx].next;
+
+            if (!(core->objs[idx].flags & OBJF_MARK)) {
+                freed += alloc_bytes(&core->objs[idx]);
+                discard(core, idx);
+            }
+            idx = next;
         }
     }
     return freed;
+}
+
+/*
+ * Scrub every aperture page no allocation holds: free space and discarded
+ * ranges, where the guest's stray stores through the BAR hold host memory
+ * the budget never counted. One backend call per run of such pages.
+ */
+void evict_scrub_free(struct vkmt_core *core)
+{
+    uint32_t page = 0, n;
+
+    while ((page = aperture_next_unheld(&core->ap, page, &n)) < core->ap.npages) {
+        int err = core_scrub(core, page, n);
+
+        if (err < 0) {
+            core->failed = true;
+            core_guest_error(core, "backend scrub failed (%d): device needs reset", err);
+            return;
+        }
+        page += n;
+    }
 }
 
 /*

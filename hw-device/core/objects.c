@@ -185,6 +185,32 @@ void obj_free(struct vkmt_core *core, uint32_t idx)
     free_list_append(core, idx);
 }
 
+/*
+ * Take back the object obj_new() just returned, for a command that fails
+ * after creating it: unlike obj_free() the slot keeps its generation and goes
+ * back where obj_new() took it from, so that undoing a command's creations in
+ * reverse order leaves the table exactly as it was.
+ */
+void obj_unnew(struct vkmt_core *core, uint32_t idx)
+{
+    struct vkmt_obj *o = &core->objs[idx];
+
+    if (o->type != OBJ_SYNC) {
+        obj_unlink(core, obj_owner_list(core, idx), idx);
+    }
+    o->type = OBJ_FREE;
+    core->live_objs--;
+    if (idx == core->nobjs - 1 && core->free_list.head == NIL) {
+        core->nobjs--; /* it came from the unused end */
+        return;
+    }
+    o->next = core->free_list.head;
+    core->free_list.head = idx;
+    if (core->free_list.tail == NIL) {
+        core->free_list.tail = idx;
+    }
+}
+
 void obj_unretire_all(struct vkmt_core *core)
 {
     for (uint32_t idx = 1; core->retired_objs && idx < core->nobjs; idx++) {

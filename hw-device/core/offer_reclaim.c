@@ -165,15 +165,61 @@ static uint32_t reclaim_device(struct cmd *c, uint32_t *pq)
     return NIL;
 }
 
+/* Free the new ranges that @b's decommitted allocations got, from element
+ * @from on, when the reclaim fails after all. */
+static void free_new_ranges(struct vkmt_core *core, const struct batch *b, uint32_t from)
+{
+    for (uint32_t j = from; j < b->n; j++) {
+        const struct vkmt_obj *o = &core->objs[b->idx[j]];
+
+        if (b->result[j] == VKMT_RECLAIM_DISCARDED && o->state == ALLOC_DECOMMITTED) {
+            aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+        }
+    }
+}
+
+/*
+ * Back every allocation of @b that comes back without its content, on its
+ * scrubbed range. All or nothing: when the backend cannot commit one, the
+ * ones before it are given back, the new ranges of decommitted allocations
+ * are freed, and NO_MEMORY fails the command.
+ */
+static uint32_t recommit_all(struct vkmt_core *core, const struct batch *b)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        int err;
+
+        if (b->result[i] != VKMT_RECLAIM_DISCARDED) {
+            continue;
+        }
+        err = core_alloc_commit(core, b->idx[i]);
+        if (err == 0) {
+            continue;
+        }
+        core_guest_error(core, "reclaim: the backend cannot recommit allocation 0x%x now (%d)",
+                         obj_handle(core, b->idx[i]), err);
+        for (uint32_t j = 0; j < i; j++) {
+            if (b->result[j] == VKMT_RECLAIM_DISCARDED) {
+                core_alloc_uncommit(core, b->idx[j]);
+            }
+        }
+        free_new_ranges(core, b, 0);
+        return VKMT_ST_NO_MEMORY;
+    }
+    return VKMT_ST_SUCCESS;
+}
+
 uint32_t cmd_reclaim(struct cmd *c)
 {
     struct vkmt_core *core = c->core;
     bool recommit = c->sqe.flags & VKMT_SQE_F_RECOMMIT;
     uint32_t *results = NULL;
     struct batch b = { 0 };
+    struct scrub scrub = { 0 };
     uint64_t need = 0, pinned = 0;
     const uint32_t *h;
     uint32_t pq, dev, status;
+    int err;
 
     dev = reclaim_device(c, &pq);
     if (dev == NIL || !(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -229,29 +275,49 @@ uint32_t cmd_reclaim(struct cmd *c)
         }
         o->u.alloc.page = page;
     }
+    /* Every range that comes back reads as zeros, even where the guest wrote
+     * into a discarded range after its discard. */
+    for (uint32_t i = 0; i < b.n; i++) {
+        const struct vkmt_obj *o = &core->objs[b.idx[i]];
 
-    /* Apply. The batch's own offers leave the eviction lists before any
-     * eviction runs, so making room can never discard them. */
+        if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
+            scrub_add(core, &scrub, o->u.alloc.page, o->u.alloc.npages);
+        }
+    }
+    err = scrub_end(core, &scrub);
+    if (err < 0) {
+        core_guest_error(core, "reclaim: the backend cannot scrub the ranges (%d)", err);
+        free_new_ranges(core, &b, 0);
+        return VKMT_ST_NO_MEMORY;
+    }
+
+    /* Room first (see cmd_create_allocations); the batch's own offers are
+     * marked, so making room passes over them. */
     for (uint32_t i = 0; i < b.n; i++) {
         if (core->objs[b.idx[i]].state == ALLOC_OFFERED) {
-            evict_unlink(core, b.idx[i]);
-            core->objs[b.idx[i]].state = ALLOC_RESIDENT;
+            core->objs[b.idx[i]].flags |= OBJF_MARK;
         }
     }
     evict_make_room(core, need);
+    status = recommit_all(core, &b);
     for (uint32_t i = 0; i < b.n; i++) {
         struct vkmt_obj *o = &core->objs[b.idx[i]];
-        struct vkmt_shape shape;
+
+        o->flags &= (uint8_t)~OBJF_MARK;
+        if (status == VKMT_ST_SUCCESS && o->state == ALLOC_OFFERED) {
+            evict_unlink(core, b.idx[i]);
+            o->state = ALLOC_RESIDENT;
+        }
+    }
+    if (status != VKMT_ST_SUCCESS) {
+        return status;
+    }
+    for (uint32_t i = 0; i < b.n; i++) {
+        struct vkmt_obj *o = &core->objs[b.idx[i]];
 
         if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
-            /* Holes punched at discard read back as zeros. */
-            if (core->backend->ops->commit &&
-                core->backend->ops->commit(core->backend, b.idx[i],
-                                           (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE, bytes_of(o),
-                                           alloc_shape(o, &shape)) < 0) {
-                core->failed = true;
-            }
             o->state = ALLOC_RESIDENT;
+            aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 1);
             core->committed += bytes_of(o);
             core->queues[o->queue].committed += bytes_of(o);
             core->stats.reclaim_discarded++;

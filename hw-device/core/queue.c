@@ -119,8 +119,10 @@ static uint32_t check_sqe(struct cmd *c, const struct op_desc **out)
     }
     if ((s->flags & (VKMT_SQE_F_RESOURCES | VKMT_SQE_F_CREATE_RESOURCE)) &&
         !(c->core->driver_features & VKMT_F_RESOURCES)) {
+        /* A flag outside what was negotiated breaks the field rule (PROTOCOL.md
+         * 6.1); NOT_SUPPORTED is kept for unknown opcodes. */
         core_guest_error(c->core, "opcode %u: resources without the RESOURCES feature", s->opcode);
-        return VKMT_ST_NOT_SUPPORTED;
+        return VKMT_ST_INVALID_PARAMETER;
     }
     *out = d;
     return VKMT_ST_SUCCESS;

@@ -6,9 +6,9 @@
  * interrupts, exposes properties, statistics and a trim control through QOM
  * (so qom-get / qom-set over QMP reach them with no QAPI change), turns
  * engine events into trace points and, with "event-log", into an event log
- * file, turns guest mistakes into LOG_GUEST_ERROR, resets with the machine,
- * and blocks migration until the device state can be migrated. Protocol:
- * protocol/PROTOCOL.md.
+ * file (vkmt_evlog.c), turns guest mistakes into LOG_GUEST_ERROR, resets
+ * with the machine, and blocks migration until the device state can be
+ * migrated. Protocol: protocol/PROTOCOL.md.
  *
  * Backends (property "backend"): mem (default) maps the aperture onto host
  * memory; virgl, in a QEMU built with virglrenderer and OpenGL, puts a GL
@@ -55,6 +55,7 @@
 
 #include "../core/vkmt_core.h"
 #include "../trace.h"
+#include "vkmt_evlog.h"
 #include "vkmt_proto.h"
 
 /* meson.build compiles core/backend_virgl.c exactly when QEMU has both
@@ -99,6 +100,7 @@ struct VkmtState {
     char *backend;
     char *doorbell;
     char *event_log; /* path of the event log, or NULL */
+    uint64_t event_log_size;
     HostMemoryBackend *memdev;
     IOThread *iothread;
 
@@ -118,8 +120,7 @@ struct VkmtState {
     uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
     uint64_t last_trim;   /* bytes freed by the last "trim" request */
     bool removed;         /* the "removed" property */
-    FILE *evlog;          /* the open event log, or NULL */
-    uint64_t evlog_seq;   /* lines written */
+    VkmtEvlog evlog;
     Error *migration_blocker;
     Notifier machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
     bool machine_done_added;
@@ -172,108 +173,6 @@ static void vkmt_core_guest_error(void *opaque, const char *msg)
     qemu_log_mask(LOG_GUEST_ERROR, "vkmt: %s\n", msg);
 }
 
-/* ---- event log ---- */
-
-/*
- * One tab-separated line per allocation transition, queue event, reset,
- * trim and budget change (format: docs/RESEARCH.md). Lines are buffered and
- * flushed at the end of every command and host operation, so that a reader
- * following the file (tail -f) sees whole operations as they happen.
- * Callers hold s->lock.
- */
-
-#define VKMT_EVLOG_HEADER                                                                          \
-    "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"                              \
-    "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n"
-
-static const char *const vkmt_event_names[] = {
-    [VKMT_EV_COMMAND] = "command",       [VKMT_EV_CREATE] = "create",
-    [VKMT_EV_DESTROY] = "destroy",       [VKMT_EV_OFFER] = "offer",
-    [VKMT_EV_DISCARD] = "discard",       [VKMT_EV_DECOMMIT] = "decommit",
-    [VKMT_EV_RECLAIM] = "reclaim",       [VKMT_EV_QUEUE_CLAIM] = "claim",
-    [VKMT_EV_QUEUE_RELEASE] = "release", [VKMT_EV_QUEUE_ERROR] = "error",
-    [VKMT_EV_RESET] = "reset",           [VKMT_EV_TRIM] = "trim",
-    [VKMT_EV_BUDGET] = "budget",
-};
-
-static const char *vkmt_prio_name(uint32_t prio)
-{
-    static const char *const names[] = { "-", "low", "normal", "high", "auto" };
-
-    return prio < ARRAY_SIZE(names) ? names[prio] : "?";
-}
-
-static const char *vkmt_result_name(uint32_t result)
-{
-    static const char *const names[] = { "ok", "discarded", "not_committed" };
-
-    return result < ARRAY_SIZE(names) ? names[result] : "?";
-}
-
-/* @fields: the columns after "event", tab-separated. */
-static void vkmt_evlog_put(VkmtState *s, const char *event, const char *fields)
-{
-    struct timespec ts;
-    uint64_t ns;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    fprintf(s->evlog, "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, ++s->evlog_seq, event, fields);
-}
-
-static void vkmt_evlog_flush(VkmtState *s)
-{
-    if (s->evlog && fflush(s->evlog)) {
-        /* A full disk must not stop the guest: say so once, stop logging. */
-        warn_report("vkmt: event-log %s: %s; event logging stops", s->event_log, strerror(errno));
-        fclose(s->evlog);
-        s->evlog = NULL;
-    }
-}
-
-static void vkmt_evlog_event(VkmtState *s, const struct vkmt_event *ev)
-{
-    char fields[96];
-
-    switch (ev->type) {
-    case VKMT_EV_COMMAND:
-        /* Before the completion is posted: a guest that sees it finds the lines. */
-        vkmt_evlog_flush(s);
-        return;
-    case VKMT_EV_QUEUE_CLAIM:
-    case VKMT_EV_QUEUE_RELEASE:
-    case VKMT_EV_QUEUE_ERROR:
-        snprintf(fields, sizeof(fields), "%u\t-\t-\t-\t-", ev->queue);
-        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
-        /* Register accesses, not commands: nothing else would flush. */
-        vkmt_evlog_flush(s);
-        return;
-    case VKMT_EV_RESET:
-        vkmt_evlog_put(s, "reset", "-\t-\t-\t-\t-");
-        vkmt_evlog_flush(s);
-        return;
-    case VKMT_EV_TRIM:
-    case VKMT_EV_BUDGET: {
-        char queue[12] = "-";
-
-        /* Inside a command (a guest trim) or a host step: both flush at the end. */
-        if (ev->queue != VKMT_EV_HOST) {
-            snprintf(queue, sizeof(queue), "%u", ev->queue);
-        }
-        snprintf(fields, sizeof(fields), "%s\t-\t%" PRIu64 "\t-\t-", queue,
-                 ev->size == UINT64_MAX ? 0 : ev->size); /* a trim of all */
-        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
-        return;
-    }
-    default:
-        snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s", ev->queue, ev->handle,
-                 ev->size, vkmt_prio_name(ev->priority),
-                 ev->type == VKMT_EV_RECLAIM ? vkmt_result_name(ev->status) : "-");
-        vkmt_evlog_put(s, vkmt_event_names[ev->type], fields);
-        return;
-    }
-}
-
 static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
 {
     VkmtState *s = opaque;
@@ -285,7 +184,7 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
     case VKMT_EV_QUEUE_CLAIM:
     case VKMT_EV_QUEUE_RELEASE:
     case VKMT_EV_QUEUE_ERROR:
-        trace_vkmt_queue_state(vkmt_event_names[ev->type], ev->queue);
+        trace_vkmt_queue_state(vkmt_event_name(ev->type), ev->queue);
         break;
     case VKMT_EV_RESET:
         trace_vkmt_reset();
@@ -294,13 +193,11 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
     case VKMT_EV_BUDGET:
         break; /* vkmt_trim and vkmt_budget trace the host's, with their outcome */
     default:
-        trace_vkmt_alloc_state(vkmt_event_names[ev->type], ev->queue, ev->handle, ev->priority,
+        trace_vkmt_alloc_state(vkmt_event_name(ev->type), ev->queue, ev->handle, ev->priority,
                                ev->status, ev->size);
         break;
     }
-    if (s->evlog) {
-        vkmt_evlog_event(s, ev);
-    }
+    vkmt_evlog_event(&s->evlog, ev);
 }
 
 static const struct vkmt_core_ops vkmt_core_ops = {
@@ -418,11 +315,12 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
 {
     VkmtState *s = VKMT(obj);
     struct vkmt_stats st = { 0 };
-    const char *prio[VKMT_PRIO_CLASSES] = { "low", "normal", "high", "auto" };
+    uint64_t evlog_dropped = 0;
 
     if (s->core) {
         qemu_mutex_lock(&s->lock);
         vkmt_core_get_stats(s->core, &st);
+        evlog_dropped = s->evlog.dropped;
         qemu_mutex_unlock(&s->lock);
     }
     if (!visit_start_struct(v, name, NULL, 0, errp)) {
@@ -433,7 +331,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
         STAT(devices) && STAT(allocations) && STAT(resources) && STAT(committed_bytes) &&
         STAT(offered_bytes) && STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) && STAT(reclaim_discarded) &&
-        STAT(reclaim_not_committed) && STAT(trims) && STAT(trimmed_bytes)) {
+        STAT(reclaim_not_committed) && STAT(trims) && STAT(trimmed_bytes) &&
+        visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp)) {
 #undef STAT
         bool ok = true;
 
@@ -453,7 +352,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
             for (size_t j = 0; ok && j < ARRAY_SIZE(per); j++) {
                 char key[48];
 
-                snprintf(key, sizeof(key), "%s_%s", per[j].what, prio[i]);
+                /* Index i is VKMT_PRIO_* - 1 (vkmt_prio_index). */
+                snprintf(key, sizeof(key), "%s_%s", per[j].what, vkmt_prio_name(i + 1));
                 ok = visit_type_uint64(v, key, per[j].val, errp);
             }
         }
@@ -491,7 +391,7 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opa
         trace_vkmt_budget(budget);
         qemu_mutex_lock(&s->lock);
         vkmt_core_set_budget(s->core, budget);
-        vkmt_evlog_flush(s);
+        vkmt_evlog_flush(&s->evlog);
         qemu_mutex_unlock(&s->lock);
     }
 }
@@ -515,7 +415,7 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaqu
     }
     qemu_mutex_lock(&s->lock);
     s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
-    vkmt_evlog_flush(s);
+    vkmt_evlog_flush(&s->evlog);
     qemu_mutex_unlock(&s->lock);
     trace_vkmt_trim(bytes, s->last_trim);
 }
@@ -684,10 +584,26 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(s->memdev)));
             return false;
         }
-        s->aperture = host_memory_backend_get_memory(s->memdev);
+        MemoryRegion *mr = host_memory_backend_get_memory(s->memdev);
+
+        fd = memory_region_get_fd(mr);
+        /*
+         * A private (share=off) mapping of a file keeps copies of the pages
+         * the guest wrote: punching the file frees none of them, and a
+         * discarded range would read the file's old bytes, not zeros.
+         * Private anonymous memory (memory-backend-ram) is fine: dropping
+         * its pages frees them and they read as zeros.
+         */
+        if (fd >= 0 && !qemu_ram_is_shared(mr->ram_block)) {
+            error_setg(errp,
+                       "vkmt: memdev '%s' maps its file private (share=off): discarded "
+                       "allocations would keep their memory and content; use share=on",
+                       object_get_canonical_path_component(OBJECT(s->memdev)));
+            return false;
+        }
+        s->aperture = mr;
         host_memory_backend_set_mapped(s->memdev, true);
         vmstate_register_ram(s->aperture, DEVICE(s));
-        fd = memory_region_get_fd(s->aperture);
     } else {
         if (!is_power_of_2(s->aperture_size) || s->aperture_size < VKMT_PAGE_SIZE) {
             error_setg(errp, "vkmt: aperture-size must be a power of two >= 4 KiB");
@@ -742,32 +658,14 @@ static void vkmt_teardown(VkmtState *s)
     }
     s->aperture = NULL;
     /* After the engine: tearing it down logs the last destroys. */
-    if (s->evlog) {
-        fclose(s->evlog);
-        s->evlog = NULL;
-    }
+    vkmt_evlog_close(&s->evlog);
     qemu_mutex_destroy(&s->lock);
 }
 
 /* The event log: truncated, and started with its header. */
 static bool vkmt_open_event_log(VkmtState *s, Error **errp)
 {
-    if (!s->event_log) {
-        return true;
-    }
-    s->evlog = fopen(s->event_log, "we");
-    if (!s->evlog) {
-        error_setg_errno(errp, errno, "vkmt: event-log=%s: cannot open", s->event_log);
-        return false;
-    }
-    s->evlog_seq = 0;
-    fputs(VKMT_EVLOG_HEADER, s->evlog);
-    if (fflush(s->evlog)) {
-        /* Teardown closes it. */
-        error_setg_errno(errp, errno, "vkmt: event-log=%s: cannot write", s->event_log);
-        return false;
-    }
-    return true;
+    return !s->event_log || vkmt_evlog_open(&s->evlog, s->event_log, s->event_log_size, errp);
 }
 
 static void vkmt_realize(PCIDevice *pdev, Error **errp)
@@ -865,6 +763,7 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
     DEFINE_PROP_STRING("event-log", VkmtState, event_log),
+    DEFINE_PROP_SIZE("event-log-size", VkmtState, event_log_size, 64 * MiB),
     DEFINE_PROP_LINK("memdev", VkmtState, memdev, TYPE_MEMORY_BACKEND, HostMemoryBackend *),
     DEFINE_PROP_LINK("iothread", VkmtState, iothread, TYPE_IOTHREAD, IOThread *),
 };
@@ -892,11 +791,15 @@ static const struct {
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
     { "event-log", "log every allocation transition, trim and budget change to this file, "
                    "one tab-separated line each (docs/RESEARCH.md)" },
+    { "event-log-size", "most bytes the event log may hold (default 64 MiB, at least 4 KiB); "
+                        "past it one line says the log was cut and stats.evlog_dropped counts "
+                        "the events left out" },
     { "budget", "bytes that may be committed at once (0: half the aperture, or with "
                 "backend=virgl the GPU memory the GL driver reports); "
                 "lowering it at run time discards offered content" },
     { "stats", "read-only statistics: commands, allocations, committed, offered and "
-               "discarded bytes, reclaim results (the last three also per priority), trims" },
+               "discarded bytes, reclaim results (the last three also per priority), trims, "
+               "events the event log left out" },
     { "trim", "write N to discard at least N bytes of offered content (0: all) in "
               "eviction order; reads back the bytes the last trim freed" },
     { "removed", "surprise removal: while true every command fails with DEVICE_REMOVED" },

@@ -1102,6 +1102,183 @@ static void test_event_log(void)
     unlink(path);
 }
 
+/* A file of @size bytes in tmpfs, each byte @fill; its path. */
+static char *fill_file(size_t size, uint8_t fill)
+{
+    char *path = g_build_filename("/dev/shm", "vkmt-memdev-XXXXXX", NULL);
+    g_autofree uint8_t *buf = g_malloc(size);
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    memset(buf, fill, size);
+    g_assert_cmpint(write(fd, buf, size), ==, (ssize_t)size);
+    close(fd);
+    return path;
+}
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != v) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Issue 12 finding 3: the aperture BAR is guest-writable RAM. Stray stores
+ * into free space hold host memory only until the next trim, and a new
+ * allocation over them reads zeros. Measured in the memdev file's blocks.
+ */
+static void test_stray_writes(void)
+{
+    g_autofree char *path = fill_file(16 * MiB, 0);
+    g_autofree char *more = NULL;
+    g_autofree uint8_t *buf = g_malloc(MiB);
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[1];
+    uint64_t off;
+
+    g_assert_cmpint(truncate(path, 0), ==, 0);
+    g_assert_cmpint(truncate(path, 16 * MiB), ==, 0);
+    more = g_strdup_printf("-object memory-backend-file,id=ap,size=16M,share=on,mem-path=%s", path);
+    start_with(&v, "memdev=ap", more);
+    bring_up(&v);
+    memset(buf, 0xcd, MiB);
+    qpci_memwrite(v.dev, v.ap, 0, buf, MiB);
+    g_assert_cmpuint(file_bytes(path), >=, MiB);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 1, 2 * PAGE, h);
+    off = lock(&v, &d, dev, h[0]);
+    qpci_memread(v.dev, v.ap, off, buf, 2 * PAGE);
+    g_assert_true(all_bytes(buf, 2 * PAGE, 0));
+    /* A trim with nothing offered gives back all but the allocation. */
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmpuint(file_bytes(path), <=, 2 * PAGE);
+    /* The limits the guest reads: the memory backend holds up to the aperture. */
+    g_assert_cmphex(rd(&v, VKMT_REG(max_alloc_lo)), ==, 16 * MiB);
+    g_assert_cmphex(rd(&v, VKMT_REG(max_alloc_hi)), ==, 0);
+    g_assert_cmphex(rd(&v, VKMT_REG(max_texture_dim)), ==, VKMT_TEXTURE_MAX_DIM);
+    stop(&v);
+    unlink(path);
+}
+
+/* Finding 4: a memdev that maps its file private is refused: punching the
+ * file would free nothing the guest sees. */
+static void test_memdev_private(void)
+{
+    g_autofree char *path = fill_file(MiB, 0);
+    g_autofree char *args = g_strdup_printf(
+        BASE_ARGS "-machine pc -object memory-backend-file,id=ap,size=1M,share=off,mem-path=%s",
+        path);
+    QTestState *qts = qtest_init(args);
+
+    expect_error(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
+                                " 'memdev': 'ap'}}"),
+                 "vkmt: memdev 'ap' maps its file private (share=off)");
+    qtest_quit(qts);
+    unlink(path);
+}
+
+/*
+ * Finding 4: a memdev at offset= 1 MiB into a 3 MiB file. A discard punches
+ * the allocation's own range of the file (reads zero through the BAR and in
+ * the file) and leaves every byte outside the aperture as it was.
+ */
+static void test_memdev_offset(void)
+{
+    g_autofree char *path = fill_file(3 * MiB, 0x5a);
+    g_autofree char *more = g_strdup_printf(
+        "-object memory-backend-file,id=ap,size=1M,offset=1M,share=on,mem-path=%s", path);
+    g_autofree uint8_t *buf = g_malloc(3 * MiB);
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[1], r[1];
+    uint64_t off;
+    int fd;
+
+    start_with(&v, "memdev=ap", more);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 1, 2 * PAGE, h);
+    off = lock(&v, &d, dev, h[0]);
+    memset(buf, 0x77, 2 * PAGE);
+    qpci_memwrite(v.dev, v.ap, off, buf, 2 * PAGE);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmphex(reclaim(&v, &d, dev, h, 1, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
+    qpci_memread(v.dev, v.ap, off, buf, 2 * PAGE);
+    g_assert_true(all_bytes(buf, 2 * PAGE, 0));
+    fd = open(path, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, 3 * MiB, 0), ==, 3 * MiB);
+    close(fd);
+    g_assert_true(all_bytes(buf, MiB, 0x5a));
+    g_assert_true(all_bytes(buf + MiB + off, 2 * PAGE, 0));
+    g_assert_true(all_bytes(buf + 2 * MiB, MiB, 0x5a));
+    stop(&v);
+    unlink(path);
+}
+
+/*
+ * Finding 5: the event log stops at event-log-size. Its last line says it
+ * was cut, the file never passes the cap, and stats.evlog_dropped counts
+ * every event left out.
+ */
+static void test_event_log_cap(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *props = NULL, *log = NULL;
+    g_auto(GStrv) lines = NULL;
+    int fd = g_mkstemp(path);
+    uint64_t written = 0, events = 2; /* reset and claim */
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[16], r[16];
+    guint n;
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    props = g_strdup_printf("event-log=%s,event-log-size=4096", path);
+    start(&v, props);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    for (int round = 0; round < 4; round++) {
+        create(&v, &d, dev, 16, PAGE, h);
+        g_assert_cmphex(offer(&v, &d, dev, h, 16, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+        g_assert_cmphex(reclaim(&v, &d, dev, h, 16, r), ==, VKMT_ST_SUCCESS);
+        events += 48;
+    }
+    g_assert_true(g_file_get_contents(path, &log, NULL, NULL));
+    g_assert_cmpuint(strlen(log), <=, 4096);
+    lines = g_strsplit(log, "\n", -1);
+    n = g_strv_length(lines);
+    g_assert_cmpuint(n, >=, 4);
+    g_assert_cmpstr(lines[n - 1], ==, ""); /* ends with a newline */
+    g_assert_true(g_str_has_prefix(lines[n - 2], "# cut at "));
+    for (guint i = 2; i < n - 2; i++) {
+        written++;
+        g_assert_cmpuint(g_ascii_strtoull(strchr(lines[i], '\t') + 1, NULL, 10), ==, written);
+    }
+    g_assert_cmpint(stats_get(&v, "evlog_dropped"), ==, events - written);
+    stop(&v);
+    unlink(path);
+}
+
 static void expect_error(QDict *resp, const char *needle)
 {
     const char *desc;
@@ -1149,6 +1326,9 @@ static void test_bad_properties(void)
             "cannot open: No such file or directory");
     add_str(qts, "event-log", "/dev/full",
             "event-log=/dev/full: cannot write: No space left on device");
+    expect_error(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
+                                " 'event-log': '/dev/null', 'event-log-size': 100}}"),
+                 "event-log-size=100 is below the minimum 4096");
     qtest_quit(qts);
 }
 
@@ -1174,5 +1354,9 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
     qtest_add_func("/vkmt/bad-properties", test_bad_properties);
+    qtest_add_func("/vkmt/stray-writes", test_stray_writes);
+    qtest_add_func("/vkmt/memdev-private", test_memdev_private);
+    qtest_add_func("/vkmt/memdev-offset", test_memdev_offset);
+    qtest_add_func("/vkmt/event-log-cap", test_event_log_cap);
     return g_test_run();
 }

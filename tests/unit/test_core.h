@@ -23,6 +23,8 @@ extern const struct test core_texture_tests[];
 extern const unsigned core_texture_ntests;
 extern const struct test core_lifecycle_tests[];
 extern const unsigned core_lifecycle_ntests;
+extern const struct test core_hostmem_tests[];
+extern const unsigned core_hostmem_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 

@@ -110,10 +110,12 @@ static void resources_need_the_feature(void)
 
     setup_full(2, MIB, 0, VKMT_F_GUEST_TRIM);
     dev = new_device();
+    /* A flag of a feature not negotiated breaks the field rule (PROTOCOL.md 6.1). */
     CHECK_EQ(create_on(&F.d, dev, 1, PAGE, h, VKMT_SQE_F_CREATE_RESOURCE, NULL),
-             VKMT_ST_NOT_SUPPORTED);
+             VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(offer_ex(dev, h, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_RESOURCES), VKMT_ST_NOT_SUPPORTED);
+    CHECK_EQ(offer_ex(dev, h, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_RESOURCES),
+             VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(offer(dev, h, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
     teardown();
 }

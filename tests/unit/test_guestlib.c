@@ -5,10 +5,16 @@
  * misbehave in ways the real engine never does (wrong identity, no free
  * queue, a completion for the wrong command, a reset while a command waits).
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "qclient.h"
@@ -166,6 +172,7 @@ static void fake_reset(void)
     fk.t.ops = &fk_ops;
     fk.t.ctrl = ctrl;
     fk.t.ctrl_size = VKMT_QUEUE_STRIDE;
+    fk.t.lock_fd = -1;
     fk.magic = VKMT_MAGIC;
     fk.complete = 1;
 }
@@ -275,6 +282,189 @@ static void qclient_releases_a_queue_it_cannot_use(void)
     CHECK_EQ(fk.released, 1);
 }
 
+/* ---- reaping: a queue's owner is alive while it holds the queue's lock ---- */
+
+static uint32_t reap_writes[4], nreap_writes;
+
+static uint32_t rf_read(struct vkmt_transport *t, uint32_t off)
+{
+    (void)t;
+    return off == VKMT_REG(num_queues) ? 2 : 0;
+}
+
+static void rf_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
+{
+    (void)t;
+    if (off == VKMT_REG(queue_reap) && nreap_writes < 4) {
+        reap_writes[nreap_writes++] = val;
+    }
+}
+
+static const struct vkmt_transport_ops rf_ops = {
+    .name = "reap-fake",
+    .reg_read = rf_read,
+    .reg_write = rf_write,
+};
+
+/* An OFD write lock on byte @q of @fd, as the owner of queue @q holds it. */
+static int lock_byte(int fd, uint32_t q, short type)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = q, .l_len = 1 };
+
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/*
+ * Issue 12 finding 10: queue 1 is claimed by "another process" (another
+ * open file description of the lock file) whose sh_owner names no process
+ * here, as a process in another PID namespace, or one that forged it, looks.
+ * It is not reaped while its lock is held, and is once the lock goes; an
+ * sh_owner naming a live process (ours) does not keep a lockless queue.
+ */
+static void reap_trusts_the_queue_lock_not_the_pid(void)
+{
+    char path[] = "/tmp/vkmt-lock-XXXXXX";
+    struct vkmt_transport t = { .ops = &rf_ops, .ctrl_size = 2 * VKMT_QUEUE_STRIDE };
+    struct vkmt_queue_hdr *h;
+    int other;
+
+    t.ctrl = aligned_alloc(4096, 2 * VKMT_QUEUE_STRIDE);
+    CHECK(t.ctrl != NULL);
+    if (!t.ctrl) {
+        return;
+    }
+    memset(t.ctrl, 0, 2 * VKMT_QUEUE_STRIDE);
+    t.lock_fd = mkstemp(path);
+    CHECK(t.lock_fd >= 0);
+    other = open(path, O_RDWR | O_CLOEXEC);
+    CHECK(other >= 0);
+    unlink(path);
+    h = (struct vkmt_queue_hdr *)(t.ctrl + VKMT_QUEUE_STRIDE);
+    h->sh_state = VKMT_QSTATE_ACTIVE;
+    h->sh_claim_seq = 5;
+    h->sh_owner = 0x7ffffffe; /* above any pid_max: no such process here */
+    CHECK_EQ(lock_byte(other, 1, F_WRLCK), 0);
+    nreap_writes = 0;
+    CHECK_EQ(qc_reap(&t), 0);
+    CHECK_EQ(nreap_writes, 0);
+    CHECK_EQ(qc_owner_alive(&t, 1), 1);
+    /* Its owner is gone: the kernel dropped the lock with the file. */
+    close(other);
+    CHECK_EQ(qc_owner_alive(&t, 1), 0);
+    CHECK_EQ(qc_reap(&t), 0); /* the fake does not free it */
+    CHECK_EQ(nreap_writes, 1);
+    CHECK_EQ(reap_writes[0], VKMT_REAP(1, 5));
+    /* A live pid in sh_owner does not keep a queue nobody holds. */
+    h->sh_owner = (uint32_t)getpid();
+    nreap_writes = 0;
+    qc_reap(&t);
+    CHECK_EQ(nreap_writes, 1);
+    /* A transport without a lock file never reaps (loopback). */
+    close(t.lock_fd);
+    t.lock_fd = -1;
+    nreap_writes = 0;
+    CHECK_EQ(qc_owner_alive(&t, 1), -1);
+    qc_reap(&t);
+    CHECK_EQ(nreap_writes, 0);
+    free(t.ctrl);
+}
+
+/* qc_open takes its queue's lock before it writes the owner tag, and
+ * qc_close drops it. */
+static void an_open_queue_holds_its_lock(void)
+{
+    char path[] = "/tmp/vkmt-lock-XXXXXX";
+    struct vkmt_transport probe = { .ops = &rf_ops };
+    struct qclient qc;
+
+    fake_reset();
+    fk.t.lock_fd = mkstemp(path);
+    CHECK(fk.t.lock_fd >= 0);
+    probe.lock_fd = open(path, O_RDWR | O_CLOEXEC);
+    unlink(path);
+    CHECK_EQ(qc_owner_alive(&probe, 0), 0);
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    CHECK_EQ(qc_owner_alive(&probe, 0), 1);
+    CHECK(((struct vkmt_queue_hdr *)fk.t.ctrl)->sh_owner == (uint32_t)getpid());
+    qc_close(&qc);
+    CHECK_EQ(qc_owner_alive(&probe, 0), 0);
+    /* A queue whose lock another holder keeps is not taken. */
+    CHECK_EQ(lock_byte(probe.lock_fd, 0, F_WRLCK), 0);
+    fk.released = 0;
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_NO_MEMORY);
+    CHECK_EQ(fk.released, 1);
+    close(probe.lock_fd);
+    close(fk.t.lock_fd);
+}
+
+/* ---- the environment of a privileged program ---- */
+
+#define PRINT_TRANSPORT "--print-transport"
+
+/*
+ * A setuid copy of this binary (owned by nobody, run by root, so the kernel
+ * sets AT_SECURE) must ignore VKMT_TRANSPORT and VKMT_LOOPBACK_LIB, or any
+ * user could make a privileged program dlopen their code. Needs root and a
+ * mount that honours setuid; without them there is nothing to check.
+ */
+static void a_setuid_program_ignores_the_environment(void)
+{
+    char dir[] = "/tmp/vkmt-secure-XXXXXX", exe[64], line[64] = "";
+    char *argv[] = { exe, PRINT_TRANSPORT, NULL };
+    char *envp[] = { "VKMT_TRANSPORT=loopback", "VKMT_LOOPBACK_LIB=/nonexistent/evil.so", NULL };
+    unsigned long secure = 0;
+    int fds[2], status = 0;
+    FILE *in, *out;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("# setuid check skipped: needs root\n");
+        return;
+    }
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(exe, sizeof(exe), "%s/t", dir);
+    in = fopen("/proc/self/exe", "rb");
+    out = fopen(exe, "wb");
+    CHECK(in && out);
+    for (int ch; in && out && (ch = getc(in)) != EOF;) {
+        putc(ch, out);
+    }
+    if (in) {
+        fclose(in);
+    }
+    if (out) {
+        fclose(out);
+    }
+    CHECK_EQ(chmod(dir, 0755), 0);
+    CHECK_EQ(chown(exe, 65534, 65534), 0);
+    CHECK_EQ(chmod(exe, 04755), 0);
+    CHECK_EQ(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        /* Quiet: LeakSanitizer reports at exit that it cannot run setuid. */
+        freopen("/dev/null", "w", stderr);
+        execve(exe, argv, envp);
+        _exit(127);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    if (in && fgets(line, sizeof(line), in)) {
+        secure = strtoul(line, NULL, 10);
+    }
+    if (in) {
+        fclose(in);
+    }
+    waitpid(pid, &status, 0);
+    unlink(exe);
+    rmdir(dir);
+    if (!secure) {
+        printf("# setuid check skipped: this mount ignores setuid (%s)\n", line);
+        return;
+    }
+    CHECK(strstr(line, " pci\n") != NULL);
+}
+
 static const struct test tests[] = {
     TEST(copy_in_reports_unreadable_ranges),
     TEST(copy_out_and_probe_report_unwritable_ranges),
@@ -284,9 +474,18 @@ static const struct test tests[] = {
     TEST(qclient_distrusts_a_wrong_completion),
     TEST(qclient_notices_a_reset_while_waiting),
     TEST(qclient_releases_a_queue_it_cannot_use),
+    TEST(reap_trusts_the_queue_lock_not_the_pid),
+    TEST(an_open_queue_holds_its_lock),
+    TEST(a_setuid_program_ignores_the_environment),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], PRINT_TRANSPORT) == 0) {
+        const char *name = vkmt_transport_name();
+
+        printf("%lu %s\n", getauxval(AT_SECURE), name ? name : "none");
+        return fflush(stdout) != 0;
+    }
     return harness_run("test_guestlib", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -601,6 +601,46 @@ static void device_without_textures_refuses_them(void)
     unsetenv("VKMT_LOOPBACK");
 }
 
+/*
+ * Issue 12 finding 7: a GL buffer's width is 32 bits, so with an 8 GiB
+ * aperture an allocation over 4 GiB is protocol-valid but more than the
+ * backend can ever hold. The backend says so in its limits (the max_alloc
+ * register), the device refuses that one command with INVALID_PARAMETER,
+ * and stays healthy for the next.
+ */
+static void an_allocation_the_gpu_cannot_hold_fails_only_that_command(void)
+{
+    int (*get)(struct vkmt_virgl_info *);
+    D3DKMT_HANDLE h;
+    struct conf c;
+
+    setenv("VKMT_LOOPBACK", "aperture=8G,budget=8G", 1);
+    if (!open_device(&c, &get)) {
+        unsetenv("VKMT_LOOPBACK");
+        return;
+    }
+    CHECK_ST(conf_create(&c, 1, (4ull << 30) + PAGE, &h), STATUS_INVALID_PARAMETER);
+    CHECK_EQ(device_info(get).creates, 0);
+    CHECK_ST(conf_create(&c, 1, 65536, &h), STATUS_SUCCESS);
+    CHECK_EQ(device_info(get).resources, 1);
+    conf_close(&c);
+    unsetenv("VKMT_LOOPBACK");
+}
+
+static void the_limits_are_what_gl_can_hold(void)
+{
+    struct vkmt_backend *b = NULL;
+    char err[256];
+
+    CHECK_EQ(vkmt_backend_virgl_create(8ull << 30, -1, NULL, &b, err, sizeof(err)), 0);
+    if (!b) {
+        return;
+    }
+    CHECK_EQ(b->max_alloc, (uint64_t)UINT32_MAX / PAGE * PAGE);
+    CHECK(b->max_texture_dim >= 1024 && b->max_texture_dim <= VKMT_TEXTURE_MAX_DIM);
+    vkmt_backend_destroy(b);
+}
+
 static const struct test tests[] = {
     TEST(no_egl_is_an_error_not_a_crash),
     TEST(another_virglrenderer_user_is_refused),
@@ -619,6 +659,8 @@ static const struct test tests[] = {
     TEST(device_eviction_frees_the_resource_and_reclaim_recreates_it),
     TEST(device_texture_is_a_gpu_texture),
     TEST(device_without_textures_refuses_them),
+    TEST(the_limits_are_what_gl_can_hold),
+    TEST(an_allocation_the_gpu_cannot_hold_fails_only_that_command),
 };
 
 int main(void)

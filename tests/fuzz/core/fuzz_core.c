@@ -151,8 +151,12 @@ static void setup(const uint8_t *data, size_t size)
     cfg.features = G.features;
     G.max_objects = cfg.max_objects ? cfg.max_objects : DEFAULT_MAX_OBJECTS;
     M.budget = budget_for(cfg.budget);
-    backend =
-        (struct vkmt_backend){ .ops = &backend_ops, .base = G.ap, .size = G.aperture, .fd = -1 };
+    backend = (struct vkmt_backend){ .ops = &backend_ops,
+                                     .base = G.ap,
+                                     .size = G.aperture,
+                                     .fd = -1,
+                                     .max_alloc = G.aperture,
+                                     .max_texture_dim = VKMT_TEXTURE_MAX_DIM };
     if (G.memfd) {
         err = vkmt_backend_mem_create(G.aperture, memfd, G.ap, &G.inner);
         CHECK(err == 0, "memfd backend: %d", err);

@@ -671,7 +671,7 @@ void m_command(void)
     }
     if ((s->flags & (VKMT_SQE_F_RESOURCES | VKMT_SQE_F_CREATE_RESOURCE)) &&
         !(M.driver_features & VKMT_F_RESOURCES)) {
-        expect(VKMT_ST_NOT_SUPPORTED);
+        expect(VKMT_ST_INVALID_PARAMETER);
         return;
     }
     switch (s->opcode) {

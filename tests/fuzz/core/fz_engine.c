@@ -274,7 +274,10 @@ static int backend_call(uint8_t op, uint32_t id, uint64_t off, uint64_t len)
             CHECK(G.committed[p], "backend call %u on page %u, which is not committed", op, p);
         }
     }
-    c.failed = ++G.backend_calls == G.fault_at;
+    /* A failed commit fails its own command and is undone (NO_MEMORY;
+     * test_core_hostmem.c checks that): faults go where a failure means
+     * the device needs a reset. */
+    c.failed = op != BC_COMMIT && ++G.backend_calls == G.fault_at;
     PUSH(bcalls, c);
     if (op == BC_DISCARD) {
         if (G.inner) {
@@ -316,6 +319,31 @@ static int be_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_
     return backend_call(BC_DISCARD, id, off, len);
 }
 
+/* Scrubs reach only pages no allocation holds, and leave them zero. */
+static int be_scrub(struct vkmt_backend *b, uint64_t off, uint64_t len)
+{
+    uint32_t first = (uint32_t)(off / PAGE), n = (uint32_t)(len / PAGE);
+
+    (void)b;
+    CHECK(off % PAGE == 0 && len % PAGE == 0 && len && off <= G.aperture && len <= G.aperture - off,
+          "scrub of [0x%llx +0x%llx]: not whole pages of the aperture", (unsigned long long)off,
+          (unsigned long long)len);
+    if (G.inner) {
+        CHECK(G.inner->ops->scrub(G.inner, off, len) == 0, "memfd scrub failed: %s",
+              strerror(errno));
+    }
+    for (uint32_t p = first; p < first + n; p++) {
+        CHECK(!G.committed[p], "scrub of page %u, which an allocation holds", p);
+        if (G.dirty[p]) {
+            if (!G.inner) {
+                memset(G.ap + (size_t)p * PAGE, 0, PAGE);
+            }
+            G.dirty[p] = 0;
+        }
+    }
+    return 0;
+}
+
 static int be_lock(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
 {
     (void)b;
@@ -337,6 +365,7 @@ const struct vkmt_backend_ops backend_ops = {
     .name = "fuzz",
     .commit = be_commit,
     .discard = be_discard,
+    .scrub = be_scrub,
     .lock = be_lock,
     .unlock = be_unlock,
     .destroy = be_destroy,

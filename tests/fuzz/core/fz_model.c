@@ -697,6 +697,12 @@ uint32_t m_reg_value(uint32_t off)
         return (uint32_t)M.budget;
     case VKMT_REG(budget_hi):
         return (uint32_t)(M.budget >> 32);
+    case VKMT_REG(max_alloc_lo): /* the harness's backend holds up to the aperture */
+        return (uint32_t)G.aperture;
+    case VKMT_REG(max_alloc_hi):
+        return (uint32_t)(G.aperture >> 32);
+    case VKMT_REG(max_texture_dim):
+        return VKMT_TEXTURE_MAX_DIM;
     default:
         return 0;
     }
