@@ -109,9 +109,19 @@ def copy_tree():
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
     os.makedirs(SCRATCH, exist_ok=True)
-    for f in files:
-        f = f.decode()
-        if not f or not os.path.isfile(os.path.join(ROOT, f)):
+    wanted = {f.decode() for f in files if f}
+    # Files the tree no longer has (moved or deleted) go from the copy too.
+    for top, dirs, names in os.walk(SCRATCH):
+        rel = os.path.relpath(top, SCRATCH)
+        if rel == "build":
+            dirs[:] = []
+            continue
+        for name in names:
+            path = os.path.normpath(os.path.join(rel, name))
+            if path not in wanted:
+                os.unlink(os.path.join(top, name))
+    for f in sorted(wanted):
+        if not os.path.isfile(os.path.join(ROOT, f)):
             continue
         dst = os.path.join(SCRATCH, f)
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -10,6 +10,7 @@
 
 static unsigned failures;
 static const char *current;
+static const char *skip_reason;
 
 void harness_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -43,6 +44,11 @@ static int selected(const char *list, const char *name)
     return 0;
 }
 
+void harness_skip(const char *why)
+{
+    skip_reason = why;
+}
+
 int harness_run(const char *suite, const struct test *tests, unsigned n)
 {
     const char *only = getenv("VKMT_TEST");
@@ -57,8 +63,12 @@ int harness_run(const char *suite, const struct test *tests, unsigned n)
         }
         current = tests[i].name;
         failures = 0;
+        skip_reason = NULL;
         tests[i].fn();
-        if (failures) {
+        if (skip_reason && !failures) {
+            skipped++;
+            printf("ok %u - %s # SKIP %s\n", i + 1, tests[i].name, skip_reason);
+        } else if (failures) {
             failed++;
             printf("not ok %u - %s\n", i + 1, tests[i].name);
         } else {

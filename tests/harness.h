@@ -32,6 +32,10 @@ int harness_run(const char *suite, const struct test *tests, unsigned n);
 void harness_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Ends the running test as skipped (it reports "# SKIP @why", counted as
+ * skipped, not passed): for a test this machine cannot run. */
+void harness_skip(const char *why);
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

@@ -232,6 +232,30 @@ static void an_offer_enforces_a_lowered_budget(void)
     teardown();
 }
 
+/* Discards forced by pressure (a creation, a lowered budget) give memory
+ * back at once, not at the next trim's scrub of unowned pages. */
+static void pressure_returns_memory_without_a_trim(void)
+{
+    uint32_t dev, h[4], more[2];
+
+    setup(MIB, 4 * PAGE);
+    dev = new_device();
+    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
+    for (int i = 0; i < 4; i++) {
+        fill(dev, h[i], PAGE, (uint8_t)(i + 1));
+    }
+    CHECK_EQ(memfd_bytes(), 4 * PAGE);
+    CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(create(dev, 2, PAGE, more), VKMT_ST_SUCCESS); /* discards h[0], h[1] */
+    CHECK_EQ(memfd_bytes(), 2 * PAGE);
+    CHECK_EQ(offer_ex(dev, &h[2], 1, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, 0),
+             VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, 3 * PAGE); /* decommits h[2] */
+    CHECK_EQ(memfd_bytes(), PAGE);
+    CHECK_EQ(content(dev, h[3], PAGE, 4), 1);
+    teardown();
+}
+
 static void decommit_and_recommit(void)
 {
     enum { N = 16 };
@@ -289,6 +313,7 @@ const struct test core_state_tests[] = {
     TEST(lowering_the_budget_discards_offered),
     TEST(reclaim_needing_no_memory_succeeds_over_budget),
     TEST(an_offer_enforces_a_lowered_budget),
+    TEST(pressure_returns_memory_without_a_trim),
     TEST(decommit_and_recommit),
 };
 const unsigned core_state_ntests = sizeof(core_state_tests) / sizeof(core_state_tests[0]);
