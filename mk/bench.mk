@@ -15,15 +15,17 @@ vm-bench-image: $(VM_HOST_FILES)
 
 bench: build/bench/bench_host build/libvkmt-loopback.so qemu vm-image vm-bench-image
 	@scripts/bench.sh build/bench
+	@$(MAKE) --no-print-directory bench-docs
 
-# Paste build/bench/results.md into README.md between its bench markers.
-.PHONY: bench-readme
-bench-readme:
+# Paste build/bench/results.md into docs/BENCH.md between its bench markers
+# (make bench does it after every run; committing the file publishes it).
+.PHONY: bench-docs
+bench-docs:
 	@test -f build/bench/results.md || { echo "run make bench first" >&2; exit 1; }
-	@grep -q '^<!-- bench:begin -->$$' README.md && grep -q '^<!-- bench:end -->$$' README.md || \
-		{ echo "README.md lacks the <!-- bench:begin/end --> markers" >&2; exit 1; }
+	@grep -q '^<!-- bench:begin -->$$' docs/BENCH.md && grep -q '^<!-- bench:end -->$$' docs/BENCH.md || \
+		{ echo "docs/BENCH.md lacks the <!-- bench:begin/end --> markers" >&2; exit 1; }
 	@awk -v table=build/bench/results.md \
 		'/^<!-- bench:end -->$$/ { skip = 0 } !skip { print } \
 		/^<!-- bench:begin -->$$/ { while ((getline l < table) > 0) print l; skip = 1 }' \
-		README.md > README.md.tmp && mv README.md.tmp README.md
-	@echo "bench-readme: README.md now shows build/bench/results.md"
+		docs/BENCH.md > docs/BENCH.md.tmp && mv docs/BENCH.md.tmp docs/BENCH.md
+	@echo "bench-docs: docs/BENCH.md now shows build/bench/results.md"
