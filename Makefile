@@ -35,10 +35,13 @@ OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 
-# The virgl backend needs virglrenderer and libepoxy (configure found them):
-# only the loopback library and its own unit test link it, so the engine the
-# fuzzers and QEMU build stays free of them.
+# The virgl backend needs virglrenderer and libepoxy (configure found them,
+# or was told --without-virgl: WITH_VIRGL=0): only the loopback library and
+# its own unit test link it, so the engine the fuzzers and QEMU build stays
+# free of them. A config.mk from before the option had virgl built.
+WITH_VIRGL ?= 1
 VIRGL_SRC := hw-device/core/backend_virgl.c
+VIRGL_OBJ = $(if $(filter 1,$(WITH_VIRGL)),$(1)/obj/$(VIRGL_SRC:.c=.o))
 CORE_SRC := $(filter-out $(VIRGL_SRC),$(wildcard hw-device/core/*.c))
 LIB_SRC := $(wildcard guest-lib/src/*.c)
 LOOP_SRC := guest-lib/loopback/loopback.c
@@ -75,6 +78,7 @@ $(1)/obj/tests/unit/test_virgl.o: INC = $$(INC_ENGINE) $$(INC_PUBLIC) -Itests
 $(1)/obj/tests/fuzz/core/%.o: INC = $$(INC_ENGINE) -Iguest-lib/internal -Itests
 
 $(1)/obj/$(VIRGL_SRC:.c=.o) $(1)/obj/tests/unit/test_virgl.o: BASE_CFLAGS += $$(VIRGL_CFLAGS)
+$(1)/obj/guest-lib/loopback/loopback.o: BASE_CFLAGS += $(if $(filter 1,$(WITH_VIRGL)),-DVKMT_WITH_VIRGL)
 
 $(1)/libvkmt.a: $$(LIB_SRC:%.c=$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
@@ -86,7 +90,7 @@ $(1)/libvkmt.so.$(SOVERSION) $(1)/libvkmt.so: $(1)/libvkmt.so.$(VERSION)
 	ln -sf libvkmt.so.$(VERSION) $$@
 
 $(1)/libvkmt-loopback.so.$(SOVERSION): $$(CORE_SRC:%.c=$(1)/obj/%.o) $$(LOOP_SRC:%.c=$(1)/obj/%.o) \
-		$(1)/obj/$(VIRGL_SRC:.c=.o)
+		$(call VIRGL_OBJ,$(1))
 	$$(CC) $(2) -shared -Wl,-soname,libvkmt-loopback.so.$(SOVERSION) -o $$@ $$^ \
 		$$(VIRGL_LIBS) -lpthread
 
@@ -118,7 +122,8 @@ $(1)/tests/conformance: $$(CONF_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) 
 	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
 
 $(1)/tests/all: $(1)/tests/test_protocol $(1)/tests/test_core $(1)/tests/test_guestlib \
-		$(1)/tests/test_virgl $(1)/tests/conformance $(1)/libvkmt-loopback.so
+		$(if $(filter 1,$(WITH_VIRGL)),$(1)/tests/test_virgl) $(1)/tests/conformance \
+		$(1)/libvkmt-loopback.so
 endef
 
 # The normal build links the conformance suite against the shared library
@@ -155,7 +160,7 @@ build/examples/%: examples/%.c build/vkmt-uninstalled.pc build/libvkmt.so
 QEMU_BUILD := build/qemu
 QEMU_BIN := $(QEMU_BUILD)/qemu-system-x86_64
 QTEST_BIN := $(QEMU_BUILD)/tests/qtest/vkmt-test
-BUILD_QEMU = scripts/build-qemu.sh $(QEMU_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)'
+BUILD_QEMU = VKMT_QEMU_VIRGL=$(WITH_VIRGL) scripts/build-qemu.sh $(QEMU_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)'
 NEED_QEMU = @test "$(WITH_QEMU)" = 1 || \
 	{ echo "QEMU is not configured (./configure --without-qemu, or older): run ./configure" >&2; exit 1; }
 
@@ -170,12 +175,15 @@ qemu-check-build: | check-config
 
 # The suites tests/vm/vm-suites.sh runs in the guest; each must report.
 VM_SUITES := conformance test_reap
+# Without virgl the suites over it are not built: run-suites.sh counts them
+# as skipped.
+SUITES_VIRGL := $(if $(filter 1,$(WITH_VIRGL)),,--without-virgl)
 ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
 	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
 	--vm "scripts/vm-run --timeout 600 -- vm-suites" "$(VM_SUITES)" \
-	--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites" "$(VM_SUITES)"
+	$(if $(filter 1,$(WITH_VIRGL)),--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites" "$(VM_SUITES)")
 else
 CHECK_QEMU :=
 QTEST_ARGS := --no-qtest
@@ -189,7 +197,7 @@ check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuz
 # and both fuzz harnesses over their corpus and crash inputs (FUZZING.md);
 # ends with one "N passed, N failed".
 check: check-build
-	@tests/run-suites.sh build build/asan --replay tests/selftest/run-suites-selftest.sh \
+	@tests/run-suites.sh build build/asan $(SUITES_VIRGL) --replay tests/selftest/run-suites-selftest.sh \
 		--replay scripts/mutants.py \
 		$(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) $(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
 
@@ -197,7 +205,7 @@ check: check-build
 # (VKMT_TEST=PATTERN picks tests by name, tests/harness.h).
 .PHONY: check-unit
 check-unit: build/tests/all build/asan/tests/all
-	@start=$$(date +%s); tests/run-suites.sh build build/asan --no-qtest; rc=$$?; \
+	@start=$$(date +%s); tests/run-suites.sh build build/asan $(SUITES_VIRGL) --no-qtest; rc=$$?; \
 		echo "check-unit: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
@@ -219,6 +227,8 @@ BACKEND ?= mem
 .PHONY: demo
 demo:
 	@test -f build/config.mk || ./configure
+	@test "$(BACKEND)" != virgl || test "$$(sed -n 's/^WITH_VIRGL := //p' build/config.mk)" != 0 || \
+		{ echo "demo: BACKEND=virgl needs the virgl backend (configured without it: see ./configure's output)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory qemu vm-image
 	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo (backend=$(BACKEND))"
 	@scripts/vm-run --timeout 300 --device-props backend=$(BACKEND) -- vkmt-demo

@@ -14,7 +14,7 @@ vm-bench-image: $(VM_HOST_FILES)
 		$(GUEST_FILES)
 
 bench: build/bench/bench_host build/libvkmt-loopback.so qemu vm-image vm-bench-image
-	@scripts/bench.sh build/bench
+	@BENCH_BACKENDS="mem$(if $(filter 1,$(WITH_VIRGL)), virgl)" scripts/bench.sh build/bench
 	@$(MAKE) --no-print-directory bench-docs
 
 # Paste build/bench/results.md into docs/BENCH.md between its bench markers

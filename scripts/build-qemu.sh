@@ -24,9 +24,15 @@ die() { printf 'build-qemu: error: %s\n' "$*" >&2; exit 1; }
 qemu_tree
 
 # The shared options (qemu-build-common.sh), plus virglrenderer and OpenGL
-# (libepoxy) for the device's backend=virgl (docs/VIRGL.md).
+# (libepoxy) for the device's backend=virgl (docs/VIRGL.md) unless the
+# project was configured --without-virgl (VKMT_QEMU_VIRGL=0).
+if [ "${VKMT_QEMU_VIRGL:-1}" = 1 ]; then
+    virgl_opts="--enable-virglrenderer --enable-opengl"
+else
+    virgl_opts="--disable-virglrenderer --disable-opengl"
+fi
 # shellcheck disable=SC2086 # one word per option
-set -- $QEMU_BASE_OPTS --enable-virglrenderer --enable-opengl --cc="$qemu_cc"
+set -- $QEMU_BASE_OPTS $virgl_opts --cc="$qemu_cc"
 qemu_prepare "(~10 s)" "$@"
 
 if [ ! -x "$build/qemu-system-x86_64" ]; then

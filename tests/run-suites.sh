@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Usage: run-suites.sh BUILD_DIR... [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
+# Usage: run-suites.sh BUILD_DIR... [--without-virgl]
+#                      [--qtest QEMU_BINARY QTEST_BINARY | --no-qtest]
 #                      [--vm SHELL_COMMAND EXPECTED_SUITES]... [--replay BINARY ARG...]...
 #                      [-- EXAMPLE...]
 # Runs every test suite of each build directory given (build, build/asan;
-# the conformance suite once per loopback backend, memory and virgl), each
+# the conformance suite once per loopback backend, memory and virgl; with
+# --without-virgl the two suites over virgl count as skipped), each
 # --replay command, the device's QEMU qtest, each --vm command, then each
 # example program, shows their output, and ends with two lines: "# N
 # skipped ..." and "N passed, N failed", summing all of them.
@@ -47,6 +49,7 @@ replays=
 qemu=
 qtest=
 no_qtest=0
+without_virgl=0
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case "$1" in
     --qtest)
@@ -56,6 +59,11 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         shift 3
         ;;
     --no-qtest) no_qtest=1; shift ;;
+    --without-virgl)
+        suites="test_protocol test_core test_guestlib conformance"
+        without_virgl=1
+        shift
+        ;;
     --vm)
         [ $# -ge 3 ] || { echo "run-suites.sh: --vm SHELL_COMMAND EXPECTED_SUITES" >&2; exit 2; }
         vm_cmds="$vm_cmds$3|$2
@@ -273,6 +281,12 @@ for ex in "$@"; do
     fi
 done
 
+if [ "$without_virgl" = 1 ]; then
+    for dir in $dirs; do
+        echo "# $dir/tests/test_virgl and conformance over virgl not run: configured --without-virgl"
+        total_skip=$((total_skip + 2))
+    done
+fi
 if [ "$no_qtest" = 1 ]; then
     echo "# QEMU qtest not run (--no-qtest: configured --without-qemu, or make check-unit)"
     total_skip=$((total_skip + 1))

@@ -11,7 +11,8 @@
  * "queues=N,aperture=SIZE,budget=SIZE,features=MASK" (sizes take K/M/G).
  * VKMT_LOOPBACK_BACKEND picks what holds allocation content: "mem" (host
  * memory, the default) or "virgl" (GPU buffer resources through
- * virglrenderer, docs/VIRGL.md).
+ * virglrenderer, docs/VIRGL.md; built when VKMT_WITH_VIRGL is defined,
+ * that is unless ./configure --without-virgl).
  * The device lives while any adapter has it open; the next open after the
  * last close gets a fresh one.
  */
@@ -22,7 +23,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef VKMT_WITH_VIRGL
 #include "backend_virgl.h"
+#endif
 #include "vkmt_backend.h"
 #include "vkmt_core.h"
 #include "vkmt_internal.h"
@@ -130,8 +133,6 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
 static int create_backend(uint64_t aperture, struct vkmt_backend **out)
 {
     const char *name = secure_getenv("VKMT_LOOPBACK_BACKEND");
-    char why[256];
-    int err;
 
     if (!name || !*name || !strcmp(name, "mem")) {
         return vkmt_backend_mem_create(aperture, -1, NULL, out);
@@ -140,11 +141,22 @@ static int create_backend(uint64_t aperture, struct vkmt_backend **out)
         fprintf(stderr, "vkmt-loopback: VKMT_LOOPBACK_BACKEND=%s is unknown (mem, virgl)\n", name);
         return -EINVAL;
     }
-    err = vkmt_backend_virgl_create(aperture, -1, NULL, out, why, sizeof(why));
-    if (err < 0) {
-        fprintf(stderr, "vkmt-loopback: the virgl backend: %s\n", why);
+#ifdef VKMT_WITH_VIRGL
+    {
+        char why[256];
+        int err = vkmt_backend_virgl_create(aperture, -1, NULL, out, why, sizeof(why));
+
+        if (err < 0) {
+            fprintf(stderr, "vkmt-loopback: the virgl backend: %s\n", why);
+        }
+        return err;
     }
-    return err;
+#else
+    fprintf(stderr,
+            "vkmt-loopback: VKMT_LOOPBACK_BACKEND=virgl, but this library was built "
+            "without the virgl backend (./configure --without-virgl, or no virglrenderer)\n");
+    return -ENOTSUP;
+#endif
 }
 
 static void destroy(struct loopback *lb)
@@ -181,7 +193,9 @@ static int create(struct loopback **out)
     }
     err = create_backend(aperture, &lb->backend);
     if (!err) {
+#ifdef VKMT_WITH_VIRGL
         cfg.budget = vkmt_backend_virgl_budget(lb->backend, cfg.budget);
+#endif
         err = vkmt_core_create(&cfg, lb->backend, lb->t.ctrl, &core_ops, lb, &lb->core);
     }
     if (err) {
@@ -232,10 +246,12 @@ __attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loop
     .reg_write = lb_reg_write,
 };
 
+#ifdef VKMT_WITH_VIRGL
 __attribute__((visibility("default"))) int vkmt_loopback_virgl_info(struct vkmt_virgl_info *out)
 {
     return dev ? vkmt_backend_virgl_info(dev->backend, out) : -ENODEV;
 }
+#endif
 
 static int lb_open(uint32_t index, struct vkmt_transport **out)
 {
