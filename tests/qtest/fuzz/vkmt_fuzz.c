@@ -40,6 +40,7 @@
 #include "qemu/osdep.h"
 
 #include "block/aio.h"
+#include "exec/cpu-common.h"
 #include "exec/memory.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pci_device.h"
@@ -49,6 +50,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-qdev.h"
 #include "qapi/qapi-commands-qom.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
@@ -116,9 +118,10 @@ static struct {
     QPCIDevice *mch;            /* the host bridge */
     QPCIDevice *rp;             /* the root port */
     DeviceState *rp_dev;
-    uint8_t rp_exp; /* its PCI Express capability */
-    bool log;       /* QTEST_LOG: say what bypasses qtest */
-    bool verbose;   /* VKMT_FUZZ_VERBOSE: print every completion */
+    uint8_t rp_exp;       /* its PCI Express capability */
+    char ctrl_idstr[256]; /* the migration name of the device's control RAM */
+    bool log;             /* QTEST_LOG: say what bypasses qtest */
+    bool verbose;         /* VKMT_FUZZ_VERBOSE: print every completion */
     uint64_t regs, msix, ctrl, ap;
     uint64_t ctrl_size;
     uint8_t *ctrl_ram, *ap_ram;
@@ -832,6 +835,8 @@ static void attach(void)
     g_assert(vf.pdev);
     vf.ctrl_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory);
     vf.ap_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_APERTURE].memory);
+    pstrcpy(vf.ctrl_idstr, sizeof(vf.ctrl_idstr),
+            qemu_ram_get_idstr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory->ram_block));
     vf.present = true;
 }
 
@@ -881,13 +886,16 @@ static void plug(void)
                         "'vkmt', 'id': 'vk', 'bus': 'rp', ...}}\n");
     }
     /*
-     * Let RCU free the old device first, as the main loop does between an
-     * unplug and the next device_add. Today's device leaves its control
-     * RAM's migration name registered until then, and a device_add before
-     * it aborts ("RAMBlock ... already registered").
+     * Today's device leaves its control RAM's migration name registered
+     * after unplug, until RCU frees the old device, and a device_add before
+     * that aborts ("RAMBlock ... already registered"). While the name is
+     * still taken, let RCU finish first, as the main loop would between an
+     * unplug and the next device_add (a drain costs ~50 ms).
      */
-    drain_call_rcu();
-    vf.remaps = 0;
+    if (qemu_ram_block_by_name(vf.ctrl_idstr)) {
+        drain_call_rcu();
+        vf.remaps = 0;
+    }
     dev = qdev_device_add_from_qdict(opts, false, &err);
     qobject_unref(opts);
     if (!dev) {
