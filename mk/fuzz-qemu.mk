@@ -17,7 +17,8 @@
 #   make fuzz-qemu-seeds   regenerate tests/qtest/fuzz/corpus/seed-* and the generated
 #                          regression inputs in tests/qtest/fuzz/crashes (vkmt_fuzz_seeds.c)
 #   make fuzz-qemu-bench   BENCH_TIME seconds (60) each: generic-fuzz on edu, then vkmt-fuzz
-#   make fuzz-qemu-cov     edges of hw/vkmt the corpora cover (campaign corpus + seeds)
+#   make fuzz-qemu-cov     edges of hw/vkmt the corpora cover in FUZZ_TARGET (campaign
+#                          corpus + seeds)
 #   make fuzz-qemu-linecov line coverage of hw/vkmt by the same inputs, every target
 #                          (llvm-cov; its own build in build/qemu-fuzz-cov, ~9 min once)
 
@@ -152,13 +153,13 @@ fuzz-qemu-bench: fuzz-qemu-build
 # input of the campaign corpus and the seeds once, summed per file of hw/vkmt.
 fuzz-qemu-cov: fuzz-qemu-build
 	@mkdir -p $(QFUZZ_DIR)/corpus
-	@$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=vkmt-fuzz $(QFUZZ_OPTS) -runs=0 -print_coverage=1 \
+	@$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=$(FUZZ_TARGET) $(QFUZZ_OPTS) -runs=0 -print_coverage=1 \
 		$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/cov.log 2>&1 || \
 		{ tail -n 20 $(QFUZZ_DIR)/cov.log; exit 1; }
 	@awk '/^(UN)?COVERED_FUNC:/ && /hw\/vkmt\// { \
 		split($$5, e, "/"); f = $$NF; sub(/:[0-9]+$$/, "", f); sub(/.*hw\/vkmt\//, "hw-device/", f); \
 		cov[f] += e[1]; tot[f] += e[2]; fn[f]++; if (e[1] > 0) hit[f]++ } \
-		END { printf "%-32s %9s %13s\n", "vkmt-fuzz coverage", "functions", "edges"; \
+		END { printf "%-32s %9s %13s\n", "$(FUZZ_TARGET) coverage", "functions", "edges"; \
 		for (f in tot) { printf "%-32s %4d/%-4d %6d/%-6d %5.1f%%\n", f, hit[f], fn[f], cov[f], tot[f], \
 			100 * cov[f] / tot[f]; C += cov[f]; T += tot[f]; H += hit[f]; N += fn[f] } \
 		printf "%-32s %4d/%-4d %6d/%-6d %5.1f%%\n", "total", H, N, C, T, 100 * C / T }' \

@@ -215,6 +215,8 @@ static void settle(void)
     }
 }
 
+static void check_present(void);
+
 /*
  * INTx is level-triggered and means "isr has a bit set": with MSI-X off, a
  * line left high while isr is clear is an interrupt storm in the guest.
@@ -222,6 +224,9 @@ static void settle(void)
  */
 static void check_intx(void)
 {
+    if (vf.cfg->port) {
+        check_present(); /* the interrupt that just ran may have unplugged it */
+    }
     if (!vf.present || msix_enabled(vf.pdev) || !(vf.pdev->irq_state & 1) ||
         reg_rd(VKMT_REG(magic)) != VKMT_MAGIC) {
         return;
@@ -776,14 +781,20 @@ static void remapped(void)
     }
 }
 
-/* Put the config header back as pre_fuzz left it, touching only what changed. */
-static void config_restore(void)
+/*
+ * Put the config header back as pre_fuzz left it, touching only what
+ * changed; the caller calls remapped() if this returns true (BARs moved),
+ * outside any memory transaction of its own.
+ */
+static bool config_restore(void)
 {
     static const uint8_t dwords[] = { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_1, PCI_BASE_ADDRESS_2,
                                       PCI_BASE_ADDRESS_3, PCI_BASE_ADDRESS_4, PCI_BASE_ADDRESS_5,
                                       PCI_CACHE_LINE_SIZE };
     bool moved = false;
 
+    /* One memory map rebuild for all of them, not one per BAR. */
+    memory_region_transaction_begin();
     for (size_t i = 0; i < ARRAY_SIZE(dwords); i++) {
         if (qpci_config_readl(vf.dev, dwords[i]) != vf.config[dwords[i] / 4]) {
             qpci_config_writel(vf.dev, dwords[i], vf.config[dwords[i] / 4]);
@@ -795,9 +806,8 @@ static void config_restore(void)
         moved = true;
     }
     qpci_config_writeb(vf.dev, PCI_INTERRUPT_LINE, vf.config[PCI_INTERRUPT_LINE / 4]);
-    if (moved) {
-        remapped();
-    }
+    memory_region_transaction_commit();
+    return moved;
 }
 
 /* ---- the root port and hot-plug (port targets) ---- */
@@ -814,6 +824,7 @@ static void port_setup(void)
 {
     uint16_t ctl;
 
+    memory_region_transaction_begin(); /* one memory map rebuild for the lot */
     qpci_config_writeb(vf.rp, PCI_PRIMARY_BUS, 0);
     qpci_config_writeb(vf.rp, PCI_SECONDARY_BUS, VF_SELF_BDF >> 8);
     qpci_config_writeb(vf.rp, PCI_SUBORDINATE_BUS, VF_SELF_BDF >> 8);
@@ -826,6 +837,7 @@ static void port_setup(void)
     ctl = qpci_config_readw(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL);
     ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) | PCI_EXP_SLTCTL_PWR_IND_ON;
     qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
+    memory_region_transaction_commit();
 }
 
 /* The device as realized now (after boot or a re-plug). */
@@ -863,7 +875,7 @@ static void slot_power_off(void)
     qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
 }
 
-static void config_restore(void);
+static bool config_restore(void);
 
 /* device_add with the boot-time properties, then power and BARs as before. */
 static void plug(void)
@@ -905,6 +917,7 @@ static void plug(void)
     port_setup();
     attach();
     config_restore();
+    remapped();
 }
 
 static void op_plug(const uint8_t *a)
@@ -943,8 +956,8 @@ static void op_plug(const uint8_t *a)
         ctl = qpci_config_readw(vf.rp, PCI_BRIDGE_CONTROL);
         qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl | PCI_BRIDGE_CTL_BUS_RESET);
         qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl & ~PCI_BRIDGE_CTL_BUS_RESET);
-        if (vf.present) {
-            config_restore(); /* the reset cleared the BARs: map them again */
+        if (vf.present && config_restore()) { /* the reset cleared the BARs */
+            remapped();
         }
         break;
     }
@@ -963,9 +976,11 @@ static void port_restore(void)
         vf.port_dirty = true;
     }
     if (vf.port_dirty) {
+        memory_region_transaction_begin();
         device_cold_reset(vf.rp_dev);
         port_setup();
         mmconfig_on(); /* a message may have hit the host bridge's PCIEXBAR */
+        memory_region_transaction_commit();
         vf.config_dirty = vf.msix_dirty = true;
     }
     if (!vf.present) {
@@ -1024,8 +1039,11 @@ static void op_host(const uint8_t *a)
             fprintf(stderr, "[vkmt-fuzz] # device reset: in a reproducer, system_reset and map "
                             "the BARs again\n");
         }
+        memory_region_transaction_begin();
         device_cold_reset(DEVICE(vf.pdev));
         config_restore();
+        memory_region_transaction_commit();
+        remapped();
         break;
     case VF_HOST_FLUSH:
         flush_events(vf.qts);
@@ -1179,8 +1197,8 @@ static void vf_reset(void)
     if (vf.cfg->port) {
         port_restore();
     }
-    if (vf.config_dirty) {
-        config_restore();
+    if (vf.config_dirty && config_restore()) {
+        remapped();
     }
     if (vf.msix_dirty) {
         msix_reset(vf.pdev); /* disabled, table masked and cleared, nothing pending */
