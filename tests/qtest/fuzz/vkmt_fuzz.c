@@ -593,15 +593,23 @@ static void op_reg_write(const uint8_t *a)
 {
     uint16_t off;
     uint32_t val;
+    bool doorbell;
 
     memcpy(&off, a, 2);
     memcpy(&val, a + 2, 4);
     off = le16_to_cpu(off) & (VKMT_REGS_SIZE - 4);
-    if (off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES)) {
+    doorbell = off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES);
+    if (doorbell) {
         taint((off - VKMT_REG(sq_doorbell)) / 4);
     }
     reg_wr(off, le32_to_cpu(val));
-    settle();
+    /* Only doorbells reach the iothread; other registers work in this write. */
+    if (doorbell) {
+        iothread_drain();
+    }
+    if (vf.deferred) {
+        flush_events(vf.qts);
+    }
     check_intx();
 }
 
