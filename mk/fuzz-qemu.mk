@@ -152,8 +152,9 @@ fuzz-qemu-bench: fuzz-qemu-build
 # libFuzzer's per-function edge counts (-print_coverage) after running every
 # input of the campaign corpus and the seeds once, summed per file of hw/vkmt.
 fuzz-qemu-cov: fuzz-qemu-build
-	@mkdir -p $(QFUZZ_DIR)/corpus
+	@mkdir -p $(QFUZZ_DIR)/corpus $(QFUZZ_DIR)/crashes
 	@$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=$(FUZZ_TARGET) $(QFUZZ_OPTS) -runs=0 -print_coverage=1 \
+		-artifact_prefix=$(QFUZZ_DIR)/crashes/ \
 		$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/cov.log 2>&1 || \
 		{ tail -n 20 $(QFUZZ_DIR)/cov.log; exit 1; }
 	@awk '/^(UN)?COVERED_FUNC:/ && /hw\/vkmt\// { \
