@@ -186,6 +186,7 @@ fuzz-qemu-linecov: | check-config
 	@for t in $(QFUZZ_TARGETS); do \
 		LLVM_PROFILE_FILE=$(CURDIR)/$(QFUZZ_DIR)/linecov/$$t.profraw $(QFUZZ_ENV) \
 		$(QFUZZ_COV_BUILD)/qemu-fuzz-x86_64 --fuzz-target=$$t $(QFUZZ_OPTS) -runs=0 \
+			-artifact_prefix=$(QFUZZ_DIR)/linecov/ \
 			$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/linecov/$$t.log 2>&1 || \
 			{ tail -n 20 $(QFUZZ_DIR)/linecov/$$t.log; exit 1; }; \
 	done
