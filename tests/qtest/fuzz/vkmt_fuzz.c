@@ -728,7 +728,8 @@ static void op_msix(const uint8_t *a)
         vf.msix_dirty = true;
         vf.judge = false;
         wrote(~0u);
-        vf.config_dirty = vf.port_dirty = vf.cfg->port;
+        vf.config_dirty |= vf.cfg->port;
+        vf.port_dirty |= vf.cfg->port;
         qtest_writel(
             vf.qts, vf.msix + vf.msix_table + (off % (vf.msix_vectors * PCI_MSIX_ENTRY_SIZE) & ~3u),
             val);
@@ -761,7 +762,7 @@ static void op_aim(const uint8_t *a)
     }
     /* Config space may change under the driver, the device go away. */
     vf.msix_dirty = vf.config_dirty = true;
-    vf.port_dirty = vf.cfg->port;
+    vf.port_dirty |= vf.cfg->port;
     vf.judge = false;
     qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_LOWER_ADDR, base[target] + (off & ~3u));
     qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
