@@ -1,5 +1,7 @@
 # The QEMU fuzz target for the device (FUZZING.md, "The QEMU target"): qemu-fuzz-x86_64
-# with the vkmt-fuzz targets, built with clang, libFuzzer, ASan and UBSan
+# with the vkmt-fuzz targets (QFUZZ_TARGETS: the device on q35's root bus,
+# and the port targets behind a pcie-root-port with hot-plug, a file memdev
+# and each doorbell mode), built with clang, libFuzzer, ASan and UBSan
 # into build/qemu-fuzz by scripts/build-qemu-fuzz.sh, which first checks that
 # clang and its fuzzer runtime (Debian: libclang-rt-14-dev) link.
 #
@@ -7,15 +9,17 @@
 #   make fuzz-qemu         a campaign: FUZZ_TIME seconds (600), FUZZ_JOBS processes (2),
 #                          FUZZ_TARGET (vkmt-fuzz); corpus in build/fuzz/qemu/corpus,
 #                          seeds from tests/qtest/fuzz/corpus, crashes in build/fuzz/qemu/crashes
-#   make fuzz-qemu-replay  every committed seed and crash once, in both targets
+#   make fuzz-qemu-replay  every committed seed and crash once, in every target
 #   make fuzz-qemu-smoke   FUZZ_SMOKE_RUNS (2000) fuzzed inputs from the seeds
 #   make fuzz-qemu-check   the committed seeds match their generator, replay, smoke;
 #                          skipped with a message when QEMU or the toolchain is missing
 #   make fuzz-qemu-check-build  the build alone, or the same skip (for check-build)
-#   make fuzz-qemu-seeds   regenerate tests/qtest/fuzz/corpus/seed-* (vkmt_fuzz_seeds.c)
+#   make fuzz-qemu-seeds   regenerate tests/qtest/fuzz/corpus/seed-* and the generated
+#                          regression inputs in tests/qtest/fuzz/crashes (vkmt_fuzz_seeds.c)
 #   make fuzz-qemu-bench   BENCH_TIME seconds (60) each: generic-fuzz on edu, then vkmt-fuzz
-#   make fuzz-qemu-cov     edges of hw/vkmt the corpora cover (campaign corpus + seeds)
-#   make fuzz-qemu-linecov line coverage of hw/vkmt by the same inputs, both targets
+#   make fuzz-qemu-cov     edges of hw/vkmt the corpora cover in FUZZ_TARGET (campaign
+#                          corpus + seeds)
+#   make fuzz-qemu-linecov line coverage of hw/vkmt by the same inputs, every target
 #                          (llvm-cov; its own build in build/qemu-fuzz-cov, ~9 min once)
 
 comma := ,
@@ -26,6 +30,8 @@ QFUZZ_SRC := tests/qtest/fuzz
 QFUZZ_SEEDS := $(QFUZZ_SRC)/corpus
 QFUZZ_CRASHES := $(QFUZZ_SRC)/crashes
 QFUZZ_GEN := $(QFUZZ_DIR)/vkmt-fuzz-seeds
+QFUZZ_TARGETS := vkmt-fuzz vkmt-fuzz-ioeventfd vkmt-fuzz-port vkmt-fuzz-port-ioeventfd \
+	vkmt-fuzz-port-iothread
 BUILD_QFUZZ = scripts/build-qemu-fuzz.sh $(QFUZZ_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)'
 
 FUZZ_TIME ?= 600
@@ -60,11 +66,12 @@ fuzz-qemu: fuzz-qemu-build
 	@n=$$(ls $(QFUZZ_DIR)/crashes | wc -l); echo "fuzz-qemu: $$n file(s) in $(QFUZZ_DIR)/crashes"; \
 		test "$$n" -eq 0
 
-# libFuzzer runs file arguments once each and stops at the first crash.
+# libFuzzer runs file arguments once each and stops at the first crash; the
+# limits turn a hang into a failure (a timeout) instead of a stuck check.
 QFUZZ_REPLAY_FILES = $(QFUZZ_SEEDS)/* $(filter-out %/README,$(wildcard $(QFUZZ_CRASHES)/*))
 fuzz-qemu-replay: fuzz-qemu-build
-	@for t in vkmt-fuzz vkmt-fuzz-ioeventfd; do \
-		$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=$$t $(QFUZZ_REPLAY_FILES) \
+	@for t in $(QFUZZ_TARGETS); do \
+		$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=$$t $(QFUZZ_LIMITS) $(QFUZZ_REPLAY_FILES) \
 			>$(QFUZZ_DIR)/replay-$$t.log 2>&1 || \
 			{ tail -n 40 $(QFUZZ_DIR)/replay-$$t.log; echo "fuzz-qemu-replay: $$t failed (log: $(QFUZZ_DIR)/replay-$$t.log)"; exit 1; }; \
 		echo "fuzz-qemu-replay: $$t: $$(grep -c '^Running: ' $(QFUZZ_DIR)/replay-$$t.log) inputs, no crash"; \
@@ -85,15 +92,21 @@ $(QFUZZ_GEN): $(QFUZZ_SRC)/vkmt_fuzz_seeds.c $(QFUZZ_SRC)/vkmt_fuzz.h protocol/v
 
 fuzz-qemu-seeds: $(QFUZZ_GEN)
 	rm -f $(QFUZZ_SEEDS)/seed-*
-	$(QFUZZ_GEN) $(QFUZZ_SEEDS)
+	$(QFUZZ_GEN) $(QFUZZ_SEEDS) $(QFUZZ_CRASHES)
 
-# Run by fuzz-qemu-check: the committed seeds are what the generator writes.
+# Run by fuzz-qemu-check: the committed seeds are what the generator writes,
+# and so are the generated regression inputs (crashes/ also holds others).
 fuzz-qemu-seeds-check: $(QFUZZ_GEN)
-	@rm -rf $(QFUZZ_DIR)/seeds && mkdir -p $(QFUZZ_DIR)/seeds
-	@$(QFUZZ_GEN) $(QFUZZ_DIR)/seeds
+	@rm -rf $(QFUZZ_DIR)/seeds $(QFUZZ_DIR)/seeds-crashes
+	@mkdir -p $(QFUZZ_DIR)/seeds $(QFUZZ_DIR)/seeds-crashes
+	@$(QFUZZ_GEN) $(QFUZZ_DIR)/seeds $(QFUZZ_DIR)/seeds-crashes
 	@diff -r $(QFUZZ_DIR)/seeds $(QFUZZ_SEEDS) >/dev/null || \
 		{ echo "fuzz-qemu: $(QFUZZ_SEEDS) differs from the generator's output: make fuzz-qemu-seeds"; exit 1; }
-	@echo "fuzz-qemu-seeds-check: $(QFUZZ_SEEDS) matches vkmt_fuzz_seeds.c"
+	@for f in $(QFUZZ_DIR)/seeds-crashes/*; do \
+		cmp -s $$f $(QFUZZ_CRASHES)/$${f##*/} || \
+		{ echo "fuzz-qemu: $(QFUZZ_CRASHES)/$${f##*/} differs from the generator's output: make fuzz-qemu-seeds"; exit 1; }; \
+	done
+	@echo "fuzz-qemu-seeds-check: $(QFUZZ_SEEDS) and the generated $(QFUZZ_CRASHES) inputs match vkmt_fuzz_seeds.c"
 
 # For make check, through tests/run-suites.sh $(FUZZ_QEMU_CHECK_ARGS): one
 # "# fuzz_qemu: N passed, N failed" line (one skipped when skipped: no QEMU, or
@@ -139,14 +152,15 @@ fuzz-qemu-bench: fuzz-qemu-build
 # libFuzzer's per-function edge counts (-print_coverage) after running every
 # input of the campaign corpus and the seeds once, summed per file of hw/vkmt.
 fuzz-qemu-cov: fuzz-qemu-build
-	@mkdir -p $(QFUZZ_DIR)/corpus
-	@$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=vkmt-fuzz $(QFUZZ_OPTS) -runs=0 -print_coverage=1 \
+	@mkdir -p $(QFUZZ_DIR)/corpus $(QFUZZ_DIR)/crashes
+	@$(QFUZZ_ENV) $(QFUZZ_BIN) --fuzz-target=$(FUZZ_TARGET) $(QFUZZ_OPTS) -runs=0 -print_coverage=1 \
+		-artifact_prefix=$(QFUZZ_DIR)/crashes/ \
 		$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/cov.log 2>&1 || \
 		{ tail -n 20 $(QFUZZ_DIR)/cov.log; exit 1; }
 	@awk '/^(UN)?COVERED_FUNC:/ && /hw\/vkmt\// { \
 		split($$5, e, "/"); f = $$NF; sub(/:[0-9]+$$/, "", f); sub(/.*hw\/vkmt\//, "hw-device/", f); \
 		cov[f] += e[1]; tot[f] += e[2]; fn[f]++; if (e[1] > 0) hit[f]++ } \
-		END { printf "%-32s %9s %13s\n", "vkmt-fuzz coverage", "functions", "edges"; \
+		END { printf "%-32s %9s %13s\n", "$(FUZZ_TARGET) coverage", "functions", "edges"; \
 		for (f in tot) { printf "%-32s %4d/%-4d %6d/%-6d %5.1f%%\n", f, hit[f], fn[f], cov[f], tot[f], \
 			100 * cov[f] / tot[f]; C += cov[f]; T += tot[f]; H += hit[f]; N += fn[f] } \
 		printf "%-32s %4d/%-4d %6d/%-6d %5.1f%%\n", "total", H, N, C, T, 100 * C / T }' \
@@ -169,9 +183,10 @@ fuzz-qemu-linecov: | check-config
 	$(NEED_QEMU)
 	@scripts/build-qemu-fuzz.sh $(QFUZZ_COV_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)' --coverage
 	@rm -rf $(QFUZZ_DIR)/linecov && mkdir -p $(QFUZZ_DIR)/linecov $(QFUZZ_DIR)/corpus
-	@for t in vkmt-fuzz vkmt-fuzz-ioeventfd; do \
+	@for t in $(QFUZZ_TARGETS); do \
 		LLVM_PROFILE_FILE=$(CURDIR)/$(QFUZZ_DIR)/linecov/$$t.profraw $(QFUZZ_ENV) \
 		$(QFUZZ_COV_BUILD)/qemu-fuzz-x86_64 --fuzz-target=$$t $(QFUZZ_OPTS) -runs=0 \
+			-artifact_prefix=$(QFUZZ_DIR)/linecov/ \
 			$(QFUZZ_DIR)/corpus $(QFUZZ_SEEDS) >$(QFUZZ_DIR)/linecov/$$t.log 2>&1 || \
 			{ tail -n 20 $(QFUZZ_DIR)/linecov/$$t.log; exit 1; }; \
 	done

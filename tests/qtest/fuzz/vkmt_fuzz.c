@@ -23,25 +23,42 @@
  * device reset returns every object and byte (no allocations, devices,
  * resources, committed or offered bytes are left).
  *
+ * It also checks that INTx is low whenever MSI-X is off and isr is clear.
+ *
  * Targets: vkmt-fuzz (doorbell=inline) and vkmt-fuzz-ioeventfd
- * (doorbell=ioeventfd: the eventfd and bottom-half path). QEMU_FUZZ_ARGS is
- * appended to the command line (e.g. -L for firmware).
+ * (doorbell=ioeventfd: the eventfd and bottom-half path) put the device on
+ * q35's root bus with its own memfd aperture. The port targets put it where
+ * users' machines do: behind a pcie-root-port with native hot-plug, its
+ * aperture a memory-backend-file with share=on and an offset, MMCONFIG on
+ * (so MSI-X messages can write config space, the root port's included), and
+ * hot-unplug and re-plug as operations: vkmt-fuzz-port (inline),
+ * vkmt-fuzz-port-ioeventfd and vkmt-fuzz-port-iothread (doorbell=iothread
+ * with an iothread object). An input that leaves the device unplugged gets
+ * it plugged back by the reset. QEMU_FUZZ_ARGS is appended to the command
+ * line (e.g. -L for firmware).
  */
 #include "qemu/osdep.h"
 
+#include "block/aio.h"
+#include "exec/cpu-common.h"
 #include "exec/memory.h"
 #include "hw/pci/msix.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_regs.h"
 #include "hw/qdev-core.h"
+#include "monitor/qdev.h"
 #include "qapi/error.h"
+#include "qapi/qapi-commands-qdev.h"
 #include "qapi/qapi-commands-qom.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/rcu.h"
+#include "qemu/thread.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "qobject/qnum.h"
+#include "system/iothread.h"
 #include "tests/qtest/fuzz/fuzz.h"
 #include "tests/qtest/libqos/pci-pc.h"
 #include "tests/qtest/libqos/pci.h"
@@ -58,6 +75,16 @@
 #define VF_SLOTS 16
 #define VF_SLOT_BYTES (VKMT_STAGING_SIZE / VF_SLOTS & ~7u)
 #define VF_REMAPS_PER_DRAIN 32
+/* Port targets: the aperture starts this far into its file. */
+#define VF_FILE_OFFSET (1 * MiB)
+/* The root port forwards this window; libqos maps the device's BARs from its start. */
+#define VF_WINDOW_BASE 0xe0000000u
+#define VF_WINDOW_LIMIT 0xefffffffu
+
+typedef struct VfConfig {
+    const char *doorbell; /* the device's doorbell property */
+    bool port;            /* behind a pcie-root-port, file memdev, hot-plug */
+} VfConfig;
 
 typedef struct VfPending { /* what a completion needs to be harvested */
     uint32_t cid;
@@ -81,10 +108,20 @@ static struct {
     QTestState *qts;
     QPCIBus *bus;
     QPCIDevice *dev;
-    PCIDevice *pdev;
-    bool deferred; /* doorbell=ioeventfd: work happens in bottom halves */
-    bool log;      /* QTEST_LOG: say what bypasses qtest */
-    bool verbose;  /* VKMT_FUZZ_VERBOSE: print every completion */
+    PCIDevice *pdev; /* NULL while unplugged */
+    const VfConfig *cfg;
+    bool deferred; /* doorbell=ioeventfd or iothread: work happens later */
+    bool iothread; /* doorbell=iothread: work happens in the iothread */
+    AioContext *io_ctx;
+    QemuEvent io_done;
+    char *file_dir, *file_path; /* the port targets' memdev file, unlinked once open */
+    QPCIDevice *mch;            /* the host bridge */
+    QPCIDevice *rp;             /* the root port */
+    DeviceState *rp_dev;
+    uint8_t rp_exp;       /* its PCI Express capability */
+    char ctrl_idstr[256]; /* the migration name of the device's control RAM */
+    bool log;             /* QTEST_LOG: say what bypasses qtest */
+    bool verbose;         /* VKMT_FUZZ_VERBOSE: print every completion */
     uint64_t regs, msix, ctrl, ap;
     uint64_t ctrl_size;
     uint8_t *ctrl_ram, *ap_ram;
@@ -104,6 +141,10 @@ static struct {
     bool msix_dirty;   /* MSI-X enabled or its table written */
     uint32_t remaps;   /* BAR moves since RCU last ran (not per input) */
     bool host_dirty;   /* budget or removal changed */
+    bool port_dirty;   /* the root port's config space may have been written */
+    bool present;      /* the device is plugged in */
+    bool del_pending;  /* device_del asked the guest to eject it */
+    bool racing;       /* a doorbell left the iothread working */
     uint32_t ap_off[VF_AP_TRACKED];
     uint32_t ap_len[VF_AP_TRACKED];
     uint32_t ap_n;
@@ -136,6 +177,63 @@ static uint32_t reg_rd(uint32_t off)
 static void reg_wr(uint32_t off, uint32_t val)
 {
     qtest_writel(vf.qts, vf.regs + off, val);
+}
+
+static void iothread_done(void *opaque)
+{
+    qemu_event_set(opaque);
+}
+
+/*
+ * doorbell=iothread: wait until the iothread has handled every doorbell rung
+ * so far, without turning the main loop (the interrupt bottom half stays
+ * pending, as after a real doorbell). Three bottom halves in a row: the
+ * first may run in an iteration that polled before the doorbell; the second
+ * runs in one that saw it, but before that iteration's fd handlers; the
+ * third runs after those. The iothread takes no BQL, so waiting with it held
+ * is safe.
+ */
+static void iothread_drain(void)
+{
+    if (!vf.iothread) {
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        qemu_event_reset(&vf.io_done);
+        aio_bh_schedule_oneshot(vf.io_ctx, iothread_done, &vf.io_done);
+        qemu_event_wait(&vf.io_done);
+    }
+    vf.racing = false;
+}
+
+/* Run what the doorbell modes defer: the iothread's work, then bottom halves. */
+static void settle(void)
+{
+    iothread_drain();
+    if (vf.deferred) {
+        flush_events(vf.qts);
+    }
+}
+
+static void check_present(void);
+
+/*
+ * INTx is level-triggered and means "isr has a bit set": with MSI-X off, a
+ * line left high while isr is clear is an interrupt storm in the guest.
+ * Only while BAR 0 answers (config space or a reset may have unmapped it).
+ */
+static void check_intx(void)
+{
+    if (vf.cfg->port) {
+        check_present(); /* the interrupt that just ran may have unplugged it */
+    }
+    if (!vf.present || msix_enabled(vf.pdev) || !(vf.pdev->irq_state & 1) ||
+        reg_rd(VKMT_REG(magic)) != VKMT_MAGIC) {
+        return;
+    }
+    if (!reg_rd(VKMT_REG(isr_lo)) && !reg_rd(VKMT_REG(isr_hi))) {
+        vf_fail("INTx is asserted with isr clear (MSI-X off)");
+    }
 }
 
 static uint64_t qaddr(uint32_t q, uint32_t off)
@@ -292,7 +390,8 @@ static void harvest(uint32_t q)
     }
 }
 
-static void ring(uint32_t q, uint8_t how, uint32_t val)
+/* @nowait: return at once (VF_Q_DEFER on VF_OP_DOORBELL, vkmt_fuzz.h). */
+static void ring(uint32_t q, uint8_t how, uint32_t val, bool nowait)
 {
     uint32_t tail = q < VF_QUEUES ? vf.q[q].tail : 0;
     uint64_t sh_tail = hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_sq_tail));
@@ -332,10 +431,13 @@ static void ring(uint32_t q, uint8_t how, uint32_t val)
         reg_wr(VKMT_REG_DOORBELL(q), tail);
         break;
     }
-    if (vf.deferred) {
-        flush_events(vf.qts);
+    if (nowait) {
+        vf.racing = vf.iothread;
+        return;
     }
+    settle();
     harvest(q);
+    check_intx();
 }
 
 /* Put @sqe on queue @q's ring (its cid replaced), and ring unless deferred. */
@@ -360,7 +462,7 @@ static void post(uint32_t q, struct vkmt_sqe *sqe, bool defer)
         d->tail++;
     }
     if (!defer) {
-        ring(q, VF_DB_TAIL, 0);
+        ring(q, VF_DB_TAIL, 0, false);
     }
 }
 
@@ -484,24 +586,31 @@ static void op_doorbell(const uint8_t *a)
     uint32_t val;
 
     memcpy(&val, a + 2, 4);
-    ring(pick_queue(a[0]), a[1], le32_to_cpu(val));
+    ring(pick_queue(a[0]), a[1], le32_to_cpu(val), a[0] & VF_Q_DEFER);
 }
 
 static void op_reg_write(const uint8_t *a)
 {
     uint16_t off;
     uint32_t val;
+    bool doorbell;
 
     memcpy(&off, a, 2);
     memcpy(&val, a + 2, 4);
     off = le16_to_cpu(off) & (VKMT_REGS_SIZE - 4);
-    if (off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES)) {
+    doorbell = off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES);
+    if (doorbell) {
         taint((off - VKMT_REG(sq_doorbell)) / 4);
     }
     reg_wr(off, le32_to_cpu(val));
+    /* Only doorbells reach the iothread; other registers work in this write. */
+    if (doorbell) {
+        iothread_drain();
+    }
     if (vf.deferred) {
         flush_events(vf.qts);
     }
+    check_intx();
 }
 
 static void op_reg_read(const uint8_t *a)
@@ -614,10 +723,13 @@ static void op_msix(const uint8_t *a)
         qpci_config_writew(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS, flags);
         break;
     case VF_MSIX_TABLE:
-        /* Messages now go where the input says, control memory included. */
+        /* Messages now go where the input says, control memory included
+         * (and, in the port targets, any config space through MMCONFIG). */
         vf.msix_dirty = true;
         vf.judge = false;
         wrote(~0u);
+        vf.config_dirty |= vf.cfg->port;
+        vf.port_dirty |= vf.cfg->port;
         qtest_writel(
             vf.qts, vf.msix + vf.msix_table + (off % (vf.msix_vectors * PCI_MSIX_ENTRY_SIZE) & ~3u),
             val);
@@ -626,6 +738,40 @@ static void op_msix(const uint8_t *a)
         qtest_readl(vf.qts,
                     vf.msix + vf.msix_pba + (off % ((vf.msix_vectors + 63) / 64 * 8) & ~3u));
         break;
+    }
+}
+
+static void op_aim(const uint8_t *a)
+{
+    static const uint32_t base[VF_AIM_COUNT] = {
+        [VF_AIM_PORT] = VF_MMCONFIG + (VF_PORT_BDF << 12),
+        [VF_AIM_PORT_EXP] = VF_MMCONFIG + (VF_PORT_BDF << 12),
+        [VF_AIM_SELF] = VF_MMCONFIG + (VF_SELF_BDF << 12),
+        [VF_AIM_LAPIC] = 0xfee00000u,
+    };
+    uint8_t target = a[1] % VF_AIM_COUNT;
+    uint64_t entry = vf.msix + vf.msix_table + a[0] % vf.msix_vectors * PCI_MSIX_ENTRY_SIZE;
+    uint16_t off, flags;
+    uint32_t data;
+
+    memcpy(&off, a + 2, 2);
+    memcpy(&data, a + 4, 4);
+    off = le16_to_cpu(off) % 4096;
+    if (target == VF_AIM_PORT_EXP) {
+        off = (off + vf.rp_exp) % 4096;
+    }
+    /* Config space may change under the driver, the device go away. */
+    vf.msix_dirty = vf.config_dirty = true;
+    vf.port_dirty |= vf.cfg->port;
+    vf.judge = false;
+    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_LOWER_ADDR, base[target] + (off & ~3u));
+    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_DATA, le32_to_cpu(data));
+    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    flags = qpci_config_readw(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS);
+    if ((flags & (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)) != PCI_MSIX_FLAGS_ENABLE) {
+        flags = (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
+        qpci_config_writew(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS, flags);
     }
 }
 
@@ -644,14 +790,20 @@ static void remapped(void)
     }
 }
 
-/* Put the config header back as pre_fuzz left it, touching only what changed. */
-static void config_restore(void)
+/*
+ * Put the config header back as pre_fuzz left it, touching only what
+ * changed; the caller calls remapped() if this returns true (BARs moved),
+ * outside any memory transaction of its own.
+ */
+static bool config_restore(void)
 {
     static const uint8_t dwords[] = { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_1, PCI_BASE_ADDRESS_2,
                                       PCI_BASE_ADDRESS_3, PCI_BASE_ADDRESS_4, PCI_BASE_ADDRESS_5,
                                       PCI_CACHE_LINE_SIZE };
     bool moved = false;
 
+    /* One memory map rebuild for all of them, not one per BAR. */
+    memory_region_transaction_begin();
     for (size_t i = 0; i < ARRAY_SIZE(dwords); i++) {
         if (qpci_config_readl(vf.dev, dwords[i]) != vf.config[dwords[i] / 4]) {
             qpci_config_writel(vf.dev, dwords[i], vf.config[dwords[i] / 4]);
@@ -663,9 +815,187 @@ static void config_restore(void)
         moved = true;
     }
     qpci_config_writeb(vf.dev, PCI_INTERRUPT_LINE, vf.config[PCI_INTERRUPT_LINE / 4]);
-    if (moved) {
-        remapped();
+    memory_region_transaction_commit();
+    return moved;
+}
+
+/* ---- the root port and hot-plug (port targets) ---- */
+
+/* MMCONFIG at VF_MMCONFIG, 256 buses, as firmware sets it up (PCIEXBAR, enable bit). */
+static void mmconfig_on(void)
+{
+    qpci_config_writel(vf.mch, 0x64, 0);
+    qpci_config_writel(vf.mch, 0x60, VF_MMCONFIG | 1);
+}
+
+/* Bus numbers, the memory window, forwarding and bus mastering, slot power on. */
+static void port_setup(void)
+{
+    uint16_t ctl;
+
+    memory_region_transaction_begin(); /* one memory map rebuild for the lot */
+    qpci_config_writeb(vf.rp, PCI_PRIMARY_BUS, 0);
+    qpci_config_writeb(vf.rp, PCI_SECONDARY_BUS, VF_SELF_BDF >> 8);
+    qpci_config_writeb(vf.rp, PCI_SUBORDINATE_BUS, VF_SELF_BDF >> 8);
+    qpci_config_writew(vf.rp, PCI_MEMORY_BASE, VF_WINDOW_BASE >> 16);
+    qpci_config_writew(vf.rp, PCI_MEMORY_LIMIT, VF_WINDOW_LIMIT >> 16);
+    /* Base above limit: no prefetchable window (BAR 4 fits the other one). */
+    qpci_config_writew(vf.rp, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(vf.rp, PCI_PREF_MEMORY_LIMIT, 0);
+    qpci_config_writew(vf.rp, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    ctl = qpci_config_readw(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL);
+    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) | PCI_EXP_SLTCTL_PWR_IND_ON;
+    qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
+    memory_region_transaction_commit();
+}
+
+/* The device as realized now (after boot or a re-plug). */
+static void attach(void)
+{
+    vf.pdev = PCI_DEVICE(object_resolve_path(VF_PATH, NULL));
+    g_assert(vf.pdev);
+    vf.ctrl_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory);
+    vf.ap_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_APERTURE].memory);
+    pstrcpy(vf.ctrl_idstr, sizeof(vf.ctrl_idstr),
+            qemu_ram_get_idstr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory->ram_block));
+    vf.present = true;
+}
+
+/* After each operation: did it unplug the device (an MSI-X message can)? */
+static void check_present(void)
+{
+    if (vf.present && !object_resolve_path(VF_PATH, NULL)) {
+        vf.present = vf.del_pending = false;
+        vf.pdev = NULL;
+        for (uint32_t q = 0; q < VKMT_MAX_QUEUES; q++) {
+            queue_fresh(q);
+        }
+        vf.nclaimed = 0;
     }
+}
+
+/* What a guest does to eject: power and power indicator off. */
+static void slot_power_off(void)
+{
+    uint16_t ctl = qpci_config_readw(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL);
+
+    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) | PCI_EXP_SLTCTL_PWR_OFF |
+          PCI_EXP_SLTCTL_PWR_IND_OFF;
+    qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
+}
+
+static bool config_restore(void);
+
+/* device_add with the boot-time properties, then power and BARs as before. */
+static void plug(void)
+{
+    QDict *opts = qdict_new();
+    DeviceState *dev;
+    Error *err = NULL;
+
+    qdict_put_str(opts, "driver", "vkmt");
+    qdict_put_str(opts, "id", "vk");
+    qdict_put_str(opts, "bus", "rp");
+    qdict_put_str(opts, "queues", stringify(VF_QUEUES));
+    qdict_put_str(opts, "memdev", "ap");
+    qdict_put_str(opts, "doorbell", vf.cfg->doorbell);
+    if (vf.iothread) {
+        qdict_put_str(opts, "iothread", "io");
+    }
+    if (vf.log) {
+        fprintf(stderr, "[vkmt-fuzz] # qmp {'execute': 'device_add', 'arguments': {'driver': "
+                        "'vkmt', 'id': 'vk', 'bus': 'rp', ...}}\n");
+    }
+    /*
+     * Today's device leaves its control RAM's migration name registered
+     * after unplug, until RCU frees the old device, and a device_add before
+     * that aborts ("RAMBlock ... already registered"). While the name is
+     * still taken, let RCU finish first, as the main loop would between an
+     * unplug and the next device_add (a drain costs ~50 ms).
+     */
+    if (qemu_ram_block_by_name(vf.ctrl_idstr)) {
+        drain_call_rcu();
+        vf.remaps = 0;
+    }
+    dev = qdev_device_add_from_qdict(opts, false, &err);
+    qobject_unref(opts);
+    if (!dev) {
+        vf_fail("device_add: %s", error_get_pretty(err));
+    }
+    object_unref(OBJECT(dev));
+    port_setup();
+    attach();
+    config_restore();
+    remapped();
+}
+
+static void op_plug(const uint8_t *a)
+{
+    Error *err = NULL;
+    uint16_t ctl;
+
+    if (!vf.cfg->port) {
+        return; /* q35's root bus has no hot-plug */
+    }
+    vf.judge = false;
+    switch (a[0] % VF_PLUG_COUNT) {
+    case VF_PLUG_DEL:
+        if (vf.log) {
+            fprintf(stderr, "[vkmt-fuzz] # qmp {'execute': 'device_del', 'arguments': "
+                            "{'id': 'vk'}}\n");
+        }
+        qmp_device_del("vk", &err);
+        if (err) {
+            error_free(err); /* unplugged, or already asked */
+        } else {
+            vf.del_pending = true;
+        }
+        break;
+    case VF_PLUG_POWER_OFF:
+        vf.port_dirty = true;
+        slot_power_off();
+        break;
+    case VF_PLUG_ADD:
+        if (!vf.present) {
+            plug();
+        }
+        break;
+    case VF_PLUG_BUS_RESET:
+        vf.port_dirty = vf.config_dirty = vf.msix_dirty = true;
+        ctl = qpci_config_readw(vf.rp, PCI_BRIDGE_CONTROL);
+        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl | PCI_BRIDGE_CTL_BUS_RESET);
+        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl & ~PCI_BRIDGE_CTL_BUS_RESET);
+        if (vf.present && config_restore()) { /* the reset cleared the BARs */
+            remapped();
+        }
+        break;
+    }
+}
+
+/*
+ * Before the device reset: finish an ejection the input asked for, undo
+ * what it did to the root port (a reset of the port and its bus, then the
+ * set-up again), and plug the device back if it is gone.
+ */
+static void port_restore(void)
+{
+    if (vf.del_pending && vf.present) {
+        slot_power_off();
+        check_present();
+        vf.port_dirty = true;
+    }
+    if (vf.port_dirty) {
+        memory_region_transaction_begin();
+        device_cold_reset(vf.rp_dev);
+        port_setup();
+        mmconfig_on(); /* a message may have hit the host bridge's PCIEXBAR */
+        memory_region_transaction_commit();
+        vf.config_dirty = vf.msix_dirty = true;
+    }
+    if (!vf.present) {
+        plug();
+    }
+    vf.port_dirty = vf.del_pending = false;
 }
 
 static void qom_set(const char *property, QObject *val)
@@ -718,11 +1048,15 @@ static void op_host(const uint8_t *a)
             fprintf(stderr, "[vkmt-fuzz] # device reset: in a reproducer, system_reset and map "
                             "the BARs again\n");
         }
+        memory_region_transaction_begin();
         device_cold_reset(DEVICE(vf.pdev));
         config_restore();
+        memory_region_transaction_commit();
+        remapped();
         break;
     case VF_HOST_FLUSH:
         flush_events(vf.qts);
+        check_intx();
         break;
     }
 }
@@ -768,8 +1102,12 @@ static void run_op(const uint8_t *cmd, size_t len)
         [VF_OP_MSIX] = VF_LEN_MSIX,
         [VF_OP_HOST] = VF_LEN_HOST,
         [VF_OP_APERTURE] = VF_LEN_APERTURE,
+        [VF_OP_AIM] = VF_LEN_AIM,
+        [VF_OP_PLUG] = VF_LEN_PLUG,
     };
     uint8_t rec[VF_LEN_SQE_RAW] = { 0 }; /* the longest record; short ones read zeros */
+    _Static_assert(VF_LEN_AIM < VF_LEN_SQE_RAW && VF_LEN_PLUG < VF_LEN_SQE_RAW,
+                   "rec holds every record");
     uint8_t op = cmd[0] % VF_OP_COUNT;
     const uint8_t *data = cmd + 1 + rec_len[op];
     size_t n = data_len(len - 1, rec_len[op]);
@@ -777,6 +1115,13 @@ static void run_op(const uint8_t *cmd, size_t len)
     memcpy(rec, cmd + 1, MIN(len - 1, rec_len[op]));
     if (vf.verbose) {
         fprintf(stderr, "vkmt-fuzz: op %u, %zu bytes\n", op, len - 1);
+    }
+    /* Only hot-plug races with the iothread's work: the rest waits for it. */
+    if (vf.racing && op != VF_OP_PLUG) {
+        iothread_drain();
+    }
+    if (!vf.present && op != VF_OP_PLUG) {
+        return; /* an unplugged device has nothing to drive */
     }
     switch (op) {
     case VF_OP_BRING_UP:
@@ -824,6 +1169,15 @@ static void run_op(const uint8_t *cmd, size_t len)
     case VF_OP_APERTURE:
         op_aperture(rec, data, n);
         break;
+    case VF_OP_AIM:
+        op_aim(rec);
+        break;
+    case VF_OP_PLUG:
+        op_plug(rec);
+        break;
+    }
+    if (vf.cfg->port) {
+        check_present();
     }
 }
 
@@ -833,9 +1187,11 @@ static uint64_t stat_get(QDict *st, const char *key)
 }
 
 /*
- * Back to the state after pre_fuzz: reset the device (and its config space
- * if the input touched it), put the host properties back, check that the
- * reset returned everything, and clear what the input wrote to memory.
+ * Back to the state after pre_fuzz: the root port set up again and the
+ * device plugged back if the input changed them, reset the device (and its
+ * config space if the input touched it), put the host properties back,
+ * check that the reset returned everything, and clear what the input wrote
+ * to memory.
  */
 static void vf_reset(void)
 {
@@ -845,11 +1201,13 @@ static void vf_reset(void)
     QObject *o;
     QDict *st;
 
-    if (vf.deferred) {
-        flush_events(vf.qts);
+    settle();
+    check_intx();
+    if (vf.cfg->port) {
+        port_restore();
     }
-    if (vf.config_dirty) {
-        config_restore();
+    if (vf.config_dirty && config_restore()) {
+        remapped();
     }
     if (vf.msix_dirty) {
         msix_reset(vf.pdev); /* disabled, table masked and cleared, nothing pending */
@@ -859,9 +1217,7 @@ static void vf_reset(void)
         qom_set("removed", QOBJECT(qbool_from_bool(false)));
         qom_set("budget", QOBJECT(qnum_from_uint(0)));
     }
-    if (vf.deferred) {
-        flush_events(vf.qts);
-    }
+    settle();
 
     o = qmp_qom_get(VF_PATH, "stats", &error_abort);
     st = qobject_to(QDict, o);
@@ -927,13 +1283,43 @@ static void found(QPCIDevice *dev, int devfn, void *data)
 static void vkmt_pre_fuzz(QTestState *s)
 {
     uint32_t table, pba;
+    sigset_t alarm;
+
+    /*
+     * QEMU blocks SIGALRM and reads it from a signalfd in the main loop, so
+     * libFuzzer's -timeout (a SIGALRM timer) only fires when an input turns
+     * the main loop: an input that deadlocks inside the device would hang
+     * for ever. Take SIGALRM in this thread directly.
+     */
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &alarm, NULL);
 
     vf.qts = s;
     vf.log = getenv("QTEST_LOG") != NULL;
     vf.verbose = getenv("VKMT_FUZZ_VERBOSE") != NULL;
     vf.bus = qpci_new_pc(s, NULL);
-    qpci_device_foreach(vf.bus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &vf.dev);
+    if (vf.cfg->port) {
+        /* QEMU has the file open: leave nothing behind when the fuzzer is killed. */
+        unlink(vf.file_path);
+        rmdir(vf.file_dir);
+        vf.mch = qpci_device_find(vf.bus, 0);
+        mmconfig_on();
+        vf.rp = qpci_device_find(vf.bus, VF_PORT_BDF);
+        g_assert(vf.rp);
+        vf.rp_dev = DEVICE(object_resolve_path("/machine/peripheral/rp", NULL));
+        vf.rp_exp = qpci_find_capability(vf.rp, PCI_CAP_ID_EXP, 0);
+        g_assert(vf.rp_exp);
+        port_setup();
+        vf.dev = qpci_device_find(vf.bus, VF_SELF_BDF);
+    } else {
+        qpci_device_foreach(vf.bus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &vf.dev);
+    }
     g_assert(vf.dev);
+    if (vf.iothread) {
+        vf.io_ctx = iothread_get_aio_context(IOTHREAD(object_resolve_path("/objects/io", NULL)));
+        qemu_event_init(&vf.io_done, false);
+    }
     vf.regs = qpci_iomap(vf.dev, VKMT_BAR_REGS, NULL).addr;
     vf.msix = qpci_iomap(vf.dev, VKMT_BAR_MSIX, NULL).addr;
     vf.ctrl = qpci_iomap(vf.dev, VKMT_BAR_CTRL, &vf.ctrl_size).addr;
@@ -954,10 +1340,7 @@ static void vkmt_pre_fuzz(QTestState *s)
     vf.msix_table = table & ~PCI_MSIX_FLAGS_BIRMASK;
     vf.msix_pba = pba & ~PCI_MSIX_FLAGS_BIRMASK;
 
-    vf.pdev = PCI_DEVICE(object_resolve_path(VF_PATH, NULL));
-    g_assert(vf.pdev);
-    vf.ctrl_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory);
-    vf.ap_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_APERTURE].memory);
+    attach();
     g_assert(vf.ctrl_size == VF_QUEUES * VKMT_QUEUE_STRIDE);
     g_assert(reg_rd(VKMT_REG(magic)) == VKMT_MAGIC);
     g_assert(reg_rd(VKMT_REG(num_queues)) == VF_QUEUES);
@@ -973,39 +1356,90 @@ static void vkmt_pre_fuzz(QTestState *s)
     }
 }
 
+/* The port targets' aperture file: VF_FILE_OFFSET bytes, then the aperture. */
+static void make_memdev_file(void)
+{
+    GError *gerr = NULL;
+    int fd;
+
+    vf.file_dir = g_dir_make_tmp("vkmt-fuzz-XXXXXX", &gerr);
+    if (!vf.file_dir) {
+        vf_fail("temporary directory: %s", gerr->message);
+    }
+    vf.file_path = g_build_filename(vf.file_dir, "aperture", NULL);
+    fd = open(vf.file_path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, VF_FILE_OFFSET + VF_APERTURE) < 0) {
+        vf_fail("%s: %s", vf.file_path, strerror(errno));
+    }
+    close(fd);
+}
+
 static GString *vkmt_fuzz_cmdline(FuzzTarget *t)
 {
-    const char *mode = t->opaque;
     GString *cmd = g_string_new(TARGET_NAME);
 
-    vf.deferred = strcmp(mode, "inline") != 0;
-    g_string_append_printf(cmd,
-                           " -display none -machine q35,accel=qtest -m 64M -nodefaults"
-                           " -device vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s %s",
-                           VF_QUEUES, (unsigned)VF_APERTURE, mode, getenv("QEMU_FUZZ_ARGS") ?: "");
+    vf.cfg = t->opaque;
+    vf.deferred = strcmp(vf.cfg->doorbell, "inline") != 0;
+    vf.iothread = strcmp(vf.cfg->doorbell, "iothread") == 0;
+    g_string_append(cmd, " -display none -machine q35,accel=qtest -m 64M -nodefaults");
+    if (!vf.cfg->port) {
+        g_string_append_printf(cmd, " -device vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s",
+                               VF_QUEUES, (unsigned)VF_APERTURE, vf.cfg->doorbell);
+    } else {
+        make_memdev_file();
+        /* Native PCIe hot-plug (Slot Control), as with ACPI hot-plug off. */
+        g_string_append_printf(
+            cmd,
+            " -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
+            " -device pcie-root-port,id=rp,bus=pcie.0,addr=0x%x,chassis=1"
+            " -object memory-backend-file,id=ap,mem-path=%s,size=%u,share=on,offset=%u%s"
+            " -device vkmt,id=vk,bus=rp,queues=%u,memdev=ap,doorbell=%s%s",
+            VF_PORT_BDF >> 3, vf.file_path, (unsigned)VF_APERTURE, (unsigned)VF_FILE_OFFSET,
+            vf.iothread ? " -object iothread,id=io" : "", VF_QUEUES, vf.cfg->doorbell,
+            vf.iothread ? ",iothread=io" : "");
+    }
+    g_string_append_printf(cmd, " %s", getenv("QEMU_FUZZ_ARGS") ?: "");
     return cmd;
 }
 
 static void register_vkmt_fuzz_targets(void)
 {
-    fuzz_add_target(&(FuzzTarget){
-        .name = "vkmt-fuzz",
-        .description = "Fuzz the vkmt device like a guest driver and its host: "
-                       "registers, rings and staging in control memory, doorbells, "
-                       "config space, MSI-X, QMP trim/budget; device reset per input",
-        .get_init_cmdline = vkmt_fuzz_cmdline,
-        .pre_fuzz = vkmt_pre_fuzz,
-        .fuzz = vkmt_fuzz,
-        .opaque = (void *)"inline",
-    });
-    fuzz_add_target(&(FuzzTarget){
-        .name = "vkmt-fuzz-ioeventfd",
-        .description = "vkmt-fuzz with doorbell=ioeventfd (eventfd and bottom-half path)",
-        .get_init_cmdline = vkmt_fuzz_cmdline,
-        .pre_fuzz = vkmt_pre_fuzz,
-        .fuzz = vkmt_fuzz,
-        .opaque = (void *)"ioeventfd",
-    });
+    static const struct {
+        const char *name;
+        const char *description;
+        VfConfig cfg;
+    } targets[] = {
+        { "vkmt-fuzz",
+          "Fuzz the vkmt device like a guest driver and its host: registers, rings and "
+          "staging in control memory, doorbells, config space, MSI-X, QMP trim/budget; "
+          "device reset per input",
+          { "inline", false } },
+        { "vkmt-fuzz-ioeventfd",
+          "vkmt-fuzz with doorbell=ioeventfd (eventfd and bottom-half path)",
+          { "ioeventfd", false } },
+        { "vkmt-fuzz-port",
+          "vkmt-fuzz behind a pcie-root-port: MSI-X aimed at config space, hot-unplug and "
+          "re-plug, a share=on memory-backend-file aperture at an offset",
+          { "inline", true } },
+        { "vkmt-fuzz-port-ioeventfd",
+          "vkmt-fuzz-port with doorbell=ioeventfd",
+          { "ioeventfd", true } },
+        { "vkmt-fuzz-port-iothread",
+          "vkmt-fuzz-port with doorbell=iothread and an iothread object "
+          "(doorbells can race with hot-unplug)",
+          { "iothread", true } },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+        fuzz_add_target(&(FuzzTarget){
+            .name = targets[i].name,
+            .description = targets[i].description,
+            .get_init_cmdline = vkmt_fuzz_cmdline,
+            .pre_fuzz = vkmt_pre_fuzz,
+            .fuzz = vkmt_fuzz,
+            .opaque = (void *)&targets[i].cfg,
+        });
+    }
 }
 
 fuzz_target_init(register_vkmt_fuzz_targets);

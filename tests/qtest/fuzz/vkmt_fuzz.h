@@ -22,8 +22,11 @@
  * Queue selector byte (VF_OP_CMD, VF_OP_SQE_RAW, VF_OP_DOORBELL, ...):
  * bits 0-5 pick the n-th queue this input claimed (modulo their number), or
  * with VF_Q_RAW the queue index itself (modulo 64: indices past the device's
- * queues are fine); VF_Q_DEFER (commands only) leaves the doorbell unrung,
- * so that a later command or VF_OP_DOORBELL submits a batch.
+ * queues are fine). VF_Q_DEFER on a command leaves the doorbell unrung, so
+ * that a later command or VF_OP_DOORBELL submits a batch; on VF_OP_DOORBELL
+ * it returns at once: no main-loop turn (interrupt bottom halves stay
+ * pending) and, with doorbell=iothread, no wait for the iothread (what
+ * follows races with it).
  *
  * Pool selector byte: 0 takes the record's literal value; 1..0x7f the
  * ((sel - 1) mod n)-th handle harvested, oldest first; 0x80..0xff the same
@@ -54,6 +57,8 @@ enum vkmt_fuzz_op {
     VF_OP_MSIX,       /* u8 how (VF_MSIX_*), u16 offset, u32 value */
     VF_OP_HOST,       /* u8 what (VF_HOST_*), u64 value: the host side (QMP, reset) */
     VF_OP_APERTURE,   /* u32 offset (in BAR 4), data: allocation content */
+    VF_OP_AIM,        /* u8 vector, u8 target (VF_AIM_*), u16 offset, u32 data: MSI-X entry */
+    VF_OP_PLUG,       /* u8 how (VF_PLUG_*): hot-unplug, re-plug, bus reset */
     VF_OP_COUNT
 };
 
@@ -73,6 +78,8 @@ enum vkmt_fuzz_op {
 #define VF_LEN_MSIX 7
 #define VF_LEN_HOST 9
 #define VF_LEN_APERTURE 4 /* + data, as VF_OP_CTRL_WRITE */
+#define VF_LEN_AIM 8
+#define VF_LEN_PLUG 1
 #define VF_DATA_MAX 4096
 
 #define VF_SEPARATOR "VKMT"
@@ -149,6 +156,34 @@ enum {
     VF_HOST_RESET,   /* a machine-style reset of the device (config space too) */
     VF_HOST_FLUSH,   /* run the main loop (bottom halves of the deferred doorbell modes) */
     VF_HOST_COUNT
+};
+
+/*
+ * VF_OP_AIM target (modulo VF_AIM_COUNT): where the message of the vector
+ * (modulo the device's vectors) goes. The op enables MSI-X, unmasks the
+ * vector and writes its address (the target's base + offset, 4-aligned) and
+ * data. In the port targets MMCONFIG is on at VF_MMCONFIG, so messages can
+ * write the root port's config space (Bridge Control, Slot Control) or the
+ * device's own; elsewhere those addresses hit nothing.
+ */
+enum {
+    VF_AIM_PORT,     /* the root port's config space (VF_PORT_BDF) */
+    VF_AIM_PORT_EXP, /* the same, offset counted from its PCI Express capability */
+    VF_AIM_SELF,     /* the device's own config space (VF_SELF_BDF) */
+    VF_AIM_LAPIC,    /* 0xfee00000: an ordinary MSI */
+    VF_AIM_COUNT
+};
+#define VF_MMCONFIG 0xb0000000u /* q35's PCIEXBAR default */
+#define VF_PORT_BDF 0x0010u     /* 00:02.0 */
+#define VF_SELF_BDF 0x0100u     /* 01:00.0, behind the root port */
+
+/* VF_OP_PLUG how (modulo VF_PLUG_COUNT); only the port targets can unplug. */
+enum {
+    VF_PLUG_DEL,       /* QMP device_del: the root port presses its attention button */
+    VF_PLUG_POWER_OFF, /* the guest turns the slot's power and indicator off: unplug */
+    VF_PLUG_ADD,       /* QMP device_add when unplugged, slot power on, BARs mapped */
+    VF_PLUG_BUS_RESET, /* the guest pulses Secondary Bus Reset in Bridge Control */
+    VF_PLUG_COUNT
 };
 
 #define VF_POOL_MAX 256   /* handles kept per input */

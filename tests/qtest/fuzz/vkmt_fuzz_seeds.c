@@ -10,7 +10,11 @@
  * The encoder mirrors the target's handle pool, so a command names "the
  * second allocation created" the way the target will resolve it.
  *
- * Usage: vkmt-fuzz-seeds DIR  (writes DIR/seed-<workload>, one file each)
+ * It also writes the regression inputs of fixed findings (crashes/): inputs
+ * that crashed, hung or broke a check of a port target before the fix.
+ *
+ * Usage: vkmt-fuzz-seeds DIR [CRASH_DIR]  (writes DIR/seed-<workload>, one
+ * file each, and CRASH_DIR/<finding>)
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdbool.h>
@@ -369,6 +373,31 @@ static void cfg_read(struct seed *s, uint8_t size_sel, uint8_t off)
     uint8_t rec[VF_LEN_CFG_READ] = { size_sel, off };
 
     emit(s, VF_OP_CFG_READ, rec, sizeof(rec));
+}
+
+/* Vector @vector's message to @off in @target (VF_AIM_*), with @data. */
+static void aim(struct seed *s, uint8_t vector, uint8_t target, uint16_t off, uint32_t data)
+{
+    uint8_t rec[VF_LEN_AIM] = { vector, target, (uint8_t)off, (uint8_t)(off >> 8) };
+
+    put32(rec + 4, data);
+    emit(s, VF_OP_AIM, rec, sizeof(rec));
+}
+
+/*
+ * Hot-plug (VF_PLUG_*), as the port targets see it: a bus reset resets the
+ * device; a power-off unplugs it, and the target forgets its claimed queues
+ * (device_del alone only asks the guest to eject).
+ */
+static void plug(struct seed *s, uint8_t how)
+{
+    emit(s, VF_OP_PLUG, &how, 1);
+    if (how == VF_PLUG_BUS_RESET || how == VF_PLUG_POWER_OFF) {
+        device_reset(s);
+    }
+    if (how == VF_PLUG_POWER_OFF) {
+        s->nclaimed = 0;
+    }
 }
 
 /* A process: bring-up (unless the device is up), a queue, a device. */
@@ -1081,6 +1110,85 @@ static void w_textures(struct seed *s)
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
 }
 
+/* ---- the port targets: a root port, hot-plug, iothread doorbells ---- */
+
+/* A command on @q that raises the queue's interrupt when it completes. */
+static void irq_cmd(struct seed *s, uint8_t q)
+{
+    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+}
+
+/*
+ * The hot-plug life cycle: an ejection (device_del, then the guest powers
+ * the slot off) with objects live, a re-plug, a bus reset, a surprise
+ * power-off, and a device_del left for the reset to finish.
+ */
+static void w_port_hotplug(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 4, PAGE, 0);
+
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0, 0);
+    plug(s, VF_PLUG_DEL);
+    plug(s, VF_PLUG_POWER_OFF);
+    plug(s, VF_PLUG_ADD);
+    dev = open_device(s, &q);
+    create(s, q, dev, 2, PAGE, 0);
+    irq_cmd(s, q);
+    plug(s, VF_PLUG_BUS_RESET);
+    dev = open_device(s, &q);
+    a = create(s, q, dev, 2, PAGE, 0);
+    offer(s, q, dev, a, 2, VKMT_PRIO_HIGH, 0, 0);
+    plug(s, VF_PLUG_POWER_OFF);
+    plug(s, VF_PLUG_ADD);
+    dev = open_device(s, &q);
+    create(s, q, dev, 1, PAGE, 0);
+    plug(s, VF_PLUG_DEL);
+}
+
+/*
+ * MSI-X messages a driver could aim anywhere, here at harmless places: the
+ * local APIC, the root port's Interrupt Line (Bridge Control left 0) and
+ * Slot Control (power and indicator on), the device's own cache line size.
+ */
+static void w_port_msix(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+
+    aim(s, 0, VF_AIM_LAPIC, 0, 0x4041);
+    irq_cmd(s, q);
+    aim(s, 0, VF_AIM_PORT, 0x3c, 0x0b); /* PCI_INTERRUPT_LINE, PCI_BRIDGE_CONTROL */
+    irq_cmd(s, q);
+    aim(s, 0, VF_AIM_PORT_EXP, 0x18, 0x0100); /* PCI_EXP_SLTCTL: PWR_IND_ON */
+    create(s, q, dev, 2, PAGE, 0);
+    irq_cmd(s, q);
+    aim(s, 0, VF_AIM_SELF, 0x0c, 0x10); /* PCI_CACHE_LINE_SIZE */
+    irq_cmd(s, q);
+    msix(s, VF_MSIX_DISABLE, 0, 0);
+    irq_cmd(s, q);
+}
+
+/* Doorbells left running (VF_Q_DEFER on the doorbell) before registers, flushes, more work. */
+static void w_port_storm(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 8, PAGE, 0);
+
+    for (uint32_t i = 0; i < 8; i++) {
+        offer(s, q | VF_Q_DEFER, dev, a + i, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_IRQ);
+    }
+    doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
+    reg_read(s, VKMT_REG(isr_lo));
+    reclaim(s, q | VF_Q_DEFER, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_IRQ);
+    doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
+    host(s, VF_HOST_FLUSH, 0);
+    reg_write(s, VKMT_REG(isr_lo), 1);
+    destroy(s, q, dev, a, 8);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct seed *s);
@@ -1112,26 +1220,124 @@ static const struct {
     { "shared-tail", w_shared_tail },
     { "many-objects", w_many_objects },
     { "textures", w_textures },
+    { "port-hotplug", w_port_hotplug },
+    { "port-msix", w_port_msix },
+    { "port-storm", w_port_storm },
 };
+
+/* ---- regression inputs of fixed findings (issue 12) ---- */
+
+/*
+ * Finding 1, Secondary Bus Reset: every vector's message goes to the root
+ * port's dword at 0x3c with Bridge Control's bus reset bit; a completion's
+ * interrupt then resets the device inside msix_notify. Unfixed: the reset
+ * takes the device lock the doorbell holds (a hang: a libFuzzer timeout).
+ */
+static void r_msix_bus_reset(struct seed *s)
+{
+    uint8_t q;
+
+    open_device(s, &q);
+    for (uint8_t v = 0; v < NQUEUES; v++) {
+        aim(s, v, VF_AIM_PORT, 0x3c, 0x40u << 16); /* PCI_BRIDGE_CTL_BUS_RESET */
+    }
+    irq_cmd(s, q);
+}
+
+/*
+ * Finding 1, slot power-off: the messages turn the root port's slot power
+ * and power indicator off, which unplugs the device inside msix_notify.
+ * Unfixed: teardown destroys the locked device mutex (an abort).
+ */
+static void r_msix_slot_power_off(struct seed *s)
+{
+    uint8_t q;
+
+    open_device(s, &q);
+    for (uint8_t v = 0; v < NQUEUES; v++) {
+        aim(s, v, VF_AIM_PORT_EXP, 0x18, 0x0700); /* PCI_EXP_SLTCTL: PWR_OFF, PWR_IND_OFF */
+    }
+    irq_cmd(s, q);
+}
+
+/*
+ * Finding 2: a doorbell=iothread device unplugged (the guest powers the
+ * slot off) while the iothread works through a full ring of long
+ * commands. Unfixed: teardown frees the engine and destroys the mutex under
+ * the running handler (use-after-free, or an abort on the locked mutex).
+ */
+static void r_unplug_during_doorbells(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device(s, &q);
+    uint32_t a = create(s, q, dev, 64, PAGE, 0);
+
+    for (uint32_t i = 0; i < VKMT_QUEUE_DEPTH - 2; i++) {
+        /* 10240 elements naming 64 allocations: validated in full, then refused */
+        offer(s, q | VF_Q_DEFER, dev, a, VKMT_MAX_BATCH, VKMT_PRIO_LOW, 0, 0);
+    }
+    doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
+    plug(s, VF_PLUG_POWER_OFF);
+}
+
+/*
+ * Finding 8: in iothread mode a completion's interrupt is raised by a
+ * main-loop bottom half; the guest clears isr before it runs. Unfixed: the
+ * bottom half raises INTx anyway and the line stays high with isr clear
+ * (the target's INTx check aborts).
+ */
+static void r_intx_after_isr_clear(struct seed *s)
+{
+    uint8_t q;
+
+    open_device(s, &q);
+    cmd(s, (struct vf_cmd){
+               .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
+    reg_write(s, VKMT_REG(isr_lo), 0xffffffffu);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(struct seed *s);
+} regressions[] = {
+    { "issue12-1-msix-bus-reset", r_msix_bus_reset },
+    { "issue12-1-msix-slot-power-off", r_msix_slot_power_off },
+    { "issue12-2-unplug-during-doorbells", r_unplug_during_doorbells },
+    { "issue12-8-intx-after-isr-clear", r_intx_after_isr_clear },
+};
+
+static int write_input(const char *dir, const char *prefix, const char *name,
+                       void (*fn)(struct seed *s))
+{
+    static struct seed s;
+    char path[4096];
+    FILE *f;
+
+    memset(&s, 0, sizeof(s));
+    fn(&s);
+    snprintf(path, sizeof(path), "%s/%s%s", dir, prefix, name);
+    f = fopen(path, "wb");
+    if (!f || fwrite(s.buf, 1, s.len, f) != s.len || fclose(f) != 0) {
+        perror(path);
+        return 1;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    static struct seed s;
-
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s DIR [CRASH_DIR]\n", argv[0]);
         return 2;
     }
     for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
-        char path[4096];
-        FILE *f;
-
-        memset(&s, 0, sizeof(s));
-        workloads[i].fn(&s);
-        snprintf(path, sizeof(path), "%s/seed-%s", argv[1], workloads[i].name);
-        f = fopen(path, "wb");
-        if (!f || fwrite(s.buf, 1, s.len, f) != s.len || fclose(f) != 0) {
-            perror(path);
+        if (write_input(argv[1], "seed-", workloads[i].name, workloads[i].fn)) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; argc == 3 && i < sizeof(regressions) / sizeof(regressions[0]); i++) {
+        if (write_input(argv[2], "", regressions[i].name, regressions[i].fn)) {
             return 1;
         }
     }
