@@ -23,6 +23,8 @@ extern const struct test core_texture_tests[];
 extern const unsigned core_texture_ntests;
 extern const struct test core_lifecycle_tests[];
 extern const unsigned core_lifecycle_ntests;
+extern const struct test core_bounded_tests[];
+extern const unsigned core_bounded_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 

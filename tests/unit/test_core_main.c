@@ -24,6 +24,7 @@ int main(void)
         { core_device_tests, &core_device_ntests },
         { core_texture_tests, &core_texture_ntests },
         { core_lifecycle_tests, &core_lifecycle_ntests },
+        { core_bounded_tests, &core_bounded_ntests },
         { aperture_tests, &aperture_ntests },
     };
     enum { NTABLES = sizeof(tables) / sizeof(tables[0]) };
