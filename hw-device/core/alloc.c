@@ -138,8 +138,9 @@ void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q)
 
 /*
  * The same in steps: destroys @q's objects one child at a time while
- * *@budget lasts, taking what each cost from it (a resource goes whole, so a
- * step may overshoot by one batch). Returns true once @q owns nothing.
+ * *@budget lasts, taking VKMT_WORK_PER_OBJECT per object from it (a resource
+ * goes whole, so a step may overshoot by one batch). Returns true once @q
+ * owns nothing.
  */
 bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget)
 {
@@ -147,10 +148,10 @@ bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_
 
     while (*budget && (dev = core->queues[q].first_device) != NIL) {
         uint32_t child = core->objs[dev].u.dev.first_child;
-        uint32_t cost = 1;
+        uint32_t cost = VKMT_WORK_PER_OBJECT;
 
         if (child != NIL) {
-            cost = device_child_destroy(core, child);
+            cost *= device_child_destroy(core, child);
         } else {
             core->stats.devices--;
             obj_free(core, dev);

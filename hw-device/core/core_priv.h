@@ -143,7 +143,8 @@ struct vkmt_core {
 
     /*
      * Bounded work (cfg.work_bound): what one entry point may still spend
-     * (a command costs 1 + its element count, a torn-down object 1), the
+     * (a command costs 1 + its element count, a torn-down object
+     * VKMT_WORK_PER_OBJECT), the
      * queues left with submissions when it ran out, and the released queues
      * whose objects are still being torn down.
      */

@@ -65,6 +65,10 @@ struct vkmt_core_ops {
     void (*more_work)(void *opaque);
 };
 
+/* Work units a torn-down object costs: it gives its memory back to the host
+ * (a syscall per allocation), which is what makes teardown slow. */
+#define VKMT_WORK_PER_OBJECT 16u
+
 struct vkmt_core_config {
     uint32_t num_queues;  /* 1..VKMT_MAX_QUEUES */
     uint64_t budget;      /* committed-byte limit; 0: half the aperture */
@@ -73,7 +77,8 @@ struct vkmt_core_config {
     /*
      * Work one entry point (a register write, kick, process, reset or
      * continue) may do, in units: a command costs 1 + its element count, a
-     * torn-down object 1; at least one command runs per call. 0: unbounded.
+     * torn-down object VKMT_WORK_PER_OBJECT; at least one command runs per
+     * call. 0: unbounded.
      */
     uint32_t work_bound;
 };

@@ -39,7 +39,7 @@
  *
  * Bounded work: one register write, doorbell or bottom half does at most
  * "work-bound" units (a command costs 1 + its elements, a torn-down object
- * 1); the rest continues in the next run of work_bh, so a guest cannot hold
+ * VKMT_WORK_PER_OBJECT); the rest continues in the next run of work_bh, so a guest cannot hold
  * the BQL, the main loop or the iothread for longer than that.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
@@ -971,7 +971,7 @@ static const struct {
     { "max-objects", "handle-table limit (0: 1048575)" },
     { "work-bound", "work one register write, doorbell or bottom half may do before the rest "
                     "continues in a bottom half: a command costs 1 + its elements, a torn-down "
-                    "object 1 (0: unbounded)" },
+                    "object 16 (0: unbounded)" },
     { "guest-trim", "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
     { "backend", "what holds allocation content: mem (host memory, default)"
 #ifdef VKMT_HAVE_VIRGL
