@@ -37,6 +37,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-qom.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qobject/qbool.h"
 #include "qobject/qdict.h"
@@ -855,6 +856,10 @@ static void vf_reset(void)
         msix_reset(vf.pdev); /* disabled, table masked and cleared, nothing pending */
     }
     reg_wr(VKMT_REG(status), 0);
+    /* Teardown runs in bounded steps in bottom halves; status reads 0 when done. */
+    for (int i = 0; i < 100000 && reg_rd(VKMT_REG(status)); i++) {
+        main_loop_wait(false);
+    }
     if (vf.host_dirty) {
         qom_set("removed", QOBJECT(qbool_from_bool(false)));
         qom_set("budget", QOBJECT(qnum_from_uint(0)));
