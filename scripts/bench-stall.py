@@ -10,7 +10,8 @@ does one of:
   storm  63 commands of 10,240 elements each (OFFER / RECLAIM of 10,240
          allocations, alternating) on one ring, rung with one doorbell;
   reset  status = 0 with 40,240 allocations alive (teardown of all).
-The same QMP loop over an idle device gives the floor (idle). Prints one
+The same QMP loop over an idle device gives the floor (idle). Runs with
+SCHED_FIFO priority 5 where it may (root or CAP_SYS_NICE). Prints one
 "vkmt-bench: stall.WHAT.max ns VALUE" line per scenario and run, the format
 of bench/report.py (with --work-bound N, the device's property, the keys
 are stall.WHAT.boundN.max). doorbell=inline: the doorbell write itself
@@ -249,6 +250,14 @@ def main():
         work_bound = int(args[args.index("--work-bound") + 1])
         suffix = ".bound%d" % work_bound
     p = protocol(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Real-time priority for this process, the QMP loop and QEMU (inherited),
+    # for a few seconds a run: on a loaded host, ordinary scheduling adds
+    # stalls of several milliseconds that are not the device's.
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+    except OSError as e:
+        print("bench-stall: no SCHED_FIFO (%s): figures include the host's scheduling noise" % e,
+              file=sys.stderr)
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             proc, qt, qmp = start(qemu, work_bound, tmp)

@@ -953,7 +953,7 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("queues", VkmtState, num_queues, 8),
     DEFINE_PROP_SIZE("aperture-size", VkmtState, aperture_size, 256 * MiB),
     DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
-    DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 4096),
+    DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
