@@ -231,8 +231,11 @@ void core_work_end(struct vkmt_core *core)
 static void queue_release_begin(struct vkmt_core *core, uint32_t q)
 {
     struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
+    struct vkmt_queue *vq = &core->queues[q];
 
-    core->queues[q].state = QSTATE_DRAINING;
+    /* The rings go now, as a FREE queue's; objects and their bytes when drained. */
+    vq->sq_head = vq->sq_tail = vq->cq_tail = vq->phase = 0;
+    vq->state = QSTATE_DRAINING;
     core->draining |= 1ull << q;
     core->backlog &= ~(1ull << q);
     core->isr[q / 32] &= ~(1u << (q % 32));
