@@ -5,10 +5,12 @@
  * written into control memory, trim and statistics (also per priority) over
  * QMP, the event log's exact lines, MSI-X delivery, reset and the removal
  * epoch, the three doorbell modes, a memory backend aperture, the virgl
- * backend (when QEMU has it), and a hostile guest scribbling on rings and
- * registers. The
- * engine's own logic is unit-tested without QEMU (tests/unit/test_core_*.c);
- * these tests check that the glue wires it up. Overlaid into QEMU's tree as
+ * backend (when QEMU has it), a hostile guest scribbling on rings and
+ * registers, and one that turns the device's own interrupts against it (q35,
+ * behind a pcie-root-port: MSI-X aimed at the port's bus reset and slot
+ * power) or unplugs it while an iothread works. The engine's own logic is
+ * unit-tested without QEMU (tests/unit/test_core_*.c); these tests check
+ * that the glue wires it up. Overlaid into QEMU's tree as
  * tests/qtest/vkmt-test.c.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
