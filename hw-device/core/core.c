@@ -183,6 +183,8 @@ bool core_queue_claimed(const struct vkmt_core *core, uint32_t q)
 static void reset_finish(struct vkmt_core *core)
 {
     core->resetting = false;
+    /* After the teardown: a backend error during it is cleared too. */
+    core->failed = false;
     obj_unretire_all(core);
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
      * reset device place allocations exactly as a new one would. */
@@ -260,7 +262,6 @@ void vkmt_core_reset(struct vkmt_core *core)
     core->status = 0;
     core->driver_features = 0;
     core->isr[0] = core->isr[1] = 0;
-    core->failed = false;
     core->epoch++;
     drain(core);
     core_work_end(core);
