@@ -205,6 +205,36 @@ static void release_drops_the_backlog(void)
     teardown();
 }
 
+static int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
+{
+    (void)b;
+    (void)id;
+    (void)off;
+    (void)len;
+    return -5; /* -EIO */
+}
+
+/* A backend error during the teardown is cleared with the rest, at its end. */
+static void a_reset_clears_a_failure_met_on_the_way(void)
+{
+    struct vkmt_backend_ops broken;
+    const struct vkmt_backend_ops *real;
+
+    setup_bounded(64 * VKMT_WORK_PER_OBJECT);
+    populate(300);
+    real = F.be->ops;
+    broken = *real;
+    broken.discard = failing_discard;
+    F.be->ops = &broken;
+    wr(VKMT_REG(status), 0); /* the first step's destroys fail */
+    F.be->ops = real;
+    CHECK_EQ(rd(VKMT_REG(status)), VKMT_STATUS_DEVICE_NEEDS_RESET);
+    while (vkmt_core_continue(F.core)) {
+    }
+    CHECK_EQ(rd(VKMT_REG(status)), 0);
+    teardown();
+}
+
 /* Without a bound every call finishes its work and never asks for more. */
 static void unbounded_finishes_at_once(void)
 {
@@ -226,6 +256,7 @@ const struct test core_bounded_tests[] = {
     TEST(a_reset_tears_down_in_steps),
     TEST(a_released_queue_drains_before_it_is_claimed_again),
     TEST(release_drops_the_backlog),
+    TEST(a_reset_clears_a_failure_met_on_the_way),
     TEST(unbounded_finishes_at_once),
 };
 const unsigned core_bounded_ntests = sizeof(core_bounded_tests) / sizeof(core_bounded_tests[0]);
