@@ -61,6 +61,10 @@ uint32_t qc_reap(struct vkmt_transport *t);
  * gone), -1 cannot tell (the transport has no lock file). */
 int qc_owner_alive(struct vkmt_transport *t, uint32_t q);
 
+/* Reset the device (status = 0) and wait until status reads 0 again. Returns
+ * STATUS_SUCCESS, or STATUS_DEVICE_REMOVED if that took over QC_TIMEOUT_MS. */
+int32_t qc_reset(struct vkmt_transport *t);
+
 /* Release the queue (the device frees everything created through it), unless
  * a reset or another claim already took it away. */
 void qc_close(struct qclient *qc);

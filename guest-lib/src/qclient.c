@@ -226,6 +226,22 @@ static void backoff(long *ns)
     *ns = *ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS : *ns * 2;
 }
 
+int32_t qc_reset(struct vkmt_transport *t)
+{
+    uint64_t deadline = now_ms() + QC_TIMEOUT_MS;
+    long sleep_ns = 1000;
+
+    t->ops->reg_write(t, VKMT_REG(status), 0);
+    /* PROTOCOL.md section 4: the teardown may go on in bounded steps. */
+    while (t->ops->reg_read(t, VKMT_REG(status)) != 0) {
+        if (now_ms() > deadline) {
+            return STATUS_DEVICE_REMOVED;
+        }
+        backoff(&sleep_ns);
+    }
+    return STATUS_SUCCESS;
+}
+
 int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
 {
     struct vkmt_cqe *cqe;

@@ -147,7 +147,7 @@ VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter)
     } else if (qc_dead(&a->qc)) {
         st = STATUS_DEVICE_REMOVED;
     } else {
-        a->t->ops->reg_write(a->t, VKMT_REG(status), 0);
+        st = qc_reset(a->t);
     }
     lib_unlock();
     return st;

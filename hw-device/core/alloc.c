@@ -166,23 +166,34 @@ static void paging_queue_destroy(struct vkmt_core *core, uint32_t idx)
     obj_free(core, idx);
 }
 
+/* Destroys @child, the first child of its device; returns the objects it took. */
+static uint32_t device_child_destroy(struct vkmt_core *core, uint32_t child)
+{
+    const struct vkmt_obj *o = &core->objs[child];
+    uint32_t group = o->type == OBJ_ALLOCATION ? o->u.alloc.group : NIL;
+
+    if (o->type == OBJ_PAGING_QUEUE) {
+        paging_queue_destroy(core, child);
+        return 2;
+    }
+    if (o->type == OBJ_RESOURCE || group != NIL) {
+        uint32_t res = o->type == OBJ_RESOURCE ? child : group; /* with all its members */
+        uint32_t cost = 1 + core->objs[res].u.res.count;
+
+        core_resource_destroy(core, res);
+        return cost;
+    }
+    core_alloc_destroy(core, child);
+    return 1;
+}
+
 /* Costs what the device owns: its children are on its own list. */
 void core_device_destroy(struct vkmt_core *core, uint32_t idx)
 {
     uint32_t child;
 
     while ((child = core->objs[idx].u.dev.first_child) != NIL) {
-        const struct vkmt_obj *o = &core->objs[child];
-
-        if (o->type == OBJ_PAGING_QUEUE) {
-            paging_queue_destroy(core, child);
-        } else if (o->type == OBJ_RESOURCE) {
-            core_resource_destroy(core, child);
-        } else if (o->u.alloc.group != NIL) {
-            core_resource_destroy(core, o->u.alloc.group); /* with all its members */
-        } else {
-            core_alloc_destroy(core, child);
-        }
+        device_child_destroy(core, child);
     }
     core->stats.devices--;
     obj_free(core, idx);
@@ -193,6 +204,31 @@ void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q)
     while (core->queues[q].first_device != NIL) {
         core_device_destroy(core, core->queues[q].first_device);
     }
+}
+
+/*
+ * The same in steps: destroys @q's objects one child at a time while
+ * *@budget lasts, taking VKMT_WORK_PER_OBJECT per object from it (a resource
+ * goes whole, so a step may overshoot by one batch). Returns true once @q
+ * owns nothing.
+ */
+bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget)
+{
+    uint32_t dev;
+
+    while (*budget && (dev = core->queues[q].first_device) != NIL) {
+        uint32_t child = core->objs[dev].u.dev.first_child;
+        uint32_t cost = VKMT_WORK_PER_OBJECT;
+
+        if (child != NIL) {
+            cost *= device_child_destroy(core, child);
+        } else {
+            core->stats.devices--;
+            obj_free(core, dev);
+        }
+        *budget -= cost < *budget ? cost : *budget;
+    }
+    return core->queues[q].first_device == NIL;
 }
 
 /* ---- devices and paging queues ---- */
@@ -567,7 +603,7 @@ uint32_t cmd_query_stats(struct cmd *c)
     }
     vkmt_core_get_stats(core, &st);
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
-        claimed += core->queues[q].state != VKMT_QSTATE_FREE;
+        claimed += core_queue_claimed(core, q);
     }
     w.allocations = st.allocations;
     w.committed_bytes = st.committed_bytes;

@@ -147,7 +147,8 @@ void vkmt_core_destroy(struct vkmt_core *core)
 
 static uint32_t queue_claim(struct vkmt_core *core)
 {
-    if (!(core->status & VKMT_STATUS_DRIVER_OK) || core->removed || core->failed) {
+    if (!(core->status & VKMT_STATUS_DRIVER_OK) || core->removed || core->failed ||
+        core->resetting) {
         return VKMT_QUEUE_NONE;
     }
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
@@ -175,29 +176,18 @@ static uint32_t queue_claim(struct vkmt_core *core)
     return VKMT_QUEUE_NONE;
 }
 
-void core_queue_release(struct vkmt_core *core, uint32_t q)
+/* Claimed by a driver: active or in the error state (not free, not draining). */
+bool core_queue_claimed(const struct vkmt_core *core, uint32_t q)
 {
-    struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
-    uint32_t seq = core->queues[q].claim_seq;
-
-    core_queue_objects_destroy(core, q);
-    memset(&core->queues[q], 0, sizeof(core->queues[q]));
-    core->queues[q].claim_seq = seq;
-    core->isr[q / 32] &= ~(1u << (q % 32));
-    vkmt_sh_store(&hdr->sh_state, VKMT_QSTATE_FREE);
-    queue_event(core, VKMT_EV_QUEUE_RELEASE, q, 0);
+    return core->queues[q].state == VKMT_QSTATE_ACTIVE ||
+           core->queues[q].state == VKMT_QSTATE_ERROR;
 }
 
-void vkmt_core_reset(struct vkmt_core *core)
+/* The end of a reset whose queues have drained. */
+static void reset_finish(struct vkmt_core *core)
 {
-    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
-        if (core->queues[q].state != VKMT_QSTATE_FREE) {
-            core_queue_release(core, q);
-        }
-    }
-    core->status = 0;
-    core->driver_features = 0;
-    core->isr[0] = core->isr[1] = 0;
+    core->resetting = false;
+    /* After the teardown: a backend error during it is cleared too. */
     core->failed = false;
     obj_unretire_all(core);
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
@@ -208,14 +198,105 @@ void vkmt_core_reset(struct vkmt_core *core)
     if (core_scrub(core, 0, core->ap.npages) < 0) {
         core->failed = true;
     }
-    core->epoch++;
     queue_event(core, VKMT_EV_RESET, 0, 0);
+}
+
+/* Tears down released queues' objects while the current bound lasts. */
+static void drain(struct vkmt_core *core)
+{
+    while (core->draining && core->work_left) {
+        uint32_t q = (uint32_t)__builtin_ctzll(core->draining);
+
+        if (core_queue_objects_destroy_some(core, q, &core->work_left)) {
+            core->queues[q].state = VKMT_QSTATE_FREE;
+            core->draining &= ~(1ull << q);
+            queue_event(core, VKMT_EV_QUEUE_RELEASE, q, 0);
+        }
+    }
+    if (core->resetting && !core->draining) {
+        reset_finish(core);
+    }
+}
+
+/*
+ * Every entry point that can do work brackets it with these: begin grants
+ * the bound, end asks the host to call vkmt_core_continue() when the bound
+ * ran out with work left.
+ */
+void core_work_begin(struct vkmt_core *core)
+{
+    core->work_left = core->cfg.work_bound ? core->cfg.work_bound : UINT32_MAX;
+}
+
+void core_work_end(struct vkmt_core *core)
+{
+    if ((core->backlog || core->draining) && core->ops->more_work) {
+        core->ops->more_work(core->opaque);
+    }
+}
+
+/*
+ * Releases @q: the guest sees it FREE at once, its objects go in bounded
+ * steps (drain), and it can be claimed again once they are gone.
+ */
+static void queue_release_begin(struct vkmt_core *core, uint32_t q)
+{
+    struct vkmt_queue_hdr *hdr = (struct vkmt_queue_hdr *)core_queue_base(core, q);
+    struct vkmt_queue *vq = &core->queues[q];
+
+    /* The rings go now, as a FREE queue's; objects and their bytes when drained. */
+    vq->sq_head = vq->sq_tail = vq->cq_tail = vq->phase = 0;
+    vq->state = QSTATE_DRAINING;
+    core->draining |= 1ull << q;
+    core->backlog &= ~(1ull << q);
+    core->isr[q / 32] &= ~(1u << (q % 32));
+    vkmt_sh_store(&hdr->sh_state, VKMT_QSTATE_FREE);
+}
+
+void core_queue_release(struct vkmt_core *core, uint32_t q)
+{
+    queue_release_begin(core, q);
+    drain(core);
+}
+
+void vkmt_core_reset(struct vkmt_core *core)
+{
+    core_work_begin(core);
+    core->resetting = true;
+    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+        if (core_queue_claimed(core, q)) {
+            queue_release_begin(core, q);
+        }
+    }
+    core->status = 0;
+    core->driver_features = 0;
+    core->isr[0] = core->isr[1] = 0;
+    core->epoch++;
+    drain(core);
+    core_work_end(core);
+}
+
+bool vkmt_core_continue(struct vkmt_core *core)
+{
+    core_work_begin(core);
+    drain(core);
+    for (uint64_t rest = core->backlog; rest && core->work_left; rest &= rest - 1) {
+        core_process(core, (uint32_t)__builtin_ctzll(rest));
+    }
+    core_work_end(core);
+    return core->backlog || core->draining || core->resetting;
 }
 
 static void status_write(struct vkmt_core *core, uint32_t val)
 {
     if (val == 0) {
-        vkmt_core_reset(core);
+        if (!core->resetting) {
+            vkmt_core_reset(core);
+        }
+        return;
+    }
+    if (core->resetting) {
+        core_guest_error(core, "status 0x%x written while the device resets", val);
         return;
     }
     if (val & ~core->status & VKMT_STATUS_FEATURES_OK) {
@@ -292,7 +373,8 @@ uint32_t vkmt_core_reg_read(struct vkmt_core *core, uint32_t off)
     case VKMT_REG(driver_features):
         return core->driver_features;
     case VKMT_REG(status):
-        return core->status | (core->failed ? VKMT_STATUS_DEVICE_NEEDS_RESET : 0);
+        return core->status |
+               (core->failed || core->resetting ? VKMT_STATUS_DEVICE_NEEDS_RESET : 0);
     case VKMT_REG(removal_epoch):
         return core->epoch;
     case VKMT_REG(config_generation):
@@ -357,18 +439,22 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
         uint32_t q = val & 0xffu;
 
         /* A mismatch is not an error: someone else reaped or re-claimed it. */
-        if (q < core->cfg.num_queues && core->queues[q].state != VKMT_QSTATE_FREE &&
+        if (q < core->cfg.num_queues && core_queue_claimed(core, q) &&
             (core->queues[q].claim_seq & 0xffffffu) == val >> 8) {
+            core_work_begin(core);
             core_queue_release(core, q);
+            core_work_end(core);
         }
         return;
     }
     case VKMT_REG(queue_release):
-        if (val >= core->cfg.num_queues || core->queues[val].state == VKMT_QSTATE_FREE) {
+        if (val >= core->cfg.num_queues || !core_queue_claimed(core, val)) {
             core_guest_error(core, "release of queue %u that is not claimed", val);
             return;
         }
+        core_work_begin(core);
         core_queue_release(core, val);
+        core_work_end(core);
         return;
     case VKMT_REG(isr_lo):
         core->isr[0] &= ~val;

@@ -115,6 +115,13 @@ struct fifo {
     uint32_t tail;
 };
 
+/*
+ * Engine-only queue state beside VKMT_QSTATE_*: released (sh_state already
+ * reads FREE) while its objects are torn down in bounded steps; it cannot be
+ * claimed until that is done. Never written to shared memory.
+ */
+#define QSTATE_DRAINING 0x100u
+
 /* Eviction classes: LOW, NORMAL (and AUTO), HIGH. */
 #define EVICT_CLASSES 3
 
@@ -131,7 +138,19 @@ struct vkmt_core {
     uint32_t config_gen; /* bumped when a read-only config register changes */
     uint32_t isr[2];
     bool removed;
-    bool failed; /* a backend error: DEVICE_NEEDS_RESET until reset */
+    bool failed;    /* a backend error: DEVICE_NEEDS_RESET until reset */
+    bool resetting; /* a reset waits for its queues to drain */
+
+    /*
+     * Bounded work (cfg.work_bound): what one entry point may still spend
+     * (a command costs 1 + its element count, a torn-down object
+     * VKMT_WORK_PER_OBJECT), the
+     * queues left with submissions when it ran out, and the released queues
+     * whose objects are still being torn down.
+     */
+    uint32_t work_left;
+    uint64_t backlog;
+    uint64_t draining;
 
     struct vkmt_queue queues[VKMT_MAX_QUEUES];
 
@@ -169,6 +188,9 @@ void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx,
 uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q);
 uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue);
 void core_queue_release(struct vkmt_core *core, uint32_t q);
+bool core_queue_claimed(const struct vkmt_core *core, uint32_t q);
+void core_work_begin(struct vkmt_core *core);
+void core_work_end(struct vkmt_core *core);
 
 /* objects.c */
 int obj_table_init(struct vkmt_core *core);
@@ -196,6 +218,7 @@ void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);
 void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
 void core_device_destroy(struct vkmt_core *core, uint32_t idx);
 void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q);
+bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget);
 
 /* evict.c */
 unsigned evict_class(uint32_t prio);
@@ -231,7 +254,9 @@ uint32_t cmd_reclaim(struct cmd *c);
 uint32_t cmd_trim(struct cmd *c);
 uint32_t cmd_query_stats(struct cmd *c);
 
-/* queue.c: payload and result access for command handlers */
+/* queue.c: ring processing within the current work bound; payload and
+ * result access for command handlers */
+uint32_t core_process(struct vkmt_core *core, uint32_t q);
 const void *cmd_payload(struct cmd *c, uint32_t elem_size);
 uint32_t *cmd_results(struct cmd *c, uint32_t elem_size);
 /* Makes *@buf hold at least @need bytes (at most @limit); its content need

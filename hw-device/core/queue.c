@@ -219,12 +219,17 @@ static void complete(struct vkmt_core *core, uint32_t q, const struct cmd *c, ui
     }
 }
 
-uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
+/*
+ * Runs @q's submissions while the work bound lasts (at least one command
+ * when any is left of it); a queue stopped by the bound goes on the backlog
+ * that vkmt_core_continue() resumes.
+ */
+uint32_t core_process(struct vkmt_core *core, uint32_t q)
 {
     struct vkmt_queue *vq;
     struct vkmt_queue_hdr *hdr;
     uint8_t *base;
-    uint32_t done = 0;
+    uint32_t done = 0, cost;
     bool irq = false;
 
     if (q >= core->cfg.num_queues) {
@@ -243,6 +248,10 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
          * stalls this queue.
          */
         if (vq->cq_tail - vkmt_sh_load_acquire(&hdr->sh_cq_head) >= VKMT_QUEUE_DEPTH) {
+            break;
+        }
+        if (!core->work_left) {
+            core->backlog |= 1ull << q;
             break;
         }
         memcpy(&c.sqe,
@@ -266,6 +275,12 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
         complete(core, q, &c, status);
         irq |= (c.sqe.flags & VKMT_SQE_F_IRQ) != 0;
         done++;
+        /* The batch size bounds what a command costs, valid or not. */
+        cost = 1 + (c.sqe.count < VKMT_MAX_BATCH ? c.sqe.count : VKMT_MAX_BATCH);
+        core->work_left -= cost < core->work_left ? cost : core->work_left;
+    }
+    if (vq->state != VKMT_QSTATE_ACTIVE || vq->sq_head == vq->sq_tail) {
+        core->backlog &= ~(1ull << q);
     }
     vkmt_sh_store_release(&hdr->sh_sq_head, vq->sq_head);
     if (irq) {
@@ -274,5 +289,15 @@ uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
             core->ops->raise_irq(core->opaque, q);
         }
     }
+    return done;
+}
+
+uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t q)
+{
+    uint32_t done;
+
+    core_work_begin(core);
+    done = core_process(core, q);
+    core_work_end(core);
     return done;
 }

@@ -57,13 +57,30 @@ struct vkmt_core_ops {
     void (*guest_error)(void *opaque, const char *msg);
     /* Optional trace hook, called for every state change. */
     void (*event)(void *opaque, const struct vkmt_event *ev);
+    /*
+     * An entry point stopped at cfg.work_bound with work left (submissions,
+     * or objects of released queues to tear down): call vkmt_core_continue()
+     * soon, from a fresh event-loop turn. May be NULL when work_bound is 0.
+     */
+    void (*more_work)(void *opaque);
 };
+
+/* Work units a torn-down object costs: it gives its memory back to the host
+ * (a syscall per allocation), which is what makes teardown slow. */
+#define VKMT_WORK_PER_OBJECT 16u
 
 struct vkmt_core_config {
     uint32_t num_queues;  /* 1..VKMT_MAX_QUEUES */
     uint64_t budget;      /* committed-byte limit; 0: half the aperture */
     uint32_t max_objects; /* handle-table limit; 0 means the protocol maximum */
     uint32_t features;    /* VKMT_F_* offered; must be within VKMT_F_KNOWN */
+    /*
+     * Work one entry point (a register write, kick, process, reset or
+     * continue) may do, in units: a command costs 1 + its element count, a
+     * torn-down object VKMT_WORK_PER_OBJECT; at least one command runs per
+     * call. 0: unbounded.
+     */
+    uint32_t work_bound;
 };
 
 /* Per-priority counters; index with vkmt_prio_index(). */
@@ -128,8 +145,21 @@ void vkmt_core_kick(struct vkmt_core *core, uint32_t queue);
 /* Consume the submissions a doorbell left on @queue. Returns entries done. */
 uint32_t vkmt_core_process(struct vkmt_core *core, uint32_t queue);
 
-/* Full device reset, as a guest write of 0 to the status register. */
+/*
+ * Full device reset, as a guest write of 0 to the status register: queues
+ * are released and the epoch bumped at once; their objects are torn down
+ * within the work bound and the rest by vkmt_core_continue(). Until that
+ * ends, status reads DEVICE_NEEDS_RESET, claims fail and writes of status
+ * other than 0 are ignored.
+ */
 void vkmt_core_reset(struct vkmt_core *core);
+
+/*
+ * Resume within one work bound what earlier calls left (ops->more_work):
+ * teardown of released queues, then queues stopped with submissions.
+ * Returns true while work is left.
+ */
+bool vkmt_core_continue(struct vkmt_core *core);
 
 /*
  * Host-side pressure: discard offered content in eviction order until at

@@ -29,6 +29,18 @@
  *   from a main-loop bottom half.
  * Every engine call happens under one mutex, so the modes differ only in
  * which thread does the work.
+ *
+ * Lock discipline (docs/DEVICE.md): nothing that can re-enter QEMU runs with
+ * s->lock held. An MSI-X message is a DMA write to a guest-chosen address,
+ * which can reach a bridge's config space and reset or unplug this device
+ * inside the call; so the engine only records interrupts and continuations
+ * under the lock, and vkmt_unlock() acts on them after dropping it, holding
+ * a reference and stopping as soon as the device was reset or unrealized.
+ *
+ * Bounded work: one register write, doorbell or bottom half does at most
+ * "work-bound" units (a command costs 1 + its elements, a torn-down object
+ * VKMT_WORK_PER_OBJECT); the rest continues in the next run of work_bh, so a guest cannot hold
+ * the BQL, the main loop or the iothread for longer than that.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
 
@@ -114,10 +126,14 @@ struct VkmtState {
     struct vkmt_core *core;
     QemuMutex lock; /* serializes every engine call */
     VkmtDoorbell doorbells[VKMT_MAX_QUEUES];
-    QEMUBH *work_bh;      /* ioeventfd: processes rung queues on the main loop */
+    uint32_t work_bound;  /* property "work-bound" */
+    QEMUBH *work_bh;      /* rung queues and continued work; iothread mode: in the iothread */
     QEMUBH *irq_bh;       /* iothread: raises interrupts under the BQL */
-    uint64_t pending;     /* queues rung but not yet processed (atomic) */
+    uint64_t pending;     /* ioeventfd: queues rung but not yet processed (atomic) */
     uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
+    bool more;            /* the engine left work for work_bh (atomic) */
+    bool unrealized;      /* exit ran: a callout that returns must stop */
+    uint32_t resets;      /* device resets so far: a callout that returns re-checks */
     uint64_t last_trim;   /* bytes freed by the last "trim" request */
     bool removed;         /* the "removed" property */
     VkmtEvlog evlog;
@@ -126,46 +142,91 @@ struct VkmtState {
     bool machine_done_added;
 };
 
-/* ---- interrupts ---- */
+/* ---- the lock and the callouts made after it ---- */
 
-/* Under the BQL. MSI-X when the guest enabled it, else level INTx. */
-static void vkmt_raise(VkmtState *s, uint32_t q)
+/* Drive a level INTx line from isr: asserted exactly while a bit is set. */
+static void vkmt_intx_update(VkmtState *s)
+{
+    uint32_t isr;
+
+    qemu_mutex_lock(&s->lock);
+    isr = vkmt_core_reg_read(s->core, VKMT_REG(isr_lo)) |
+          vkmt_core_reg_read(s->core, VKMT_REG(isr_hi));
+    qemu_mutex_unlock(&s->lock);
+    pci_set_irq(PCI_DEVICE(s), isr != 0);
+}
+
+/* The device is the one the callouts started with. */
+static bool vkmt_same_device(VkmtState *s, uint32_t resets)
+{
+    return !s->unrealized && s->resets == resets;
+}
+
+/*
+ * Under the BQL, s->lock not held: send the MSI-X messages that are due, or
+ * bring INTx in line with isr. Any of these calls may reset or unplug the
+ * device (a message aimed at a bridge's config space): the reference keeps
+ * the state alive and the rest is dropped once it was reset or unrealized.
+ */
+static void vkmt_callouts(VkmtState *s)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
-    int msix = msix_enabled(pdev);
+    uint32_t resets = s->resets;
+    uint64_t due;
 
-    trace_vkmt_irq(q, msix);
-    if (msix) {
-        msix_notify(pdev, q % s->num_queues);
-    } else {
-        pci_set_irq(pdev, 1);
+    object_ref(OBJECT(s));
+    due = qatomic_xchg(&s->irq_pending, 0);
+    for (; due && vkmt_same_device(s, resets) && msix_enabled(pdev); due &= due - 1) {
+        trace_vkmt_irq(ctz64(due), 1);
+        msix_notify(pdev, ctz64(due) % s->num_queues);
     }
+    if (vkmt_same_device(s, resets) && !msix_enabled(pdev)) {
+        if (due) {
+            trace_vkmt_irq(ctz64(due), 0);
+        }
+        vkmt_intx_update(s);
+    }
+    object_unref(OBJECT(s));
 }
 
 static void vkmt_irq_bh(void *opaque)
 {
-    VkmtState *s = opaque;
-    uint64_t due = qatomic_xchg(&s->irq_pending, 0);
+    vkmt_callouts(opaque);
+}
 
-    while (due) {
-        vkmt_raise(s, ctz64(due));
-        due &= due - 1;
+/*
+ * Drop s->lock, then act on what the engine recorded under it: continued
+ * work goes to work_bh; interrupts are raised here under the BQL, or from
+ * irq_bh when this is the iothread. With the BQL the device may be gone on
+ * return: callers touch nothing of it afterwards.
+ */
+static void vkmt_unlock(VkmtState *s)
+{
+    qemu_mutex_unlock(&s->lock);
+    if (qatomic_xchg(&s->more, false)) {
+        qemu_bh_schedule(s->work_bh);
+    }
+    if (bql_locked()) {
+        vkmt_callouts(s);
+    } else if (qatomic_read(&s->irq_pending)) {
+        qemu_bh_schedule(s->irq_bh);
     }
 }
 
-/* ---- engine callbacks (called with s->lock held) ---- */
+/* ---- engine callbacks (called with s->lock held: they only record) ---- */
 
 static void vkmt_core_irq(void *opaque, uint32_t q)
 {
     VkmtState *s = opaque;
 
-    if (s->mode == DOORBELL_IOTHREAD) {
-        /* Not on a BQL thread: hand the interrupt to the main loop. */
-        qatomic_or(&s->irq_pending, 1ull << q);
-        qemu_bh_schedule(s->irq_bh);
-    } else {
-        vkmt_raise(s, q);
-    }
+    qatomic_or(&s->irq_pending, 1ull << q);
+}
+
+static void vkmt_core_more_work(void *opaque)
+{
+    VkmtState *s = opaque;
+
+    qatomic_set(&s->more, true);
 }
 
 static void vkmt_core_guest_error(void *opaque, const char *msg)
@@ -204,6 +265,7 @@ static const struct vkmt_core_ops vkmt_core_ops = {
     .raise_irq = vkmt_core_irq,
     .guest_error = vkmt_core_guest_error,
     .event = vkmt_core_event,
+    .more_work = vkmt_core_more_work,
 };
 
 /* ---- registers and doorbells ---- */
@@ -223,18 +285,12 @@ static uint64_t vkmt_mmio_read(void *opaque, hwaddr addr, unsigned size)
 static void vkmt_mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
 {
     VkmtState *s = opaque;
-    uint32_t isr;
 
     trace_vkmt_reg_write(addr, val);
     qemu_mutex_lock(&s->lock);
     vkmt_core_reg_write(s->core, addr, val);
-    isr = vkmt_core_reg_read(s->core, VKMT_REG(isr_lo)) |
-          vkmt_core_reg_read(s->core, VKMT_REG(isr_hi));
-    qemu_mutex_unlock(&s->lock);
-    /* INTx is level-triggered: it drops once every status bit is clear. */
-    if (!isr && !msix_enabled(PCI_DEVICE(s))) {
-        pci_set_irq(PCI_DEVICE(s), 0);
-    }
+    /* Also brings INTx down once the guest cleared every status bit. */
+    vkmt_unlock(s);
 }
 
 static const MemoryRegionOps vkmt_mmio_ops = {
@@ -245,22 +301,18 @@ static const MemoryRegionOps vkmt_mmio_ops = {
     .impl = { .min_access_size = 4, .max_access_size = 4 },
 };
 
-static void vkmt_kick(VkmtState *s, uint32_t q)
-{
-    qemu_mutex_lock(&s->lock);
-    vkmt_core_kick(s->core, q);
-    qemu_mutex_unlock(&s->lock);
-}
-
+/* Rung queues (ioeventfd), then what the work bound left (all modes). */
 static void vkmt_work_bh(void *opaque)
 {
     VkmtState *s = opaque;
     uint64_t rung = qatomic_xchg(&s->pending, 0);
 
-    while (rung) {
-        vkmt_kick(s, ctz64(rung));
-        rung &= rung - 1;
+    qemu_mutex_lock(&s->lock);
+    for (; rung; rung &= rung - 1) {
+        vkmt_core_kick(s->core, ctz64(rung));
     }
+    vkmt_core_continue(s->core);
+    vkmt_unlock(s);
 }
 
 static void vkmt_doorbell_event(EventNotifier *n)
@@ -272,41 +324,72 @@ static void vkmt_doorbell_event(EventNotifier *n)
         return;
     }
     if (s->mode == DOORBELL_IOTHREAD) {
-        vkmt_kick(s, db->queue);
+        qemu_mutex_lock(&s->lock);
+        vkmt_core_kick(s->core, db->queue);
+        vkmt_unlock(s);
     } else {
         qatomic_or(&s->pending, 1ull << db->queue);
         qemu_bh_schedule(s->work_bh);
     }
 }
 
-/* Route each queue's doorbell to an eventfd and its handler, or undo that. */
-static void vkmt_doorbells_bind(VkmtState *s, bool on)
+/* Route each queue's doorbell to an eventfd served by the main loop or the iothread. */
+static void vkmt_doorbells_bind(VkmtState *s)
 {
-    AioContext *ctx = s->iothread ? iothread_get_aio_context(s->iothread) : NULL;
-
     for (uint32_t q = 0; q < s->num_queues; q++) {
         VkmtDoorbell *db = &s->doorbells[q];
 
-        if (on) {
-            db->s = s;
-            db->queue = q;
-            event_notifier_init(&db->notifier, 0);
-            if (ctx) {
-                aio_set_event_notifier(ctx, &db->notifier, vkmt_doorbell_event, NULL, NULL);
-            } else {
-                event_notifier_set_handler(&db->notifier, vkmt_doorbell_event);
-            }
-            memory_region_add_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
+        db->s = s;
+        db->queue = q;
+        event_notifier_init(&db->notifier, 0);
+        if (s->iothread) {
+            aio_set_event_notifier(iothread_get_aio_context(s->iothread), &db->notifier,
+                                   vkmt_doorbell_event, NULL, NULL);
         } else {
-            memory_region_del_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
-            if (ctx) {
-                aio_set_event_notifier(ctx, &db->notifier, NULL, NULL, NULL);
-            } else {
-                event_notifier_set_handler(&db->notifier, NULL);
-            }
-            event_notifier_cleanup(&db->notifier);
+            event_notifier_set_handler(&db->notifier, vkmt_doorbell_event);
+        }
+        memory_region_add_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
+    }
+}
+
+/*
+ * Runs in the iothread (aio_wait_bh_oneshot): between two of its handlers,
+ * so none is running now, and after this none runs again.
+ */
+static void vkmt_iothread_detach(void *opaque)
+{
+    VkmtState *s = opaque;
+    AioContext *ctx = iothread_get_aio_context(s->iothread);
+
+    for (uint32_t q = 0; q < s->num_queues; q++) {
+        aio_set_event_notifier(ctx, &s->doorbells[q].notifier, NULL, NULL, NULL);
+    }
+    qemu_bh_delete(s->work_bh);
+}
+
+/* Stop doorbells and bottom halves; after this no thread enters the engine. */
+static void vkmt_doorbells_stop(VkmtState *s)
+{
+    if (s->mode != DOORBELL_INLINE) {
+        for (uint32_t q = 0; q < s->num_queues; q++) {
+            memory_region_del_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0,
+                                      &s->doorbells[q].notifier);
         }
     }
+    if (s->mode == DOORBELL_IOTHREAD) {
+        /* A handler may be running there now: detach from inside and wait. */
+        aio_wait_bh_oneshot(iothread_get_aio_context(s->iothread), vkmt_iothread_detach, s);
+        qemu_bh_delete(s->irq_bh);
+    } else {
+        for (uint32_t q = 0; s->mode == DOORBELL_IOEVENTFD && q < s->num_queues; q++) {
+            event_notifier_set_handler(&s->doorbells[q].notifier, NULL);
+        }
+        qemu_bh_delete(s->work_bh);
+    }
+    for (uint32_t q = 0; s->mode != DOORBELL_INLINE && q < s->num_queues; q++) {
+        event_notifier_cleanup(&s->doorbells[q].notifier);
+    }
+    s->work_bh = s->irq_bh = NULL;
 }
 
 /* ---- QOM properties beyond the static ones ---- */
@@ -642,10 +725,7 @@ static void vkmt_teardown(VkmtState *s)
         s->machine_done_added = false;
     }
     if (s->work_bh) {
-        vkmt_doorbells_bind(s, false);
-        qemu_bh_delete(s->work_bh);
-        qemu_bh_delete(s->irq_bh);
-        s->work_bh = s->irq_bh = NULL;
+        vkmt_doorbells_stop(s);
     }
     msix_uninit_exclusive_bar(pdev);
     vkmt_core_destroy(s->core);
@@ -676,6 +756,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .budget = s->budget,
         .max_objects = s->max_objects,
         .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES | (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+        .work_bound = s->work_bound,
     };
     int err;
 
@@ -718,10 +799,15 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
                          PCI_BASE_ADDRESS_MEM_TYPE_64,
                      s->aperture);
 
-    if (s->mode != DOORBELL_INLINE) {
-        s->work_bh = qemu_bh_new_guarded(vkmt_work_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+    if (s->mode == DOORBELL_IOTHREAD) {
+        /* Unguarded: the guard is the main thread's, and this BH does no I/O. */
+        s->work_bh = aio_bh_new(iothread_get_aio_context(s->iothread), vkmt_work_bh, s);
         s->irq_bh = qemu_bh_new_guarded(vkmt_irq_bh, s, &DEVICE(s)->mem_reentrancy_guard);
-        vkmt_doorbells_bind(s, true);
+    } else {
+        s->work_bh = qemu_bh_new_guarded(vkmt_work_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+    }
+    if (s->mode != DOORBELL_INLINE) {
+        vkmt_doorbells_bind(s);
     }
 
     error_setg(&s->migration_blocker,
@@ -738,27 +824,34 @@ fail:
 
 static void vkmt_exit(PCIDevice *pdev)
 {
-    vkmt_teardown(VKMT(pdev));
+    VkmtState *s = VKMT(pdev);
+
+    s->unrealized = true;
+    vkmt_teardown(s);
 }
 
+/* Also runs inside a callout (a Secondary Bus Reset aimed by MSI-X). */
 static void vkmt_reset(DeviceState *dev)
 {
     VkmtState *s = VKMT(dev);
 
-    if (s->core) {
-        qemu_mutex_lock(&s->lock);
-        vkmt_core_reset(s->core);
-        qemu_mutex_unlock(&s->lock);
-    }
+    s->resets++;
     qatomic_set(&s->pending, 0);
     qatomic_set(&s->irq_pending, 0);
     pci_set_irq(PCI_DEVICE(s), 0);
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        vkmt_core_reset(s->core);
+        /* Schedules the teardown's continuation; no interrupt is due. */
+        vkmt_unlock(s);
+    }
 }
 
 static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("queues", VkmtState, num_queues, 8),
     DEFINE_PROP_SIZE("aperture-size", VkmtState, aperture_size, 256 * MiB),
     DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
+    DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
@@ -775,6 +868,9 @@ static const struct {
     { "queues", "number of submission/completion queue pairs (1-64), one per guest process" },
     { "aperture-size", "bytes of allocation address space, a power of two (ignored with memdev)" },
     { "max-objects", "handle-table limit (0: 1048575)" },
+    { "work-bound", "work one register write, doorbell or bottom half may do before the rest "
+                    "continues in a bottom half: a command costs 1 + its elements, a torn-down "
+                    "object 16 (0: unbounded)" },
     { "guest-trim", "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
     { "backend", "what holds allocation content: mem (host memory, default)"
 #ifdef VKMT_HAVE_VIRGL

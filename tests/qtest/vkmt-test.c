@@ -5,10 +5,12 @@
  * written into control memory, trim and statistics (also per priority) over
  * QMP, the event log's exact lines, MSI-X delivery, reset and the removal
  * epoch, the three doorbell modes, a memory backend aperture, the virgl
- * backend (when QEMU has it), and a hostile guest scribbling on rings and
- * registers. The
- * engine's own logic is unit-tested without QEMU (tests/unit/test_core_*.c);
- * these tests check that the glue wires it up. Overlaid into QEMU's tree as
+ * backend (when QEMU has it), a hostile guest scribbling on rings and
+ * registers, and one that turns the device's own interrupts against it (q35,
+ * behind a pcie-root-port: MSI-X aimed at the port's bus reset and slot
+ * power) or unplugs it while an iothread works. The engine's own logic is
+ * unit-tested without QEMU (tests/unit/test_core_*.c); these tests check
+ * that the glue wires it up. Overlaid into QEMU's tree as
  * tests/qtest/vkmt-test.c.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
@@ -754,6 +756,350 @@ static void test_reset(void)
     stop(&v);
 }
 
+/*
+ * ---- hostile interrupts and teardown (issue 12) ----
+ *
+ * On q35 the device's MSI-X messages travel its bus-master address space,
+ * which reaches the MMCONFIG window: a guest can aim one at its root port's
+ * config space. The machine here is q35 with vkmt behind a pcie-root-port,
+ * set up by hand (libqos enumerates bus 0 only): MMCONFIG at 0xb0000000,
+ * the root port at 00:02.0 forwarding 0xe0000000-0xe0ffffff to bus 1, vkmt
+ * at 01:00.0 with its register, MSI-X and control BARs in that window.
+ */
+#define RP_DEVFN QPCI_DEVFN(2, 0)
+#define MMCFG_BASE 0xb0000000u
+#define RP_REGS 0xe0000000u
+#define RP_MSIX 0xe0100000u
+#define RP_CTRL 0xe0400000u
+
+typedef struct Q35 {
+    QTestState *qts;
+    uint8_t rp_exp; /* the root port's PCI Express capability */
+    uint32_t msix_table;
+} Q35;
+
+static void cfg_addr(QTestState *qts, int bus, int devfn, int reg)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc));
+}
+
+static uint32_t cfg_rdl(QTestState *qts, int bus, int devfn, int reg)
+{
+    cfg_addr(qts, bus, devfn, reg);
+    return qtest_inl(qts, 0xcfc);
+}
+
+static void cfg_wrl(QTestState *qts, int bus, int devfn, int reg, uint32_t val)
+{
+    cfg_addr(qts, bus, devfn, reg);
+    qtest_outl(qts, 0xcfc, val);
+}
+
+static void cfg_wrw(QTestState *qts, int bus, int devfn, int reg, uint16_t val)
+{
+    cfg_addr(qts, bus, devfn, reg);
+    qtest_outw(qts, 0xcfc + (reg & 2), val);
+}
+
+static uint8_t find_cap(QTestState *qts, int bus, int devfn, uint8_t id)
+{
+    uint8_t pos = cfg_rdl(qts, bus, devfn, PCI_CAPABILITY_LIST) & 0xfc;
+
+    while (pos && (cfg_rdl(qts, bus, devfn, pos) & 0xff) != id) {
+        pos = (cfg_rdl(qts, bus, devfn, pos) >> 8) & 0xfc;
+    }
+    g_assert(pos);
+    return pos;
+}
+
+static void q35_start(Q35 *m, const char *props, const char *more)
+{
+    uint8_t msix;
+
+    /* Native PCIe hotplug on the root port (q35 defaults to ACPI's). */
+    m->qts = qtest_initf(BASE_ARGS "-machine q35 %s "
+                                   "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off "
+                                   "-device pcie-root-port,id=rp,bus=pcie.0,addr=0x2,chassis=1 "
+                                   "-device vkmt,id=vk,bus=rp,queues=1,aperture-size=1M,%s",
+                         more, props);
+    /* MMCONFIG (the firmware would enable it), then the root port's bridge. */
+    cfg_wrl(m->qts, 0, 0, 0x60, MMCFG_BASE | 1);
+    cfg_wrl(m->qts, 0, RP_DEVFN, PCI_PRIMARY_BUS, 0x00010100);
+    cfg_wrl(m->qts, 0, RP_DEVFN, PCI_MEMORY_BASE, 0xe0f0e000);
+    cfg_wrw(m->qts, 0, RP_DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    m->rp_exp = find_cap(m->qts, 0, RP_DEVFN, PCI_CAP_ID_EXP);
+    /* vkmt's BARs (the aperture stays unmapped), memory and bus mastering. */
+    cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_REGS, RP_REGS);
+    cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_MSIX, RP_MSIX);
+    cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_CTRL, RP_CTRL);
+    cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_CTRL + 4, 0);
+    cfg_wrw(m->qts, 1, 0, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    msix = find_cap(m->qts, 1, 0, PCI_CAP_ID_MSIX);
+    m->msix_table = RP_MSIX + (cfg_rdl(m->qts, 1, 0, msix + PCI_MSIX_TABLE) & ~7u);
+    cfg_wrw(m->qts, 1, 0, msix + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE);
+}
+
+/* Aim MSI-X vector 0 at dword @reg of the root port's config space. */
+static void q35_aim_msix(Q35 *m, int reg, uint32_t data)
+{
+    qtest_writel(m->qts, m->msix_table + PCI_MSIX_ENTRY_LOWER_ADDR,
+                 MMCFG_BASE + (RP_DEVFN << 12) + reg);
+    qtest_writel(m->qts, m->msix_table + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qtest_writel(m->qts, m->msix_table + PCI_MSIX_ENTRY_DATA, data);
+    qtest_writel(m->qts, m->msix_table + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+}
+
+/* Bring the device up, claim queue 0, post CREATE_DEVICE asking for an interrupt, ring. */
+static void q35_ring_with_irq(Q35 *m)
+{
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ, .cid = 1 };
+
+    qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
+    qtest_writel(m->qts, RP_REGS + VKMT_REG(driver_features), 0);
+    qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_FEATURES_OK);
+    qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_DRIVER_OK);
+    g_assert_cmpuint(qtest_readl(m->qts, RP_REGS + VKMT_REG(queue_claim)), ==, 0);
+    qtest_memwrite(m->qts, RP_CTRL + VKMT_QUEUE_SQ_OFF, &sqe, sizeof(sqe));
+    qtest_writel(m->qts, RP_CTRL + offsetof(struct vkmt_queue_hdr, sh_sq_tail), 1);
+    qtest_writel(m->qts, RP_REGS + VKMT_REG_DOORBELL(0), 1);
+}
+
+static void q35_alive(Q35 *m)
+{
+    QDict *resp = qtest_qmp(m->qts, "{'execute': 'query-status'}");
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+}
+
+/*
+ * The completion's MSI-X message sets Secondary Bus Reset in the root
+ * port's Bridge Control: the device is reset inside that message. Before
+ * the fix the reset waited for the lock the raising thread held (QEMU hung).
+ */
+static void sbr_by_msix(const char *props)
+{
+    Q35 m;
+    uint32_t bctl, epoch;
+
+    q35_start(&m, props, "");
+    epoch = qtest_readl(m.qts, RP_REGS + VKMT_REG(removal_epoch));
+    bctl = cfg_rdl(m.qts, 0, RP_DEVFN, PCI_INTERRUPT_LINE);
+    q35_aim_msix(&m, PCI_INTERRUPT_LINE, bctl | PCI_BRIDGE_CTL_BUS_RESET << 16);
+    q35_ring_with_irq(&m);
+    q35_alive(&m);
+    /* The bus reset cleared the device's BARs and command register: map it again. */
+    cfg_wrl(m.qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_REGS, RP_REGS);
+    cfg_wrw(m.qts, 1, 0, PCI_COMMAND, PCI_COMMAND_MEMORY);
+    g_assert_cmpuint(qtest_readl(m.qts, RP_REGS + VKMT_REG(removal_epoch)), ==, epoch + 1);
+    g_assert_cmpuint(qtest_readl(m.qts, RP_REGS + VKMT_REG(status)), ==, 0);
+    qtest_quit(m.qts);
+}
+
+static void test_sbr_by_msix_inline(void)
+{
+    sbr_by_msix("doorbell=inline");
+}
+
+static void test_sbr_by_msix_ioeventfd(void)
+{
+    sbr_by_msix("doorbell=ioeventfd");
+}
+
+/*
+ * The message powers the root port's slot off: the device is unplugged and
+ * freed inside it. Before the fix teardown destroyed the mutex the raising
+ * thread held (QEMU aborted).
+ */
+static void power_off_by_msix(const char *props, const char *more)
+{
+    Q35 m;
+    uint16_t sltctl;
+
+    q35_start(&m, props, more);
+    sltctl = cfg_rdl(m.qts, 0, RP_DEVFN, m.rp_exp + PCI_EXP_SLTCTL) & 0xffff;
+    sltctl = (sltctl & ~(PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PCC)) | PCI_EXP_SLTCTL_PWR_IND_OFF |
+             PCI_EXP_SLTCTL_PWR_OFF;
+    q35_aim_msix(&m, m.rp_exp + PCI_EXP_SLTCTL, sltctl);
+    q35_ring_with_irq(&m);
+    qtest_qmp_eventwait(m.qts, "DEVICE_DELETED");
+    q35_alive(&m);
+    qtest_quit(m.qts);
+}
+
+static void test_power_off_by_msix_inline(void)
+{
+    power_off_by_msix("doorbell=inline", "");
+}
+
+static void test_power_off_by_msix_iothread(void)
+{
+    power_off_by_msix("doorbell=iothread,iothread=io0", "-object iothread,id=io0");
+}
+
+/*
+ * Long commands for the iothread tests: HEAVY_N one-page allocations, whose
+ * handles sit at staging offset 0, then CREATE's descriptors.
+ */
+#define HEAVY_N VKMT_MAX_BATCH
+#define HEAVY_DESC_OFF (HEAVY_N * 4)
+
+/*
+ * Map only the register and control BARs of @v->dev: the 128 MiB aperture
+ * that HEAVY_N pages need does not fit libqos's PCI window, and these tests
+ * never touch it.
+ */
+static void map_regs_ctrl(Vkmt *v)
+{
+    qpci_device_enable(v->dev);
+    v->regs = qpci_iomap(v->dev, VKMT_BAR_REGS, &v->regs_size);
+    v->ctrl = qpci_iomap(v->dev, VKMT_BAR_CTRL, &v->ctrl_size);
+}
+
+static uint32_t heavy_setup(Vkmt *v, Drv *d)
+{
+    g_autofree struct vkmt_alloc_desc *desc = g_new0(struct vkmt_alloc_desc, HEAVY_N);
+    uint32_t dev = new_device(v, d);
+
+    for (uint32_t i = 0; i < HEAVY_N; i++) {
+        desc[i].size = PAGE;
+    }
+    staging_write(v, d, HEAVY_DESC_OFF, desc, HEAVY_N * sizeof(*desc));
+    g_assert_cmphex(run(v, d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                                           .handle = dev,
+                                           .count = HEAVY_N,
+                                           .payload_off = HEAVY_DESC_OFF,
+                                           .payload_len = HEAVY_N * sizeof(*desc),
+                                           .result_len = HEAVY_N * 4 },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
+    return dev;
+}
+
+/*
+ * By @i % 3: OFFER of all HEAVY_N allocations, a guest TRIM of everything
+ * offered (a hole punched per allocation: the longest), RECLAIM of all.
+ */
+static struct vkmt_sqe heavy_sqe(uint32_t dev, uint32_t i, uint16_t flags)
+{
+    if (i % 3 == 1) {
+        return (struct vkmt_sqe){ .opcode = VKMT_OP_TRIM, .flags = flags };
+    }
+    return (struct vkmt_sqe){ .opcode = i % 3 ? VKMT_OP_RECLAIM : VKMT_OP_OFFER,
+                              .flags = flags,
+                              .handle = dev,
+                              .count = HEAVY_N,
+                              .payload_len = HEAVY_N * 4,
+                              .arg0 = i % 3 ? 0 : VKMT_PRIO_NORMAL };
+}
+
+/* Put @sqe on the ring without ringing. */
+static void post_quiet(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
+{
+    sqe->cid = ++d->cid;
+    qpci_memwrite(v->dev, v->ctrl,
+                  qoff(d, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)), sqe,
+                  sizeof(*sqe));
+    d->tail++;
+    qpci_io_writel(v->dev, v->ctrl,
+                   qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+                   d->tail);
+}
+
+/*
+ * doorbell=iothread with INTx: while the iothread runs a long command that
+ * asks for an interrupt, the guest keeps clearing isr, so a clear lands
+ * just after the completion. Once the interrupt bottom half ran, the line
+ * is asserted exactly when isr is not 0. Before the fix the bottom half
+ * raised the line for a completion whose isr bit the guest had already
+ * cleared: the line stayed up with isr 0.
+ */
+static void test_intx_iothread(void)
+{
+    QOSState *qs = qtest_pc_boot(BASE_ARGS "-object iothread,id=io0 -device vkmt,id=vk,"
+                                           "doorbell=iothread,iothread=io0,aperture-size=128M");
+    Vkmt v = { .qs = qs };
+    Drv d;
+    uint32_t dev;
+
+    qpci_device_foreach(qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v.dev);
+    g_assert(v.dev);
+    map_regs_ctrl(&v);
+    bring_up(&v);
+    d = claim(&v);
+    dev = heavy_setup(&v, &d);
+    for (uint32_t i = 0; i < 8; i++) {
+        struct vkmt_sqe sqe = heavy_sqe(dev, i, VKMT_SQE_F_IRQ);
+        struct vkmt_cqe c;
+        uint64_t off = qoff(&d, VKMT_QUEUE_CQ_OFF + (d.head % VKMT_QUEUE_DEPTH) * sizeof(c));
+        bool isr, line;
+
+        post(&v, &d, &sqe);
+        do {
+            wr(&v, VKMT_REG(isr_lo), ~0u);
+            qpci_memread(v.dev, v.ctrl, off, &c, sizeof(c));
+        } while ((c.flags & VKMT_CQE_F_PHASE) != d.phase);
+        g_assert_true(reap(&v, &d, &c));
+        g_usleep(20 * 1000);
+        qobject_unref(qtest_qmp(qs->qts, "{'execute': 'query-status'}")); /* BHs ran */
+        isr = rd(&v, VKMT_REG(isr_lo)) != 0;
+        line = qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT;
+        g_assert_cmpint(line, ==, isr);
+        wr(&v, VKMT_REG(isr_lo), ~0u);
+        g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
+    }
+    g_free(v.dev);
+    qtest_shutdown(qs);
+}
+
+/*
+ * doorbell=iothread, hot-unplugged (device_del, then the guest's ACPI
+ * eject) while the iothread works through a ring of 63 commands on 10,240
+ * allocations (offer, trim, reclaim, 21 times) and the guest keeps ringing;
+ * then plugged again, three times.
+ * Before the fix teardown freed the engine and destroyed its locked mutex
+ * under the running handler (QEMU aborted, or used freed memory).
+ */
+static void test_unplug_iothread(void)
+{
+    QOSState *qs = qtest_pc_boot(BASE_ARGS "-object iothread,id=io0");
+    QDict *resp;
+
+    for (int round = 0; round < 3; round++) {
+        Vkmt v = { .qs = qs };
+        Drv d;
+        uint32_t dev;
+
+        qtest_qmp_device_add(qs->qts, "vkmt", "vk1",
+                             "{'addr': '0x06', 'doorbell': 'iothread', 'iothread': 'io0', "
+                             "'queues': 1, 'aperture-size': 134217728}");
+        v.dev = qpci_device_find(qs->pcibus, QPCI_DEVFN(6, 0));
+        g_assert(v.dev);
+        map_regs_ctrl(&v);
+        bring_up(&v);
+        d = claim(&v);
+        dev = heavy_setup(&v, &d);
+        for (uint32_t i = 0; i < VKMT_QUEUE_DEPTH - 1; i++) {
+            struct vkmt_sqe sqe = heavy_sqe(dev, i, 0);
+
+            post_quiet(&v, &d, &sqe);
+        }
+        wr(&v, VKMT_REG_DOORBELL(d.q), d.tail);
+        qtest_qmp_device_del_send(qs->qts, "vk1");
+        for (int i = 0; i < 8; i++) {
+            wr(&v, VKMT_REG_DOORBELL(d.q), d.tail);
+        }
+        qtest_outl(qs->qts, 0xae08 /* ACPI PCI hotplug: eject */, 1u << 6);
+        qtest_qmp_eventwait(qs->qts, "DEVICE_DELETED");
+        g_free(v.dev);
+    }
+    resp = qtest_qmp(qs->qts, "{'execute': 'query-status'}");
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    qtest_shutdown(qs);
+}
+
 typedef struct Bad {
     const char *what;
     struct vkmt_sqe sqe;
@@ -1351,6 +1697,13 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/reset", test_reset);
+    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/inline", test_sbr_by_msix_inline);
+    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/ioeventfd", test_sbr_by_msix_ioeventfd);
+    qtest_add_func("/vkmt/q35-root-port/power-off-by-msix/inline", test_power_off_by_msix_inline);
+    qtest_add_func("/vkmt/q35-root-port/power-off-by-msix/iothread",
+                   test_power_off_by_msix_iothread);
+    qtest_add_func("/vkmt/iothread/intx-follows-isr", test_intx_iothread);
+    qtest_add_func("/vkmt/iothread/unplug-during-doorbells", test_unplug_iothread);
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
     qtest_add_func("/vkmt/bad-properties", test_bad_properties);

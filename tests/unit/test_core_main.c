@@ -25,6 +25,7 @@ int main(void)
         { core_texture_tests, &core_texture_ntests },
         { core_lifecycle_tests, &core_lifecycle_ntests },
         { core_hostmem_tests, &core_hostmem_ntests },
+        { core_bounded_tests, &core_bounded_ntests },
         { aperture_tests, &aperture_ntests },
     };
     enum { NTABLES = sizeof(tables) / sizeof(tables[0]) };

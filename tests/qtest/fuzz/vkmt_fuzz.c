@@ -52,6 +52,7 @@
 #include "qapi/qapi-commands-qom.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
 #include "qobject/qbool.h"
@@ -206,12 +207,19 @@ static void iothread_drain(void)
     vf.racing = false;
 }
 
-/* Run what the doorbell modes defer: the iothread's work, then bottom halves. */
+/*
+ * Run what the device defers: the iothread's work, then bottom halves, the
+ * doorbell modes' and those that continue work past the device's work bound
+ * (docs/DEVICE.md), until the main loop has nothing pending.
+ */
 static void settle(void)
 {
     iothread_drain();
     if (vf.deferred) {
         flush_events(vf.qts);
+    }
+    for (int i = 0; i < 100000 && g_main_context_pending(NULL); i++) {
+        main_loop_wait(false);
     }
 }
 
@@ -382,7 +390,7 @@ static void harvest(uint32_t q)
     }
     qtest_writel(vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_cq_head)), d->head);
 
-    /* Inline doorbells run the queue inside the register write. */
+    /* Inline doorbells run the queue inside the register write and settle(). */
     if (!vf.deferred && vf.judge && !d->tainted && d->head != d->rung &&
         qtest_readl(vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_state))) ==
             VKMT_QSTATE_ACTIVE) {
@@ -1213,6 +1221,10 @@ static void vf_reset(void)
         msix_reset(vf.pdev); /* disabled, table masked and cleared, nothing pending */
     }
     reg_wr(VKMT_REG(status), 0);
+    /* Teardown runs in bounded steps in bottom halves; status reads 0 when done. */
+    for (int i = 0; i < 100000 && reg_rd(VKMT_REG(status)); i++) {
+        main_loop_wait(false);
+    }
     if (vf.host_dirty) {
         qom_set("removed", QOBJECT(qbool_from_bool(false)));
         qom_set("budget", QOBJECT(qnum_from_uint(0)));
