@@ -1485,14 +1485,6 @@ static char *fill_file(size_t size, uint8_t fill)
     return path;
 }
 
-static uint64_t file_bytes(const char *path)
-{
-    struct stat st;
-
-    g_assert_cmpint(stat(path, &st), ==, 0);
-    return (uint64_t)st.st_blocks * 512;
-}
-
 static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
 {
     for (size_t i = 0; i < len; i++) {
