@@ -271,6 +271,28 @@ enum vkmt_format {
 #define VKMT_FORMAT_COUNT 4u /* codes below this may be known */
 
 /* Bytes per pixel of texture format @format, 0 for an unknown code. */
+/*
+ * The allocation states of section 8, in the order the device numbers them,
+ * for logs and tools; VKMT_ALLOC_NONE is no allocation (not yet created, or
+ * destroyed). Not a wire field: the guest learns states only from results.
+ */
+enum vkmt_alloc_state {
+    VKMT_ALLOC_NONE,
+    VKMT_ALLOC_RESIDENT,
+    VKMT_ALLOC_OFFERED,
+    VKMT_ALLOC_DISCARDED,
+    VKMT_ALLOC_DECOMMITTED,
+    VKMT_ALLOC_STATES
+};
+
+static inline const char *vkmt_alloc_state_name(uint32_t state)
+{
+    static const char *const names[VKMT_ALLOC_STATES] = { "none", "resident", "offered",
+                                                          "discarded", "decommitted" };
+
+    return state < VKMT_ALLOC_STATES ? names[state] : "?";
+}
+
 static inline uint32_t vkmt_format_bpp(uint32_t format)
 {
     switch (format) {

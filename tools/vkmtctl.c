@@ -130,13 +130,11 @@ static int cmd_reap(void)
 
 /* A session: one adapter, device and paging queue for this process. */
 /* What this session knows of each allocation it made. */
-static const char *const state_name[] = { "resident", "offered", "discarded", "not-committed" };
-
 static struct {
     D3DKMT_HANDLE adapter, dev, pq;
     D3DKMT_HANDLE h[1024];
     UINT64 size[1024];
-    unsigned state[1024]; /* index into state_name */
+    unsigned state[1024]; /* VKMT_ALLOC_*, as the last call reported it */
     unsigned prio[1024];  /* of the last offer */
     unsigned n;
 } S;
@@ -182,6 +180,7 @@ static NTSTATUS create(unsigned n, UINT64 size)
     if ((st = D3DKMTCreateAllocation2(&ca)) == STATUS_SUCCESS) {
         for (unsigned i = 0; i < n; i++) {
             S.size[S.n] = size;
+            S.state[S.n] = VKMT_ALLOC_RESIDENT;
             S.h[S.n++] = info[i].hAllocation;
         }
     }
@@ -256,7 +255,7 @@ static int script_line(char *line)
 
         st = D3DKMTOfferAllocations(&o);
         if (st == STATUS_SUCCESS) {
-            S.state[a] = 1;
+            S.state[a] = VKMT_ALLOC_OFFERED;
             S.prio[a] = (unsigned)b;
         }
     } else if (!strcmp(cmd, "reclaim") && n == 2 && a < S.n) {
@@ -269,7 +268,8 @@ static int script_line(char *line)
         st = D3DKMTReclaimAllocations2(&rc);
         if (st == STATUS_SUCCESS) {
             printf("reclaim %llu %s\n", a, r <= 2 ? names[r] : "?");
-            S.state[a] = r == D3DDDI_RECLAIM_RESULT_NOT_COMMITTED ? 3 : 0;
+            S.state[a] = r == D3DDDI_RECLAIM_RESULT_NOT_COMMITTED ? VKMT_ALLOC_DECOMMITTED
+                                                                  : VKMT_ALLOC_RESIDENT;
         }
     } else if (!strcmp(cmd, "trim") && n == 2) {
         UINT64 freed = 0;
@@ -282,7 +282,7 @@ static int script_line(char *line)
         printf("index handle     bytes      state (as last reported) priority\n");
         for (unsigned i = 0; i < S.n; i++) {
             printf("%5u 0x%08x %10llu %-24s %s\n", i, S.h[i], (unsigned long long)S.size[i],
-                   state_name[S.state[i]], S.prio[i] <= 4 ? prio_names[S.prio[i]] : "?");
+                   vkmt_alloc_state_name(S.state[i]), S.prio[i] <= 4 ? prio_names[S.prio[i]] : "?");
         }
     } else if (!strcmp(cmd, "stats") && n == 1) {
         VKMT_DEVICE_STATS s;

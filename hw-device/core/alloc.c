@@ -10,16 +10,6 @@
 
 #include "core_priv.h"
 
-static uint64_t range_bytes(const struct vkmt_obj *o)
-{
-    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
-}
-
-static uint64_t range_off(const struct vkmt_obj *o)
-{
-    return (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
-}
-
 /* The shape of texture allocation @o, filled into *@buf; NULL for a buffer. */
 const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf)
 {
@@ -103,7 +93,7 @@ int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
     if (!core->backend->ops->commit) {
         return 0;
     }
-    return core->backend->ops->commit(core->backend, idx, range_off(o), range_bytes(o),
+    return core->backend->ops->commit(core->backend, idx, alloc_off(o), alloc_bytes(o),
                                       alloc_shape(o, &shape));
 }
 
@@ -111,11 +101,10 @@ int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
 void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx)
 {
     const struct vkmt_obj *o = &core->objs[idx];
-    int err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
+    int err = core->backend->ops->discard(core->backend, idx, alloc_off(o), alloc_bytes(o));
 
     if (err < 0) {
-        core->failed = true;
-        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
+        core_backend_failed(core, "discard", err);
     }
 }
 
@@ -123,28 +112,18 @@ void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx)
 
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx)
 {
-    struct vkmt_obj *o = &core->objs[idx];
-    int err = 0;
+    const struct vkmt_obj *o = &core->objs[idx];
+    bool content = o->state == ALLOC_OFFERED || o->state == ALLOC_RESIDENT;
 
-    core_event(core, VKMT_EV_DESTROY, idx, 0);
-    if (o->state == ALLOC_OFFERED) {
-        evict_unlink(core, idx);
-    }
-    if (o->state == ALLOC_OFFERED || o->state == ALLOC_RESIDENT) {
-        core->committed -= range_bytes(o);
-        core->queues[o->queue].committed -= range_bytes(o);
-        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 0);
+    alloc_set_state(core, idx, ALLOC_NONE);
+    if (content) {
         /* Return the pages now, and leave the range zeroed for its next user. */
-        err = core->backend->ops->discard(core->backend, idx, range_off(o), range_bytes(o));
+        int err = core->backend->ops->discard(core->backend, idx, alloc_off(o), alloc_bytes(o));
+
+        if (err < 0) {
+            core_backend_failed(core, "discard", err);
+        }
     }
-    if (o->state != ALLOC_DECOMMITTED) {
-        aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
-    }
-    if (err < 0) {
-        core->failed = true;
-        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
-    }
-    core->stats.allocations--;
     obj_free(core, idx);
 }
 
@@ -394,7 +373,6 @@ uint32_t cmd_create_allocations(struct cmd *c)
         uint32_t idx = obj_new(core, OBJ_ALLOCATION, c->queue, dev);
         struct vkmt_obj *o = &core->objs[idx];
 
-        o->state = ALLOC_RESIDENT;
         o->shape = desc[i].flags
                        ? SHAPE_PACK(VKMT_ALLOC_FORMAT(desc[i].flags),
                                     VKMT_ALLOC_WIDTH(desc[i].dims), VKMT_ALLOC_HEIGHT(desc[i].dims))
@@ -434,17 +412,12 @@ uint32_t cmd_create_allocations(struct cmd *c)
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t idx = out[i];
-        struct vkmt_obj *o = &core->objs[idx];
 
-        aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 1);
-        core->committed += range_bytes(o);
-        core->queues[c->queue].committed += range_bytes(o);
-        core->stats.allocations++;
         if (members) {
             members[i] = idx;
         }
         out[i] = obj_handle(core, idx);
-        core_event(core, VKMT_EV_CREATE, idx, 0);
+        alloc_set_state(core, idx, ALLOC_RESIDENT);
     }
     return VKMT_ST_SUCCESS;
 }
@@ -528,15 +501,17 @@ uint32_t cmd_lock(struct cmd *c)
     }
     o = &core->objs[idx];
     if (o->state != ALLOC_RESIDENT || o->u.alloc.locks == UINT32_MAX) {
-        core_guest_error(core, "lock of allocation 0x%x in state %u", c->sqe.arg0, o->state);
+        core_guest_error(core, "lock of allocation 0x%x that is %s", c->sqe.arg0,
+                         o->state != ALLOC_RESIDENT ? vkmt_alloc_state_name(o->state)
+                                                    : "locked 2^32 - 1 times");
         return VKMT_ST_INVALID_PARAMETER;
     }
     if (core->backend->ops->lock &&
-        core->backend->ops->lock(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
+        core->backend->ops->lock(core->backend, idx, alloc_off(o), alloc_bytes(o)) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
     o->u.alloc.locks++;
-    c->value0 = range_off(o);
+    c->value0 = alloc_off(o);
     c->value1 = o->u.alloc.size; /* as created; the range is page-rounded */
     return VKMT_ST_SUCCESS;
 }
@@ -556,7 +531,7 @@ uint32_t cmd_unlock(struct cmd *c)
         return VKMT_ST_INVALID_PARAMETER;
     }
     if (core->backend->ops->unlock &&
-        core->backend->ops->unlock(core->backend, idx, range_off(o), range_bytes(o)) < 0) {
+        core->backend->ops->unlock(core->backend, idx, alloc_off(o), alloc_bytes(o)) < 0) {
         return VKMT_ST_NO_MEMORY;
     }
     o->u.alloc.locks--;

@@ -28,6 +28,17 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
     core->ops->guest_error(core->opaque, msg);
 }
 
+/*
+ * A backend call failed where no command can fail in its place (returning
+ * memory, scrubbing): the device needs a reset (PROTOCOL.md 4), and the
+ * host's log says which call failed and why.
+ */
+void core_backend_failed(struct vkmt_core *core, const char *what, int err)
+{
+    core->failed = true;
+    core_guest_error(core, "backend %s failed (%d): device needs reset", what, err);
+}
+
 void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status)
 {
     const struct vkmt_obj *o = &core->objs[idx];
@@ -195,8 +206,10 @@ static void reset_finish(struct vkmt_core *core)
     aperture_clear(&core->ap);
     /* Whatever the guest wrote into the aperture goes with the reset too:
      * the next boot starts with no host memory held (one backend call). */
-    if (core_scrub(core, 0, core->ap.npages) < 0) {
-        core->failed = true;
+    int err = core_scrub(core, 0, core->ap.npages);
+
+    if (err < 0) {
+        core_backend_failed(core, "scrub", err);
     }
     queue_event(core, VKMT_EV_RESET, 0, 0);
 }

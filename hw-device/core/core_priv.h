@@ -24,12 +24,13 @@ enum {
     OBJ_RESOURCE = 5,
 };
 
-/* Allocation states. */
+/* Allocation states (PROTOCOL.md 8); only alloc_set_state() changes one. */
 enum {
-    ALLOC_RESIDENT = 0,    /* content valid, usable */
-    ALLOC_OFFERED = 1,     /* content valid, may be discarded */
-    ALLOC_DISCARDED = 2,   /* offered and lost; range kept, memory returned */
-    ALLOC_DECOMMITTED = 3, /* offered and lost with its aperture range */
+    ALLOC_NONE = VKMT_ALLOC_NONE,               /* a slot not (or no longer) holding one */
+    ALLOC_RESIDENT = VKMT_ALLOC_RESIDENT,       /* content valid, usable */
+    ALLOC_OFFERED = VKMT_ALLOC_OFFERED,         /* content valid, may be discarded */
+    ALLOC_DISCARDED = VKMT_ALLOC_DISCARDED,     /* offered and lost; range kept, memory returned */
+    ALLOC_DECOMMITTED = VKMT_ALLOC_DECOMMITTED, /* offered and lost with its aperture range */
 };
 
 /* Object flags. */
@@ -203,6 +204,25 @@ void obj_unretire_all(struct vkmt_core *core);
 uint32_t obj_handle(const struct vkmt_core *core, uint32_t idx);
 uint32_t obj_lookup(const struct vkmt_core *core, uint32_t handle, uint8_t type, uint32_t queue);
 
+/* Allocation @o's aperture range: its offset, and its page-rounded bytes
+ * (what the budget counts and every byte count the device reports). */
+static inline uint64_t alloc_off(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
+}
+
+static inline uint64_t alloc_bytes(const struct vkmt_obj *o)
+{
+    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
+}
+
+/* alloc_state.c: the one writer of an allocation's state */
+void alloc_set_state(struct vkmt_core *core, uint32_t idx, uint8_t to);
+void alloc_reclaimed(struct vkmt_core *core, uint32_t idx, uint32_t result);
+
+/* core.c: a backend call that failed where no command can fail instead. */
+void core_backend_failed(struct vkmt_core *core, const char *what, int err);
+
 /* alloc.c: the allocation life cycle and teardown */
 const struct vkmt_shape *alloc_shape(const struct vkmt_obj *o, struct vkmt_shape *buf);
 int core_scrub(struct vkmt_core *core, uint32_t page, uint32_t npages);
@@ -222,6 +242,7 @@ bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_
 
 /* evict.c */
 unsigned evict_class(uint32_t prio);
+/* The eviction FIFOs, kept by alloc_set_state(). */
 void evict_offer(struct vkmt_core *core, uint32_t idx);
 void evict_unlink(struct vkmt_core *core, uint32_t idx);
 uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes);

@@ -8,11 +8,6 @@
  */
 #include "core_priv.h"
 
-static uint64_t alloc_bytes(const struct vkmt_obj *o)
-{
-    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
-}
-
 unsigned evict_class(uint32_t prio)
 {
     switch (prio) {
@@ -65,30 +60,15 @@ void evict_unlink(struct vkmt_core *core, uint32_t idx)
 static void discard(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
-    uint64_t bytes = alloc_bytes(o);
-    uint64_t off = (uint64_t)o->u.alloc.page * VKMT_PAGE_SIZE;
-    int err;
+    int err = core->backend->ops->discard(core->backend, idx, alloc_off(o), alloc_bytes(o));
 
-    evict_unlink(core, idx);
-    aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 0);
-    err = core->backend->ops->discard(core->backend, idx, off, bytes);
     if (err < 0) {
         /* Content may survive, but the guest must not rely on it either way. */
-        core->failed = true;
-        core_guest_error(core, "backend discard failed (%d): device needs reset", err);
+        core_backend_failed(core, "discard", err);
     }
-    core->committed -= bytes;
-    core->queues[o->queue].committed -= bytes;
-    core->stats.discards++;
-    core->stats.discarded_bytes += bytes;
-    core->stats.discarded_bytes_by_prio[vkmt_prio_index(o->prio)] += bytes;
-    o->state = ALLOC_DISCARDED;
-    core_event(core, VKMT_EV_DISCARD, idx, 0);
+    alloc_set_state(core, idx, ALLOC_DISCARDED);
     if (o->flags & OBJF_DECOMMIT) {
-        aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
-        o->state = ALLOC_DECOMMITTED;
-        core->stats.decommits++;
-        core_event(core, VKMT_EV_DECOMMIT, idx, 0);
+        alloc_set_state(core, idx, ALLOC_DECOMMITTED);
     }
 }
 
@@ -127,8 +107,7 @@ void evict_scrub_free(struct vkmt_core *core)
         int err = core_scrub(core, page, n);
 
         if (err < 0) {
-            core->failed = true;
-            core_guest_error(core, "backend scrub failed (%d): device needs reset", err);
+            core_backend_failed(core, "scrub", err);
             return;
         }
         page += n;

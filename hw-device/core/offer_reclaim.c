@@ -83,11 +83,6 @@ static uint32_t resolve(struct cmd *c, uint32_t dev, const uint32_t *h, struct b
     return VKMT_ST_SUCCESS;
 }
 
-static uint64_t bytes_of(const struct vkmt_obj *o)
-{
-    return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
-}
-
 uint32_t cmd_offer(struct cmd *c)
 {
     struct vkmt_core *core = c->core;
@@ -115,7 +110,7 @@ uint32_t cmd_offer(struct cmd *c)
 
         if (o->state != ALLOC_RESIDENT || o->u.alloc.locks) {
             core_guest_error(core, "offer: allocation 0x%x is %s", obj_handle(core, b.idx[i]),
-                             o->u.alloc.locks ? "locked" : "already offered");
+                             o->u.alloc.locks ? "locked" : vkmt_alloc_state_name(o->state));
             status = VKMT_ST_INVALID_PARAMETER;
         }
     }
@@ -125,17 +120,13 @@ uint32_t cmd_offer(struct cmd *c)
     for (uint32_t i = 0; i < b.n; i++) {
         struct vkmt_obj *o = &core->objs[b.idx[i]];
 
-        o->state = ALLOC_OFFERED;
         o->prio = (uint8_t)prio;
         if (flags & VKMT_OFFER_F_ALLOW_DECOMMIT) {
             o->flags |= OBJF_DECOMMIT;
         } else {
             o->flags &= (uint8_t)~OBJF_DECOMMIT;
         }
-        evict_offer(core, b.idx[i]);
-        core->stats.offers++;
-        core->stats.offered_bytes_total_by_prio[vkmt_prio_index(prio)] += bytes_of(o);
-        core_event(core, VKMT_EV_OFFER, b.idx[i], 0);
+        alloc_set_state(core, b.idx[i], ALLOC_OFFERED);
     }
     /* A budget lowered while these were in use may now be enforceable. */
     evict_enforce_budget(core);
@@ -209,17 +200,106 @@ static uint32_t recommit_all(struct vkmt_core *core, const struct batch *b)
     return VKMT_ST_SUCCESS;
 }
 
+/*
+ * Step 1, classify: each allocation's result, decided before anything
+ * changes. Returns the bytes the batch must recommit; *@pinned is its own
+ * offered bytes, which making room must not count on.
+ */
+static uint64_t reclaim_classify(struct vkmt_core *core, struct batch *b, bool recommit,
+                                 uint64_t *pinned)
+{
+    uint64_t need = 0;
+
+    for (uint32_t i = 0; i < b->n; i++) {
+        const struct vkmt_obj *o = &core->objs[b->idx[i]];
+
+        b->result[i] = VKMT_RECLAIM_OK;
+        if (o->state == ALLOC_OFFERED) {
+            *pinned += alloc_bytes(o);
+        } else if (o->state == ALLOC_DISCARDED || (o->state == ALLOC_DECOMMITTED && recommit)) {
+            need += alloc_bytes(o);
+            b->result[i] = VKMT_RECLAIM_DISCARDED;
+        } else if (o->state == ALLOC_DECOMMITTED) {
+            b->result[i] = VKMT_RECLAIM_NOT_COMMITTED;
+        }
+    }
+    return need;
+}
+
+/*
+ * Step 2, ranges: a new address range for each decommitted allocation that
+ * comes back, then every range that comes back scrubbed, so it reads zeros
+ * even where the guest wrote into it after its discard. Undone on failure.
+ */
+static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
+{
+    struct scrub scrub = { 0 };
+    int err;
+
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct vkmt_obj *o = &core->objs[b->idx[i]];
+        uint32_t page;
+
+        if (b->result[i] != VKMT_RECLAIM_DISCARDED || o->state != ALLOC_DECOMMITTED) {
+            continue;
+        }
+        page = aperture_alloc(&core->ap, o->u.alloc.npages);
+        if (page == APERTURE_NONE) {
+            for (uint32_t j = 0; j < i; j++) {
+                o = &core->objs[b->idx[j]];
+                if (b->result[j] == VKMT_RECLAIM_DISCARDED && o->state == ALLOC_DECOMMITTED) {
+                    aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
+                }
+            }
+            return VKMT_ST_NO_MEMORY;
+        }
+        o->u.alloc.page = page;
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        const struct vkmt_obj *o = &core->objs[b->idx[i]];
+
+        if (b->result[i] == VKMT_RECLAIM_DISCARDED) {
+            scrub_add(core, &scrub, o->u.alloc.page, o->u.alloc.npages);
+        }
+    }
+    err = scrub_end(core, &scrub);
+    if (err < 0) {
+        core_guest_error(core, "reclaim: the backend cannot scrub the ranges (%d)", err);
+        free_new_ranges(core, b, 0);
+        return VKMT_ST_NO_MEMORY;
+    }
+    return VKMT_ST_SUCCESS;
+}
+
+/*
+ * Step 3, recommit: room first (see cmd_create_allocations), the batch's own
+ * offers marked so that making room passes over them, then the backend.
+ */
+static uint32_t reclaim_recommit(struct vkmt_core *core, const struct batch *b, uint64_t need)
+{
+    uint32_t status;
+
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (core->objs[b->idx[i]].state == ALLOC_OFFERED) {
+            core->objs[b->idx[i]].flags |= OBJF_MARK;
+        }
+    }
+    evict_make_room(core, need);
+    status = recommit_all(core, b);
+    for (uint32_t i = 0; i < b->n; i++) {
+        core->objs[b->idx[i]].flags &= (uint8_t)~OBJF_MARK;
+    }
+    return status;
+}
+
 uint32_t cmd_reclaim(struct cmd *c)
 {
     struct vkmt_core *core = c->core;
-    bool recommit = c->sqe.flags & VKMT_SQE_F_RECOMMIT;
     uint32_t *results = NULL;
     struct batch b = { 0 };
-    struct scrub scrub = { 0 };
-    uint64_t need = 0, pinned = 0;
+    uint64_t need, pinned = 0;
     const uint32_t *h;
     uint32_t pq, dev, status;
-    int err;
 
     dev = reclaim_device(c, &pq);
     if (dev == NIL || !(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -237,104 +317,19 @@ uint32_t cmd_reclaim(struct cmd *c)
     if (status != VKMT_ST_SUCCESS) {
         return status;
     }
-    for (uint32_t i = 0; i < b.n; i++) {
-        const struct vkmt_obj *o = &core->objs[b.idx[i]];
-
-        b.result[i] = VKMT_RECLAIM_OK;
-        if (o->state == ALLOC_OFFERED) {
-            pinned += bytes_of(o);
-        } else if (o->state == ALLOC_DISCARDED || (o->state == ALLOC_DECOMMITTED && recommit)) {
-            need += bytes_of(o);
-            b.result[i] = VKMT_RECLAIM_DISCARDED;
-        } else if (o->state == ALLOC_DECOMMITTED) {
-            b.result[i] = VKMT_RECLAIM_NOT_COMMITTED;
-        }
-    }
+    need = reclaim_classify(core, &b, c->sqe.flags & VKMT_SQE_F_RECOMMIT, &pinned);
     /* NO_MEMORY is for a recommit that cannot fit: a batch that needs no
      * memory succeeds even while the device is over a lowered budget. */
     if (need && !evict_can_fit(core, need, pinned)) {
         return VKMT_ST_NO_MEMORY;
     }
-    /* New address ranges for decommitted allocations; undone on failure. */
-    for (uint32_t i = 0; recommit && i < b.n; i++) {
-        struct vkmt_obj *o = &core->objs[b.idx[i]];
-        uint32_t page;
-
-        if (o->state != ALLOC_DECOMMITTED) {
-            continue;
-        }
-        page = aperture_alloc(&core->ap, o->u.alloc.npages);
-        if (page == APERTURE_NONE) {
-            while (i--) {
-                o = &core->objs[b.idx[i]];
-                if (o->state == ALLOC_DECOMMITTED) {
-                    aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
-                }
-            }
-            return VKMT_ST_NO_MEMORY;
-        }
-        o->u.alloc.page = page;
-    }
-    /* Every range that comes back reads as zeros, even where the guest wrote
-     * into a discarded range after its discard. */
-    for (uint32_t i = 0; i < b.n; i++) {
-        const struct vkmt_obj *o = &core->objs[b.idx[i]];
-
-        if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
-            scrub_add(core, &scrub, o->u.alloc.page, o->u.alloc.npages);
-        }
-    }
-    err = scrub_end(core, &scrub);
-    if (err < 0) {
-        core_guest_error(core, "reclaim: the backend cannot scrub the ranges (%d)", err);
-        free_new_ranges(core, &b, 0);
-        return VKMT_ST_NO_MEMORY;
-    }
-
-    /* Room first (see cmd_create_allocations); the batch's own offers are
-     * marked, so making room passes over them. */
-    for (uint32_t i = 0; i < b.n; i++) {
-        if (core->objs[b.idx[i]].state == ALLOC_OFFERED) {
-            core->objs[b.idx[i]].flags |= OBJF_MARK;
-        }
-    }
-    evict_make_room(core, need);
-    status = recommit_all(core, &b);
-    for (uint32_t i = 0; i < b.n; i++) {
-        struct vkmt_obj *o = &core->objs[b.idx[i]];
-
-        o->flags &= (uint8_t)~OBJF_MARK;
-        if (status == VKMT_ST_SUCCESS && o->state == ALLOC_OFFERED) {
-            evict_unlink(core, b.idx[i]);
-            o->state = ALLOC_RESIDENT;
-        }
-    }
-    if (status != VKMT_ST_SUCCESS) {
+    if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS ||
+        (status = reclaim_recommit(core, &b, need)) != VKMT_ST_SUCCESS) {
         return status;
     }
+    /* Step 4, apply: nothing can fail any more. */
     for (uint32_t i = 0; i < b.n; i++) {
-        struct vkmt_obj *o = &core->objs[b.idx[i]];
-
-        if (b.result[i] == VKMT_RECLAIM_DISCARDED) {
-            o->state = ALLOC_RESIDENT;
-            aperture_hold(&core->ap, o->u.alloc.page, o->u.alloc.npages, 1);
-            core->committed += bytes_of(o);
-            core->queues[o->queue].committed += bytes_of(o);
-            core->stats.reclaim_discarded++;
-        } else if (b.result[i] == VKMT_RECLAIM_NOT_COMMITTED) {
-            core->stats.reclaim_not_committed++;
-        } else {
-            core->stats.reclaim_ok++;
-        }
-        o->flags &= (uint8_t)~OBJF_DECOMMIT;
-        /* prio is that of the offer in effect, 0 once none is. */
-        if (o->prio) {
-            core->stats.reclaims_by_prio[vkmt_prio_index(o->prio)][b.result[i]]++;
-        }
-        core_event(core, VKMT_EV_RECLAIM, b.idx[i], b.result[i]);
-        if (o->state == ALLOC_RESIDENT) {
-            o->prio = 0;
-        }
+        alloc_reclaimed(core, b.idx[i], b.result[i]);
     }
     /* A resource reports the worst result among its members. */
     for (uint32_t e = 0, i = 0; results && e < c->sqe.count; e++) {
