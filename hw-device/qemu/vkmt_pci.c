@@ -736,6 +736,12 @@ static void vkmt_teardown(VkmtState *s)
         vmstate_unregister_ram(s->aperture, DEVICE(s));
         host_memory_backend_set_mapped(s->memdev, false);
     }
+    /* memory_region_init_ram() registered the control RAM's migration name;
+     * the RAM itself lives until RCU frees the device, and a device plugged
+     * in its place before then needs the name. */
+    if (s->ctrl.ram_block) {
+        vmstate_unregister_ram(&s->ctrl, DEVICE(s));
+    }
     s->aperture = NULL;
     /* After the engine: tearing it down logs the last destroys. */
     vkmt_evlog_close(&s->evlog);

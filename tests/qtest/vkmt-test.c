@@ -1100,29 +1100,6 @@ static void test_unplug_iothread(void)
     qtest_shutdown(qs);
 }
 
-/*
- * Unplugged and plugged again at once, before RCU has freed the old device:
- * the new device's RAM must not collide with the old one's migration name.
- * Before the fix teardown left the control BAR's RAM registered, and the
- * second device_add aborted ("RAMBlock ... already registered").
- */
-static void test_replug_at_once(void)
-{
-    QOSState *qs = qtest_pc_boot(BASE_ARGS);
-    QDict *resp;
-
-    for (int round = 0; round < 3; round++) {
-        qtest_qmp_device_add(qs->qts, "vkmt", "vk1", "{'addr': '0x06', 'aperture-size': 1048576}");
-        qtest_qmp_device_del_send(qs->qts, "vk1");
-        qtest_outl(qs->qts, 0xae08 /* ACPI PCI hotplug: eject */, 1u << 6);
-        qtest_qmp_eventwait(qs->qts, "DEVICE_DELETED");
-    }
-    resp = qtest_qmp(qs->qts, "{'execute': 'query-status'}");
-    g_assert(qdict_haskey(resp, "return"));
-    qobject_unref(resp);
-    qtest_shutdown(qs);
-}
-
 typedef struct Bad {
     const char *what;
     struct vkmt_sqe sqe;
@@ -1719,7 +1696,6 @@ int main(int argc, char **argv)
                    test_power_off_by_msix_iothread);
     qtest_add_func("/vkmt/iothread/intx-follows-isr", test_intx_iothread);
     qtest_add_func("/vkmt/iothread/unplug-during-doorbells", test_unplug_iothread);
-    qtest_add_func("/vkmt/replug-at-once", test_replug_at_once);
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
     qtest_add_func("/vkmt/bad-properties", test_bad_properties);

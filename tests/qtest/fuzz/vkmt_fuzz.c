@@ -915,15 +915,12 @@ static void plug(void)
                         "'vkmt', 'id': 'vk', 'bus': 'rp', ...}}\n");
     }
     /*
-     * Today's device leaves its control RAM's migration name registered
-     * after unplug, until RCU frees the old device, and a device_add before
-     * that aborts ("RAMBlock ... already registered"). While the name is
-     * still taken, let RCU finish first, as the main loop would between an
-     * unplug and the next device_add (a drain costs ~50 ms).
+     * The unplugged device's RAM lives until RCU frees it, but its migration
+     * name must be gone already: a device plugged in its place now takes the
+     * same name (QEMU aborts on "RAMBlock ... already registered").
      */
     if (qemu_ram_block_by_name(vf.ctrl_idstr)) {
-        drain_call_rcu();
-        vf.remaps = 0;
+        vf_fail("the unplugged device's control RAM still holds its name %s", vf.ctrl_idstr);
     }
     dev = qdev_device_add_from_qdict(opts, false, &err);
     qobject_unref(opts);
