@@ -199,8 +199,25 @@ check-build: all build/tests/all build/asan/tests/all examples $(CHECK_QEMU) fuz
 # ends with one "N passed, N failed".
 check: check-build
 	@tests/run-suites.sh build build/asan $(SUITES_VIRGL) --replay tests/selftest/run-suites-selftest.sh \
-		--replay scripts/mutants.py \
+		--replay scripts/mutants.py --replay $(MAKE) -s checkpatch \
 		$(QTEST_ARGS) $(FUZZ_CORE_CHECK_ARGS) $(FUZZ_QEMU_CHECK_ARGS) -- $(EXAMPLES)
+
+# QEMU's own style check (scripts/checkpatch.pl of the QEMU tree ./configure
+# prepared) over the files that live in QEMU's tree: the glue, its qtest and
+# fuzz target, formatted at QEMU's 80 columns by their directories'
+# .clang-format. The engine and the rest keep the project's style. One test
+# per file: an ERROR fails it (warnings are shown by running the script).
+CHECKPATCH_FILES = $(sort $(wildcard hw-device/qemu/*.[ch] tests/qtest/*.c tests/qtest/fuzz/*.[ch]))
+.PHONY: checkpatch
+checkpatch: | check-config
+	@if [ "$(WITH_QEMU)" != 1 ]; then echo "checkpatch: skipped: no QEMU tree (./configure --without-qemu)"; \
+		echo "# checkpatch: 0 passed, 0 failed, 1 skipped"; exit 0; fi; \
+	p=0; f=0; for file in $(CHECKPATCH_FILES); do \
+		out=$$(perl $(QEMU_SRC)/scripts/checkpatch.pl --no-tree --terse -f $$file 2>&1); \
+		if printf '%s\n' "$$out" | grep -q 'ERROR:'; then \
+			f=$$((f + 1)); printf '%s\n' "$$out" | grep 'ERROR:'; \
+		else p=$$((p + 1)); fi; \
+	done; echo "# checkpatch: $$p passed, $$f failed"; test $$f -eq 0
 
 # The fast inner loop: unit tests and conformance over loopback, both builds
 # (VKMT_TEST=PATTERN picks tests by name, tests/harness.h).

@@ -15,8 +15,8 @@
 
 #include "vkmt_evlog.h"
 
-#define VKMT_EVLOG_HEADER                                                                          \
-    "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"                              \
+#define VKMT_EVLOG_HEADER                                                      \
+    "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"          \
     "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n"
 
 /* The longest cut line: "# cut at" + two 20-digit numbers and the text. */
@@ -34,7 +34,9 @@ static const char *const vkmt_event_names[] = {
 
 const char *vkmt_event_name(enum vkmt_event_type type)
 {
-    return (unsigned)type < ARRAY_SIZE(vkmt_event_names) ? vkmt_event_names[type] : "?";
+    return (unsigned)type < ARRAY_SIZE(vkmt_event_names)
+               ? vkmt_event_names[type]
+               : "?";
 }
 
 const char *vkmt_prio_name(uint32_t prio)
@@ -54,7 +56,8 @@ static const char *vkmt_result_name(uint32_t result)
 /* A write error: say so once, stop logging; the guest is not affected. */
 static void vkmt_evlog_fail(VkmtEvlog *l)
 {
-    warn_report("vkmt: event-log %s: %s; event logging stops", l->path, strerror(errno));
+    warn_report("vkmt: event-log %s: %s; event logging stops", l->path,
+                strerror(errno));
     fclose(l->f);
     l->f = NULL;
 }
@@ -73,13 +76,14 @@ static void vkmt_evlog_put(VkmtEvlog *l, const char *event, const char *fields)
     }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    len = snprintf(line, sizeof(line), "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns, l->seq + 1, event,
-                   fields);
+    len = snprintf(line, sizeof(line), "%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n", ns,
+                   l->seq + 1, event, fields);
     /* Room is kept for the cut line, so the file never passes the cap. */
     if (l->bytes + (uint64_t)len + VKMT_EVLOG_CUT_MAX > l->cap) {
         len = fprintf(l->f,
                       "# cut at %" PRIu64 " bytes (event-log-size=%" PRIu64
-                      "): later events are not written, stats evlog_dropped counts them\n",
+                      "): later events are not written, stats evlog_dropped "
+                      "counts them\n",
                       l->bytes, l->cap);
         l->bytes += len > 0 ? (uint64_t)len : 0;
         l->cut = true;
@@ -111,7 +115,8 @@ void vkmt_evlog_event(VkmtEvlog *l, const struct vkmt_event *ev)
     }
     switch (ev->type) {
     case VKMT_EV_COMMAND:
-        /* Before the completion is posted: a guest that sees it finds the lines. */
+        /* Before the completion is posted: a guest that sees it finds the
+         * lines. */
         vkmt_evlog_flush(l);
         return;
     case VKMT_EV_QUEUE_CLAIM:
@@ -130,7 +135,8 @@ void vkmt_evlog_event(VkmtEvlog *l, const struct vkmt_event *ev)
     case VKMT_EV_BUDGET: {
         char queue[12] = "-";
 
-        /* Inside a command (a guest trim) or a host step: both flush at the end. */
+        /* Inside a command (a guest trim) or a host step: both flush at the
+         * end. */
         if (ev->queue != VKMT_EV_HOST) {
             snprintf(queue, sizeof(queue), "%u", ev->queue);
         }
@@ -140,9 +146,10 @@ void vkmt_evlog_event(VkmtEvlog *l, const struct vkmt_event *ev)
         return;
     }
     default:
-        snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s", ev->queue, ev->handle,
-                 ev->size, vkmt_prio_name(ev->priority),
-                 ev->type == VKMT_EV_RECLAIM ? vkmt_result_name(ev->status) : "-");
+        snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s",
+                 ev->queue, ev->handle, ev->size, vkmt_prio_name(ev->priority),
+                 ev->type == VKMT_EV_RECLAIM ? vkmt_result_name(ev->status)
+                                             : "-");
         vkmt_evlog_put(l, vkmt_event_name(ev->type), fields);
         return;
     }
@@ -152,8 +159,9 @@ bool vkmt_evlog_open(VkmtEvlog *l, const char *path, uint64_t cap, Error **errp)
 {
     *l = (VkmtEvlog){ .path = path, .cap = cap };
     if (cap < VKMT_EVLOG_MIN_CAP) {
-        error_setg(errp, "vkmt: event-log-size=%" PRIu64 " is below the minimum %u", cap,
-                   VKMT_EVLOG_MIN_CAP);
+        error_setg(errp,
+                   "vkmt: event-log-size=%" PRIu64 " is below the minimum %u",
+                   cap, VKMT_EVLOG_MIN_CAP);
         return false;
     }
     l->f = fopen(path, "we");

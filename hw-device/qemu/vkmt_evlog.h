@@ -19,8 +19,9 @@ typedef struct VkmtEvlog {
     uint64_t cap;     /* most bytes the file may hold, the cut line included */
     uint64_t bytes;   /* bytes written so far */
     uint64_t seq;     /* lines written */
-    uint64_t dropped; /* events not written: past the cap, or after a write error */
-    bool cut;         /* the cut line was written */
+    uint64_t
+        dropped; /* events not written: past the cap, or after a write error */
+    bool cut;    /* the cut line was written */
 } VkmtEvlog;
 
 /* The smallest cap: the header, a few lines and the cut line. */
@@ -28,7 +29,8 @@ typedef struct VkmtEvlog {
 
 /* Open (truncate) @path with room for @cap bytes and write the header.
  * Returns false with @errp set; vkmt_evlog_close() is still due. */
-bool vkmt_evlog_open(VkmtEvlog *l, const char *path, uint64_t cap, Error **errp);
+bool vkmt_evlog_open(VkmtEvlog *l, const char *path, uint64_t cap,
+                     Error **errp);
 void vkmt_evlog_close(VkmtEvlog *l);
 /* Log @ev; a no-op when no log is open. */
 void vkmt_evlog_event(VkmtEvlog *l, const struct vkmt_event *ev);

@@ -15,20 +15,9 @@
  * buffer resource behind every allocation and keeps the aperture as the
  * guest's staging view of it (docs/VIRGL.md).
  *
- * Doorbell modes (property "doorbell"):
- * - inline (default): the vCPU's MMIO write processes the queue before it
- *   returns. Lowest latency (one MMIO exit per command); the vCPU is busy for
- *   the whole command, so a 10240-element batch stalls it for its duration.
- * - ioeventfd: the doorbell is an eventfd; a guarded bottom half on the main
- *   loop processes the queue. The vCPU returns at once and can overlap work;
- *   each command pays an event-loop wakeup, and processing shares the main
- *   loop (and the BQL) with everything else.
- * - iothread: the eventfd is served by the IOThread given with "iothread=";
- *   processing runs outside the BQL, in parallel with vCPUs and the main
- *   loop, at the cost of a thread wakeup per doorbell. Interrupts are raised
- *   from a main-loop bottom half.
- * Every engine call happens under one mutex, so the modes differ only in
- * which thread does the work.
+ * Doorbell modes (property "doorbell": inline, ioeventfd, iothread) decide
+ * which thread processes a queue; docs/DEVICE.md weighs them. Every engine
+ * call happens under one mutex, so the modes differ only in that.
  *
  * Lock discipline (docs/DEVICE.md): nothing that can re-enter QEMU runs with
  * s->lock held. An MSI-X message is a DMA write to a guest-chosen address,
@@ -39,8 +28,9 @@
  *
  * Bounded work: one register write, doorbell or bottom half does at most
  * "work-bound" units (a command costs 1 + its elements, a torn-down object
- * VKMT_WORK_PER_OBJECT); the rest continues in the next run of work_bh, so a guest cannot hold
- * the BQL, the main loop or the iothread for longer than that.
+ * VKMT_WORK_PER_OBJECT); the rest continues in the next run of work_bh, so a
+ * guest cannot hold the BQL, the main loop or the iothread for longer than
+ * that.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
 
@@ -126,19 +116,23 @@ struct VkmtState {
     struct vkmt_core *core;
     QemuMutex lock; /* serializes every engine call */
     VkmtDoorbell doorbells[VKMT_MAX_QUEUES];
-    uint32_t work_bound;  /* property "work-bound" */
-    QEMUBH *work_bh;      /* rung queues and continued work; iothread mode: in the iothread */
-    QEMUBH *irq_bh;       /* iothread: raises interrupts under the BQL */
-    uint64_t pending;     /* ioeventfd: queues rung but not yet processed (atomic) */
+    uint32_t work_bound; /* property "work-bound" */
+    QEMUBH *work_bh; /* rung queues and continued work; iothread mode: in the
+                        iothread */
+    QEMUBH *irq_bh;  /* iothread: raises interrupts under the BQL */
+    uint64_t
+        pending; /* ioeventfd: queues rung but not yet processed (atomic) */
     uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
     bool more;            /* the engine left work for work_bh (atomic) */
     bool unrealized;      /* exit ran: a callout that returns must stop */
-    uint32_t resets;      /* device resets so far: a callout that returns re-checks */
-    uint64_t last_trim;   /* bytes freed by the last "trim" request */
-    bool removed;         /* the "removed" property */
+    uint32_t
+        resets; /* device resets so far: a callout that returns re-checks */
+    uint64_t last_trim; /* bytes freed by the last "trim" request */
+    bool removed;       /* the "removed" property */
     VkmtEvlog evlog;
     Error *migration_blocker;
-    Notifier machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
+    Notifier
+        machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
     bool machine_done_added;
 };
 
@@ -176,7 +170,8 @@ static void vkmt_callouts(VkmtState *s)
 
     object_ref(OBJECT(s));
     due = qatomic_xchg(&s->irq_pending, 0);
-    for (; due && vkmt_same_device(s, resets) && msix_enabled(pdev); due &= due - 1) {
+    for (; due && vkmt_same_device(s, resets) && msix_enabled(pdev);
+         due &= due - 1) {
         trace_vkmt_irq(ctz64(due), 1);
         msix_notify(pdev, ctz64(due) % s->num_queues);
     }
@@ -252,10 +247,11 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
         break;
     case VKMT_EV_TRIM:
     case VKMT_EV_BUDGET:
-        break; /* vkmt_trim and vkmt_budget trace the host's, with their outcome */
+        break; /* vkmt_trim and vkmt_budget trace the host's, with their outcome
+                */
     default:
-        trace_vkmt_alloc_state(vkmt_event_name(ev->type), ev->queue, ev->handle, ev->priority,
-                               ev->status, ev->size);
+        trace_vkmt_alloc_state(vkmt_event_name(ev->type), ev->queue, ev->handle,
+                               ev->priority, ev->status, ev->size);
         break;
     }
     vkmt_evlog_event(&s->evlog, ev);
@@ -282,7 +278,8 @@ static uint64_t vkmt_mmio_read(void *opaque, hwaddr addr, unsigned size)
     return val;
 }
 
-static void vkmt_mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+static void vkmt_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                            unsigned size)
 {
     VkmtState *s = opaque;
 
@@ -333,7 +330,8 @@ static void vkmt_doorbell_event(EventNotifier *n)
     }
 }
 
-/* Route each queue's doorbell to an eventfd served by the main loop or the iothread. */
+/* Route each queue's doorbell to an eventfd served by the main loop or the
+ * iothread. */
 static void vkmt_doorbells_bind(VkmtState *s)
 {
     for (uint32_t q = 0; q < s->num_queues; q++) {
@@ -343,12 +341,14 @@ static void vkmt_doorbells_bind(VkmtState *s)
         db->queue = q;
         event_notifier_init(&db->notifier, 0);
         if (s->iothread) {
-            aio_set_event_notifier(iothread_get_aio_context(s->iothread), &db->notifier,
-                                   vkmt_doorbell_event, NULL, NULL);
+            aio_set_event_notifier(iothread_get_aio_context(s->iothread),
+                                   &db->notifier, vkmt_doorbell_event, NULL,
+                                   NULL);
         } else {
             event_notifier_set_handler(&db->notifier, vkmt_doorbell_event);
         }
-        memory_region_add_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0, &db->notifier);
+        memory_region_add_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0,
+                                  &db->notifier);
     }
 }
 
@@ -362,7 +362,8 @@ static void vkmt_iothread_detach(void *opaque)
     AioContext *ctx = iothread_get_aio_context(s->iothread);
 
     for (uint32_t q = 0; q < s->num_queues; q++) {
-        aio_set_event_notifier(ctx, &s->doorbells[q].notifier, NULL, NULL, NULL);
+        aio_set_event_notifier(ctx, &s->doorbells[q].notifier, NULL, NULL,
+                               NULL);
     }
     qemu_bh_delete(s->work_bh);
 }
@@ -372,16 +373,18 @@ static void vkmt_doorbells_stop(VkmtState *s)
 {
     if (s->mode != DOORBELL_INLINE) {
         for (uint32_t q = 0; q < s->num_queues; q++) {
-            memory_region_del_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false, 0,
-                                      &s->doorbells[q].notifier);
+            memory_region_del_eventfd(&s->regs, VKMT_REG_DOORBELL(q), 4, false,
+                                      0, &s->doorbells[q].notifier);
         }
     }
     if (s->mode == DOORBELL_IOTHREAD) {
         /* A handler may be running there now: detach from inside and wait. */
-        aio_wait_bh_oneshot(iothread_get_aio_context(s->iothread), vkmt_iothread_detach, s);
+        aio_wait_bh_oneshot(iothread_get_aio_context(s->iothread),
+                            vkmt_iothread_detach, s);
         qemu_bh_delete(s->irq_bh);
     } else {
-        for (uint32_t q = 0; s->mode == DOORBELL_IOEVENTFD && q < s->num_queues; q++) {
+        for (uint32_t q = 0; s->mode == DOORBELL_IOEVENTFD && q < s->num_queues;
+             q++) {
             event_notifier_set_handler(&s->doorbells[q].notifier, NULL);
         }
         qemu_bh_delete(s->work_bh);
@@ -394,7 +397,8 @@ static void vkmt_doorbells_stop(VkmtState *s)
 
 /* ---- QOM properties beyond the static ones ---- */
 
-static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
 {
     VkmtState *s = VKMT(obj);
     struct vkmt_stats st = { 0 };
@@ -410,11 +414,13 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
         return;
     }
 #define STAT(f) visit_type_uint64(v, #f, &st.f, errp)
-    if (STAT(commands) && STAT(command_errors) && STAT(guest_errors) && STAT(queue_errors) &&
-        STAT(devices) && STAT(allocations) && STAT(resources) && STAT(committed_bytes) &&
-        STAT(offered_bytes) && STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
-        STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) && STAT(reclaim_discarded) &&
-        STAT(reclaim_not_committed) && STAT(trims) && STAT(trimmed_bytes) &&
+    if (STAT(commands) && STAT(command_errors) && STAT(guest_errors) &&
+        STAT(queue_errors) && STAT(devices) && STAT(allocations) &&
+        STAT(resources) && STAT(committed_bytes) && STAT(offered_bytes) &&
+        STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
+        STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
+        STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
+        STAT(trimmed_bytes) &&
         visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp)) {
 #undef STAT
         bool ok = true;
@@ -428,15 +434,18 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
                 { "offered_bytes_total", &st.offered_bytes_total_by_prio[i] },
                 { "discarded_bytes", &st.discarded_bytes_by_prio[i] },
                 { "reclaim_ok", &st.reclaims_by_prio[i][VKMT_RECLAIM_OK] },
-                { "reclaim_discarded", &st.reclaims_by_prio[i][VKMT_RECLAIM_DISCARDED] },
-                { "reclaim_not_committed", &st.reclaims_by_prio[i][VKMT_RECLAIM_NOT_COMMITTED] },
+                { "reclaim_discarded",
+                  &st.reclaims_by_prio[i][VKMT_RECLAIM_DISCARDED] },
+                { "reclaim_not_committed",
+                  &st.reclaims_by_prio[i][VKMT_RECLAIM_NOT_COMMITTED] },
             };
 
             for (size_t j = 0; ok && j < ARRAY_SIZE(per); j++) {
                 char key[48];
 
                 /* Index i is VKMT_PRIO_* - 1 (vkmt_prio_index). */
-                snprintf(key, sizeof(key), "%s_%s", per[j].what, vkmt_prio_name(i + 1));
+                snprintf(key, sizeof(key), "%s_%s", per[j].what,
+                         vkmt_prio_name(i + 1));
                 ok = visit_type_uint64(v, key, per[j].val, errp);
             }
         }
@@ -447,7 +456,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name, void *opaq
     visit_end_struct(v, NULL);
 }
 
-static void vkmt_get_budget(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_get_budget(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
     VkmtState *s = VKMT(obj);
     uint64_t budget = s->budget;
@@ -455,13 +465,15 @@ static void vkmt_get_budget(Object *obj, Visitor *v, const char *name, void *opa
     if (s->core) {
         qemu_mutex_lock(&s->lock);
         budget = vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
-                 (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi)) << 32;
+                 (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi))
+                     << 32;
         qemu_mutex_unlock(&s->lock);
     }
     visit_type_size(v, name, &budget, errp);
 }
 
-static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_set_budget(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
     VkmtState *s = VKMT(obj);
     uint64_t budget;
@@ -479,12 +491,14 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name, void *opa
     }
 }
 
-static void vkmt_get_trim(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_get_trim(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
 {
     visit_type_size(v, name, &VKMT(obj)->last_trim, errp);
 }
 
-static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
 {
     VkmtState *s = VKMT(obj);
     uint64_t bytes;
@@ -505,14 +519,17 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name, void *opaqu
 
 #ifdef VKMT_HAVE_VIRGL
 /* The virgl backend's counters and GL renderer (docs/VIRGL.md). */
-static void vkmt_get_virgl(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+static void vkmt_get_virgl(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
 {
     VkmtState *s = VKMT(obj);
     struct vkmt_virgl_info in;
     char *renderer = in.renderer;
 
     if (!s->be || vkmt_backend_virgl_info(s->be, &in) < 0) {
-        error_setg(errp, "vkmt: virgl statistics need a realized device with backend=virgl");
+        error_setg(
+            errp,
+            "vkmt: virgl statistics need a realized device with backend=virgl");
         return;
     }
     if (!visit_start_struct(v, name, NULL, 0, errp)) {
@@ -565,7 +582,8 @@ static bool vkmt_parse_mode(VkmtState *s, Error **errp)
     } else if (!strcmp(mode, "iothread")) {
         s->mode = DOORBELL_IOTHREAD;
     } else {
-        error_setg(errp, "vkmt: doorbell=%s: use inline, ioeventfd or iothread", mode);
+        error_setg(errp, "vkmt: doorbell=%s: use inline, ioeventfd or iothread",
+                   mode);
         return false;
     }
     if ((s->mode == DOORBELL_IOTHREAD) != (s->iothread != NULL)) {
@@ -586,16 +604,19 @@ static bool vkmt_parse_backend(VkmtState *s, Error **errp)
         s->kind = BACKEND_VIRGL;
 #endif
     } else {
-        error_setg(errp, "vkmt: backend=%s is not available in this QEMU (available: %s)", name,
-                   VKMT_BACKENDS);
+        error_setg(
+            errp,
+            "vkmt: backend=%s is not available in this QEMU (available: %s)",
+            name, VKMT_BACKENDS);
         return false;
     }
     return true;
 }
 
 #ifdef VKMT_HAVE_VIRGL
-#define VKMT_VIRGL_PEER                                                                            \
-    "virtio-gpu-gl is in this machine too, and virglrenderer has one user per process"
+#define VKMT_VIRGL_PEER                                                        \
+    "virtio-gpu-gl is in this machine too, and virglrenderer has one user "    \
+    "per process"
 
 /*
  * virtio-gpu-gl starts virglrenderer only at its guest driver's first
@@ -607,7 +628,8 @@ static bool vkmt_virgl_peer(void)
 {
     bool ambiguous = false;
 
-    return object_resolve_path_type("", "virtio-gpu-gl-device", &ambiguous) || ambiguous;
+    return object_resolve_path_type("", "virtio-gpu-gl-device", &ambiguous) ||
+           ambiguous;
 }
 
 /* A virtio-gpu-gl created after this device on the command line: stop
@@ -621,8 +643,10 @@ static void vkmt_machine_done(Notifier *n, void *data)
 }
 #endif
 
-/* What holds allocation content, over the aperture mapping @base (its file @fd, or -1). */
-static bool vkmt_create_backend(VkmtState *s, uint64_t size, int fd, void *base, Error **errp)
+/* What holds allocation content, over the aperture mapping @base (its file @fd,
+ * or -1). */
+static bool vkmt_create_backend(VkmtState *s, uint64_t size, int fd, void *base,
+                                Error **errp)
 {
     int err;
 
@@ -634,9 +658,11 @@ static bool vkmt_create_backend(VkmtState *s, uint64_t size, int fd, void *base,
             error_setg(errp, "vkmt: backend=virgl: %s", VKMT_VIRGL_PEER);
             return false;
         }
-        err = vkmt_backend_virgl_create(size, fd, base, &s->be, why, sizeof(why));
+        err =
+            vkmt_backend_virgl_create(size, fd, base, &s->be, why, sizeof(why));
         if (err < 0) {
-            error_setg(errp, "vkmt: backend=virgl: %s", why[0] ? why : strerror(-err));
+            error_setg(errp, "vkmt: backend=virgl: %s",
+                       why[0] ? why : strerror(-err));
             return false;
         }
         if (!phase_check(PHASE_MACHINE_READY)) {
@@ -678,27 +704,33 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
          * its pages frees them and they read as zeros.
          */
         if (fd >= 0 && !qemu_ram_is_shared(mr->ram_block)) {
-            error_setg(errp,
-                       "vkmt: memdev '%s' maps its file private (share=off): discarded "
-                       "allocations would keep their memory and content; use share=on",
-                       object_get_canonical_path_component(OBJECT(s->memdev)));
+            error_setg(
+                errp,
+                "vkmt: memdev '%s' maps its file private (share=off): "
+                "discarded "
+                "allocations would keep their memory and content; use share=on",
+                object_get_canonical_path_component(OBJECT(s->memdev)));
             return false;
         }
         s->aperture = mr;
         host_memory_backend_set_mapped(s->memdev, true);
         vmstate_register_ram(s->aperture, DEVICE(s));
     } else {
-        if (!is_power_of_2(s->aperture_size) || s->aperture_size < VKMT_PAGE_SIZE) {
-            error_setg(errp, "vkmt: aperture-size must be a power of two >= 4 KiB");
+        if (!is_power_of_2(s->aperture_size) ||
+            s->aperture_size < VKMT_PAGE_SIZE) {
+            error_setg(errp,
+                       "vkmt: aperture-size must be a power of two >= 4 KiB");
             return false;
         }
-        fd = qemu_memfd_create("vkmt-aperture", s->aperture_size, false, 0, 0, errp);
+        fd = qemu_memfd_create("vkmt-aperture", s->aperture_size, false, 0, 0,
+                               errp);
         if (fd < 0) {
             return false;
         }
         /* The RAM block owns the fd from here on and closes it. */
-        if (!memory_region_init_ram_from_fd(&s->aperture_own, OBJECT(s), "vkmt-aperture",
-                                            s->aperture_size, RAM_SHARED, fd, 0, errp)) {
+        if (!memory_region_init_ram_from_fd(&s->aperture_own, OBJECT(s),
+                                            "vkmt-aperture", s->aperture_size,
+                                            RAM_SHARED, fd, 0, errp)) {
             close(fd);
             return false;
         }
@@ -706,10 +738,12 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
     }
     size = memory_region_size(s->aperture);
     if (!is_power_of_2(size) || size < VKMT_PAGE_SIZE) {
-        error_setg(errp, "vkmt: the memdev's size must be a power of two >= 4 KiB");
+        error_setg(errp,
+                   "vkmt: the memdev's size must be a power of two >= 4 KiB");
         return false;
     }
-    return vkmt_create_backend(s, size, fd, memory_region_get_ram_ptr(s->aperture), errp);
+    return vkmt_create_backend(s, size, fd,
+                               memory_region_get_ram_ptr(s->aperture), errp);
 }
 
 /* Undo whatever realize set up; safe on a partly realized device. */
@@ -751,7 +785,8 @@ static void vkmt_teardown(VkmtState *s)
 /* The event log: truncated, and started with its header. */
 static bool vkmt_open_event_log(VkmtState *s, Error **errp)
 {
-    return !s->event_log || vkmt_evlog_open(&s->evlog, s->event_log, s->event_log_size, errp);
+    return !s->event_log ||
+           vkmt_evlog_open(&s->evlog, s->event_log, s->event_log_size, errp);
 }
 
 static void vkmt_realize(PCIDevice *pdev, Error **errp)
@@ -761,7 +796,8 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .num_queues = s->num_queues,
         .budget = s->budget,
         .max_objects = s->max_objects,
-        .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES | (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+        .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES |
+                    (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
         .work_bound = s->work_bound,
     };
     int err;
@@ -776,21 +812,24 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
     qemu_mutex_init(&s->lock);
     if (!vkmt_open_event_log(s, errp) || !vkmt_init_aperture(s, errp) ||
         !memory_region_init_ram(&s->ctrl, OBJECT(s), "vkmt-ctrl",
-                                pow2ceil(vkmt_core_ctrl_size(s->num_queues)), errp)) {
+                                pow2ceil(vkmt_core_ctrl_size(s->num_queues)),
+                                errp)) {
         goto fail;
     }
 #ifdef VKMT_HAVE_VIRGL
     cfg.budget = vkmt_backend_virgl_budget(s->be, s->budget);
 #endif
-    err = vkmt_core_create(&cfg, s->be, memory_region_get_ram_ptr(&s->ctrl), &vkmt_core_ops, s,
-                           &s->core);
+    err = vkmt_core_create(&cfg, s->be, memory_region_get_ram_ptr(&s->ctrl),
+                           &vkmt_core_ops, s, &s->core);
     if (err < 0) {
         error_setg_errno(errp, -err, "vkmt: cannot create the device engine");
         goto fail;
     }
 
-    memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs", VKMT_REGS_SIZE);
-    pci_register_bar(pdev, VKMT_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->regs);
+    memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs",
+                          VKMT_REGS_SIZE);
+    pci_register_bar(pdev, VKMT_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->regs);
     if (msix_init_exclusive_bar(pdev, s->num_queues, VKMT_BAR_MSIX, errp)) {
         goto fail;
     }
@@ -798,27 +837,34 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         msix_vector_use(pdev, v);
     }
     pci_config_set_interrupt_pin(pdev->config, 1);
-    pci_register_bar(pdev, VKMT_BAR_CTRL,
-                     PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_TYPE_64, &s->ctrl);
+    pci_register_bar(
+        pdev, VKMT_BAR_CTRL,
+        PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_TYPE_64, &s->ctrl);
     pci_register_bar(pdev, VKMT_BAR_APERTURE,
-                     PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_PREFETCH |
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                         PCI_BASE_ADDRESS_MEM_PREFETCH |
                          PCI_BASE_ADDRESS_MEM_TYPE_64,
                      s->aperture);
 
     if (s->mode == DOORBELL_IOTHREAD) {
-        /* Unguarded: the guard is the main thread's, and this BH does no I/O. */
-        s->work_bh = aio_bh_new(iothread_get_aio_context(s->iothread), vkmt_work_bh, s);
-        s->irq_bh = qemu_bh_new_guarded(vkmt_irq_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+        /* Unguarded: the guard is the main thread's, and this BH does no I/O.
+         */
+        s->work_bh =
+            aio_bh_new(iothread_get_aio_context(s->iothread), vkmt_work_bh, s);
+        s->irq_bh = qemu_bh_new_guarded(vkmt_irq_bh, s,
+                                        &DEVICE(s)->mem_reentrancy_guard);
     } else {
-        s->work_bh = qemu_bh_new_guarded(vkmt_work_bh, s, &DEVICE(s)->mem_reentrancy_guard);
+        s->work_bh = qemu_bh_new_guarded(vkmt_work_bh, s,
+                                         &DEVICE(s)->mem_reentrancy_guard);
     }
     if (s->mode != DOORBELL_INLINE) {
         vkmt_doorbells_bind(s);
     }
 
-    error_setg(&s->migration_blocker,
-               "vkmt does not support migration yet: its allocations, queues and "
-               "handle table live outside the migration stream");
+    error_setg(
+        &s->migration_blocker,
+        "vkmt does not support migration yet: its allocations, queues and "
+        "handle table live outside the migration stream");
     if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
         goto fail; /* the blocker was freed and cleared */
     }
@@ -863,48 +909,65 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
     DEFINE_PROP_STRING("event-log", VkmtState, event_log),
     DEFINE_PROP_SIZE("event-log-size", VkmtState, event_log_size, 64 * MiB),
-    DEFINE_PROP_LINK("memdev", VkmtState, memdev, TYPE_MEMORY_BACKEND, HostMemoryBackend *),
-    DEFINE_PROP_LINK("iothread", VkmtState, iothread, TYPE_IOTHREAD, IOThread *),
+    DEFINE_PROP_LINK("memdev", VkmtState, memdev, TYPE_MEMORY_BACKEND,
+                     HostMemoryBackend *),
+    DEFINE_PROP_LINK("iothread", VkmtState, iothread, TYPE_IOTHREAD,
+                     IOThread *),
 };
 
 static const struct {
     const char *name;
     const char *text;
 } vkmt_descriptions[] = {
-    { "queues", "number of submission/completion queue pairs (1-64), one per guest process" },
-    { "aperture-size", "bytes of allocation address space, a power of two (ignored with memdev)" },
+    { "queues", "number of submission/completion queue pairs (1-64), one per "
+                "guest process" },
+    { "aperture-size", "bytes of allocation address space, a power of two "
+                       "(ignored with memdev)" },
     { "max-objects", "handle-table limit (0: 1048575)" },
-    { "work-bound", "work one register write, doorbell or bottom half may do before the rest "
-                    "continues in a bottom half: a command costs 1 + its elements, a torn-down "
-                    "object 16 (0: unbounded)" },
-    { "guest-trim", "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
-    { "backend", "what holds allocation content: mem (host memory, default)"
+    { "work-bound",
+      "work one register write, doorbell or bottom half may do before the rest "
+      "continues in a bottom half: a command costs 1 + its elements, a "
+      "torn-down "
+      "object 16 (0: unbounded)" },
+    { "guest-trim",
+      "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
+    { "backend",
+      "what holds allocation content: mem (host memory, default)"
 #ifdef VKMT_HAVE_VIRGL
-                 " or virgl (a virglrenderer GL buffer per allocation; docs/VIRGL.md)"
+      " or virgl (a virglrenderer GL buffer per allocation; docs/VIRGL.md)"
 #endif
     },
 #ifdef VKMT_HAVE_VIRGL
     { "virgl",
       "read-only, backend=virgl: live GPU resources and their bytes, resources "
-      "created and destroyed, transfers each way, the GL renderer and the memory it reports" },
+      "created and destroyed, transfers each way, the GL renderer and the "
+      "memory it reports" },
 #endif
-    { "doorbell", "doorbell processing: inline (default), ioeventfd, iothread" },
+    { "doorbell",
+      "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
-    { "event-log", "log every allocation transition, trim and budget change to this file, "
-                   "one tab-separated line each (docs/RESEARCH.md)" },
-    { "event-log-size", "most bytes the event log may hold (default 64 MiB, at least 4 KiB); "
-                        "past it one line says the log was cut and stats.evlog_dropped counts "
-                        "the events left out" },
-    { "budget", "bytes that may be committed at once (0: half the aperture, or with "
-                "backend=virgl the GPU memory the GL driver reports); "
-                "lowering it at run time discards offered content" },
-    { "stats", "read-only statistics: commands, allocations, committed, offered and "
-               "discarded bytes, reclaim results (the last three also per priority), trims, "
-               "events the event log left out" },
-    { "trim", "write N to discard at least N bytes of offered content (0: all) in "
-              "eviction order; reads back the bytes the last trim freed" },
-    { "removed", "surprise removal: while true every command fails with DEVICE_REMOVED" },
+    { "event-log",
+      "log every allocation transition, trim and budget change to this file, "
+      "one tab-separated line each (docs/RESEARCH.md)" },
+    { "event-log-size",
+      "most bytes the event log may hold (default 64 MiB, at least 4 KiB); "
+      "past it one line says the log was cut and stats.evlog_dropped counts "
+      "the events left out" },
+    { "budget",
+      "bytes that may be committed at once (0: half the aperture, or with "
+      "backend=virgl the GPU memory the GL driver reports); "
+      "lowering it at run time discards offered content" },
+    { "stats",
+      "read-only statistics: commands, allocations, committed, offered and "
+      "discarded bytes, reclaim results (the last three also per priority), "
+      "trims, "
+      "events the event log left out" },
+    { "trim",
+      "write N to discard at least N bytes of offered content (0: all) in "
+      "eviction order; reads back the bytes the last trim freed" },
+    { "removed",
+      "surprise removal: while true every command fails with DEVICE_REMOVED" },
 };
 
 static void vkmt_class_init(ObjectClass *klass, void *data)
@@ -923,13 +986,17 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
     device_class_set_legacy_reset(dc, vkmt_reset);
     device_class_set_props(dc, vkmt_properties);
 
-    object_class_property_add(klass, "budget", "size", vkmt_get_budget, vkmt_set_budget, NULL,
-                              NULL);
-    object_class_property_add(klass, "stats", "VkmtStats", vkmt_get_stats, NULL, NULL, NULL);
-    object_class_property_add(klass, "trim", "size", vkmt_get_trim, vkmt_set_trim, NULL, NULL);
-    object_class_property_add_bool(klass, "removed", vkmt_get_removed, vkmt_set_removed);
+    object_class_property_add(klass, "budget", "size", vkmt_get_budget,
+                              vkmt_set_budget, NULL, NULL);
+    object_class_property_add(klass, "stats", "VkmtStats", vkmt_get_stats, NULL,
+                              NULL, NULL);
+    object_class_property_add(klass, "trim", "size", vkmt_get_trim,
+                              vkmt_set_trim, NULL, NULL);
+    object_class_property_add_bool(klass, "removed", vkmt_get_removed,
+                                   vkmt_set_removed);
 #ifdef VKMT_HAVE_VIRGL
-    object_class_property_add(klass, "virgl", "VkmtVirglInfo", vkmt_get_virgl, NULL, NULL, NULL);
+    object_class_property_add(klass, "virgl", "VkmtVirglInfo", vkmt_get_virgl,
+                              NULL, NULL, NULL);
 #endif
     for (size_t i = 0; i < ARRAY_SIZE(vkmt_descriptions); i++) {
         object_class_property_set_description(klass, vkmt_descriptions[i].name,
@@ -942,7 +1009,8 @@ static const TypeInfo vkmt_info = {
     .parent = TYPE_PCI_DEVICE,
     .instance_size = sizeof(VkmtState),
     .class_init = vkmt_class_init,
-    .interfaces = (InterfaceInfo[]){ { INTERFACE_CONVENTIONAL_PCI_DEVICE }, {} },
+    .interfaces =
+        (InterfaceInfo[]){ { INTERFACE_CONVENTIONAL_PCI_DEVICE }, {} },
 };
 
 static void vkmt_register_types(void)

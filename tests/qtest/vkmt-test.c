@@ -72,8 +72,10 @@ static void start_with(Vkmt *v, const char *props, const char *more)
 
     memset(v, 0, sizeof(*v));
     v->qs = qtest_pc_boot(BASE_ARGS "-device vkmt,id=vk%s%s%s %s",
-                          sized ? "" : ",aperture-size=16M", *props ? "," : "", props, more);
-    qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v->dev);
+                          sized ? "" : ",aperture-size=16M", *props ? "," : "",
+                          props, more);
+    qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID,
+                        found, &v->dev);
     g_assert(v->dev);
     map_bars(v);
 }
@@ -105,7 +107,8 @@ static void bring_up(Vkmt *v)
     wr(v, VKMT_REG(driver_features), rd(v, VKMT_REG(device_features)));
     wr(v, VKMT_REG(status), VKMT_STATUS_FEATURES_OK);
     wr(v, VKMT_REG(status), VKMT_STATUS_DRIVER_OK);
-    g_assert_cmphex(rd(v, VKMT_REG(status)) & VKMT_STATUS_DRIVER_OK, ==, VKMT_STATUS_DRIVER_OK);
+    g_assert_cmphex(rd(v, VKMT_REG(status)) & VKMT_STATUS_DRIVER_OK, ==,
+                    VKMT_STATUS_DRIVER_OK);
 }
 
 static Drv claim(Vkmt *v)
@@ -123,17 +126,22 @@ static uint64_t qoff(const Drv *d, uint32_t off)
 
 static uint32_t hdr_field(Vkmt *v, const Drv *d, uint32_t field_off)
 {
-    return qpci_io_readl(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_HDR_OFF + field_off));
+    return qpci_io_readl(v->dev, v->ctrl,
+                         qoff(d, VKMT_QUEUE_HDR_OFF + field_off));
 }
 
-static void staging_write(Vkmt *v, const Drv *d, uint32_t off, const void *buf, size_t len)
+static void staging_write(Vkmt *v, const Drv *d, uint32_t off, const void *buf,
+                          size_t len)
 {
-    qpci_memwrite(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf, len);
+    qpci_memwrite(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf,
+                  len);
 }
 
-static void staging_read(Vkmt *v, const Drv *d, uint32_t off, void *buf, size_t len)
+static void staging_read(Vkmt *v, const Drv *d, uint32_t off, void *buf,
+                         size_t len)
 {
-    qpci_memread(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf, len);
+    qpci_memread(v->dev, v->ctrl, qoff(d, VKMT_QUEUE_STAGING_OFF + off), buf,
+                 len);
 }
 
 /* Put @sqe on the ring and ring the doorbell with the new tail. */
@@ -141,11 +149,13 @@ static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
 {
     sqe->cid = ++d->cid;
     qpci_memwrite(v->dev, v->ctrl,
-                  qoff(d, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)), sqe,
-                  sizeof(*sqe));
+                  qoff(d, VKMT_QUEUE_SQ_OFF +
+                              (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)),
+                  sqe, sizeof(*sqe));
     d->tail++;
     qpci_io_writel(v->dev, v->ctrl,
-                   qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+                   qoff(d, VKMT_QUEUE_HDR_OFF +
+                               offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
                    d->tail);
     wr(v, VKMT_REG_DOORBELL(d->q), d->tail);
 }
@@ -153,7 +163,8 @@ static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
 /* Wait for the next completion (deferred doorbell modes need a few turns). */
 static bool reap(Vkmt *v, Drv *d, struct vkmt_cqe *out)
 {
-    uint64_t off = qoff(d, VKMT_QUEUE_CQ_OFF + (d->head % VKMT_QUEUE_DEPTH) * sizeof(*out));
+    uint64_t off = qoff(d, VKMT_QUEUE_CQ_OFF +
+                               (d->head % VKMT_QUEUE_DEPTH) * sizeof(*out));
 
     for (int tries = 0; tries < 2000; tries++) {
         qpci_memread(v->dev, v->ctrl, off, out, sizeof(*out));
@@ -164,7 +175,9 @@ static bool reap(Vkmt *v, Drv *d, struct vkmt_cqe *out)
             }
             qpci_io_writel(
                 v->dev, v->ctrl,
-                qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_cq_head)), d->head);
+                qoff(d, VKMT_QUEUE_HDR_OFF +
+                            offsetof(struct vkmt_queue_hdr, sh_cq_head)),
+                d->head);
             return true;
         }
         g_usleep(tries < 100 ? 0 : 1000);
@@ -189,13 +202,15 @@ static uint32_t new_device(Vkmt *v, Drv *d)
 {
     struct vkmt_cqe c;
 
-    g_assert_cmphex(run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, &c), ==,
-                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, &c), ==,
+        VKMT_ST_SUCCESS);
     return (uint32_t)c.value0;
 }
 
-static void create_descs(Vkmt *v, Drv *d, uint32_t dev, const struct vkmt_alloc_desc *desc,
-                         uint32_t n, uint32_t *h)
+static void create_descs(Vkmt *v, Drv *d, uint32_t dev,
+                         const struct vkmt_alloc_desc *desc, uint32_t n,
+                         uint32_t *h)
 {
     uint32_t roff = 1024;
 
@@ -213,7 +228,8 @@ static void create_descs(Vkmt *v, Drv *d, uint32_t dev, const struct vkmt_alloc_
     staging_read(v, d, roff, h, n * 4);
 }
 
-static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
+static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size,
+                   uint32_t *h)
 {
     struct vkmt_alloc_desc desc[16];
 
@@ -227,16 +243,18 @@ static void create(Vkmt *v, Drv *d, uint32_t dev, uint32_t n, uint64_t size, uin
 static void destroy(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
 {
     staging_write(v, d, 0, &a, 4);
-    g_assert_cmphex(run(v, d,
-                        (struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                                           .handle = dev,
-                                           .count = 1,
-                                           .payload_len = 4 },
-                        NULL),
-                    ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(v, d,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                               .handle = dev,
+                               .count = 1,
+                               .payload_len = 4 },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
 }
 
-static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio)
+static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
+                      uint32_t n, uint32_t prio)
 {
     staging_write(v, d, 0, h, n * 4);
     return run(v, d,
@@ -248,7 +266,8 @@ static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t
                NULL);
 }
 
-static uint32_t reclaim(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res)
+static uint32_t reclaim(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
+                        uint32_t n, uint32_t *res)
 {
     uint32_t st;
 
@@ -273,17 +292,22 @@ static uint64_t lock_held(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
 {
     struct vkmt_cqe c;
 
-    g_assert_cmphex(
-        run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a }, &c), ==,
-        VKMT_ST_SUCCESS);
+    g_assert_cmphex(run(v, d,
+                        (struct vkmt_sqe){
+                            .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = a },
+                        &c),
+                    ==, VKMT_ST_SUCCESS);
     return c.value0;
 }
 
 static void unlock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
 {
-    g_assert_cmphex(
-        run(v, d, (struct vkmt_sqe){ .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = a }, NULL),
-        ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(run(v, d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_UNLOCK,
+                                           .handle = dev,
+                                           .arg0 = a },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
 }
 
 /* The offset, locking and unlocking at once (the memory backend's aperture
@@ -298,10 +322,11 @@ static uint64_t lock(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
 
 static QDict *qom_get(Vkmt *v, const char *property)
 {
-    QDict *resp = qtest_qmp(v->qs->qts,
-                            "{'execute': 'qom-get', 'arguments': {'path': '/machine/peripheral/vk',"
-                            " 'property': %s}}",
-                            property);
+    QDict *resp = qtest_qmp(
+        v->qs->qts,
+        "{'execute': 'qom-get', 'arguments': {'path': '/machine/peripheral/vk',"
+        " 'property': %s}}",
+        property);
 
     g_assert(qdict_haskey(resp, "return"));
     return resp;
@@ -331,10 +356,11 @@ static void expect_error(QDict *resp, const char *needle);
 
 static void qom_set_size(Vkmt *v, const char *property, uint64_t val)
 {
-    QDict *resp = qtest_qmp(v->qs->qts,
-                            "{'execute': 'qom-set', 'arguments': {'path': '/machine/peripheral/vk',"
-                            " 'property': %s, 'value': %" PRIu64 "}}",
-                            property, val);
+    QDict *resp = qtest_qmp(
+        v->qs->qts,
+        "{'execute': 'qom-set', 'arguments': {'path': '/machine/peripheral/vk',"
+        " 'property': %s, 'value': %" PRIu64 "}}",
+        property, val);
 
     g_assert(qdict_haskey(resp, "return"));
     qobject_unref(resp);
@@ -348,9 +374,12 @@ static void test_identity(void)
 
     start(&v, "queues=4,aperture-size=64M");
     /* The default budget is half the aperture. */
-    g_assert_cmphex(qpci_config_readw(v.dev, PCI_VENDOR_ID), ==, VKMT_PCI_VENDOR_ID);
-    g_assert_cmphex(qpci_config_readw(v.dev, PCI_DEVICE_ID), ==, VKMT_PCI_DEVICE_ID);
-    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, VKMT_PCI_REVISION);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_VENDOR_ID), ==,
+                    VKMT_PCI_VENDOR_ID);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_DEVICE_ID), ==,
+                    VKMT_PCI_DEVICE_ID);
+    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==,
+                     VKMT_PCI_REVISION);
     g_assert_cmpuint(v.regs_size, ==, VKMT_REGS_SIZE);
     g_assert_cmpuint(v.ctrl_size, ==, 4 * VKMT_QUEUE_STRIDE);
     g_assert_cmpuint(v.ap_size, ==, 64 * MiB);
@@ -370,7 +399,8 @@ static void test_claim_release(void)
     Vkmt v;
 
     start(&v, "queues=3");
-    g_assert_cmphex(rd(&v, VKMT_REG(queue_claim)), ==, VKMT_QUEUE_NONE); /* not up yet */
+    g_assert_cmphex(rd(&v, VKMT_REG(queue_claim)), ==,
+                    VKMT_QUEUE_NONE); /* not up yet */
     bring_up(&v);
     for (uint32_t q = 0; q < 3; q++) {
         g_assert_cmpuint(rd(&v, VKMT_REG(queue_claim)), ==, q);
@@ -401,8 +431,10 @@ static void lifecycle(const char *props, const char *more)
     for (int i = 0; i < 2; i++) {
         qpci_memwrite(v.dev, v.ap, lock(&v, &d, dev, h[i]), pattern, PAGE);
     }
-    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
-    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==,
+                    VKMT_ST_SUCCESS);
     g_assert_cmpint(stats_get(&v, "offers"), ==, 2);
     g_assert_cmpint(stats_get(&v, "offered_bytes"), ==, 2 * PAGE);
 
@@ -454,7 +486,8 @@ static void test_memdev(void)
     d = claim(&v);
     dev = new_device(&v, &d);
     create(&v, &d, dev, 1, PAGE, h);
-    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_NORMAL), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_NORMAL), ==,
+                    VKMT_ST_SUCCESS);
     qom_set_size(&v, "trim", 0);
     g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
     stop(&v);
@@ -482,8 +515,9 @@ static void test_decommit_returns_memory(void)
     enum { N = 4, SIZE = 64 * PAGE };
     g_autofree char *dir = g_dir_make_tmp("vkmt-qtest-XXXXXX", NULL);
     g_autofree char *path = g_build_filename(dir, "aperture", NULL);
-    g_autofree char *more =
-        g_strdup_printf("-object memory-backend-file,id=ap,size=16M,mem-path=%s,share=on", path);
+    g_autofree char *more = g_strdup_printf(
+        "-object memory-backend-file,id=ap,size=16M,mem-path=%s,share=on",
+        path);
     g_autofree uint8_t *buf = g_malloc(SIZE);
     Vkmt v;
     Drv d;
@@ -563,12 +597,15 @@ static void test_virgl(void)
         off[i] = lock_held(&v, &d, dev, h[i]);
         qpci_memwrite(v.dev, v.ap, off[i], pattern, PAGE);
         unlock(&v, &d, dev, h[i]);
-        qpci_memwrite(v.dev, v.ap, off[i], junk, PAGE); /* behind the device's back */
+        qpci_memwrite(v.dev, v.ap, off[i], junk,
+                      PAGE); /* behind the device's back */
     }
     g_assert_cmpint(virgl_get(&v, "writes"), ==, 2);
 
-    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
-    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==,
+                    VKMT_ST_SUCCESS);
     qom_set_size(&v, "trim", PAGE);
     g_assert_cmpint(stats_get(&v, "discards"), ==, 1);
     g_assert_cmpint(virgl_get(&v, "resources"), ==, 1);
@@ -583,7 +620,8 @@ static void test_virgl(void)
     g_assert(memcmp(back, zero, PAGE) == 0);
     unlock(&v, &d, dev, h[0]);
     qpci_memread(v.dev, v.ap, lock_held(&v, &d, dev, h[1]), back, PAGE);
-    g_assert(memcmp(back, pattern, PAGE) == 0); /* from the GPU, not the clobbered view */
+    g_assert(memcmp(back, pattern, PAGE) ==
+             0); /* from the GPU, not the clobbered view */
     unlock(&v, &d, dev, h[1]);
     g_assert_cmpint(virgl_get(&v, "reads"), ==, 1);
 
@@ -599,9 +637,11 @@ static void test_virgl(void)
     destroy(&v, &d, dev, tex);
     g_assert_cmpint(virgl_get(&v, "textures"), ==, 0);
 
-    expect_error(qtest_qmp(v.qs->qts, "{'execute': 'device_add', 'arguments': {'driver': "
-                                      "'vkmt', 'backend': 'virgl'}}"),
-                 "vkmt: backend=virgl: another virgl backend is live in this process");
+    expect_error(
+        qtest_qmp(v.qs->qts,
+                  "{'execute': 'device_add', 'arguments': {'driver': "
+                  "'vkmt', 'backend': 'virgl'}}"),
+        "vkmt: backend=virgl: another virgl backend is live in this process");
     destroy(&v, &d, dev, h[0]);
     g_assert_cmpint(virgl_get(&v, "resources"), ==, 1);
     stop(&v);
@@ -616,11 +656,14 @@ static void test_virgl_hotplug(void)
     for (int round = 0; round < 2; round++) {
         QDict *resp;
 
-        qtest_qmp_device_add(qts, "vkmt", "vk1",
-                             "{'addr': '0x06', 'backend': 'virgl', 'aperture-size': 1048576}");
-        resp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': {'path': "
-                              "'/machine/peripheral/vk1', 'property': 'virgl'}}");
-        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"), "renderer"), !=, "");
+        qtest_qmp_device_add(
+            qts, "vkmt", "vk1",
+            "{'addr': '0x06', 'backend': 'virgl', 'aperture-size': 1048576}");
+        resp =
+            qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': {'path': "
+                           "'/machine/peripheral/vk1', 'property': 'virgl'}}");
+        g_assert_cmpstr(
+            qdict_get_str(qdict_get_qdict(resp, "return"), "renderer"), !=, "");
         qobject_unref(resp);
         qpci_unplug_acpi_device_test(qts, "vk1", 0x06);
     }
@@ -639,7 +682,8 @@ static void test_budget_over_qmp(void)
     d = claim(&v);
     dev = new_device(&v, &d);
     create(&v, &d, dev, 4, PAGE, h);
-    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_NORMAL), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_NORMAL), ==,
+                    VKMT_ST_SUCCESS);
     qom_set_size(&v, "budget", 3 * PAGE);
     g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 3 * PAGE);
     g_assert_cmpuint(rd(&v, VKMT_REG(config_generation)), ==, 1);
@@ -662,10 +706,11 @@ static void test_msix(void)
     d1 = claim(&v);
     /* Masked vector: the interrupt lands in the pending-bit array. */
     g_assert_true(qpci_msix_masked(v.dev, 1));
-    g_assert_cmphex(
-        run(&v, &d1, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
-            NULL),
-        ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(run(&v, &d1,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE,
+                                           .flags = VKMT_SQE_F_IRQ },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
     g_assert_true(qpci_msix_pending(v.dev, 1));
     g_assert_false(qpci_msix_pending(v.dev, 0));
     g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 2);
@@ -676,14 +721,19 @@ static void test_msix(void)
     addr = qmalloc(v.qs, 4);
     qtest_writel(v.qs->qts, addr, 0);
     entry = v.dev->msix_table_off + 0 * PCI_MSIX_ENTRY_SIZE;
-    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_LOWER_ADDR, (uint32_t)addr);
-    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_UPPER_ADDR, addr >> 32);
-    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_DATA, 0x5a5a);
-    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
-    g_assert_cmphex(
-        run(&v, &d0, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
-            NULL),
-        ==, VKMT_ST_SUCCESS);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_LOWER_ADDR, (uint32_t)addr);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_UPPER_ADDR, addr >> 32);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar, entry + PCI_MSIX_ENTRY_DATA,
+                   0x5a5a);
+    qpci_io_writel(v.dev, v.dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    g_assert_cmphex(run(&v, &d0,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE,
+                                           .flags = VKMT_SQE_F_IRQ },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
     g_assert_cmphex(qtest_readl(v.qs->qts, addr), ==, 0x5a5a);
     /* No IRQ flag, no message. */
     qtest_writel(v.qs->qts, addr, 0);
@@ -700,17 +750,20 @@ static void test_intx(void)
     start(&v, "");
     bring_up(&v);
     d = claim(&v);
-    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
-    g_assert_cmphex(
-        run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ },
-            NULL),
-        ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT,
+                    ==, 0);
+    g_assert_cmphex(run(&v, &d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE,
+                                           .flags = VKMT_SQE_F_IRQ },
+                        NULL),
+                    ==, VKMT_ST_SUCCESS);
     /* Level-triggered: asserted until the guest clears the status bit. */
-    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==,
-                    PCI_STATUS_INTERRUPT);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT,
+                    ==, PCI_STATUS_INTERRUPT);
     g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 1u << d.q);
     wr(&v, VKMT_REG(isr_lo), 1u << d.q);
-    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
+    g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT,
+                    ==, 0);
     stop(&v);
 }
 
@@ -731,8 +784,9 @@ static void test_reset(void)
     /* A guest-initiated reset: status 0. */
     wr(&v, VKMT_REG(status), 0);
     g_assert_cmpuint(rd(&v, VKMT_REG(removal_epoch)), ==, epoch + 1);
-    g_assert_cmpuint(hdr_field(&v, &d, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
-                     VKMT_QSTATE_FREE);
+    g_assert_cmpuint(
+        hdr_field(&v, &d, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
+        VKMT_QSTATE_FREE);
     g_assert_cmpint(stats_get(&v, "allocations"), ==, 0);
 
     /* A machine reset does the same. */
@@ -748,14 +802,17 @@ static void test_reset(void)
     g_assert_cmpint(stats_get(&v, "devices"), ==, 0);
 
     /* Host-side surprise removal. */
-    map_bars(&v); /* the machine reset cleared the BARs and the command register */
+    map_bars(
+        &v); /* the machine reset cleared the BARs and the command register */
     bring_up(&v);
     d = claim(&v);
-    qtest_qmp_assert_success(v.qs->qts,
-                             "{'execute': 'qom-set', 'arguments': {'path': "
-                             "'/machine/peripheral/vk', 'property': 'removed', 'value': true}}");
-    g_assert_cmphex(run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL), ==,
-                    VKMT_ST_DEVICE_REMOVED);
+    qtest_qmp_assert_success(
+        v.qs->qts,
+        "{'execute': 'qom-set', 'arguments': {'path': "
+        "'/machine/peripheral/vk', 'property': 'removed', 'value': true}}");
+    g_assert_cmphex(
+        run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE }, NULL),
+        ==, VKMT_ST_DEVICE_REMOVED);
     stop(&v);
 }
 
@@ -820,16 +877,18 @@ static void q35_start(Q35 *m, const char *props, const char *more)
     uint8_t msix;
 
     /* Native PCIe hotplug on the root port (q35 defaults to ACPI's). */
-    m->qts = qtest_initf(BASE_ARGS "-machine q35 %s "
-                                   "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off "
-                                   "-device pcie-root-port,id=rp,bus=pcie.0,addr=0x2,chassis=1 "
-                                   "-device vkmt,id=vk,bus=rp,queues=1,aperture-size=1M,%s",
-                         more, props);
+    m->qts = qtest_initf(
+        BASE_ARGS "-machine q35 %s "
+                  "-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off "
+                  "-device pcie-root-port,id=rp,bus=pcie.0,addr=0x2,chassis=1 "
+                  "-device vkmt,id=vk,bus=rp,queues=1,aperture-size=1M,%s",
+        more, props);
     /* MMCONFIG (the firmware would enable it), then the root port's bridge. */
     cfg_wrl(m->qts, 0, 0, 0x60, MMCFG_BASE | 1);
     cfg_wrl(m->qts, 0, RP_DEVFN, PCI_PRIMARY_BUS, 0x00010100);
     cfg_wrl(m->qts, 0, RP_DEVFN, PCI_MEMORY_BASE, 0xe0f0e000);
-    cfg_wrw(m->qts, 0, RP_DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    cfg_wrw(m->qts, 0, RP_DEVFN, PCI_COMMAND,
+            PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     m->rp_exp = find_cap(m->qts, 0, RP_DEVFN, PCI_CAP_ID_EXP);
     /* vkmt's BARs (the aperture stays unmapped), memory and bus mastering. */
     cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_REGS, RP_REGS);
@@ -838,7 +897,8 @@ static void q35_start(Q35 *m, const char *props, const char *more)
     cfg_wrl(m->qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_CTRL + 4, 0);
     cfg_wrw(m->qts, 1, 0, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     msix = find_cap(m->qts, 1, 0, PCI_CAP_ID_MSIX);
-    m->msix_table = RP_MSIX + (cfg_rdl(m->qts, 1, 0, msix + PCI_MSIX_TABLE) & ~7u);
+    m->msix_table =
+        RP_MSIX + (cfg_rdl(m->qts, 1, 0, msix + PCI_MSIX_TABLE) & ~7u);
     cfg_wrw(m->qts, 1, 0, msix + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE);
 }
 
@@ -852,18 +912,24 @@ static void q35_aim_msix(Q35 *m, int reg, uint32_t data)
     qtest_writel(m->qts, m->msix_table + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
 }
 
-/* Bring the device up, claim queue 0, post CREATE_DEVICE asking for an interrupt, ring. */
+/* Bring the device up, claim queue 0, post CREATE_DEVICE asking for an
+ * interrupt, ring. */
 static void q35_ring_with_irq(Q35 *m)
 {
-    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ, .cid = 1 };
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE,
+                            .flags = VKMT_SQE_F_IRQ,
+                            .cid = 1 };
 
-    qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
+    qtest_writel(m->qts, RP_REGS + VKMT_REG(status),
+                 VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER);
     qtest_writel(m->qts, RP_REGS + VKMT_REG(driver_features), 0);
     qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_FEATURES_OK);
     qtest_writel(m->qts, RP_REGS + VKMT_REG(status), VKMT_STATUS_DRIVER_OK);
-    g_assert_cmpuint(qtest_readl(m->qts, RP_REGS + VKMT_REG(queue_claim)), ==, 0);
+    g_assert_cmpuint(qtest_readl(m->qts, RP_REGS + VKMT_REG(queue_claim)), ==,
+                     0);
     qtest_memwrite(m->qts, RP_CTRL + VKMT_QUEUE_SQ_OFF, &sqe, sizeof(sqe));
-    qtest_writel(m->qts, RP_CTRL + offsetof(struct vkmt_queue_hdr, sh_sq_tail), 1);
+    qtest_writel(m->qts, RP_CTRL + offsetof(struct vkmt_queue_hdr, sh_sq_tail),
+                 1);
     qtest_writel(m->qts, RP_REGS + VKMT_REG_DOORBELL(0), 1);
 }
 
@@ -891,10 +957,12 @@ static void sbr_by_msix(const char *props)
     q35_aim_msix(&m, PCI_INTERRUPT_LINE, bctl | PCI_BRIDGE_CTL_BUS_RESET << 16);
     q35_ring_with_irq(&m);
     q35_alive(&m);
-    /* The bus reset cleared the device's BARs and command register: map it again. */
+    /* The bus reset cleared the device's BARs and command register: map it
+     * again. */
     cfg_wrl(m.qts, 1, 0, PCI_BASE_ADDRESS_0 + 4 * VKMT_BAR_REGS, RP_REGS);
     cfg_wrw(m.qts, 1, 0, PCI_COMMAND, PCI_COMMAND_MEMORY);
-    g_assert_cmpuint(qtest_readl(m.qts, RP_REGS + VKMT_REG(removal_epoch)), ==, epoch + 1);
+    g_assert_cmpuint(qtest_readl(m.qts, RP_REGS + VKMT_REG(removal_epoch)), ==,
+                     epoch + 1);
     g_assert_cmpuint(qtest_readl(m.qts, RP_REGS + VKMT_REG(status)), ==, 0);
     qtest_quit(m.qts);
 }
@@ -921,8 +989,8 @@ static void power_off_by_msix(const char *props, const char *more)
 
     q35_start(&m, props, more);
     sltctl = cfg_rdl(m.qts, 0, RP_DEVFN, m.rp_exp + PCI_EXP_SLTCTL) & 0xffff;
-    sltctl = (sltctl & ~(PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PCC)) | PCI_EXP_SLTCTL_PWR_IND_OFF |
-             PCI_EXP_SLTCTL_PWR_OFF;
+    sltctl = (sltctl & ~(PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PCC)) |
+             PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PWR_OFF;
     q35_aim_msix(&m, m.rp_exp + PCI_EXP_SLTCTL, sltctl);
     q35_ring_with_irq(&m);
     qtest_qmp_eventwait(m.qts, "DEVICE_DELETED");
@@ -937,7 +1005,8 @@ static void test_power_off_by_msix_inline(void)
 
 static void test_power_off_by_msix_iothread(void)
 {
-    power_off_by_msix("doorbell=iothread,iothread=io0", "-object iothread,id=io0");
+    power_off_by_msix("doorbell=iothread,iothread=io0",
+                      "-object iothread,id=io0");
 }
 
 /*
@@ -961,22 +1030,24 @@ static void map_regs_ctrl(Vkmt *v)
 
 static uint32_t heavy_setup(Vkmt *v, Drv *d)
 {
-    g_autofree struct vkmt_alloc_desc *desc = g_new0(struct vkmt_alloc_desc, HEAVY_N);
+    g_autofree struct vkmt_alloc_desc *desc =
+        g_new0(struct vkmt_alloc_desc, HEAVY_N);
     uint32_t dev = new_device(v, d);
 
     for (uint32_t i = 0; i < HEAVY_N; i++) {
         desc[i].size = PAGE;
     }
     staging_write(v, d, HEAVY_DESC_OFF, desc, HEAVY_N * sizeof(*desc));
-    g_assert_cmphex(run(v, d,
-                        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
-                                           .handle = dev,
-                                           .count = HEAVY_N,
-                                           .payload_off = HEAVY_DESC_OFF,
-                                           .payload_len = HEAVY_N * sizeof(*desc),
-                                           .result_len = HEAVY_N * 4 },
-                        NULL),
-                    ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(v, d,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                               .handle = dev,
+                               .count = HEAVY_N,
+                               .payload_off = HEAVY_DESC_OFF,
+                               .payload_len = HEAVY_N * sizeof(*desc),
+                               .result_len = HEAVY_N * 4 },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
     return dev;
 }
 
@@ -1002,11 +1073,13 @@ static void post_quiet(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
 {
     sqe->cid = ++d->cid;
     qpci_memwrite(v->dev, v->ctrl,
-                  qoff(d, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)), sqe,
-                  sizeof(*sqe));
+                  qoff(d, VKMT_QUEUE_SQ_OFF +
+                              (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)),
+                  sqe, sizeof(*sqe));
     d->tail++;
     qpci_io_writel(v->dev, v->ctrl,
-                   qoff(d, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+                   qoff(d, VKMT_QUEUE_HDR_OFF +
+                               offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
                    d->tail);
 }
 
@@ -1020,13 +1093,15 @@ static void post_quiet(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
  */
 static void test_intx_iothread(void)
 {
-    QOSState *qs = qtest_pc_boot(BASE_ARGS "-object iothread,id=io0 -device vkmt,id=vk,"
-                                           "doorbell=iothread,iothread=io0,aperture-size=128M");
+    QOSState *qs = qtest_pc_boot(
+        BASE_ARGS "-object iothread,id=io0 -device vkmt,id=vk,"
+                  "doorbell=iothread,iothread=io0,aperture-size=128M");
     Vkmt v = { .qs = qs };
     Drv d;
     uint32_t dev;
 
-    qpci_device_foreach(qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &v.dev);
+    qpci_device_foreach(qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID,
+                        found, &v.dev);
     g_assert(v.dev);
     map_regs_ctrl(&v);
     bring_up(&v);
@@ -1035,7 +1110,8 @@ static void test_intx_iothread(void)
     for (uint32_t i = 0; i < 8; i++) {
         struct vkmt_sqe sqe = heavy_sqe(dev, i, VKMT_SQE_F_IRQ);
         struct vkmt_cqe c;
-        uint64_t off = qoff(&d, VKMT_QUEUE_CQ_OFF + (d.head % VKMT_QUEUE_DEPTH) * sizeof(c));
+        uint64_t off = qoff(&d, VKMT_QUEUE_CQ_OFF +
+                                    (d.head % VKMT_QUEUE_DEPTH) * sizeof(c));
         bool isr, line;
 
         post(&v, &d, &sqe);
@@ -1045,12 +1121,14 @@ static void test_intx_iothread(void)
         } while ((c.flags & VKMT_CQE_F_PHASE) != d.phase);
         g_assert_true(reap(&v, &d, &c));
         g_usleep(20 * 1000);
-        qobject_unref(qtest_qmp(qs->qts, "{'execute': 'query-status'}")); /* BHs ran */
+        qobject_unref(
+            qtest_qmp(qs->qts, "{'execute': 'query-status'}")); /* BHs ran */
         isr = rd(&v, VKMT_REG(isr_lo)) != 0;
         line = qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT;
         g_assert_cmpint(line, ==, isr);
         wr(&v, VKMT_REG(isr_lo), ~0u);
-        g_assert_cmphex(qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
+        g_assert_cmphex(
+            qpci_config_readw(v.dev, PCI_STATUS) & PCI_STATUS_INTERRUPT, ==, 0);
     }
     g_free(v.dev);
     qtest_shutdown(qs);
@@ -1074,9 +1152,10 @@ static void test_unplug_iothread(void)
         Drv d;
         uint32_t dev;
 
-        qtest_qmp_device_add(qs->qts, "vkmt", "vk1",
-                             "{'addr': '0x06', 'doorbell': 'iothread', 'iothread': 'io0', "
-                             "'queues': 1, 'aperture-size': 134217728}");
+        qtest_qmp_device_add(
+            qs->qts, "vkmt", "vk1",
+            "{'addr': '0x06', 'doorbell': 'iothread', 'iothread': 'io0', "
+            "'queues': 1, 'aperture-size': 134217728}");
         v.dev = qpci_device_find(qs->pcibus, QPCI_DEVFN(6, 0));
         g_assert(v.dev);
         map_regs_ctrl(&v);
@@ -1130,10 +1209,18 @@ static void test_malformed(void)
         const Bad cases[] = {
             { "unknown opcode", { .opcode = 0x42 }, VKMT_ST_NOT_SUPPORTED },
             { "opcode 0", { .opcode = 0 }, VKMT_ST_NOT_SUPPORTED },
-            { "reserved byte", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 }, IP },
-            { "reserved tail", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } }, IP },
-            { "unknown flag", { .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 }, IP },
-            { "count 0", { .opcode = VKMT_OP_OFFER, .handle = dev, .arg0 = 1 }, IP },
+            { "reserved byte",
+              { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 },
+              IP },
+            { "reserved tail",
+              { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } },
+              IP },
+            { "unknown flag",
+              { .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 },
+              IP },
+            { "count 0",
+              { .opcode = VKMT_OP_OFFER, .handle = dev, .arg0 = 1 },
+              IP },
             { "count 10241",
               { .opcode = VKMT_OP_OFFER,
                 .handle = dev,
@@ -1182,10 +1269,18 @@ static void test_malformed(void)
                 .result_len = 4 },
               IP },
             { "priority 0",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 0 },
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 0 },
               IP },
             { "priority 5",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 5 },
+              { .opcode = VKMT_OP_OFFER,
+                .handle = dev,
+                .count = 1,
+                .payload_len = 4,
+                .arg0 = 5 },
               IP },
             { "reserved offer flag",
               { .opcode = VKMT_OP_OFFER,
@@ -1209,12 +1304,18 @@ static void test_malformed(void)
                 .payload_len = 4,
                 .arg0 = 1 },
               IP },
-            { "stale allocation", { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = stale }, IP },
+            { "stale allocation",
+              { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = stale },
+              IP },
             { "allocation as device",
               { .opcode = VKMT_OP_LOCK, .handle = h[0], .arg0 = h[0] },
               IP },
-            { "unlock not locked", { .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = h[0] }, IP },
-            { "segment group 9", { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 9 }, IP },
+            { "unlock not locked",
+              { .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = h[0] },
+              IP },
+            { "segment group 9",
+              { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 9 },
+              IP },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1224,7 +1325,8 @@ static void test_malformed(void)
             staging_write(&v, &d, 0, h, 4);
             st = run(&v, &d, cases[i].sqe, NULL);
             if (st != cases[i].status) {
-                g_test_message("%s: status 0x%x, want 0x%x", cases[i].what, st, cases[i].status);
+                g_test_message("%s: status 0x%x, want 0x%x", cases[i].what, st,
+                               cases[i].status);
             }
             g_assert_cmphex(st, ==, cases[i].status);
         }
@@ -1232,12 +1334,14 @@ static void test_malformed(void)
     /* A duplicate or a stranger anywhere spoils the whole batch. */
     w = h[0];
     staging_write(&v, &d, 0, (uint32_t[]){ h[1], w, w }, 12);
-    g_assert_cmphex(
-        run(&v, &d,
-            (struct vkmt_sqe){
-                .opcode = VKMT_OP_OFFER, .handle = dev, .count = 3, .payload_len = 12, .arg0 = 1 },
-            NULL),
-        ==, IP);
+    g_assert_cmphex(run(&v, &d,
+                        (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                                           .handle = dev,
+                                           .count = 3,
+                                           .payload_len = 12,
+                                           .arg0 = 1 },
+                        NULL),
+                    ==, IP);
     g_assert_cmpint(stats_get(&v, "offers"), ==, 0);
 
     /* Register abuse: logged and ignored, the device stays usable. */
@@ -1252,16 +1356,21 @@ static void test_malformed(void)
 
     /* A doorbell far past the head puts only that queue in the error state. */
     wr(&v, VKMT_REG_DOORBELL(other.q), 1000);
-    qpci_io_writel(v.dev, v.ctrl,
-                   qoff(&other, VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
-                   1000);
+    qpci_io_writel(
+        v.dev, v.ctrl,
+        qoff(&other,
+             VKMT_QUEUE_HDR_OFF + offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
+        1000);
     wr(&v, VKMT_REG_DOORBELL(other.q), 1000);
-    g_assert_cmpuint(hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
-                     VKMT_QSTATE_ERROR);
-    g_assert_cmpuint(hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_error)), ==,
-                     VKMT_QERR_DOORBELL_RANGE);
+    g_assert_cmpuint(
+        hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_state)), ==,
+        VKMT_QSTATE_ERROR);
+    g_assert_cmpuint(
+        hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_error)), ==,
+        VKMT_QERR_DOORBELL_RANGE);
     g_assert_cmpint(stats_get(&v, "queue_errors"), ==, 1);
-    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
     stop(&v);
 }
 
@@ -1286,16 +1395,23 @@ static void test_garbage_rings(void)
             junk[i] = (uint8_t)g_rand_int(rng);
         }
         /* Random SQ entries, header, staging and CQ, then random doorbells. */
-        qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_SQ_OFF), junk, sizeof(junk));
-        qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_STAGING_OFF + (round % 32) * 4096),
-                      junk, sizeof(junk));
+        qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_SQ_OFF), junk,
+                      sizeof(junk));
+        qpci_memwrite(
+            v.dev, v.ctrl,
+            qoff(&victim, VKMT_QUEUE_STAGING_OFF + (round % 32) * 4096), junk,
+            sizeof(junk));
         if (round % 10 == 0) {
-            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_HDR_OFF), junk, 64);
-            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_CQ_OFF), junk, 1024);
+            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_HDR_OFF),
+                          junk, 64);
+            qpci_memwrite(v.dev, v.ctrl, qoff(&victim, VKMT_QUEUE_CQ_OFF), junk,
+                          1024);
         }
-        tail = round % 7 == 0 ? g_rand_int(rng) : (uint32_t)round % VKMT_QUEUE_DEPTH;
+        tail = round % 7 == 0 ? g_rand_int(rng)
+                              : (uint32_t)round % VKMT_QUEUE_DEPTH;
         wr(&v, VKMT_REG_DOORBELL(victim.q), tail);
-        if (round % 25 == 0) { /* a broken queue is released and claimed again */
+        if (round % 25 ==
+            0) { /* a broken queue is released and claimed again */
             wr(&v, VKMT_REG(queue_release), victim.q);
             victim = claim(&v);
         }
@@ -1303,7 +1419,8 @@ static void test_garbage_rings(void)
     g_rand_free(rng);
     /* QEMU is alive and the other queue works. */
     g_assert_cmphex(rd(&v, VKMT_REG(magic)), ==, VKMT_MAGIC);
-    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
     g_assert_cmpint(stats_get(&v, "offers"), ==, 1);
     stop(&v);
 }
@@ -1343,15 +1460,17 @@ static char *event_log_read(const char *path, GArray *times)
  */
 static void test_event_log(void)
 {
-    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *path =
+        g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
     g_autofree char *props = NULL, *log = NULL, *want = NULL;
     g_autoptr(GArray) times = g_array_new(false, false, sizeof(uint64_t));
     int fd = g_mkstemp(path);
     Vkmt v;
     Drv d;
     uint32_t dev, h[2], h2, r[2];
-    const char *head = "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"
-                       "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n";
+    const char *head =
+        "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"
+        "time_ns\tseq\tevent\tqueue\thandle\tsize\tpriority\tresult\n";
 
     g_assert_cmpint(fd, >=, 0);
     close(fd);
@@ -1361,8 +1480,10 @@ static void test_event_log(void)
     d = claim(&v);
     dev = new_device(&v, &d);
     create(&v, &d, dev, 2, 5000, h);
-    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
-    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[0], 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_HIGH), ==,
+                    VKMT_ST_SUCCESS);
 
     /* Readable live: a command's lines are in the file once it completed. */
     log = event_log_read(path, NULL);
@@ -1382,24 +1503,27 @@ static void test_event_log(void)
     g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
     destroy(&v, &d, dev, h[0]);
     staging_write(&v, &d, 0, &h[1], 4);
-    g_assert_cmphex(run(&v, &d,
-                        (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
-                                           .handle = dev,
-                                           .count = 1,
-                                           .payload_len = 4,
-                                           .arg0 = VKMT_PRIO_AUTO,
-                                           .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
-                        NULL),
-                    ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(&v, &d,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                               .handle = dev,
+                               .count = 1,
+                               .payload_len = 4,
+                               .arg0 = VKMT_PRIO_AUTO,
+                               .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
     qom_set_size(&v, "trim", 0);
     g_assert_cmphex(reclaim(&v, &d, dev, &h[1], 1, r), ==, VKMT_ST_SUCCESS);
     g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_NOT_COMMITTED);
     qom_set_size(&v, "budget", 8 * MiB);
     /* The guest's own trim names its queue. */
     create(&v, &d, dev, 1, PAGE, &h2);
-    g_assert_cmphex(offer(&v, &d, dev, &h2, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
-    g_assert_cmphex(run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, NULL), ==,
+    g_assert_cmphex(offer(&v, &d, dev, &h2, 1, VKMT_PRIO_LOW), ==,
                     VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(&v, &d, (struct vkmt_sqe){ .opcode = VKMT_OP_TRIM }, NULL), ==,
+        VKMT_ST_SUCCESS);
 
     log = event_log_read(path, times);
     want = g_strdup_printf("%s1\treset\t-\t-\t-\t-\t-\n"
@@ -1423,8 +1547,8 @@ static void test_event_log(void)
                            "19\toffer\t0\t0x%08x\t4096\tlow\t-\n"
                            "20\ttrim\t0\t-\t0\t-\t-\n"
                            "21\tdiscard\t0\t0x%08x\t4096\tlow\t-\n",
-                           head, h[0], h[1], h[0], h[1], h[0], h[0], h[1], h[0], h[1], h[1], h[1],
-                           h[1], h2, h2, h2);
+                           head, h[0], h[1], h[0], h[1], h[0], h[0], h[1], h[0],
+                           h[1], h[1], h[1], h[1], h2, h2, h2);
     g_assert_cmpstr(log, ==, want);
     /* One monotonic clock for every line. */
     g_assert_cmpuint(times->len, ==, 21);
@@ -1492,7 +1616,9 @@ static void test_stray_writes(void)
 
     g_assert_cmpint(truncate(path, 0), ==, 0);
     g_assert_cmpint(truncate(path, 16 * MiB), ==, 0);
-    more = g_strdup_printf("-object memory-backend-file,id=ap,size=16M,share=on,mem-path=%s", path);
+    more = g_strdup_printf(
+        "-object memory-backend-file,id=ap,size=16M,share=on,mem-path=%s",
+        path);
     start_with(&v, "memdev=ap", more);
     bring_up(&v);
     memset(buf, 0xcd, MiB);
@@ -1507,10 +1633,12 @@ static void test_stray_writes(void)
     /* A trim with nothing offered gives back all but the allocation. */
     qom_set_size(&v, "trim", 0);
     g_assert_cmpuint(file_bytes(path), <=, 2 * PAGE);
-    /* The limits the guest reads: the memory backend holds up to the aperture. */
+    /* The limits the guest reads: the memory backend holds up to the aperture.
+     */
     g_assert_cmphex(rd(&v, VKMT_REG(max_alloc_lo)), ==, 16 * MiB);
     g_assert_cmphex(rd(&v, VKMT_REG(max_alloc_hi)), ==, 0);
-    g_assert_cmphex(rd(&v, VKMT_REG(max_texture_dim)), ==, VKMT_TEXTURE_MAX_DIM);
+    g_assert_cmphex(rd(&v, VKMT_REG(max_texture_dim)), ==,
+                    VKMT_TEXTURE_MAX_DIM);
     stop(&v);
     unlink(path);
 }
@@ -1521,13 +1649,16 @@ static void test_memdev_private(void)
 {
     g_autofree char *path = fill_file(MiB, 0);
     g_autofree char *args = g_strdup_printf(
-        BASE_ARGS "-machine pc -object memory-backend-file,id=ap,size=1M,share=off,mem-path=%s",
+        BASE_ARGS "-machine pc -object "
+                  "memory-backend-file,id=ap,size=1M,share=off,mem-path=%s",
         path);
     QTestState *qts = qtest_init(args);
 
-    expect_error(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
-                                " 'memdev': 'ap'}}"),
-                 "vkmt: memdev 'ap' maps its file private (share=off)");
+    expect_error(
+        qtest_qmp(qts,
+                  "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
+                  " 'memdev': 'ap'}}"),
+        "vkmt: memdev 'ap' maps its file private (share=off)");
     qtest_quit(qts);
     unlink(path);
 }
@@ -1541,7 +1672,9 @@ static void test_memdev_offset(void)
 {
     g_autofree char *path = fill_file(3 * MiB, 0x5a);
     g_autofree char *more = g_strdup_printf(
-        "-object memory-backend-file,id=ap,size=1M,offset=1M,share=on,mem-path=%s", path);
+        "-object "
+        "memory-backend-file,id=ap,size=1M,offset=1M,share=on,mem-path=%s",
+        path);
     g_autofree uint8_t *buf = g_malloc(3 * MiB);
     Vkmt v;
     Drv d;
@@ -1557,7 +1690,8 @@ static void test_memdev_offset(void)
     off = lock(&v, &d, dev, h[0]);
     memset(buf, 0x77, 2 * PAGE);
     qpci_memwrite(v.dev, v.ap, off, buf, 2 * PAGE);
-    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&v, &d, dev, h, 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
     qom_set_size(&v, "trim", 0);
     g_assert_cmphex(reclaim(&v, &d, dev, h, 1, r), ==, VKMT_ST_SUCCESS);
     g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_DISCARDED);
@@ -1581,7 +1715,8 @@ static void test_memdev_offset(void)
  */
 static void test_event_log_cap(void)
 {
-    g_autofree char *path = g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *path =
+        g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
     g_autofree char *props = NULL, *log = NULL;
     g_auto(GStrv) lines = NULL;
     int fd = g_mkstemp(path);
@@ -1600,7 +1735,8 @@ static void test_event_log_cap(void)
     dev = new_device(&v, &d);
     for (int round = 0; round < 4; round++) {
         create(&v, &d, dev, 16, PAGE, h);
-        g_assert_cmphex(offer(&v, &d, dev, h, 16, VKMT_PRIO_LOW), ==, VKMT_ST_SUCCESS);
+        g_assert_cmphex(offer(&v, &d, dev, h, 16, VKMT_PRIO_LOW), ==,
+                        VKMT_ST_SUCCESS);
         g_assert_cmphex(reclaim(&v, &d, dev, h, 16, r), ==, VKMT_ST_SUCCESS);
         events += 48;
     }
@@ -1613,7 +1749,8 @@ static void test_event_log_cap(void)
     g_assert_true(g_str_has_prefix(lines[n - 2], "# cut at "));
     for (guint i = 2; i < n - 2; i++) {
         written++;
-        g_assert_cmpuint(g_ascii_strtoull(strchr(lines[i], '\t') + 1, NULL, 10), ==, written);
+        g_assert_cmpuint(g_ascii_strtoull(strchr(lines[i], '\t') + 1, NULL, 10),
+                         ==, written);
     }
     g_assert_cmpint(stats_get(&v, "evlog_dropped"), ==, events - written);
     stop(&v);
@@ -1634,19 +1771,22 @@ static void expect_error(QDict *resp, const char *needle)
 }
 
 /* device_add vkmt with one property; it must fail saying @needle. */
-static void add_str(QTestState *qts, const char *key, const char *val, const char *needle)
+static void add_str(QTestState *qts, const char *key, const char *val,
+                    const char *needle)
 {
     expect_error(qtest_qmp(qts,
-                           "{'execute': 'device_add', 'arguments': {'driver': 'vkmt', %s: %s}}",
+                           "{'execute': 'device_add', 'arguments': {'driver': "
+                           "'vkmt', %s: %s}}",
                            key, val),
                  needle);
 }
 
-static void add_int(QTestState *qts, const char *key, int64_t val, const char *needle)
+static void add_int(QTestState *qts, const char *key, int64_t val,
+                    const char *needle)
 {
     expect_error(qtest_qmp(qts,
-                           "{'execute': 'device_add', 'arguments': {'driver': 'vkmt', %s: %" PRId64
-                           "}}",
+                           "{'execute': 'device_add', 'arguments': {'driver': "
+                           "'vkmt', %s: %" PRId64 "}}",
                            key, val),
                  needle);
 }
@@ -1660,16 +1800,20 @@ static void test_bad_properties(void)
     add_int(qts, "queues", 0, "queues must be");
     add_int(qts, "queues", 65, "queues must be");
     add_int(qts, "aperture-size", 3000000, "power of two");
-    add_str(qts, "backend", "gpu",
-            "vkmt: backend=gpu is not available in this QEMU (available: " BACKENDS ")");
+    add_str(
+        qts, "backend", "gpu",
+        "vkmt: backend=gpu is not available in this QEMU (available: " BACKENDS
+        ")");
     add_str(qts, "event-log", "/nonexistent/vkmt-events",
             "event-log=/nonexistent/vkmt-events: "
             "cannot open: No such file or directory");
     add_str(qts, "event-log", "/dev/full",
             "event-log=/dev/full: cannot write: No space left on device");
-    expect_error(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
-                                " 'event-log': '/dev/null', 'event-log-size': 100}}"),
-                 "event-log-size=100 is below the minimum 4096");
+    expect_error(
+        qtest_qmp(qts,
+                  "{'execute': 'device_add', 'arguments': {'driver': 'vkmt',"
+                  " 'event-log': '/dev/null', 'event-log-size': 100}}"),
+        "event-log-size=100 is below the minimum 4096");
     qtest_quit(qts);
 }
 
@@ -1682,7 +1826,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/lifecycle/ioeventfd", test_lifecycle_ioeventfd);
     qtest_add_func("/vkmt/lifecycle/iothread", test_lifecycle_iothread);
     qtest_add_func("/vkmt/memdev", test_memdev);
-    qtest_add_func("/vkmt/decommit-returns-memory", test_decommit_returns_memory);
+    qtest_add_func("/vkmt/decommit-returns-memory",
+                   test_decommit_returns_memory);
 #ifdef HAVE_VIRGL
     qtest_add_func("/vkmt/virgl", test_virgl);
     qtest_add_func("/vkmt/virgl-hotplug", test_virgl_hotplug);
@@ -1692,13 +1837,17 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/reset", test_reset);
-    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/inline", test_sbr_by_msix_inline);
-    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/ioeventfd", test_sbr_by_msix_ioeventfd);
-    qtest_add_func("/vkmt/q35-root-port/power-off-by-msix/inline", test_power_off_by_msix_inline);
+    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/inline",
+                   test_sbr_by_msix_inline);
+    qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/ioeventfd",
+                   test_sbr_by_msix_ioeventfd);
+    qtest_add_func("/vkmt/q35-root-port/power-off-by-msix/inline",
+                   test_power_off_by_msix_inline);
     qtest_add_func("/vkmt/q35-root-port/power-off-by-msix/iothread",
                    test_power_off_by_msix_iothread);
     qtest_add_func("/vkmt/iothread/intx-follows-isr", test_intx_iothread);
-    qtest_add_func("/vkmt/iothread/unplug-during-doorbells", test_unplug_iothread);
+    qtest_add_func("/vkmt/iothread/unplug-during-doorbells",
+                   test_unplug_iothread);
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
     qtest_add_func("/vkmt/bad-properties", test_bad_properties);

@@ -71,14 +71,17 @@
 #define VF_QUEUES 4
 #define VF_APERTURE (4 * MiB)
 #define VF_PATH "/machine/peripheral/vk"
-#define VF_AP_TRACKED 64 /* aperture writes undone one by one; more: clear it all */
-/* Staging is cut in 16 slots, so that a batch's payloads and results do not overlap. */
+#define VF_AP_TRACKED                                                          \
+    64 /* aperture writes undone one by one; more: clear it all */
+/* Staging is cut in 16 slots, so that a batch's payloads and results do not
+ * overlap. */
 #define VF_SLOTS 16
 #define VF_SLOT_BYTES (VKMT_STAGING_SIZE / VF_SLOTS & ~7u)
 #define VF_REMAPS_PER_DRAIN 32
 /* Port targets: the aperture starts this far into its file. */
 #define VF_FILE_OFFSET (1 * MiB)
-/* The root port forwards this window; libqos maps the device's BARs from its start. */
+/* The root port forwards this window; libqos maps the device's BARs from its
+ * start. */
 #define VF_WINDOW_BASE 0xe0000000u
 #define VF_WINDOW_LIMIT 0xefffffffu
 
@@ -115,9 +118,10 @@ static struct {
     bool iothread; /* doorbell=iothread: work happens in the iothread */
     AioContext *io_ctx;
     QemuEvent io_done;
-    char *file_dir, *file_path; /* the port targets' memdev file, unlinked once open */
-    QPCIDevice *mch;            /* the host bridge */
-    QPCIDevice *rp;             /* the root port */
+    char *file_dir,
+        *file_path;  /* the port targets' memdev file, unlinked once open */
+    QPCIDevice *mch; /* the host bridge */
+    QPCIDevice *rp;  /* the root port */
     DeviceState *rp_dev;
     uint8_t rp_exp;       /* its PCI Express capability */
     char ctrl_idstr[256]; /* the migration name of the device's control RAM */
@@ -322,7 +326,8 @@ static uint32_t pool_pick(uint8_t sel, uint32_t literal)
 }
 
 /* The handles a successful completion hands out go to the pool. */
-static void harvest_handles(uint32_t q, const VfPending *p, const struct vkmt_cqe *c)
+static void harvest_handles(uint32_t q, const VfPending *p,
+                            const struct vkmt_cqe *c)
 {
     uint32_t h[VF_HARVEST_MAX];
     uint32_t n;
@@ -341,7 +346,9 @@ static void harvest_handles(uint32_t q, const VfPending *p, const struct vkmt_cq
         }
         n = MIN(p->nresults, VF_HARVEST_MAX);
         if (n && p->result_off <= VKMT_STAGING_SIZE - n * 4) {
-            qtest_memread(vf.qts, qaddr(q, VKMT_QUEUE_STAGING_OFF + p->result_off), h, n * 4);
+            qtest_memread(vf.qts,
+                          qaddr(q, VKMT_QUEUE_STAGING_OFF + p->result_off), h,
+                          n * 4);
             for (uint32_t i = 0; i < n; i++) {
                 pool_add(le32_to_cpu(h[i]));
             }
@@ -362,8 +369,10 @@ static void harvest(uint32_t q)
     for (uint32_t i = 0; i < VKMT_QUEUE_DEPTH; i++) {
         const VfPending *p;
 
-        qtest_memread(vf.qts, qaddr(q, VKMT_QUEUE_CQ_OFF + (d->head % VKMT_QUEUE_DEPTH) * 32), &c,
-                      sizeof(c));
+        qtest_memread(
+            vf.qts,
+            qaddr(q, VKMT_QUEUE_CQ_OFF + (d->head % VKMT_QUEUE_DEPTH) * 32), &c,
+            sizeof(c));
         if ((le32_to_cpu(c.flags) & VKMT_CQE_F_PHASE) != d->phase) {
             break;
         }
@@ -372,13 +381,16 @@ static void harvest(uint32_t q)
         c.value0 = le64_to_cpu(c.value0);
         c.value1 = le64_to_cpu(c.value1);
         if (vf.judge && !d->tainted && c.cid != d->head + 1) {
-            vf_fail("queue %u: completion for cid %u, expected %u", q, c.cid, d->head + 1);
+            vf_fail("queue %u: completion for cid %u, expected %u", q, c.cid,
+                    d->head + 1);
         }
         p = &d->pending[c.cid % VKMT_QUEUE_DEPTH];
         if (vf.verbose) {
             fprintf(stderr,
-                    "vkmt-fuzz: q%u cid %u opcode 0x%x status 0x%08x value0 0x%" PRIx64 "\n", q,
-                    c.cid, p->cid == c.cid ? p->opcode : 0, c.status, c.value0);
+                    "vkmt-fuzz: q%u cid %u opcode 0x%x status 0x%08x value0 "
+                    "0x%" PRIx64 "\n",
+                    q, c.cid, p->cid == c.cid ? p->opcode : 0, c.status,
+                    c.value0);
         }
         if (c.status == VKMT_ST_SUCCESS && p->cid == c.cid) {
             harvest_handles(q, p, &c);
@@ -388,11 +400,14 @@ static void harvest(uint32_t q)
             d->phase ^= VKMT_CQE_F_PHASE;
         }
     }
-    qtest_writel(vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_cq_head)), d->head);
+    qtest_writel(vf.qts,
+                 hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_cq_head)),
+                 d->head);
 
     /* Inline doorbells run the queue inside the register write and settle(). */
     if (!vf.deferred && vf.judge && !d->tainted && d->head != d->rung &&
-        qtest_readl(vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_state))) ==
+        qtest_readl(vf.qts,
+                    hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_state))) ==
             VKMT_QSTATE_ACTIVE) {
         vf_fail("queue %u: %u entries rung, %u completed", q, d->rung, d->head);
     }
@@ -464,8 +479,10 @@ static void post(uint32_t q, struct vkmt_sqe *sqe, bool defer)
         p->opcode = sqe->opcode;
         p->result_off = le32_to_cpu(sqe->result_off);
         p->nresults = le32_to_cpu(sqe->count);
-        qtest_memwrite(vf.qts, qaddr(q, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * 64), sqe,
-                       sizeof(*sqe));
+        qtest_memwrite(
+            vf.qts,
+            qaddr(q, VKMT_QUEUE_SQ_OFF + (d->tail % VKMT_QUEUE_DEPTH) * 64),
+            sqe, sizeof(*sqe));
         wrote(1u << q);
         d->tail++;
     }
@@ -501,7 +518,8 @@ static void op_reap(const uint8_t *a)
     uint32_t seq = 0;
 
     if (q < VF_QUEUES) {
-        seq = qtest_readl(vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_claim_seq)));
+        seq = qtest_readl(
+            vf.qts, hdr_addr(q, offsetof(struct vkmt_queue_hdr, sh_claim_seq)));
     }
     reg_wr(VKMT_REG(queue_reap), VKMT_REAP(q, seq + (uint32_t)(int8_t)a[1]));
 }
@@ -532,7 +550,8 @@ static void op_cmd(const uint8_t *a)
         plen = count * 4;
         wlen = MIN(plen, VKMT_STAGING_SIZE);
         for (uint32_t i = 0; i < wlen / 4; i++) {
-            h[i] = cpu_to_le32(vf.npool ? vf.pool[(start + i * step) % vf.npool] : c.pval);
+            h[i] = cpu_to_le32(vf.npool ? vf.pool[(start + i * step) % vf.npool]
+                                        : c.pval);
         }
         break;
     }
@@ -544,11 +563,14 @@ static void op_cmd(const uint8_t *a)
         uint64_t shape = (c.mode & VF_SHAPE) ? le64_to_cpu(c.arg64) : 0;
 
         for (uint32_t i = 0; i < wlen / sizeof(*dsc); i++) {
-            uint64_t size = (uint64_t)c.pval * ((c.mode & VF_VARY) ? 1 + i % 3 : 1);
+            uint64_t size =
+                (uint64_t)c.pval * ((c.mode & VF_VARY) ? 1 + i % 3 : 1);
 
-            dsc[i] = (struct vkmt_alloc_desc){ .size = cpu_to_le64(size),
-                                               .flags = cpu_to_le32((uint32_t)shape),
-                                               .dims = cpu_to_le32((uint32_t)(shape >> 32)) };
+            dsc[i] = (struct vkmt_alloc_desc){
+                .size = cpu_to_le64(size),
+                .flags = cpu_to_le32((uint32_t)shape),
+                .dims = cpu_to_le32((uint32_t)(shape >> 32))
+            };
         }
         if (c.mode & VF_SHAPE) {
             sqe.arg64 = 0;
@@ -560,7 +582,9 @@ static void op_cmd(const uint8_t *a)
         sqe.payload_off = cpu_to_le32(c.pval);
         break;
     }
-    rlen = !(c.mode & VF_RESULTS) ? 0 : c.opcode == VKMT_OP_QUERY_STATS ? 128 : count * 4;
+    rlen = !(c.mode & VF_RESULTS)            ? 0
+           : c.opcode == VKMT_OP_QUERY_STATS ? 128
+                                             : count * 4;
     roff = ROUND_UP(MIN(plen, VKMT_STAGING_SIZE), 8);
     if (q < VF_QUEUES && roff + rlen <= VF_SLOT_BYTES) {
         base = vf.q[q].tail % VF_SLOTS * VF_SLOT_BYTES;
@@ -576,7 +600,8 @@ static void op_cmd(const uint8_t *a)
         sqe.result_len = cpu_to_le32(rlen);
     }
     if (wlen && q < VF_QUEUES) {
-        qtest_memwrite(vf.qts, qaddr(q, VKMT_QUEUE_STAGING_OFF + base), vf_buf, wlen);
+        qtest_memwrite(vf.qts, qaddr(q, VKMT_QUEUE_STAGING_OFF + base), vf_buf,
+                       wlen);
     }
     post(q, &sqe, c.q & VF_Q_DEFER);
 }
@@ -606,7 +631,8 @@ static void op_reg_write(const uint8_t *a)
     memcpy(&off, a, 2);
     memcpy(&val, a + 2, 4);
     off = le16_to_cpu(off) & (VKMT_REGS_SIZE - 4);
-    doorbell = off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES);
+    doorbell = off >= VKMT_REG(sq_doorbell) &&
+               off < VKMT_REG_DOORBELL(VKMT_MAX_QUEUES);
     if (doorbell) {
         taint((off - VKMT_REG(sq_doorbell)) / 4);
     }
@@ -652,7 +678,8 @@ static void op_ctrl_write(const uint8_t *a, const uint8_t *data, size_t n)
         n = sizeof(zero);
     }
     n = MIN(n, vf.ctrl_size - off);
-    for (uint32_t q = off / VKMT_QUEUE_STRIDE; q <= (off + n - 1) / VKMT_QUEUE_STRIDE; q++) {
+    for (uint32_t q = off / VKMT_QUEUE_STRIDE;
+         q <= (off + n - 1) / VKMT_QUEUE_STRIDE; q++) {
         taint(q); /* rings or headers may have changed under the driver */
         wrote(1u << q);
     }
@@ -668,7 +695,8 @@ static void op_ctrl_write(const uint8_t *a, const uint8_t *data, size_t n)
 static void op_cfg_write(const uint8_t *a)
 {
     static const uint8_t skip[][2] = { { PCI_COMMAND, 2 },
-                                       { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_5 + 4 - 0x10 },
+                                       { PCI_BASE_ADDRESS_0,
+                                         PCI_BASE_ADDRESS_5 + 4 - 0x10 },
                                        { PCI_ROM_ADDRESS, 4 } };
     unsigned size = 1u << (a[0] % 3);
     uint32_t val;
@@ -722,7 +750,8 @@ static void op_msix(const uint8_t *a)
     flags = qpci_config_readw(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS);
     switch (a[0] % VF_MSIX_COUNT) {
     case VF_MSIX_ENABLE:
-        flags |= PCI_MSIX_FLAGS_ENABLE | ((val & 1) ? PCI_MSIX_FLAGS_MASKALL : 0);
+        flags |=
+            PCI_MSIX_FLAGS_ENABLE | ((val & 1) ? PCI_MSIX_FLAGS_MASKALL : 0);
         qpci_config_writew(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS, flags);
         vf.msix_dirty = true;
         break;
@@ -738,13 +767,15 @@ static void op_msix(const uint8_t *a)
         wrote(~0u);
         vf.config_dirty |= vf.cfg->port;
         vf.port_dirty |= vf.cfg->port;
-        qtest_writel(
-            vf.qts, vf.msix + vf.msix_table + (off % (vf.msix_vectors * PCI_MSIX_ENTRY_SIZE) & ~3u),
-            val);
+        qtest_writel(vf.qts,
+                     vf.msix + vf.msix_table +
+                         (off % (vf.msix_vectors * PCI_MSIX_ENTRY_SIZE) & ~3u),
+                     val);
         break;
     case VF_MSIX_READ:
         qtest_readl(vf.qts,
-                    vf.msix + vf.msix_pba + (off % ((vf.msix_vectors + 63) / 64 * 8) & ~3u));
+                    vf.msix + vf.msix_pba +
+                        (off % ((vf.msix_vectors + 63) / 64 * 8) & ~3u));
         break;
     }
 }
@@ -758,7 +789,8 @@ static void op_aim(const uint8_t *a)
         [VF_AIM_LAPIC] = 0xfee00000u,
     };
     uint8_t target = a[1] % VF_AIM_COUNT;
-    uint64_t entry = vf.msix + vf.msix_table + a[0] % vf.msix_vectors * PCI_MSIX_ENTRY_SIZE;
+    uint64_t entry =
+        vf.msix + vf.msix_table + a[0] % vf.msix_vectors * PCI_MSIX_ENTRY_SIZE;
     uint16_t off, flags;
     uint32_t data;
 
@@ -772,12 +804,14 @@ static void op_aim(const uint8_t *a)
     vf.msix_dirty = vf.config_dirty = true;
     vf.port_dirty |= vf.cfg->port;
     vf.judge = false;
-    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_LOWER_ADDR, base[target] + (off & ~3u));
+    qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_LOWER_ADDR,
+                 base[target] + (off & ~3u));
     qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
     qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_DATA, le32_to_cpu(data));
     qtest_writel(vf.qts, entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
     flags = qpci_config_readw(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS);
-    if ((flags & (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)) != PCI_MSIX_FLAGS_ENABLE) {
+    if ((flags & (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)) !=
+        PCI_MSIX_FLAGS_ENABLE) {
         flags = (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
         qpci_config_writew(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS, flags);
     }
@@ -805,8 +839,9 @@ static void remapped(void)
  */
 static bool config_restore(void)
 {
-    static const uint8_t dwords[] = { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_1, PCI_BASE_ADDRESS_2,
-                                      PCI_BASE_ADDRESS_3, PCI_BASE_ADDRESS_4, PCI_BASE_ADDRESS_5,
+    static const uint8_t dwords[] = { PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_1,
+                                      PCI_BASE_ADDRESS_2, PCI_BASE_ADDRESS_3,
+                                      PCI_BASE_ADDRESS_4, PCI_BASE_ADDRESS_5,
                                       PCI_CACHE_LINE_SIZE };
     bool moved = false;
 
@@ -818,25 +853,29 @@ static bool config_restore(void)
             moved |= dwords[i] != PCI_CACHE_LINE_SIZE;
         }
     }
-    if (qpci_config_readw(vf.dev, PCI_COMMAND) != (uint16_t)vf.config[PCI_COMMAND / 4]) {
+    if (qpci_config_readw(vf.dev, PCI_COMMAND) !=
+        (uint16_t)vf.config[PCI_COMMAND / 4]) {
         qpci_config_writew(vf.dev, PCI_COMMAND, vf.config[PCI_COMMAND / 4]);
         moved = true;
     }
-    qpci_config_writeb(vf.dev, PCI_INTERRUPT_LINE, vf.config[PCI_INTERRUPT_LINE / 4]);
+    qpci_config_writeb(vf.dev, PCI_INTERRUPT_LINE,
+                       vf.config[PCI_INTERRUPT_LINE / 4]);
     memory_region_transaction_commit();
     return moved;
 }
 
 /* ---- the root port and hot-plug (port targets) ---- */
 
-/* MMCONFIG at VF_MMCONFIG, 256 buses, as firmware sets it up (PCIEXBAR, enable bit). */
+/* MMCONFIG at VF_MMCONFIG, 256 buses, as firmware sets it up (PCIEXBAR, enable
+ * bit). */
 static void mmconfig_on(void)
 {
     qpci_config_writel(vf.mch, 0x64, 0);
     qpci_config_writel(vf.mch, 0x60, VF_MMCONFIG | 1);
 }
 
-/* Bus numbers, the memory window, forwarding and bus mastering, slot power on. */
+/* Bus numbers, the memory window, forwarding and bus mastering, slot power on.
+ */
 static void port_setup(void)
 {
     uint16_t ctl;
@@ -850,9 +889,11 @@ static void port_setup(void)
     /* Base above limit: no prefetchable window (BAR 4 fits the other one). */
     qpci_config_writew(vf.rp, PCI_PREF_MEMORY_BASE, 0xfff0);
     qpci_config_writew(vf.rp, PCI_PREF_MEMORY_LIMIT, 0);
-    qpci_config_writew(vf.rp, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    qpci_config_writew(vf.rp, PCI_COMMAND,
+                       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     ctl = qpci_config_readw(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL);
-    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) | PCI_EXP_SLTCTL_PWR_IND_ON;
+    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) |
+          PCI_EXP_SLTCTL_PWR_IND_ON;
     qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
     memory_region_transaction_commit();
 }
@@ -862,10 +903,13 @@ static void attach(void)
 {
     vf.pdev = PCI_DEVICE(object_resolve_path(VF_PATH, NULL));
     g_assert(vf.pdev);
-    vf.ctrl_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory);
-    vf.ap_ram = memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_APERTURE].memory);
+    vf.ctrl_ram =
+        memory_region_get_ram_ptr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory);
+    vf.ap_ram = memory_region_get_ram_ptr(
+        vf.pdev->io_regions[VKMT_BAR_APERTURE].memory);
     pstrcpy(vf.ctrl_idstr, sizeof(vf.ctrl_idstr),
-            qemu_ram_get_idstr(vf.pdev->io_regions[VKMT_BAR_CTRL].memory->ram_block));
+            qemu_ram_get_idstr(
+                vf.pdev->io_regions[VKMT_BAR_CTRL].memory->ram_block));
     vf.present = true;
 }
 
@@ -887,8 +931,8 @@ static void slot_power_off(void)
 {
     uint16_t ctl = qpci_config_readw(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL);
 
-    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) | PCI_EXP_SLTCTL_PWR_OFF |
-          PCI_EXP_SLTCTL_PWR_IND_OFF;
+    ctl = (ctl & ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC)) |
+          PCI_EXP_SLTCTL_PWR_OFF | PCI_EXP_SLTCTL_PWR_IND_OFF;
     qpci_config_writew(vf.rp, vf.rp_exp + PCI_EXP_SLTCTL, ctl);
 }
 
@@ -911,7 +955,8 @@ static void plug(void)
         qdict_put_str(opts, "iothread", "io");
     }
     if (vf.log) {
-        fprintf(stderr, "[vkmt-fuzz] # qmp {'execute': 'device_add', 'arguments': {'driver': "
+        fprintf(stderr, "[vkmt-fuzz] # qmp {'execute': 'device_add', "
+                        "'arguments': {'driver': "
                         "'vkmt', 'id': 'vk', 'bus': 'rp', ...}}\n");
     }
     /*
@@ -920,7 +965,8 @@ static void plug(void)
      * same name (QEMU aborts on "RAMBlock ... already registered").
      */
     if (qemu_ram_block_by_name(vf.ctrl_idstr)) {
-        vf_fail("the unplugged device's control RAM still holds its name %s", vf.ctrl_idstr);
+        vf_fail("the unplugged device's control RAM still holds its name %s",
+                vf.ctrl_idstr);
     }
     dev = qdev_device_add_from_qdict(opts, false, &err);
     qobject_unref(opts);
@@ -946,8 +992,9 @@ static void op_plug(const uint8_t *a)
     switch (a[0] % VF_PLUG_COUNT) {
     case VF_PLUG_DEL:
         if (vf.log) {
-            fprintf(stderr, "[vkmt-fuzz] # qmp {'execute': 'device_del', 'arguments': "
-                            "{'id': 'vk'}}\n");
+            fprintf(stderr,
+                    "[vkmt-fuzz] # qmp {'execute': 'device_del', 'arguments': "
+                    "{'id': 'vk'}}\n");
         }
         qmp_device_del("vk", &err);
         if (err) {
@@ -968,8 +1015,10 @@ static void op_plug(const uint8_t *a)
     case VF_PLUG_BUS_RESET:
         vf.port_dirty = vf.config_dirty = vf.msix_dirty = true;
         ctl = qpci_config_readw(vf.rp, PCI_BRIDGE_CONTROL);
-        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl | PCI_BRIDGE_CTL_BUS_RESET);
-        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL, ctl & ~PCI_BRIDGE_CTL_BUS_RESET);
+        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL,
+                           ctl | PCI_BRIDGE_CTL_BUS_RESET);
+        qpci_config_writew(vf.rp, PCI_BRIDGE_CONTROL,
+                           ctl & ~PCI_BRIDGE_CTL_BUS_RESET);
         if (vf.present && config_restore()) { /* the reset cleared the BARs */
             remapped();
         }
@@ -1010,10 +1059,11 @@ static void qom_set(const char *property, QObject *val)
     if (vf.log) {
         GString *json = qobject_to_json(val);
 
-        /* After the last ']', so reorder_fuzzer_qtest_trace.py keeps it as a note. */
+        /* After the last ']', so reorder_fuzzer_qtest_trace.py keeps it as a
+         * note. */
         fprintf(stderr,
-                "[vkmt-fuzz] # qmp {'execute': 'qom-set', 'arguments': {'path': '" VF_PATH
-                "', 'property': '%s', 'value': %s}}\n",
+                "[vkmt-fuzz] # qmp {'execute': 'qom-set', 'arguments': "
+                "{'path': '" VF_PATH "', 'property': '%s', 'value': %s}}\n",
                 property, json->str);
         g_string_free(json, true);
     }
@@ -1048,9 +1098,11 @@ static void op_host(const uint8_t *a)
         qobject_unref(o);
         break;
     case VF_HOST_RESET:
-        /* As a machine reset: the device's reset and a PCI one (BARs, MSI-X). */
+        /* As a machine reset: the device's reset and a PCI one (BARs, MSI-X).
+         */
         if (vf.log) {
-            fprintf(stderr, "[vkmt-fuzz] # device reset: in a reproducer, system_reset and map "
+            fprintf(stderr, "[vkmt-fuzz] # device reset: in a reproducer, "
+                            "system_reset and map "
                             "the BARs again\n");
         }
         memory_region_transaction_begin();
@@ -1110,7 +1162,9 @@ static void run_op(const uint8_t *cmd, size_t len)
         [VF_OP_AIM] = VF_LEN_AIM,
         [VF_OP_PLUG] = VF_LEN_PLUG,
     };
-    uint8_t rec[VF_LEN_SQE_RAW] = { 0 }; /* the longest record; short ones read zeros */
+    uint8_t rec[VF_LEN_SQE_RAW] = {
+        0
+    }; /* the longest record; short ones read zeros */
     _Static_assert(VF_LEN_AIM < VF_LEN_SQE_RAW && VF_LEN_PLUG < VF_LEN_SQE_RAW,
                    "rec holds every record");
     uint8_t op = cmd[0] % VF_OP_COUNT;
@@ -1201,7 +1255,8 @@ static uint64_t stat_get(QDict *st, const char *key)
 static void vf_reset(void)
 {
     static const char *const zero_after_reset[] = {
-        "devices", "allocations", "resources", "committed_bytes", "offered_bytes",
+        "devices",         "allocations",   "resources",
+        "committed_bytes", "offered_bytes",
     };
     QObject *o;
     QDict *st;
@@ -1215,10 +1270,12 @@ static void vf_reset(void)
         remapped();
     }
     if (vf.msix_dirty) {
-        msix_reset(vf.pdev); /* disabled, table masked and cleared, nothing pending */
+        msix_reset(
+            vf.pdev); /* disabled, table masked and cleared, nothing pending */
     }
     reg_wr(VKMT_REG(status), 0);
-    /* Teardown runs in bounded steps in bottom halves; status reads 0 when done. */
+    /* Teardown runs in bounded steps in bottom halves; status reads 0 when
+     * done. */
     for (int i = 0; i < 100000 && reg_rd(VKMT_REG(status)); i++) {
         main_loop_wait(false);
     }
@@ -1232,8 +1289,8 @@ static void vf_reset(void)
     st = qobject_to(QDict, o);
     for (size_t i = 0; i < ARRAY_SIZE(zero_after_reset); i++) {
         if (stat_get(st, zero_after_reset[i])) {
-            vf_fail("after a device reset, stats.%s = %" PRIu64, zero_after_reset[i],
-                    stat_get(st, zero_after_reset[i]));
+            vf_fail("after a device reset, stats.%s = %" PRIu64,
+                    zero_after_reset[i], stat_get(st, zero_after_reset[i]));
         }
     }
     qobject_unref(o);
@@ -1244,7 +1301,8 @@ static void vf_reset(void)
     /* Staging keeps what an input wrote (claims clear the rings): clear it. */
     for (uint32_t q = 0; q < VF_QUEUES; q++) {
         if (vf.written & (1u << q)) {
-            memset(vf.ctrl_ram + (size_t)q * VKMT_QUEUE_STRIDE, 0, VKMT_QUEUE_STRIDE);
+            memset(vf.ctrl_ram + (size_t)q * VKMT_QUEUE_STRIDE, 0,
+                   VKMT_QUEUE_STRIDE);
         }
     }
     if (vf.ap_all) {
@@ -1267,7 +1325,8 @@ static void vkmt_fuzz(QTestState *s, const unsigned char *data, size_t size)
     const unsigned char *cmd = data;
 
     while (size) {
-        const unsigned char *next = memmem(cmd, size, VF_SEPARATOR, VF_SEPARATOR_LEN);
+        const unsigned char *next =
+            memmem(cmd, size, VF_SEPARATOR, VF_SEPARATOR_LEN);
         size_t len = next ? (size_t)(next - cmd) : size;
 
         if (len) {
@@ -1309,7 +1368,8 @@ static void vkmt_pre_fuzz(QTestState *s)
     vf.verbose = getenv("VKMT_FUZZ_VERBOSE") != NULL;
     vf.bus = qpci_new_pc(s, NULL);
     if (vf.cfg->port) {
-        /* QEMU has the file open: leave nothing behind when the fuzzer is killed. */
+        /* QEMU has the file open: leave nothing behind when the fuzzer is
+         * killed. */
         unlink(vf.file_path);
         rmdir(vf.file_dir);
         vf.mch = qpci_device_find(vf.bus, 0);
@@ -1322,11 +1382,13 @@ static void vkmt_pre_fuzz(QTestState *s)
         port_setup();
         vf.dev = qpci_device_find(vf.bus, VF_SELF_BDF);
     } else {
-        qpci_device_foreach(vf.bus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID, found, &vf.dev);
+        qpci_device_foreach(vf.bus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID,
+                            found, &vf.dev);
     }
     g_assert(vf.dev);
     if (vf.iothread) {
-        vf.io_ctx = iothread_get_aio_context(IOTHREAD(object_resolve_path("/objects/io", NULL)));
+        vf.io_ctx = iothread_get_aio_context(
+            IOTHREAD(object_resolve_path("/objects/io", NULL)));
         qemu_event_init(&vf.io_done, false);
     }
     vf.regs = qpci_iomap(vf.dev, VKMT_BAR_REGS, NULL).addr;
@@ -1340,8 +1402,9 @@ static void vkmt_pre_fuzz(QTestState *s)
 
     vf.msix_cap = qpci_find_capability(vf.dev, PCI_CAP_ID_MSIX, 0);
     g_assert(vf.msix_cap);
-    vf.msix_vectors =
-        (qpci_config_readw(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1;
+    vf.msix_vectors = (qpci_config_readw(vf.dev, vf.msix_cap + PCI_MSIX_FLAGS) &
+                       PCI_MSIX_FLAGS_QSIZE) +
+                      1;
     table = qpci_config_readl(vf.dev, vf.msix_cap + PCI_MSIX_TABLE);
     pba = qpci_config_readl(vf.dev, vf.msix_cap + PCI_MSIX_PBA);
     g_assert((table & PCI_MSIX_FLAGS_BIRMASK) == VKMT_BAR_MSIX);
@@ -1359,8 +1422,9 @@ static void vkmt_pre_fuzz(QTestState *s)
     vf.judge = true;
     if (vf.verbose) {
         fprintf(stderr,
-                "vkmt-fuzz: BARs: regs 0x%" PRIx64 ", MSI-X 0x%" PRIx64 ", control 0x%" PRIx64
-                ", aperture 0x%" PRIx64 "; MSI-X capability at 0x%x, %u vectors\n",
+                "vkmt-fuzz: BARs: regs 0x%" PRIx64 ", MSI-X 0x%" PRIx64
+                ", control 0x%" PRIx64 ", aperture 0x%" PRIx64
+                "; MSI-X capability at 0x%x, %u vectors\n",
                 vf.regs, vf.msix, vf.ctrl, vf.ap, vf.msix_cap, vf.msix_vectors);
     }
 }
@@ -1390,10 +1454,12 @@ static GString *vkmt_fuzz_cmdline(FuzzTarget *t)
     vf.cfg = t->opaque;
     vf.deferred = strcmp(vf.cfg->doorbell, "inline") != 0;
     vf.iothread = strcmp(vf.cfg->doorbell, "iothread") == 0;
-    g_string_append(cmd, " -display none -machine q35,accel=qtest -m 64M -nodefaults");
+    g_string_append(
+        cmd, " -display none -machine q35,accel=qtest -m 64M -nodefaults");
     if (!vf.cfg->port) {
-        g_string_append_printf(cmd, " -device vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s",
-                               VF_QUEUES, (unsigned)VF_APERTURE, vf.cfg->doorbell);
+        g_string_append_printf(
+            cmd, " -device vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s",
+            VF_QUEUES, (unsigned)VF_APERTURE, vf.cfg->doorbell);
     } else {
         make_memdev_file();
         /* Native PCIe hot-plug (Slot Control), as with ACPI hot-plug off. */
@@ -1401,11 +1467,13 @@ static GString *vkmt_fuzz_cmdline(FuzzTarget *t)
             cmd,
             " -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
             " -device pcie-root-port,id=rp,bus=pcie.0,addr=0x%x,chassis=1"
-            " -object memory-backend-file,id=ap,mem-path=%s,size=%u,share=on,offset=%u%s"
+            " -object "
+            "memory-backend-file,id=ap,mem-path=%s,size=%u,share=on,offset=%u%s"
             " -device vkmt,id=vk,bus=rp,queues=%u,memdev=ap,doorbell=%s%s",
-            VF_PORT_BDF >> 3, vf.file_path, (unsigned)VF_APERTURE, (unsigned)VF_FILE_OFFSET,
-            vf.iothread ? " -object iothread,id=io" : "", VF_QUEUES, vf.cfg->doorbell,
-            vf.iothread ? ",iothread=io" : "");
+            VF_PORT_BDF >> 3, vf.file_path, (unsigned)VF_APERTURE,
+            (unsigned)VF_FILE_OFFSET,
+            vf.iothread ? " -object iothread,id=io" : "", VF_QUEUES,
+            vf.cfg->doorbell, vf.iothread ? ",iothread=io" : "");
     }
     g_string_append_printf(cmd, " %s", getenv("QEMU_FUZZ_ARGS") ?: "");
     return cmd;
@@ -1419,15 +1487,18 @@ static void register_vkmt_fuzz_targets(void)
         VfConfig cfg;
     } targets[] = {
         { "vkmt-fuzz",
-          "Fuzz the vkmt device like a guest driver and its host: registers, rings and "
-          "staging in control memory, doorbells, config space, MSI-X, QMP trim/budget; "
+          "Fuzz the vkmt device like a guest driver and its host: registers, "
+          "rings and "
+          "staging in control memory, doorbells, config space, MSI-X, QMP "
+          "trim/budget; "
           "device reset per input",
           { "inline", false } },
         { "vkmt-fuzz-ioeventfd",
           "vkmt-fuzz with doorbell=ioeventfd (eventfd and bottom-half path)",
           { "ioeventfd", false } },
         { "vkmt-fuzz-port",
-          "vkmt-fuzz behind a pcie-root-port: MSI-X aimed at config space, hot-unplug and "
+          "vkmt-fuzz behind a pcie-root-port: MSI-X aimed at config space, "
+          "hot-unplug and "
           "re-plug, a share=on memory-backend-file aperture at an offset",
           { "inline", true } },
         { "vkmt-fuzz-port-ioeventfd",

@@ -41,24 +41,30 @@
 #include <stdint.h>
 
 enum vkmt_fuzz_op {
-    VF_OP_BRING_UP,   /* u8 features: status handshake, driver_features = features */
-    VF_OP_CLAIM,      /* (none): read queue_claim; a queue it returns starts afresh */
-    VF_OP_RELEASE,    /* u8 queue selector: write queue_release */
-    VF_OP_REAP,       /* u8 queue selector, i8 delta: queue_reap of sh_claim_seq + delta */
-    VF_OP_CMD,        /* struct vf_cmd: one well-formed-by-construction command */
-    VF_OP_SQE_RAW,    /* u8 queue selector, 64 bytes: a raw SQE (cid replaced) */
+    VF_OP_BRING_UP, /* u8 features: status handshake, driver_features = features
+                     */
+    VF_OP_CLAIM,   /* (none): read queue_claim; a queue it returns starts afresh
+                    */
+    VF_OP_RELEASE, /* u8 queue selector: write queue_release */
+    VF_OP_REAP,    /* u8 queue selector, i8 delta: queue_reap of sh_claim_seq +
+                      delta */
+    VF_OP_CMD,     /* struct vf_cmd: one well-formed-by-construction command */
+    VF_OP_SQE_RAW, /* u8 queue selector, 64 bytes: a raw SQE (cid replaced) */
     VF_OP_DOORBELL,   /* u8 queue selector, u8 how (VF_DB_*), u32 value */
     VF_OP_REG_WRITE,  /* u16 offset (4-aligned, in BAR 0), u32 value */
     VF_OP_REG_READ,   /* u16 offset */
-    VF_OP_CTRL_WRITE, /* u32 offset (in BAR 2), data: raw control memory (rings, staging) */
-    VF_OP_CFG_WRITE,  /* u8 size (1, 2, 4), u8 offset, u32 value: PCI config space (not
-                       * the command register or BARs: writes there are dropped) */
+    VF_OP_CTRL_WRITE, /* u32 offset (in BAR 2), data: raw control memory (rings,
+                         staging) */
+    VF_OP_CFG_WRITE,  /* u8 size (1, 2, 4), u8 offset, u32 value: PCI config
+                       * space (not  the command register or BARs: writes there
+                       * are dropped) */
     VF_OP_CFG_READ,   /* u8 size, u8 offset */
     VF_OP_MSIX,       /* u8 how (VF_MSIX_*), u16 offset, u32 value */
-    VF_OP_HOST,       /* u8 what (VF_HOST_*), u64 value: the host side (QMP, reset) */
-    VF_OP_APERTURE,   /* u32 offset (in BAR 4), data: allocation content */
-    VF_OP_AIM,        /* u8 vector, u8 target (VF_AIM_*), u16 offset, u32 data: MSI-X entry */
-    VF_OP_PLUG,       /* u8 how (VF_PLUG_*): hot-unplug, re-plug, bus reset */
+    VF_OP_HOST, /* u8 what (VF_HOST_*), u64 value: the host side (QMP, reset) */
+    VF_OP_APERTURE, /* u32 offset (in BAR 4), data: allocation content */
+    VF_OP_AIM,  /* u8 vector, u8 target (VF_AIM_*), u16 offset, u32 data: MSI-X
+                   entry */
+    VF_OP_PLUG, /* u8 how (VF_PLUG_*): hot-unplug, re-plug, bus reset */
     VF_OP_COUNT
 };
 
@@ -72,7 +78,8 @@ enum vkmt_fuzz_op {
 #define VF_LEN_DOORBELL 6
 #define VF_LEN_REG_WRITE 6
 #define VF_LEN_REG_READ 2
-#define VF_LEN_CTRL_WRITE 4 /* + data, at most VF_DATA_MAX bytes (none: 4 zero bytes) */
+#define VF_LEN_CTRL_WRITE                                                      \
+    4 /* + data, at most VF_DATA_MAX bytes (none: 4 zero bytes) */
 #define VF_LEN_CFG_WRITE 6
 #define VF_LEN_CFG_READ 2
 #define VF_LEN_MSIX 7
@@ -95,12 +102,17 @@ enum vkmt_fuzz_op {
  * parts, picked by the SQ index modulo 16, when both fit in one (so that the
  * commands of a batch do not overwrite each other's); else at staging 0.
  */
-#define VF_PAY_NONE 0u    /* payload_off = payload_len = 0 */
-#define VF_PAY_HANDLES 1u /* count u32 handles from the pool (below) */
-#define VF_PAY_DESCS 2u   /* count alloc descs, size pval (VF_VARY: x1, x2, x3) */
-#define VF_PAY_RAW 3u     /* payload_off = pval, payload_len = count * 4 (VF_VARY: * 16) */
+/* payload_off = payload_len = 0 */
+#define VF_PAY_NONE 0u
+/* count u32 handles from the pool (below) */
+#define VF_PAY_HANDLES 1u
+/* count alloc descs, size pval (VF_VARY: x1, x2, x3) */
+#define VF_PAY_DESCS 2u
+/* payload_off = pval, payload_len = count * 4 (VF_VARY: * 16) */
+#define VF_PAY_RAW 3u
 #define VF_PAY_MASK 3u
-#define VF_RESULTS 0x04u /* result area after the payload: count * 4 bytes (QUERY_STATS: 128) */
+/* result area after the payload: count * 4 bytes (QUERY_STATS: 128) */
+#define VF_RESULTS 0x04u
 #define VF_VARY 0x08u
 /* VF_PAY_DESCS: every descriptor's flags and dims are arg64's low and high
  * words (2D textures: format, width, height), and the SQE's arg64 is 0. */
@@ -112,7 +124,8 @@ enum vkmt_fuzz_op {
  * empty pool gives pval itself.
  */
 
-/* One command; fields not named by the mode are copied into the SQE as they are. */
+/* One command; fields not named by the mode are copied into the SQE as they
+ * are. */
 struct vf_cmd {
     uint8_t q;      /* queue selector */
     uint8_t opcode; /* VKMT_OP_*, any byte */
@@ -127,18 +140,21 @@ struct vf_cmd {
     uint32_t pval;  /* payload parameter (see VF_PAY_*) */
     uint64_t arg64; /* SQE arg64 */
 };
-_Static_assert(sizeof(struct vf_cmd) == VF_LEN_CMD, "vf_cmd is a packed record");
+_Static_assert(sizeof(struct vf_cmd) == VF_LEN_CMD,
+               "vf_cmd is a packed record");
 
 /* VF_OP_DOORBELL how (modulo VF_DB_COUNT). */
 enum {
     VF_DB_TAIL,   /* sh_sq_tail = tail, ring with tail: what a driver does */
     VF_DB_RAW,    /* ring with value */
-    VF_DB_SHARED, /* sh_sq_tail = value, ring with tail (deferred modes read the header) */
+    VF_DB_SHARED, /* sh_sq_tail = value, ring with tail (deferred modes read the
+                     header) */
     VF_DB_NUDGE,  /* ring with tail + (int8_t)value */
     VF_DB_COUNT
 };
 
-/* VF_OP_MSIX how (modulo VF_MSIX_COUNT); offsets are within the table or PBA. */
+/* VF_OP_MSIX how (modulo VF_MSIX_COUNT); offsets are within the table or PBA.
+ */
 enum {
     VF_MSIX_ENABLE, /* set MSI-X enable (value bit 0: also set function mask) */
     VF_MSIX_DISABLE,
@@ -153,8 +169,9 @@ enum {
     VF_HOST_BUDGET,  /* qom-set budget value (0: half the aperture) */
     VF_HOST_REMOVED, /* qom-set removed (value bit 0) */
     VF_HOST_STATS,   /* qom-get stats */
-    VF_HOST_RESET,   /* a machine-style reset of the device (config space too) */
-    VF_HOST_FLUSH,   /* run the main loop (bottom halves of the deferred doorbell modes) */
+    VF_HOST_RESET, /* a machine-style reset of the device (config space too) */
+    VF_HOST_FLUSH, /* run the main loop (bottom halves of the deferred doorbell
+                      modes) */
     VF_HOST_COUNT
 };
 
@@ -168,7 +185,8 @@ enum {
  */
 enum {
     VF_AIM_PORT,     /* the root port's config space (VF_PORT_BDF) */
-    VF_AIM_PORT_EXP, /* the same, offset counted from its PCI Express capability */
+    VF_AIM_PORT_EXP, /* the same, offset counted from its PCI Express capability
+                      */
     VF_AIM_SELF,     /* the device's own config space (VF_SELF_BDF) */
     VF_AIM_LAPIC,    /* 0xfee00000: an ordinary MSI */
     VF_AIM_COUNT
@@ -179,14 +197,18 @@ enum {
 
 /* VF_OP_PLUG how (modulo VF_PLUG_COUNT); only the port targets can unplug. */
 enum {
-    VF_PLUG_DEL,       /* QMP device_del: the root port presses its attention button */
-    VF_PLUG_POWER_OFF, /* the guest turns the slot's power and indicator off: unplug */
-    VF_PLUG_ADD,       /* QMP device_add when unplugged, slot power on, BARs mapped */
-    VF_PLUG_BUS_RESET, /* the guest pulses Secondary Bus Reset in Bridge Control */
+    VF_PLUG_DEL, /* QMP device_del: the root port presses its attention button
+                  */
+    VF_PLUG_POWER_OFF, /* the guest turns the slot's power and indicator off:
+                          unplug */
+    VF_PLUG_ADD, /* QMP device_add when unplugged, slot power on, BARs mapped */
+    VF_PLUG_BUS_RESET, /* the guest pulses Secondary Bus Reset in Bridge Control
+                        */
     VF_PLUG_COUNT
 };
 
-#define VF_POOL_MAX 256   /* handles kept per input */
-#define VF_HARVEST_MAX 64 /* allocation handles harvested per CREATE_ALLOCATIONS */
+#define VF_POOL_MAX 256 /* handles kept per input */
+#define VF_HARVEST_MAX                                                         \
+    64 /* allocation handles harvested per CREATE_ALLOCATIONS */
 
 #endif /* VKMT_FUZZ_H */

@@ -27,7 +27,8 @@
 
 #define PAGE VKMT_PAGE_SIZE
 #define NQUEUES 4 /* as the target's device */
-/* What the target's device offers (guest-trim on), and what the seeds' driver takes. */
+/* What the target's device offers (guest-trim on), and what the seeds' driver
+ * takes. */
 #define OFFERED (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES)
 #define FEATURES (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
 
@@ -60,8 +61,8 @@ static void append(struct seed *s, const void *p, size_t n)
  * One operation. Trailing zero bytes of a record are left out (the target
  * reads a short record as zero-padded) unless data follows it.
  */
-static void emit_data(struct seed *s, uint8_t op, const void *rec, size_t n, const void *data,
-                      size_t dn)
+static void emit_data(struct seed *s, uint8_t op, const void *rec, size_t n,
+                      const void *data, size_t dn)
 {
     const uint8_t *r = rec;
 
@@ -153,7 +154,8 @@ static void cmd(struct seed *s, struct vf_cmd c)
     emit(s, VF_OP_CMD, &c, sizeof(c));
 }
 
-/* A CREATE_DEVICE that is expected to fail or to be ignored: nothing harvested. */
+/* A CREATE_DEVICE that is expected to fail or to be ignored: nothing harvested.
+ */
 static void create_device_refused(struct seed *s, uint8_t q)
 {
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_DEVICE });
@@ -166,9 +168,10 @@ static uint32_t create_device(struct seed *s, uint8_t q)
     return s->npool - 1;
 }
 
-/* A CREATE_ALLOCATIONS expected to fail (no room, bad sizes): nothing harvested. */
-static void create_refused(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size,
-                           uint8_t sqe_flags)
+/* A CREATE_ALLOCATIONS expected to fail (no room, bad sizes): nothing
+ * harvested. */
+static void create_refused(struct seed *s, uint8_t q, uint32_t dev, uint16_t n,
+                           uint32_t size, uint8_t sqe_flags)
 {
     cmd(s, (struct vf_cmd){ .q = q,
                             .opcode = VKMT_OP_CREATE_ALLOCATIONS,
@@ -179,9 +182,10 @@ static void create_refused(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, 
                             .pval = size });
 }
 
-/* @n allocations of @size bytes (VF_VARY: x1, x2, x3); returns the first's pool index. */
-static uint32_t create(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size,
-                       uint8_t vary)
+/* @n allocations of @size bytes (VF_VARY: x1, x2, x3); returns the first's pool
+ * index. */
+static uint32_t create(struct seed *s, uint8_t q, uint32_t dev, uint16_t n,
+                       uint32_t size, uint8_t vary)
 {
     uint32_t first;
 
@@ -196,11 +200,11 @@ static uint32_t create(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint
     return first;
 }
 
-/* @n 2D textures of @w x @h in @format (VF_SHAPE), @size bytes each; returns the
- * first's pool index, or nothing harvested when @refused. */
-static uint32_t create_textures(struct seed *s, uint8_t q, uint32_t dev, uint16_t n,
-                                uint32_t format, uint32_t w, uint32_t h, uint32_t size,
-                                bool refused)
+/* @n 2D textures of @w x @h in @format (VF_SHAPE), @size bytes each; returns
+ * the first's pool index, or nothing harvested when @refused. */
+static uint32_t create_textures(struct seed *s, uint8_t q, uint32_t dev,
+                                uint16_t n, uint32_t format, uint32_t w,
+                                uint32_t h, uint32_t size, bool refused)
 {
     uint32_t first = s->npool;
 
@@ -218,8 +222,10 @@ static uint32_t create_textures(struct seed *s, uint8_t q, uint32_t dev, uint16_
     return first;
 }
 
-/* A resource of @n allocations; returns the resource's pool index (members follow). */
-static uint32_t create_resource(struct seed *s, uint8_t q, uint32_t dev, uint16_t n, uint32_t size)
+/* A resource of @n allocations; returns the resource's pool index (members
+ * follow). */
+static uint32_t create_resource(struct seed *s, uint8_t q, uint32_t dev,
+                                uint16_t n, uint32_t size)
 {
     uint32_t res = s->npool;
 
@@ -236,12 +242,15 @@ static uint32_t create_resource(struct seed *s, uint8_t q, uint32_t dev, uint16_
 
 static void lock(struct seed *s, uint8_t q, uint32_t dev, uint32_t a)
 {
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_LOCK, .hsel = P(dev), .asel = P(a) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_LOCK, .hsel = P(dev), .asel = P(a) });
 }
 
 static void unlock(struct seed *s, uint8_t q, uint32_t dev, uint32_t a)
 {
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_UNLOCK, .hsel = P(dev), .asel = P(a) });
+    cmd(s,
+        (struct vf_cmd){
+            .q = q, .opcode = VKMT_OP_UNLOCK, .hsel = P(dev), .asel = P(a) });
 }
 
 /* Element list: pool[first], pool[first + 1], ... */
@@ -250,8 +259,8 @@ static uint32_t list(uint32_t first)
     return (first & 0xff) | 1u << 8;
 }
 
-static void offer(struct seed *s, uint8_t q, uint32_t dev, uint32_t first, uint16_t n,
-                  uint32_t prio, uint32_t flags, uint8_t sqe_flags)
+static void offer(struct seed *s, uint8_t q, uint32_t dev, uint32_t first,
+                  uint16_t n, uint32_t prio, uint32_t flags, uint8_t sqe_flags)
 {
     cmd(s, (struct vf_cmd){ .q = q,
                             .opcode = VKMT_OP_OFFER,
@@ -264,8 +273,8 @@ static void offer(struct seed *s, uint8_t q, uint32_t dev, uint32_t first, uint1
                             .pval = list(first) });
 }
 
-static void reclaim(struct seed *s, uint8_t q, uint32_t subject, uint32_t first, uint16_t n,
-                    uint8_t sqe_flags)
+static void reclaim(struct seed *s, uint8_t q, uint32_t subject, uint32_t first,
+                    uint16_t n, uint8_t sqe_flags)
 {
     bool results = sqe_flags & VKMT_SQE_F_WRITE_RESULTS;
 
@@ -278,7 +287,8 @@ static void reclaim(struct seed *s, uint8_t q, uint32_t subject, uint32_t first,
                             .pval = list(first) });
 }
 
-static void destroy(struct seed *s, uint8_t q, uint32_t dev, uint32_t first, uint16_t n)
+static void destroy(struct seed *s, uint8_t q, uint32_t dev, uint32_t first,
+                    uint16_t n)
 {
     cmd(s, (struct vf_cmd){ .q = q,
                             .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
@@ -336,7 +346,8 @@ static void sqe_raw(struct seed *s, uint8_t q, struct vkmt_sqe sqe)
 }
 
 /* Raw bytes at byte @off of queue @qsel's region of control memory. */
-static void ctrl_write(struct seed *s, uint8_t qsel, uint32_t off, const void *data, size_t n)
+static void ctrl_write(struct seed *s, uint8_t qsel, uint32_t off,
+                       const void *data, size_t n)
 {
     uint8_t rec[VF_LEN_CTRL_WRITE];
 
@@ -360,7 +371,8 @@ static void msix(struct seed *s, uint8_t how, uint16_t off, uint32_t val)
     emit(s, VF_OP_MSIX, rec, sizeof(rec));
 }
 
-static void cfg_write(struct seed *s, uint8_t size_sel, uint8_t off, uint32_t val)
+static void cfg_write(struct seed *s, uint8_t size_sel, uint8_t off,
+                      uint32_t val)
 {
     uint8_t rec[VF_LEN_CFG_WRITE] = { size_sel, off };
 
@@ -376,9 +388,11 @@ static void cfg_read(struct seed *s, uint8_t size_sel, uint8_t off)
 }
 
 /* Vector @vector's message to @off in @target (VF_AIM_*), with @data. */
-static void aim(struct seed *s, uint8_t vector, uint8_t target, uint16_t off, uint32_t data)
+static void aim(struct seed *s, uint8_t vector, uint8_t target, uint16_t off,
+                uint32_t data)
 {
-    uint8_t rec[VF_LEN_AIM] = { vector, target, (uint8_t)off, (uint8_t)(off >> 8) };
+    uint8_t rec[VF_LEN_AIM] = { vector, target, (uint8_t)off,
+                                (uint8_t)(off >> 8) };
 
     put32(rec + 4, data);
     emit(s, VF_OP_AIM, rec, sizeof(rec));
@@ -419,7 +433,8 @@ static void fill_pattern(uint8_t *p, size_t n, uint8_t k)
 
 /* ---- workloads ---- */
 
-/* The qtest's lifecycle: fill, offer LOW and HIGH, host trim of one page, reclaim. */
+/* The qtest's lifecycle: fill, offer LOW and HIGH, host trim of one page,
+ * reclaim. */
 static void w_lifecycle(struct seed *s)
 {
     uint8_t q, pat[64];
@@ -445,23 +460,27 @@ static void w_lifecycle(struct seed *s)
 /* Every priority, then guest trims of growing size; reclaim everything. */
 static void w_priorities(struct seed *s)
 {
-    static const uint32_t prio[] = { VKMT_PRIO_LOW, VKMT_PRIO_NORMAL, VKMT_PRIO_HIGH,
-                                     VKMT_PRIO_AUTO };
+    static const uint32_t prio[] = { VKMT_PRIO_LOW, VKMT_PRIO_NORMAL,
+                                     VKMT_PRIO_HIGH, VKMT_PRIO_AUTO };
     uint8_t q;
     uint32_t dev = open_device(s, &q);
     uint32_t a = create(s, q, dev, 8, PAGE, VF_VARY);
 
     for (uint32_t i = 0; i < 8; i++) {
-        offer(s, q, dev, a + i, 1, prio[i % 4], i % 3 == 0 ? VKMT_OFFER_F_IMMEDIATE : 0, 0);
+        offer(s, q, dev, a + i, 1, prio[i % 4],
+              i % 3 == 0 ? VKMT_OFFER_F_IMMEDIATE : 0, 0);
     }
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = PAGE });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 4 * PAGE });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s,
+        (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 4 * PAGE });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
     reclaim(s, q, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS);
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM });
 }
 
-/* The budget over QMP: lowering it discards offered content, creation meets pressure. */
+/* The budget over QMP: lowering it discards offered content, creation meets
+ * pressure. */
 static void w_budget(struct seed *s)
 {
     uint8_t q;
@@ -473,10 +492,12 @@ static void w_budget(struct seed *s)
     reg_read(s, VKMT_REG(budget_lo));
     reg_read(s, VKMT_REG(config_generation));
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 1 });
-    create_refused(s, q, dev, 2, PAGE, 0); /* no room: GRAPHICS_NO_VIDEO_MEMORY */
+    cmd(s,
+        (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 1 });
+    create_refused(s, q, dev, 2, PAGE,
+                   0); /* no room: GRAPHICS_NO_VIDEO_MEMORY */
     offer(s, q, dev, a + 2, 2, VKMT_PRIO_LOW, 0, 0);
-    create(s, q, dev, 1, 2 * PAGE, 0);                  /* fits after discarding */
+    create(s, q, dev, 1, 2 * PAGE, 0); /* fits after discarding */
     reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS); /* NO_MEMORY */
     host(s, VF_HOST_BUDGET, 0);
     reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS);
@@ -487,14 +508,16 @@ static void w_pressure(struct seed *s)
 {
     uint8_t q;
     uint32_t dev = open_device(s, &q);
-    uint32_t a = create(s, q, dev, 64, 8 * PAGE, 0); /* the whole 2 MiB budget */
+    uint32_t a =
+        create(s, q, dev, 64, 8 * PAGE, 0); /* the whole 2 MiB budget */
 
     create_refused(s, q, dev, 1, PAGE, 0); /* over budget */
     offer(s, q, dev, a, 32, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
     offer(s, q, dev, a + 32, 32, VKMT_PRIO_NORMAL, 0, 0);
     create(s, q, dev, 32, 16 * PAGE, 0); /* evicts the LOW ones */
     reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
 }
 
 /* AllowDecommit: NOT_COMMITTED, then RECOMMIT; destroy what is left. */
@@ -507,7 +530,8 @@ static void w_decommit(struct seed *s)
     offer(s, q, dev, a, 3, VKMT_PRIO_AUTO, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
     host(s, VF_HOST_TRIM, 0);
     reclaim(s, q, dev, a, 1, VKMT_SQE_F_WRITE_RESULTS);
-    reclaim(s, q, dev, a + 1, 1, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    reclaim(s, q, dev, a + 1, 1,
+            VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
     reclaim(s, q, dev, a + 2, 1, 0);
     lock(s, q, dev, a + 1);
     destroy(s, q, dev, a, 1);
@@ -516,7 +540,8 @@ static void w_decommit(struct seed *s)
     destroy(s, q, dev, a + 1, 1);
 }
 
-/* Resources: offered and reclaimed as one, worst result, destroyed only whole. */
+/* Resources: offered and reclaimed as one, worst result, destroyed only whole.
+ */
 static void w_resources(struct seed *s)
 {
     uint8_t q;
@@ -530,16 +555,20 @@ static void w_resources(struct seed *s)
     host(s, VF_HOST_TRIM, PAGE);
     cmd(s, (struct vf_cmd){ .q = q,
                             .opcode = VKMT_OP_RECLAIM,
-                            .flags = VKMT_SQE_F_RESOURCES | VKMT_SQE_F_WRITE_RESULTS,
+                            .flags =
+                                VKMT_SQE_F_RESOURCES | VKMT_SQE_F_WRITE_RESULTS,
                             .hsel = P(dev),
                             .mode = VF_PAY_HANDLES | VF_RESULTS,
                             .count = 2,
                             .pval = (r & 0xff) | (r2 - r) << 8 }); /* r, r2 */
     destroy(s, q, dev, r + 1, 1); /* a member by its own handle: refused */
-    cmd(s, (struct vf_cmd){
-               .q = q, .opcode = VKMT_OP_DESTROY_ALLOCATIONS, .hsel = P(dev), .asel = P(r) });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
+                            .hsel = P(dev),
+                            .asel = P(r) });
     destroy(s, q, dev, solo, 1);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
 }
 
 /* A paging queue: reclaim through it, its fence counts, query and destroy. */
@@ -549,24 +578,33 @@ static void w_paging_queue(struct seed *s)
     uint32_t dev = open_device(s, &q);
     uint32_t pq, a;
 
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
     pq = s->npool;
     harvested(s, 2);
-    cmd(s, (struct vf_cmd){
-               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev), .aval = 0xffffffff });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_PAGING_QUEUE,
+                            .hsel = P(dev),
+                            .aval = 0xffffffff });
     harvested(s, 2);
     a = create(s, q, dev, 2, PAGE, 0);
     offer(s, q, dev, a, 2, VKMT_PRIO_NORMAL, 0, 0);
     reclaim(s, q, pq, a, 2, VKMT_SQE_F_PAGING_QUEUE | VKMT_SQE_F_WRITE_RESULTS);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
     reclaim(s, q, pq, a, 2, VKMT_SQE_F_PAGING_QUEUE);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_PAGING_QUEUE, .hsel = P(pq) });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_DESTROY_PAGING_QUEUE, .hsel = P(pq) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_FENCE, .hsel = P(pq + 1) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
 }
 
-/* Two processes: foreign handles are refused, a release frees what a queue owned, reaping. */
+/* Two processes: foreign handles are refused, a release frees what a queue
+ * owned, reaping. */
 static void w_two_queues(struct seed *s)
 {
     uint8_t q0, q1;
@@ -577,11 +615,13 @@ static void w_two_queues(struct seed *s)
     uint8_t reap[VF_LEN_REAP] = { q1, 0 };
 
     offer(s, q0, d1, a1, 1, VKMT_PRIO_LOW, 0, 0); /* another queue's device */
-    offer(s, q0, d0, a1, 1, VKMT_PRIO_LOW, 0, 0); /* another queue's allocation */
+    offer(s, q0, d0, a1, 1, VKMT_PRIO_LOW, 0,
+          0); /* another queue's allocation */
     offer(s, q1, d1, a1, 2, VKMT_PRIO_LOW, 0, 0);
     offer(s, q0, d0, a0, 2, VKMT_PRIO_HIGH, 0, 0);
     release(s, q1);
-    cmd(s, (struct vf_cmd){ .q = q0, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){
+               .q = q0, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
     q1 = claim(s);
     d1 = create_device(s, q1);
     create(s, q1, d1, 1, PAGE, 0);
@@ -608,9 +648,11 @@ static void w_batch(struct seed *s)
                             .pval = PAGE });
     a = s->npool;
     harvested(s, 4);
-    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
     cmd(s,
-        (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+        (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                            .opcode = VKMT_OP_QUERY_STATS,
+                            .mode = VF_RESULTS });
     doorbell(s, q, VF_DB_TAIL, 0);
     for (uint32_t i = 0; i < 4; i++) {
         cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
@@ -622,11 +664,13 @@ static void w_batch(struct seed *s)
                                 .pval = list(a + i) });
     }
     doorbell(s, q, VF_DB_NUDGE, 0);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 2 * PAGE });
+    cmd(s,
+        (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM, .arg64 = 2 * PAGE });
     reclaim(s, q, dev, a, 4, VKMT_SQE_F_WRITE_RESULTS);
 }
 
-/* The largest batches: 10240 elements (duplicates from a small pool) and 64 distinct. */
+/* The largest batches: 10240 elements (duplicates from a small pool) and 64
+ * distinct. */
 static void w_big_batch(struct seed *s)
 {
     uint8_t q;
@@ -635,8 +679,9 @@ static void w_big_batch(struct seed *s)
 
     offer(s, q, dev, a, 64, VKMT_PRIO_LOW, 0, 0);
     reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS);
-    offer(s, q, dev, a, VKMT_MAX_BATCH, VKMT_PRIO_LOW, 0, 0); /* duplicates: refused */
-    create_refused(s, q, dev, VKMT_MAX_BATCH, 1, 0);          /* no room */
+    offer(s, q, dev, a, VKMT_MAX_BATCH, VKMT_PRIO_LOW, 0,
+          0);                                        /* duplicates: refused */
+    create_refused(s, q, dev, VKMT_MAX_BATCH, 1, 0); /* no room */
     create(s, q, dev, 300, 1, 0);
     destroy(s, q, dev, a, 64);
 }
@@ -655,11 +700,18 @@ static void w_malformed(struct seed *s)
     destroy(s, q, dev, stale, 1);
     sqe_raw(s, q, (struct vkmt_sqe){ .opcode = 0x42 });
     sqe_raw(s, q, (struct vkmt_sqe){ .opcode = 0 });
-    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 });
-    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } });
-    sqe_raw(s, q, (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 });
-    offer(s, q, dev, h, 0, VKMT_PRIO_LOW, 0, 0);                  /* count 0 */
-    offer(s, q, dev, h, VKMT_MAX_BATCH + 1, VKMT_PRIO_LOW, 0, 0); /* count 10241 */
+    sqe_raw(
+        s, q,
+        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 });
+    sqe_raw(s, q,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE,
+                               .reserved1 = { [3] = 9 } });
+    sqe_raw(
+        s, q,
+        (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 });
+    offer(s, q, dev, h, 0, VKMT_PRIO_LOW, 0, 0); /* count 0 */
+    offer(s, q, dev, h, VKMT_MAX_BATCH + 1, VKMT_PRIO_LOW, 0,
+          0); /* count 10241 */
     sqe_raw(s, q,
             (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
                                .count = 0xffffffff,
@@ -671,7 +723,8 @@ static void w_malformed(struct seed *s)
                             .aval = 1,
                             .mode = VF_PAY_RAW,
                             .count = 1,
-                            .pval = VKMT_STAGING_SIZE - 2 }); /* payload past staging */
+                            .pval = VKMT_STAGING_SIZE -
+                                    2 }); /* payload past staging */
     cmd(s, (struct vf_cmd){ .q = q,
                             .opcode = VKMT_OP_OFFER,
                             .hsel = P(dev),
@@ -700,17 +753,21 @@ static void w_malformed(struct seed *s)
     lock(s, q, dev, stale);                         /* stale allocation */
     lock(s, q, h, h);                               /* allocation as device */
     unlock(s, q, dev, h);                           /* not locked */
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 9 });
-    cmd(s, (struct vf_cmd){
-               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev), .aval = 2 });
-    create_refused(s, q, dev, 1, 0, 0); /* size 0 */
+    cmd(s,
+        (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 9 });
     cmd(s, (struct vf_cmd){ .q = q,
-                            .opcode = VKMT_OP_OFFER,
+                            .opcode = VKMT_OP_CREATE_PAGING_QUEUE,
                             .hsel = P(dev),
-                            .aval = 1,
-                            .mode = VF_PAY_HANDLES,
-                            .count = 3,
-                            .pval = list(h) & 0xff }); /* one handle three times */
+                            .aval = 2 });
+    create_refused(s, q, dev, 1, 0, 0); /* size 0 */
+    cmd(s,
+        (struct vf_cmd){ .q = q,
+                         .opcode = VKMT_OP_OFFER,
+                         .hsel = P(dev),
+                         .aval = 1,
+                         .mode = VF_PAY_HANDLES,
+                         .count = 3,
+                         .pval = list(h) & 0xff }); /* one handle three times */
     lock(s, q, dev, h);
     offer(s, q, dev, h, 1, VKMT_PRIO_LOW, 0, 0); /* locked */
     reclaim(s, q, dev, h, 2, VKMT_SQE_F_WRITE_RESULTS);
@@ -723,7 +780,8 @@ static void w_malformed(struct seed *s)
     offer(s, q, dev, h + 1, 1, VKMT_PRIO_LOW, 0, 0);
 }
 
-/* Register abuse, the qtest's: logged and ignored; a far doorbell breaks one queue. */
+/* Register abuse, the qtest's: logged and ignored; a far doorbell breaks one
+ * queue. */
 static void w_registers(struct seed *s)
 {
     uint8_t q, q2;
@@ -755,7 +813,8 @@ static void w_registers(struct seed *s)
     create_device_refused(s, q);
 }
 
-/* Guest reset (status 0) and machine-style reset in the middle of work; the epoch moves. */
+/* Guest reset (status 0) and machine-style reset in the middle of work; the
+ * epoch moves. */
 static void w_resets(struct seed *s)
 {
     uint8_t q;
@@ -793,8 +852,10 @@ static void w_features(struct seed *s)
     q = claim(s);
     dev = create_device(s, q);
     cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_TRIM });
-    create_refused(s, q, dev, 2, PAGE, VKMT_SQE_F_CREATE_RESOURCE); /* not negotiated */
-    reg_write(s, VKMT_REG(driver_features), FEATURES);              /* after FEATURES_OK: ignored */
+    create_refused(s, q, dev, 2, PAGE,
+                   VKMT_SQE_F_CREATE_RESOURCE); /* not negotiated */
+    reg_write(s, VKMT_REG(driver_features),
+              FEATURES); /* after FEATURES_OK: ignored */
 }
 
 /* Interrupts: INTx, then MSI-X with a masked and an unmasked vector. */
@@ -803,27 +864,33 @@ static void w_interrupts(struct seed *s)
     uint8_t q;
     uint32_t dev = open_device(s, &q);
 
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_DEVICE, .flags = VKMT_SQE_F_IRQ });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CREATE_DEVICE,
+                            .flags = VKMT_SQE_F_IRQ });
     harvested(s, 1);
     reg_read(s, VKMT_REG(isr_lo));
     reg_write(s, VKMT_REG(isr_lo), 1);
     cfg_read(s, 1, 0x06); /* PCI status: the interrupt bit */
     msix(s, VF_MSIX_ENABLE, 0, 0);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_QUERY_MEMORY,
+                            .flags = VKMT_SQE_F_IRQ });
     msix(s, VF_MSIX_READ, 0, 0);
     msix(s, VF_MSIX_TABLE, 0, 0x1000); /* address: guest RAM */
     msix(s, VF_MSIX_TABLE, 8, 0x5a5a); /* data */
     msix(s, VF_MSIX_TABLE, 12, 0);     /* unmask */
-    cmd(s,
-        (struct vf_cmd){
-            .q = q, .opcode = VKMT_OP_QUERY_STATS, .flags = VKMT_SQE_F_IRQ, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_QUERY_STATS,
+                            .flags = VKMT_SQE_F_IRQ,
+                            .mode = VF_RESULTS });
     msix(s, VF_MSIX_ENABLE, 0, 1); /* function mask */
     create(s, q, dev, 1, PAGE, 0);
     msix(s, VF_MSIX_DISABLE, 0, 0);
     doorbell(s, q, VF_DB_RAW, 500); /* a queue error raises an interrupt too */
 }
 
-/* Config space: the header and capabilities read back, MSI-X switched through it. */
+/* Config space: the header and capabilities read back, MSI-X switched through
+ * it. */
 static void w_config(struct seed *s)
 {
     uint8_t q;
@@ -837,14 +904,17 @@ static void w_config(struct seed *s)
     open_device(s, &q);
     cfg_write(s, 0, 0x3c, 11);     /* interrupt line */
     cfg_write(s, 1, 0x42, 0x8000); /* MSI-X enable, written directly */
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_QUERY_MEMORY,
+                            .flags = VKMT_SQE_F_IRQ });
     cfg_write(s, 1, 0x42, 0xc000);     /* ... and the function mask */
     cfg_write(s, 1, 0x04, 0);          /* the command register: dropped */
     cfg_write(s, 2, 0x10, 0xffffffff); /* BAR sizing: dropped */
     create_device(s, q);
 }
 
-/* The completion queue: a bogus consumer head stalls the queue, a good one resumes it. */
+/* The completion queue: a bogus consumer head stalls the queue, a good one
+ * resumes it. */
 static void w_cq_stall(struct seed *s)
 {
     uint8_t q;
@@ -852,18 +922,23 @@ static void w_cq_stall(struct seed *s)
     uint8_t head[4];
 
     put32(head, 0xffffff00u);
-    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head), head, sizeof(head));
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head),
+               head, sizeof(head));
     for (int i = 0; i < 3; i++) {
-        cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_CREATE_DEVICE });
+        cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                                .opcode = VKMT_OP_CREATE_DEVICE });
     }
-    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head), head, sizeof(head));
-    doorbell(s, q, VF_DB_TAIL, 0); /* stalls; the harvest then writes a good head */
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_cq_head),
+               head, sizeof(head));
+    doorbell(s, q, VF_DB_TAIL,
+             0); /* stalls; the harvest then writes a good head */
     doorbell(s, q, VF_DB_TAIL, 0);
     harvested(s, 3);
     create(s, q, dev, 1, PAGE, 0);
 }
 
-/* The qtest's garbage rings: junk entries, headers, staging and doorbells in one queue. */
+/* The qtest's garbage rings: junk entries, headers, staging and doorbells in
+ * one queue. */
 static void w_garbage(struct seed *s)
 {
     uint8_t q, victim, junk[256];
@@ -885,7 +960,8 @@ static void w_garbage(struct seed *s)
             }
         }
         ctrl_write(s, victim, VKMT_QUEUE_SQ_OFF, junk, sizeof(junk));
-        ctrl_write(s, victim, VKMT_QUEUE_STAGING_OFF + (uint32_t)round * 4096, junk, 128);
+        ctrl_write(s, victim, VKMT_QUEUE_STAGING_OFF + (uint32_t)round * 4096,
+                   junk, 128);
         if (round % 4 == 0) {
             ctrl_write(s, victim, VKMT_QUEUE_HDR_OFF, junk, 64);
             ctrl_write(s, victim, VKMT_QUEUE_CQ_OFF, junk + 64, 128);
@@ -900,7 +976,8 @@ static void w_garbage(struct seed *s)
     offer(s, q, dev, 1, 1, VKMT_PRIO_LOW, 0, 0);
 }
 
-/* Teardown of everything at once: a device with every kind of child, queues with live objects. */
+/* Teardown of everything at once: a device with every kind of child, queues
+ * with live objects. */
 static void w_teardown(struct seed *s)
 {
     uint8_t q, q2;
@@ -908,7 +985,8 @@ static void w_teardown(struct seed *s)
     uint32_t dev2 = create_device(s, q);
     uint32_t a, r, d2;
 
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
     harvested(s, 2);
     r = create_resource(s, q, dev, 2, PAGE);
     a = create(s, q, dev, 3, PAGE, VF_VARY);
@@ -917,16 +995,19 @@ static void w_teardown(struct seed *s)
     offer(s, q, dev, r, 1, VKMT_PRIO_HIGH, 0, VKMT_SQE_F_RESOURCES);
     host(s, VF_HOST_TRIM, PAGE);
     lock(s, q, dev, a + 2);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_DESTROY_DEVICE, .hsel = P(dev) });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
     q2 = claim(s);
     d2 = create_device(s, q2);
     create_resource(s, q2, d2, 3, 2 * PAGE);
-    release(s, q);                     /* dev2 and its allocations go with the queue */
+    release(s, q); /* dev2 and its allocations go with the queue */
     reg_write(s, VKMT_REG(status), 0); /* and q2's with the device */
 }
 
-/* A process killed with its queue claimed: the next one reaps it, as libvkmt does. */
+/* A process killed with its queue claimed: the next one reaps it, as libvkmt
+ * does. */
 static void w_reap_dead(struct seed *s)
 {
     uint8_t q, q2, rec[VF_LEN_REAP];
@@ -935,23 +1016,27 @@ static void w_reap_dead(struct seed *s)
     uint8_t owner[4];
 
     put32(owner, 4242);
-    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_owner), owner, sizeof(owner));
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_owner), owner,
+               sizeof(owner));
     create(s, q, dev, 4, PAGE, 0);
     q2 = claim(s);
     d2 = create_device(s, q2);
-    rec[0] = q; /* the dead process's queue, by the claim sequence in its header */
+    rec[0] =
+        q; /* the dead process's queue, by the claim sequence in its header */
     rec[1] = 0;
     emit(s, VF_OP_REAP, rec, sizeof(rec));
     s->busy[s->order[q]] = false;
     create(s, q2, d2, 4, PAGE, 0);
     q = claim(s); /* the reaped queue, claimed afresh */
     create_device(s, q);
-    rec[0] = q2 | VF_Q_RAW; /* a reap naming the queue index with a wrong sequence */
+    rec[0] =
+        q2 | VF_Q_RAW; /* a reap naming the queue index with a wrong sequence */
     rec[1] = 1;
     emit(s, VF_OP_REAP, rec, sizeof(rec));
 }
 
-/* The aperture full while the budget allows more: creation and recommit run out of ranges. */
+/* The aperture full while the budget allows more: creation and recommit run out
+ * of ranges. */
 static void w_aperture_full(struct seed *s)
 {
     uint8_t q;
@@ -960,13 +1045,16 @@ static void w_aperture_full(struct seed *s)
 
     host(s, VF_HOST_BUDGET, 4u << 20); /* the whole aperture */
     a = create(s, q, dev, 64, 8 * PAGE, 0);
-    b = create(s, q, dev, 64, 8 * PAGE, 0); /* 1024 pages: the aperture is full */
+    b = create(s, q, dev, 64, 8 * PAGE,
+               0); /* 1024 pages: the aperture is full */
     offer(s, q, dev, a, 64, VKMT_PRIO_NORMAL, VKMT_OFFER_F_ALLOW_DECOMMIT, 0);
     host(s, VF_HOST_TRIM, 0); /* decommitted: their ranges are free again */
     create(s, q, dev, 2, 8 * PAGE, 0);
-    create(s, q, dev, 40, 4 * PAGE, VF_VARY); /* 4, 8, 12 pages: ~850 of 1024 in use */
+    create(s, q, dev, 40, 4 * PAGE,
+           VF_VARY); /* 4, 8, 12 pages: ~850 of 1024 in use */
     offer(s, q, dev, b, 64, VKMT_PRIO_LOW, 0, 0);
-    /* The budget allows it once b is discarded, but the free ranges run out midway. */
+    /* The budget allows it once b is discarded, but the free ranges run out
+     * midway. */
     reclaim(s, q, dev, a, 64, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
     reclaim(s, q, dev, b, 64, VKMT_SQE_F_WRITE_RESULTS);
 }
@@ -984,7 +1072,8 @@ static void w_locks(struct seed *s)
         lock(s, q, dev, a);
     }
     aperture(s, 0, pat, sizeof(pat));
-    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0, 0); /* one is locked: nothing offered */
+    offer(s, q, dev, a, 2, VKMT_PRIO_LOW, 0,
+          0); /* one is locked: nothing offered */
     for (int i = 0; i < 3; i++) {
         unlock(s, q, dev, a);
     }
@@ -1024,8 +1113,9 @@ static void w_isr(struct seed *s)
 
     for (int i = 0; i < 3; i++) {
         open_device(s, &q[i]);
-        cmd(s,
-            (struct vf_cmd){ .q = q[i], .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+        cmd(s, (struct vf_cmd){ .q = q[i],
+                                .opcode = VKMT_OP_QUERY_MEMORY,
+                                .flags = VKMT_SQE_F_IRQ });
     }
     reg_read(s, VKMT_REG(isr_lo));
     reg_write(s, VKMT_REG(isr_lo), 2);
@@ -1035,14 +1125,17 @@ static void w_isr(struct seed *s)
     cfg_read(s, 1, 0x06);
 }
 
-/* A deferred-mode driver: sh_sq_tail written first, the doorbell value ignored. */
+/* A deferred-mode driver: sh_sq_tail written first, the doorbell value ignored.
+ */
 static void w_shared_tail(struct seed *s)
 {
     uint8_t q;
     uint32_t dev = open_device(s, &q);
 
-    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
-    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_CREATE_DEVICE });
+    cmd(s,
+        (struct vf_cmd){ .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY });
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                            .opcode = VKMT_OP_CREATE_DEVICE });
     doorbell(s, q, VF_DB_SHARED, 3);
     harvested(s, 1);
     create(s, q, dev, 2, PAGE, 0);
@@ -1063,10 +1156,12 @@ static void w_many_objects(struct seed *s)
     for (int round = 0; round < 3; round++) {
         uint32_t r = create_resource(s, q, dev, 500, 1);
 
-        offer(s, q, dev, r, 1, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT, VKMT_SQE_F_RESOURCES);
+        offer(s, q, dev, r, 1, VKMT_PRIO_LOW, VKMT_OFFER_F_ALLOW_DECOMMIT,
+              VKMT_SQE_F_RESOURCES);
         host(s, VF_HOST_TRIM, 0);
     }
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
 }
 
 /*
@@ -1083,8 +1178,10 @@ static void w_textures(struct seed *s)
     bring_up(s, FEATURES | VKMT_F_TEXTURES);
     q = claim(s);
     dev = create_device(s, q);
-    a = create_textures(s, q, dev, 2, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE, false);
-    b = create_textures(s, q, dev, 1, VKMT_FORMAT_R8_UNORM, 100, 30, 3000, false);
+    a = create_textures(s, q, dev, 2, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE,
+                        false);
+    b = create_textures(s, q, dev, 1, VKMT_FORMAT_R8_UNORM, 100, 30, 3000,
+                        false);
     fill_pattern(pat, sizeof(pat), 9);
     lock(s, q, dev, a);
     aperture(s, 0, pat, sizeof(pat));
@@ -1096,7 +1193,8 @@ static void w_textures(struct seed *s)
     reclaim(s, q, dev, b, 1, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
     lock(s, q, dev, b);
     unlock(s, q, dev, b);
-    create_textures(s, q, dev, 1, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE + 1, true);
+    create_textures(s, q, dev, 1, VKMT_FORMAT_B8G8R8A8_UNORM, 32, 32, PAGE + 1,
+                    true);
     create_textures(s, q, dev, 1, VKMT_FORMAT_COUNT, 32, 32, PAGE, true);
     create_textures(s, q, dev, 1, VKMT_FORMAT_R8_UNORM, 0, 32, PAGE, true);
     cmd(s, (struct vf_cmd){ .q = q,
@@ -1107,7 +1205,8 @@ static void w_textures(struct seed *s)
                             .pval = PAGE,
                             .arg64 = (uint64_t)VKMT_ALLOC_DIMS(1, 1) << 32 });
     destroy(s, q, dev, a, 2);
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_QUERY_STATS, .mode = VF_RESULTS });
 }
 
 /* ---- the port targets: a root port, hot-plug, iothread doorbells ---- */
@@ -1115,7 +1214,9 @@ static void w_textures(struct seed *s)
 /* A command on @q that raises the queue's interrupt when it completes. */
 static void irq_cmd(struct seed *s, uint8_t q)
 {
-    cmd(s, (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_QUERY_MEMORY,
+                            .flags = VKMT_SQE_F_IRQ });
 }
 
 /*
@@ -1159,7 +1260,8 @@ static void w_port_msix(struct seed *s)
 
     aim(s, 0, VF_AIM_LAPIC, 0, 0x4041);
     irq_cmd(s, q);
-    aim(s, 0, VF_AIM_PORT, 0x3c, 0x0b); /* PCI_INTERRUPT_LINE, PCI_BRIDGE_CONTROL */
+    aim(s, 0, VF_AIM_PORT, 0x3c,
+        0x0b); /* PCI_INTERRUPT_LINE, PCI_BRIDGE_CONTROL */
     irq_cmd(s, q);
     aim(s, 0, VF_AIM_PORT_EXP, 0x18, 0x0100); /* PCI_EXP_SLTCTL: PWR_IND_ON */
     create(s, q, dev, 2, PAGE, 0);
@@ -1170,7 +1272,8 @@ static void w_port_msix(struct seed *s)
     irq_cmd(s, q);
 }
 
-/* Doorbells left running (VF_Q_DEFER on the doorbell) before registers, flushes, more work. */
+/* Doorbells left running (VF_Q_DEFER on the doorbell) before registers,
+ * flushes, more work. */
 static void w_port_storm(struct seed *s)
 {
     uint8_t q;
@@ -1178,11 +1281,13 @@ static void w_port_storm(struct seed *s)
     uint32_t a = create(s, q, dev, 8, PAGE, 0);
 
     for (uint32_t i = 0; i < 8; i++) {
-        offer(s, q | VF_Q_DEFER, dev, a + i, 1, VKMT_PRIO_LOW, 0, VKMT_SQE_F_IRQ);
+        offer(s, q | VF_Q_DEFER, dev, a + i, 1, VKMT_PRIO_LOW, 0,
+              VKMT_SQE_F_IRQ);
     }
     doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
     reg_read(s, VKMT_REG(isr_lo));
-    reclaim(s, q | VF_Q_DEFER, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_IRQ);
+    reclaim(s, q | VF_Q_DEFER, dev, a, 8,
+            VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_IRQ);
     doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
     host(s, VF_HOST_FLUSH, 0);
     reg_write(s, VKMT_REG(isr_lo), 1);
@@ -1239,7 +1344,8 @@ static void r_msix_bus_reset(struct seed *s)
 
     open_device(s, &q);
     for (uint8_t v = 0; v < NQUEUES; v++) {
-        aim(s, v, VF_AIM_PORT, 0x3c, 0x40u << 16); /* PCI_BRIDGE_CTL_BUS_RESET */
+        aim(s, v, VF_AIM_PORT, 0x3c,
+            0x40u << 16); /* PCI_BRIDGE_CTL_BUS_RESET */
     }
     irq_cmd(s, q);
 }
@@ -1255,7 +1361,8 @@ static void r_msix_slot_power_off(struct seed *s)
 
     open_device(s, &q);
     for (uint8_t v = 0; v < NQUEUES; v++) {
-        aim(s, v, VF_AIM_PORT_EXP, 0x18, 0x0700); /* PCI_EXP_SLTCTL: PWR_OFF, PWR_IND_OFF */
+        aim(s, v, VF_AIM_PORT_EXP, 0x18,
+            0x0700); /* PCI_EXP_SLTCTL: PWR_OFF, PWR_IND_OFF */
     }
     irq_cmd(s, q);
 }
@@ -1273,7 +1380,8 @@ static void r_unplug_during_doorbells(struct seed *s)
     uint32_t a = create(s, q, dev, 64, PAGE, 0);
 
     for (uint32_t i = 0; i < VKMT_QUEUE_DEPTH - 2; i++) {
-        /* 10240 elements naming 64 allocations: validated in full, then refused */
+        /* 10240 elements naming 64 allocations: validated in full, then refused
+         */
         offer(s, q | VF_Q_DEFER, dev, a, VKMT_MAX_BATCH, VKMT_PRIO_LOW, 0, 0);
     }
     doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
@@ -1291,8 +1399,9 @@ static void r_intx_after_isr_clear(struct seed *s)
     uint8_t q;
 
     open_device(s, &q);
-    cmd(s, (struct vf_cmd){
-               .q = q | VF_Q_DEFER, .opcode = VKMT_OP_QUERY_MEMORY, .flags = VKMT_SQE_F_IRQ });
+    cmd(s, (struct vf_cmd){ .q = q | VF_Q_DEFER,
+                            .opcode = VKMT_OP_QUERY_MEMORY,
+                            .flags = VKMT_SQE_F_IRQ });
     doorbell(s, q | VF_Q_DEFER, VF_DB_TAIL, 0);
     reg_write(s, VKMT_REG(isr_lo), 0xffffffffu);
 }
@@ -1336,7 +1445,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (size_t i = 0; argc == 3 && i < sizeof(regressions) / sizeof(regressions[0]); i++) {
+    for (size_t i = 0;
+         argc == 3 && i < sizeof(regressions) / sizeof(regressions[0]); i++) {
         if (write_input(argv[2], "", regressions[i].name, regressions[i].fn)) {
             return 1;
         }
