@@ -537,15 +537,16 @@ static void test_decommit_returns_memory(void)
     before = file_bytes(path);
     g_assert_cmpuint(before, >=, N * SIZE);
     staging_write(&v, &d, 0, h, 2 * 4);
-    g_assert_cmphex(run(&v, &d,
-                        (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
-                                           .handle = dev,
-                                           .count = 2,
-                                           .payload_len = 2 * 4,
-                                           .arg0 = VKMT_PRIO_LOW,
-                                           .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
-                        NULL),
-                    ==, VKMT_ST_SUCCESS);
+    g_assert_cmphex(
+        run(&v, &d,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
+                               .handle = dev,
+                               .count = 2,
+                               .payload_len = 2 * 4,
+                               .arg0 = VKMT_PRIO_LOW,
+                               .arg1 = VKMT_OFFER_F_ALLOW_DECOMMIT },
+            NULL),
+        ==, VKMT_ST_SUCCESS);
     qom_set_size(&v, "budget", 2 * SIZE);
     g_assert_cmpint(stats_get(&v, "decommits"), ==, 2);
     g_assert_cmpuint(before - file_bytes(path), ==, 2 * SIZE);
