@@ -144,8 +144,8 @@ static void staging_read(Vkmt *v, const Drv *d, uint32_t off, void *buf,
                  len);
 }
 
-/* Put @sqe on the ring and ring the doorbell with the new tail. */
-static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
+/* Put @sqe on the ring without ringing. */
+static void post_quiet(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
 {
     sqe->cid = ++d->cid;
     qpci_memwrite(v->dev, v->ctrl,
@@ -157,6 +157,12 @@ static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
                    qoff(d, VKMT_QUEUE_HDR_OFF +
                                offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
                    d->tail);
+}
+
+/* Put @sqe on the ring and ring the doorbell with the new tail. */
+static void post(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
+{
+    post_quiet(v, d, sqe);
     wr(v, VKMT_REG_DOORBELL(d->q), d->tail);
 }
 
@@ -1067,21 +1073,6 @@ static struct vkmt_sqe heavy_sqe(uint32_t dev, uint32_t i, uint16_t flags)
                               .count = HEAVY_N,
                               .payload_len = HEAVY_N * 4,
                               .arg0 = i % 3 ? 0 : VKMT_PRIO_NORMAL };
-}
-
-/* Put @sqe on the ring without ringing. */
-static void post_quiet(Vkmt *v, Drv *d, struct vkmt_sqe *sqe)
-{
-    sqe->cid = ++d->cid;
-    qpci_memwrite(v->dev, v->ctrl,
-                  qoff(d, VKMT_QUEUE_SQ_OFF +
-                              (d->tail % VKMT_QUEUE_DEPTH) * sizeof(*sqe)),
-                  sqe, sizeof(*sqe));
-    d->tail++;
-    qpci_io_writel(v->dev, v->ctrl,
-                   qoff(d, VKMT_QUEUE_HDR_OFF +
-                               offsetof(struct vkmt_queue_hdr, sh_sq_tail)),
-                   d->tail);
 }
 
 /*

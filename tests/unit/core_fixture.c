@@ -329,6 +329,16 @@ int content(uint32_t dev, uint32_t a, size_t len, uint8_t seed)
     return pattern ? 1 : zero ? 0 : -1;
 }
 
+/* A backend discard that fails as a host out of resources would (-EIO). */
+int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
+{
+    (void)b;
+    (void)id;
+    (void)off;
+    (void)len;
+    return -5;
+}
+
 uint64_t memfd_bytes(void)
 {
     struct stat st;

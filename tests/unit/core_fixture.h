@@ -81,6 +81,8 @@ uint32_t unlock(uint32_t dev, uint32_t a);
 /* The host's side: a trim, and what the memfd holds. */
 uint64_t trim(uint64_t bytes);
 uint64_t memfd_bytes(void);
+/* A backend discard op that always fails, for tests of backend failures. */
+int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len);
 
 /* Writes the pattern of @seed into allocation @a; content() checks it. */
 uint8_t pattern_byte(uint8_t seed, size_t i);

@@ -205,15 +205,6 @@ static void release_drops_the_backlog(void)
     teardown();
 }
 
-static int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
-{
-    (void)b;
-    (void)id;
-    (void)off;
-    (void)len;
-    return -5; /* -EIO */
-}
-
 /* A backend error during the teardown is cleared with the rest, at its end. */
 static void a_reset_clears_a_failure_met_on_the_way(void)
 {

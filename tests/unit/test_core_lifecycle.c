@@ -10,15 +10,6 @@
 #include "harness.h"
 #include "test_core.h"
 
-static int failing_discard(struct vkmt_backend *b, uint32_t id, uint64_t off, uint64_t len)
-{
-    (void)b;
-    (void)id;
-    (void)off;
-    (void)len;
-    return -5; /* -EIO */
-}
-
 static void backend_failure_needs_a_reset(void)
 {
     struct vkmt_backend_ops broken;
