@@ -201,7 +201,7 @@ def main():
             ("longest QMP round trip, idle device", "stall.idle.max", "us"),
             ("... during a storm of 10,240-element commands", "stall.storm.max", "us"),
             ("... during a reset with 40,240 allocations", "stall.reset.max", "us"),
-            ("... the storm with work-bound=0 (unbounded, as before issue 12)",
+            ("... the storm with work-bound=0 (unbounded)",
              "stall.storm.bound0.max", "us"),
             ("... the reset with work-bound=0", "stall.reset.bound0.max", "us")]
     for label, key, unit in rows:

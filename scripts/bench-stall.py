@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Usage: scripts/bench-stall.py QEMU_BINARY [--runs N] [--work-bound N]
 
-The longest main-loop stall a guest causes (issue 12, docs/BENCH.md), as
+The longest main-loop stall a guest causes (docs/BENCH.md), as
 the host sees it: one thread sends QMP query-status in a tight loop and
 keeps the longest round trip while the guest, played through the qtest
 protocol (its MMIO writes hold the BQL on the main loop as a vCPU's would),

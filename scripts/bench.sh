@@ -98,7 +98,7 @@ head -n 1 "$raw/boot-accel.txt" >>"$raw/meta.txt"
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
 
 # --- the longest main-loop stall a guest causes, seen from a host QMP loop
-# (issue 12): the guest is played over qtest, whose MMIO writes hold the BQL
+# (docs/DEVICE.md, threat model): the guest is played over qtest, whose MMIO writes hold the BQL
 # on the main loop as a vCPU's do. Once more with the work bound off, as the
 # device was before it had one.
 step 7 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"

@@ -824,7 +824,7 @@ static void test_reset(void)
 }
 
 /*
- * ---- hostile interrupts and teardown (issue 12) ----
+ * ---- hostile interrupts and teardown ----
  *
  * On q35 the device's MSI-X messages travel its bus-master address space,
  * which reaches the MMCONFIG window: a guest can aim one at its root port's
@@ -1592,7 +1592,7 @@ static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
 }
 
 /*
- * Issue 12 finding 3: the aperture BAR is guest-writable RAM. Stray stores
+ * The aperture BAR is guest-writable RAM. Stray stores
  * into free space hold host memory only until the next trim, and a new
  * allocation over them reads zeros. Measured in the memdev file's blocks.
  */

@@ -23,7 +23,7 @@ static int all_bytes(const uint8_t *p, size_t len, uint8_t v)
     return 1;
 }
 
-/* Issue 12 finding 3: 1 MiB aperture, 512 KiB budget, the guest writes all
+/* Stray writes: 1 MiB aperture, 512 KiB budget, the guest writes all
  * of it; a trim gives back everything no allocation holds. */
 static void stray_writes_are_scrubbed_by_the_next_trim(void)
 {

@@ -315,7 +315,7 @@ static int lock_byte(int fd, uint32_t q, short type)
 }
 
 /*
- * Issue 12 finding 10: queue 1 is claimed by "another process" (another
+ * Queue liveness: queue 1 is claimed by "another process" (another
  * open file description of the lock file) whose sh_owner names no process
  * here, as a process in another PID namespace, or one that forged it, looks.
  * It is not reaped while its lock is held, and is once the lock goes; an

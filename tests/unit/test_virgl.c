@@ -602,7 +602,7 @@ static void device_without_textures_refuses_them(void)
 }
 
 /*
- * Issue 12 finding 7: a GL buffer's width is 32 bits, so with an 8 GiB
+ * Backend limits: a GL buffer's width is 32 bits, so with an 8 GiB
  * aperture an allocation over 4 GiB is protocol-valid but more than the
  * backend can ever hold. The backend says so in its limits (the max_alloc
  * register), the device refuses that one command with INVALID_PARAMETER,

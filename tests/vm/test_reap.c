@@ -135,7 +135,7 @@ static uint8_t *map_ctrl(size_t *size)
     return p;
 }
 
-/* Issue 12 finding 10: liveness is the queue's lock, not kill(sh_owner). */
+/* Liveness is the queue's lock, not kill(sh_owner). */
 static void a_live_owner_keeps_its_queue_whatever_sh_owner_says(void)
 {
     VKMT_DEVICE_STATS st = { 0 };

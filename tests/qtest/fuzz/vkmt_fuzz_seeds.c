@@ -1330,7 +1330,7 @@ static const struct {
     { "port-storm", w_port_storm },
 };
 
-/* ---- regression inputs of fixed findings (issue 12) ---- */
+/* ---- regression inputs of fixed bugs ---- */
 
 /*
  * Finding 1, Secondary Bus Reset: every vector's message goes to the root
