@@ -165,6 +165,20 @@ static int failing_commit(struct vkmt_backend *b, uint32_t id, uint64_t off, uin
     return ++commit_calls == fail_commit_at ? -12 /* -ENOMEM */ : 0;
 }
 
+/* A 1 MiB device whose backend commits go through failing_commit(), with
+ * the ops in *@ops; returns the real ops, to put back before teardown(). */
+static const struct vkmt_backend_ops *setup_failing_commit(struct vkmt_backend_ops *ops)
+{
+    const struct vkmt_backend_ops *real;
+
+    setup(MIB, MIB / 2);
+    real = F.be->ops;
+    *ops = *real;
+    ops->commit = failing_commit;
+    F.be->ops = ops;
+    return real;
+}
+
 /* Handles of three allocations created on a fresh device, after a create
  * whose @fail-th commit failed (0: no such create). */
 static void handles_after_failed_create(unsigned fail, uint32_t out[3])
@@ -174,11 +188,7 @@ static void handles_after_failed_create(unsigned fail, uint32_t out[3])
     struct vkmt_stats before, after;
     uint32_t dev;
 
-    setup(MIB, MIB / 2);
-    real = F.be->ops;
-    ops = *real;
-    ops.commit = failing_commit;
-    F.be->ops = &ops;
+    real = setup_failing_commit(&ops);
     dev = new_device();
     if (fail) {
         commit_calls = 0;
@@ -219,11 +229,7 @@ static void a_failed_recommit_fails_only_that_reclaim(void)
     uint32_t dev, h[4], r[4];
     struct drv other;
 
-    setup(MIB, MIB / 2);
-    real = F.be->ops;
-    ops = *real;
-    ops.commit = failing_commit;
-    F.be->ops = &ops;
+    real = setup_failing_commit(&ops);
     dev = new_device();
     CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
     CHECK_EQ(offer(dev, h, 2, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);

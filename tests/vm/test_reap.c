@@ -58,11 +58,10 @@ static void holder(int fd)
     }
 }
 
-static void killed_holders_queue_is_recovered(void)
+/* A child running holder(), started and ready: it holds a queue and N
+ * allocations until killed. */
+static pid_t start_holder(void)
 {
-    VKMT_DEVICE_STATS before, after;
-    D3DKMT_CLOSEADAPTER ca;
-    D3DKMT_HANDLE a;
     int fds[2];
     char c = 0;
     pid_t child;
@@ -74,6 +73,18 @@ static void killed_holders_queue_is_recovered(void)
     }
     CHECK_EQ(read(fds[0], &c, 1), 1);
     CHECK_EQ(c, 'r');
+    close(fds[0]);
+    close(fds[1]);
+    return child;
+}
+
+static void killed_holders_queue_is_recovered(void)
+{
+    VKMT_DEVICE_STATS before, after;
+    D3DKMT_CLOSEADAPTER ca;
+    D3DKMT_HANDLE a;
+    pid_t child = start_holder();
+
     a = open_adapter();
     CHECK_EQ(vkmt_query_stats(a, &before), STATUS_SUCCESS);
     CHECK_EQ(before.Allocations, N);
@@ -143,16 +154,8 @@ static void a_live_owner_keeps_its_queue_whatever_sh_owner_says(void)
     struct vkmt_queue_hdr *h;
     size_t size = 0, forged = 0;
     uint8_t *ctrl;
-    int fds[2];
-    char c = 0;
-    pid_t child;
+    pid_t child = start_holder();
 
-    CHECK_EQ(pipe(fds), 0);
-    child = fork();
-    if (child == 0) {
-        holder(fds[1]);
-    }
-    CHECK_EQ(read(fds[0], &c, 1), 1);
     ctrl = map_ctrl(&size);
     CHECK(ctrl != NULL);
     /* The holder's tag as a process in another PID namespace shows, or as
@@ -181,8 +184,6 @@ static void a_live_owner_keeps_its_queue_whatever_sh_owner_says(void)
     if (ctrl) {
         munmap(ctrl, size);
     }
-    close(fds[0]);
-    close(fds[1]);
 }
 
 static const struct test tests[] = {
