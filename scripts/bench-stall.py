@@ -2,20 +2,29 @@
 # SPDX-License-Identifier: MIT
 """Usage: scripts/bench-stall.py QEMU_BINARY [--runs N] [--work-bound N]
 
-The longest main-loop stall a guest causes (docs/BENCH.md), as
-the host sees it: one thread sends QMP query-status in a tight loop and
-keeps the longest round trip while the guest, played through the qtest
-protocol (its MMIO writes hold the BQL on the main loop as a vCPU's would),
-does one of:
-  storm  63 commands of 10,240 elements each (OFFER / RECLAIM of 10,240
-         allocations, alternating) on one ring, rung with one doorbell;
-  reset  status = 0 with 40,240 allocations alive (teardown of all).
-The same QMP loop over an idle device gives the floor (idle). Runs with
-SCHED_FIFO priority 5 where it may (root or CAP_SYS_NICE). Prints one
-"vkmt-bench: stall.WHAT.max ns VALUE" line per scenario and run, the format
-of bench/report.py (with --work-bound N, the device's property, the keys
-are stall.WHAT.boundN.max). doorbell=inline: the doorbell write itself
-processes commands, the worst case for the main loop."""
+The longest main-loop stall a guest causes (docs/BENCH.md), seen two ways:
+from the host, one process sends QMP query-status in a tight loop and keeps
+the longest round trip; from the device, its "longest-step-ns" property
+(the longest time one engine call held it, restarted before each scenario).
+The guest is played through the qtest protocol (its MMIO writes hold the BQL
+on the main loop as a vCPU's would) and does, one after the other:
+  create  CREATE_ALLOCATIONS of 10,240 one-page allocations, one command;
+  storm   63 commands of 10,240 elements each (OFFER / RECLAIM of 10,240
+          allocations, alternating) on one ring, rung with one doorbell;
+  evict   with 30,000 more allocations offered and the budget at what is
+          committed, a 30,000-page creation that discards 30,000 offers;
+  trim    a guest TRIM of everything still offered (10,240 allocations),
+          then its scrub of every page no allocation holds;
+  destroy DESTROY_DEVICE of the device, 40,241 allocations;
+  reset   status = 0 with 30,000 allocations alive (teardown of all).
+The same QMP loop over an idle device gives the host's floor (idle). Runs
+with SCHED_FIFO priority 5 where it may (root or CAP_SYS_NICE). Prints
+"vkmt-bench: stall.WHAT.max ns VALUE" (QMP) and "vkmt-bench: step.WHAT.max
+ns VALUE" (device) lines per scenario and run, the format of bench/report.py
+(with --work-bound N, the device's property, the keys are
+stall.WHAT.boundN.max and step.WHAT.boundN.max). doorbell=inline: the
+doorbell write itself processes commands, the worst case for the main
+loop."""
 import base64
 import json
 import multiprocessing
@@ -47,6 +56,8 @@ NAMES = {
     "features_ok": "VKMT_STATUS_FEATURES_OK", "driver_ok": "VKMT_STATUS_DRIVER_OK",
     "op_create_device": "VKMT_OP_CREATE_DEVICE", "op_create": "VKMT_OP_CREATE_ALLOCATIONS",
     "op_offer": "VKMT_OP_OFFER", "op_reclaim": "VKMT_OP_RECLAIM", "prio": "VKMT_PRIO_NORMAL",
+    "op_trim": "VKMT_OP_TRIM", "op_destroy_device": "VKMT_OP_DESTROY_DEVICE",
+    "f_guest_trim": "VKMT_F_GUEST_TRIM",
     "desc_size": "sizeof(struct vkmt_alloc_desc)",
 }
 
@@ -112,8 +123,8 @@ class Qmp:
         self.f.readline()  # greeting
         self.cmd("qmp_capabilities")
 
-    def cmd(self, name):
-        self.f.write(json.dumps({"execute": name}).encode() + b"\n")
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
         while True:
             reply = json.loads(self.f.readline())
             if "event" not in reply:
@@ -162,7 +173,7 @@ class Guest:
     def bring_up(self):
         qt, p = self.qt, self.p
         qt.writel(REGS + p["status"], p["ack"] | p["driver"])
-        qt.writel(REGS + p["driver_features"], 0)
+        qt.writel(REGS + p["driver_features"], p["f_guest_trim"])
         qt.writel(REGS + p["status"], p["features_ok"])
         qt.writel(REGS + p["status"], p["driver_ok"])
         assert qt.readl(REGS + p["queue_claim"]) == 0
@@ -206,14 +217,21 @@ class Guest:
             raise RuntimeError("opcode %d: status 0x%x" % (opcode, status))
         return value0
 
-    def create(self, dev, n):
-        """n one-page allocations of @dev; their handles land at staging offset 0."""
+    def create(self, dev, n, pages=1):
+        """n allocations of @pages pages on @dev; returns their handles."""
         desc_off = n * 4
-        desc = struct.pack("<QII", PAGE, 0, 0)
+        desc = struct.pack("<QII", pages * PAGE, 0, 0)
         assert len(desc) == self.p["desc_size"]
         self.qt.write(CTRL + self.p["staging_off"] + desc_off, desc * n)
         self.run(self.p["op_create"], handle=dev, count=n, payload_off=desc_off,
                  payload_len=n * len(desc), result_len=n * 4)
+        return self.qt.read(CTRL + self.p["staging_off"], n * 4)
+
+    def offer(self, dev, handles):
+        """OFFER of @handles (packed), at normal priority."""
+        self.qt.write(CTRL + self.p["staging_off"], handles)
+        self.run(self.p["op_offer"], handle=dev, count=len(handles) // 4,
+                 payload_len=len(handles), arg0=self.p["prio"])
 
 
 def start(qemu, work_bound, tmp):
@@ -262,36 +280,66 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             proc, qt, qmp = start(qemu, work_bound, tmp)
             try:
-                g = Guest(qt, p)
-                stall = Stall(qmp)
-                with stall:
-                    time.sleep(0.5)
-                print("vkmt-bench: stall.idle%s.max ns %.0f" % (suffix, stall.worst * 1e9))
-
-                g.bring_up()
-                dev = g.run(p["op_create_device"])
-                g.create(dev, 10240)
-                for i in range(p["depth"] - 1):
-                    g.post(p["op_reclaim"] if i % 2 else p["op_offer"], handle=dev, count=10240,
-                           payload_len=10240 * 4, arg0=0 if i % 2 else p["prio"])
-                with stall:
-                    g.ring()
-                    bad = [s for s, _ in g.reap_all() if s]
-                if bad:
-                    raise RuntimeError("storm: %d commands failed (0x%x)" % (len(bad), bad[0]))
-                print("vkmt-bench: stall.storm%s.max ns %.0f" % (suffix, stall.worst * 1e9))
-
-                for _n in range(3):
-                    g.create(dev, 10000)
-                with stall:
-                    qt.writel(REGS + p["status"], 0)
-                    while qt.readl(REGS + p["status"]) != 0:
-                        time.sleep(0.0005)
-                print("vkmt-bench: stall.reset%s.max ns %.0f" % (suffix, stall.worst * 1e9))
-                sys.stdout.flush()
+                scenarios(Guest(qt, p), qt, qmp, p, suffix)
             finally:
                 proc.kill()
                 proc.wait()
+
+
+def scenarios(g, qt, qmp, p, suffix):
+    stall = Stall(qmp)
+
+    def measure(what, scenario):
+        """Runs @scenario under the QMP loop and prints both figures."""
+        qmp.cmd("qom-set", path="/machine/peripheral/vk", property="longest-step-ns", value=0)
+        with stall:
+            scenario()
+        step = qmp.cmd("qom-get", path="/machine/peripheral/vk",
+                       property="longest-step-ns")["return"]
+        print("vkmt-bench: stall.%s%s.max ns %.0f" % (what, suffix, stall.worst * 1e9))
+        print("vkmt-bench: step.%s%s.max ns %d" % (what, suffix, step))
+        sys.stdout.flush()
+
+    def ring_and_reap():
+        g.ring()
+        bad = [s for s, _ in g.reap_all() if s]
+        if bad:
+            raise RuntimeError("%d commands failed (0x%x)" % (len(bad), bad[0]))
+
+    def storm():
+        for i in range(p["depth"] - 1):
+            g.post(p["op_reclaim"] if i % 2 else p["op_offer"], handle=dev, count=10240,
+                   payload_len=10240 * 4, arg0=0 if i % 2 else p["prio"])
+        ring_and_reap()
+
+    def reset():
+        qt.writel(REGS + p["status"], 0)
+        while qt.readl(REGS + p["status"]) != 0:
+            time.sleep(0.0005)
+
+    with stall:
+        time.sleep(0.5)
+    print("vkmt-bench: stall.idle%s.max ns %.0f" % (suffix, stall.worst * 1e9))
+    g.bring_up()
+    dev = g.run(p["op_create_device"])
+    handles = []
+    measure("create", lambda: handles.append(g.create(dev, 10240)))
+    # The storm's handles sit at staging offset 0, where create left them.
+    measure("storm", storm)
+    more = b"".join(g.create(dev, 10000) for _ in range(3))
+    for i in range(0, len(more), 40000):
+        g.offer(dev, more[i:i + 40000])
+    stats = qmp.cmd("qom-get", path="/machine/peripheral/vk", property="stats")["return"]
+    qmp.cmd("qom-set", path="/machine/peripheral/vk", property="budget",
+            value=stats["committed_bytes"])
+    measure("evict", lambda: g.create(dev, 1, pages=30000))
+    measure("trim", lambda: g.run(p["op_trim"]))
+    measure("destroy", lambda: g.run(p["op_destroy_device"], handle=dev))
+    qmp.cmd("qom-set", path="/machine/peripheral/vk", property="budget", value=0)
+    dev = g.run(p["op_create_device"])
+    for _n in range(3):
+        g.create(dev, 10000)
+    measure("reset", reset)
 
 
 if __name__ == "__main__":

@@ -166,46 +166,46 @@ static uint32_t device_child_destroy(struct vkmt_core *core, uint32_t child)
     return 1;
 }
 
-/* Costs what the device owns: its children are on its own list. */
-void core_device_destroy(struct vkmt_core *core, uint32_t idx)
+/*
+ * Destroys device @idx one child at a time while *@budget lasts, taking
+ * VKMT_WORK_PER_OBJECT per object from it (a resource goes whole, so a step
+ * may overshoot by one batch); the device itself goes last. NULL: all of it.
+ * Returns true once the device is gone.
+ */
+static bool device_destroy_some(struct vkmt_core *core, uint32_t idx, uint32_t *budget)
 {
     uint32_t child;
 
-    while ((child = core->objs[idx].u.dev.first_child) != NIL) {
-        device_child_destroy(core, child);
+    while (!budget || *budget) {
+        uint32_t cost = VKMT_WORK_PER_OBJECT;
+
+        if ((child = core->objs[idx].u.dev.first_child) == NIL) {
+            core->stats.devices--;
+            obj_free(core, idx);
+            return true;
+        }
+        cost *= device_child_destroy(core, child);
+        if (budget) {
+            *budget -= cost < *budget ? cost : *budget;
+        }
     }
-    core->stats.devices--;
-    obj_free(core, idx);
+    return false;
 }
 
 void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q)
 {
     while (core->queues[q].first_device != NIL) {
-        core_device_destroy(core, core->queues[q].first_device);
+        device_destroy_some(core, core->queues[q].first_device, NULL);
     }
 }
 
-/*
- * The same in steps: destroys @q's objects one child at a time while
- * *@budget lasts, taking VKMT_WORK_PER_OBJECT per object from it (a resource
- * goes whole, so a step may overshoot by one batch). Returns true once @q
- * owns nothing.
- */
+/* The same in steps (device_destroy_some); true once @q owns nothing. */
 bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget)
 {
     uint32_t dev;
 
     while (*budget && (dev = core->queues[q].first_device) != NIL) {
-        uint32_t child = core->objs[dev].u.dev.first_child;
-        uint32_t cost = VKMT_WORK_PER_OBJECT;
-
-        if (child != NIL) {
-            cost *= device_child_destroy(core, child);
-        } else {
-            core->stats.devices--;
-            obj_free(core, dev);
-        }
-        *budget -= cost < *budget ? cost : *budget;
+        device_destroy_some(core, dev, budget);
     }
     return core->queues[q].first_device == NIL;
 }
@@ -242,8 +242,9 @@ uint32_t cmd_destroy_device(struct cmd *c)
     if (idx == NIL) {
         return VKMT_ST_INVALID_PARAMETER;
     }
-    core_device_destroy(c->core, idx);
-    return VKMT_ST_SUCCESS;
+    /* A device with many allocations goes over several steps; its queue
+     * runs nothing else meanwhile, and no other queue can name its objects. */
+    return device_destroy_some(c->core, idx, &c->core->work_left) ? VKMT_ST_SUCCESS : CMD_RETRY;
 }
 
 uint32_t cmd_create_paging_queue(struct cmd *c)
@@ -338,6 +339,15 @@ uint32_t cmd_create_allocations(struct cmd *c)
     if (!evict_can_fit(core, need, 0)) {
         return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     }
+    /*
+     * Room before the backend commits, so that a GPU backend whose budget is
+     * its memory can hold the new resources. What it discards is offered
+     * content, which the offer contract lets go at any time: a command that
+     * then fails has still changed nothing its caller can rely on.
+     */
+    if (!evict_make_room(core, need)) {
+        return CMD_RETRY;
+    }
     if (obj_reserve(core, n + group) < 0 ||
         (group && !(members = malloc((size_t)n * sizeof(*members))))) {
         return VKMT_ST_NO_MEMORY;
@@ -359,13 +369,6 @@ uint32_t cmd_create_allocations(struct cmd *c)
         free(members);
         return VKMT_ST_NO_MEMORY;
     }
-    /*
-     * Room before the backend commits, so that a GPU backend whose budget is
-     * its memory can hold the new resources. What it discards is offered
-     * content, which the offer contract lets go at any time: a command that
-     * then fails has still changed nothing its caller can rely on.
-     */
-    evict_make_room(core, need);
     if (group) {
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
     }
@@ -553,14 +556,41 @@ uint32_t cmd_query_memory(struct cmd *c)
     }
 }
 
+/*
+ * A guest's trim, in steps: discards until the bytes asked for (0: all) are
+ * freed, keeping the count across retries, then starts a scrub of the
+ * unheld pages (the hard bound on host memory is the aperture,
+ * docs/DEVICE.md), which goes on in later steps.
+ */
+static uint32_t guest_trim(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    struct vkmt_queue *vq = &core->queues[c->queue];
+    uint64_t want = c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX;
+
+    if (!vq->resumed) {
+        core_queue_event(core, VKMT_EV_TRIM, c->queue, want);
+    }
+    if (vq->trim_freed < want) {
+        vq->trim_freed += evict_bytes(core, want - vq->trim_freed, &core->work_left);
+    }
+    if (vq->trim_freed < want && core->offered_bytes && !core->work_left) {
+        return CMD_RETRY;
+    }
+    c->value0 = vq->trim_freed;
+    core_trim_done(core, vq->trim_freed);
+    core->scrub_next = 0;
+    evict_scrub_free(core, &core->work_left);
+    return VKMT_ST_SUCCESS;
+}
+
 uint32_t cmd_trim(struct cmd *c)
 {
     if (!(c->core->driver_features & VKMT_F_GUEST_TRIM)) {
         core_guest_error(c->core, "TRIM without the GUEST_TRIM feature");
         return VKMT_ST_NOT_SUPPORTED;
     }
-    c->value0 = core_trim(c->core, c->sqe.arg64 ? c->sqe.arg64 : UINT64_MAX, c->queue);
-    return VKMT_ST_SUCCESS;
+    return guest_trim(c);
 }
 
 uint32_t cmd_query_stats(struct cmd *c)

@@ -60,8 +60,7 @@ void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx,
 }
 
 /* An event that names no allocation: about queue @q, or the host's. */
-static void queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q,
-                        uint64_t size)
+void core_queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q, uint64_t size)
 {
     struct vkmt_event ev = { .type = type, .queue = q, .size = size };
 
@@ -181,7 +180,7 @@ static uint32_t queue_claim(struct vkmt_core *core)
         hdr = (struct vkmt_queue_hdr *)base;
         vkmt_sh_store(&hdr->sh_claim_seq, vq->claim_seq);
         vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ACTIVE);
-        queue_event(core, VKMT_EV_QUEUE_CLAIM, q, 0);
+        core_queue_event(core, VKMT_EV_QUEUE_CLAIM, q, 0);
         return q;
     }
     return VKMT_QUEUE_NONE;
@@ -204,6 +203,7 @@ static void reset_finish(struct vkmt_core *core)
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
      * reset device place allocations exactly as a new one would. */
     aperture_clear(&core->ap);
+    core->scrubbing = false;
     /* Whatever the guest wrote into the aperture goes with the reset too:
      * the next boot starts with no host memory held (one backend call). */
     int err = core_scrub(core, 0, core->ap.npages);
@@ -211,7 +211,7 @@ static void reset_finish(struct vkmt_core *core)
     if (err < 0) {
         core_backend_failed(core, "scrub", err);
     }
-    queue_event(core, VKMT_EV_RESET, 0, 0);
+    core_queue_event(core, VKMT_EV_RESET, 0, 0);
 }
 
 /* Tears down released queues' objects while the current bound lasts. */
@@ -223,7 +223,7 @@ static void drain(struct vkmt_core *core)
         if (core_queue_objects_destroy_some(core, q, &core->work_left)) {
             core->queues[q].state = VKMT_QSTATE_FREE;
             core->draining &= ~(1ull << q);
-            queue_event(core, VKMT_EV_QUEUE_RELEASE, q, 0);
+            core_queue_event(core, VKMT_EV_QUEUE_RELEASE, q, 0);
         }
     }
     if (core->resetting && !core->draining) {
@@ -241,9 +241,15 @@ void core_work_begin(struct vkmt_core *core)
     core->work_left = core->cfg.work_bound ? core->cfg.work_bound : UINT32_MAX;
 }
 
+/* Work an entry point may leave for vkmt_core_continue(). */
+static bool work_pending(const struct vkmt_core *core)
+{
+    return core->backlog || core->draining || core->scrubbing || evict_over_budget(core);
+}
+
 void core_work_end(struct vkmt_core *core)
 {
-    if ((core->backlog || core->draining) && core->ops->more_work) {
+    if (work_pending(core) && core->ops->more_work) {
         core->ops->more_work(core->opaque);
     }
 }
@@ -259,6 +265,8 @@ static void queue_release_begin(struct vkmt_core *core, uint32_t q)
 
     /* The rings go now, as a FREE queue's; objects and their bytes when drained. */
     vq->sq_head = vq->sq_tail = vq->cq_tail = vq->phase = 0;
+    vq->resumed = false;
+    vq->trim_freed = 0;
     vq->state = QSTATE_DRAINING;
     core->draining |= 1ull << q;
     core->backlog &= ~(1ull << q);
@@ -293,11 +301,16 @@ bool vkmt_core_continue(struct vkmt_core *core)
 {
     core_work_begin(core);
     drain(core);
+    /* Offers under a lowered budget, then a guest trim's scrub, then rings. */
+    evict_enforce_budget(core, &core->work_left);
+    if (core->scrubbing && core->work_left) {
+        evict_scrub_free(core, &core->work_left);
+    }
     for (uint64_t rest = core->backlog; rest && core->work_left; rest &= rest - 1) {
         core_process(core, (uint32_t)__builtin_ctzll(rest));
     }
     core_work_end(core);
-    return core->backlog || core->draining || core->resetting;
+    return work_pending(core) || core->resetting;
 }
 
 static void status_write(struct vkmt_core *core, uint32_t val)
@@ -347,7 +360,7 @@ static void doorbell(struct vkmt_core *core, uint32_t q, uint32_t tail)
         vkmt_sh_store(&hdr->sh_error, VKMT_QERR_DOORBELL_RANGE);
         vkmt_sh_store_release(&hdr->sh_state, VKMT_QSTATE_ERROR);
         core->isr[q / 32] |= 1u << (q % 32);
-        queue_event(core, VKMT_EV_QUEUE_ERROR, q, 0);
+        core_queue_event(core, VKMT_EV_QUEUE_ERROR, q, 0);
         if (core->ops->raise_irq) {
             core->ops->raise_irq(core->opaque, q);
         }
@@ -481,32 +494,33 @@ void vkmt_core_reg_write(struct vkmt_core *core, uint32_t off, uint32_t val)
     }
 }
 
-/* A trim asked for by @queue, or by the host (VKMT_EV_HOST). */
-uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue)
+void core_trim_done(struct vkmt_core *core, uint64_t freed)
+{
+    core->stats.trims++;
+    core->stats.trimmed_bytes += freed;
+}
+
+/* The host's trim: all of it now, scrub included (the host chose the stall). */
+uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
 {
     uint64_t freed;
 
-    queue_event(core, VKMT_EV_TRIM, queue, bytes);
-    freed = evict_bytes(core, bytes);
+    core_queue_event(core, VKMT_EV_TRIM, VKMT_EV_HOST, bytes);
+    freed = evict_bytes(core, bytes, NULL);
     /* The hard bound on host memory is the aperture (docs/DEVICE.md): what
      * the guest wrote outside its allocations goes now too. */
-    evict_scrub_free(core);
-    core->stats.trims++;
-    core->stats.trimmed_bytes += freed;
+    core->scrub_next = 0;
+    evict_scrub_free(core, NULL);
+    core_trim_done(core, freed);
     return freed;
-}
-
-uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
-{
-    return core_trim(core, bytes, VKMT_EV_HOST);
 }
 
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
 {
     core->budget = default_budget(budget, core->backend->size);
     core->config_gen++;
-    queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
-    evict_enforce_budget(core);
+    core_queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
+    evict_enforce_budget(core, NULL);
 }
 
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed)

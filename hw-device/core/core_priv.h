@@ -109,6 +109,12 @@ struct vkmt_queue {
     uint32_t state; /* VKMT_QSTATE_* */
     uint32_t claim_seq;
     uint64_t committed; /* bytes committed by this queue's allocations */
+    /*
+     * The command at sq_head stopped at the work bound (CMD_RETRY) and runs
+     * again from a fresh copy; a TRIM keeps what it freed so far.
+     */
+    bool resumed;
+    uint64_t trim_freed;
 };
 
 struct fifo {
@@ -152,6 +158,9 @@ struct vkmt_core {
     uint32_t work_left;
     uint64_t backlog;
     uint64_t draining;
+    /* A guest trim's scrub of unheld pages, done in steps from scrub_next. */
+    bool scrubbing;
+    uint32_t scrub_next;
 
     struct vkmt_queue queues[VKMT_MAX_QUEUES];
 
@@ -187,7 +196,8 @@ void core_guest_error(struct vkmt_core *core, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void core_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t idx, uint32_t status);
 uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q);
-uint64_t core_trim(struct vkmt_core *core, uint64_t bytes, uint32_t queue);
+void core_trim_done(struct vkmt_core *core, uint64_t freed);
+void core_queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_t q, uint64_t size);
 void core_queue_release(struct vkmt_core *core, uint32_t q);
 bool core_queue_claimed(const struct vkmt_core *core, uint32_t q);
 void core_work_begin(struct vkmt_core *core);
@@ -236,7 +246,6 @@ int core_alloc_commit(struct vkmt_core *core, uint32_t idx);
 void core_alloc_uncommit(struct vkmt_core *core, uint32_t idx);
 void core_alloc_destroy(struct vkmt_core *core, uint32_t idx);
 void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
-void core_device_destroy(struct vkmt_core *core, uint32_t idx);
 void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q);
 bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget);
 
@@ -245,13 +254,22 @@ unsigned evict_class(uint32_t prio);
 /* The eviction FIFOs, kept by alloc_set_state(). */
 void evict_offer(struct vkmt_core *core, uint32_t idx);
 void evict_unlink(struct vkmt_core *core, uint32_t idx);
-uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes);
-void evict_scrub_free(struct vkmt_core *core);
+uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
+bool evict_scrub_free(struct vkmt_core *core, uint32_t *work);
 bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned);
-void evict_make_room(struct vkmt_core *core, uint64_t need);
-void evict_enforce_budget(struct vkmt_core *core);
+bool evict_make_room(struct vkmt_core *core, uint64_t need);
+bool evict_over_budget(const struct vkmt_core *core);
+void evict_enforce_budget(struct vkmt_core *core, uint32_t *work);
 
-/* Commands: each returns the completion status (VKMT_ST_*). */
+/*
+ * Commands: each returns the completion status (VKMT_ST_*), or CMD_RETRY
+ * when the work bound ran out before the command could finish. A command
+ * returns CMD_RETRY only with core->work_left spent and with nothing changed
+ * but what its next attempt builds on (offered content discarded, objects
+ * of a device being destroyed gone); its entry then runs again in a later
+ * step, copied and validated afresh.
+ */
+#define CMD_RETRY 0xffffffffu
 struct cmd {
     struct vkmt_core *core;
     uint32_t queue;

@@ -72,21 +72,34 @@ static void discard(struct vkmt_core *core, uint32_t idx)
     }
 }
 
-/* Offered allocations marked OBJF_MARK belong to the batch being applied
- * (a reclaim's own) and are passed over. */
-uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes)
+/* Takes @cost from the work *@work has left; NULL is the host's unbounded call. */
+static void take_work(uint32_t *work, uint32_t cost)
+{
+    if (work) {
+        *work -= cost < *work ? cost : *work;
+    }
+}
+
+/*
+ * Discards offered content, oldest and least important first, until @bytes
+ * are freed, nothing is left to discard, or *@work runs out
+ * (VKMT_WORK_PER_OBJECT a discard). Offered allocations marked OBJF_MARK
+ * belong to the batch being applied (a reclaim's own) and are passed over.
+ */
+uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work)
 {
     uint64_t freed = 0;
 
     for (unsigned c = 0; c < EVICT_CLASSES && freed < bytes; c++) {
         uint32_t idx = core->offered[c].head;
 
-        while (freed < bytes && idx != NIL) {
+        while (freed < bytes && idx != NIL && (!work || *work)) {
             uint32_t next = core->objs[idx].next;
 
             if (!(core->objs[idx].flags & OBJF_MARK)) {
                 freed += alloc_bytes(&core->objs[idx]);
                 discard(core, idx);
+                take_work(work, VKMT_WORK_PER_OBJECT);
             }
             idx = next;
         }
@@ -95,23 +108,31 @@ uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes)
 }
 
 /*
- * Scrub every aperture page no allocation holds: free space and discarded
- * ranges, where the guest's stray stores through the BAR hold host memory
- * the budget never counted. One backend call per run of such pages.
+ * Scrub aperture pages no allocation holds, from core->scrub_next on, while
+ * *@work lasts (VKMT_WORK_PER_OBJECT a backend call, one per run of such
+ * pages): free space and discarded ranges, where the guest's stray stores
+ * through the BAR hold host memory the budget never counted. Returns true
+ * once the pass reached the end of the aperture.
  */
-void evict_scrub_free(struct vkmt_core *core)
+bool evict_scrub_free(struct vkmt_core *core, uint32_t *work)
 {
-    uint32_t page = 0, n;
+    uint32_t page = core->scrub_next, n;
 
-    while ((page = aperture_next_unheld(&core->ap, page, &n)) < core->ap.npages) {
+    while ((!work || *work) &&
+           (page = aperture_next_unheld(&core->ap, page, &n)) < core->ap.npages) {
         int err = core_scrub(core, page, n);
 
         if (err < 0) {
             core_backend_failed(core, "scrub", err);
-            return;
+            page = core->ap.npages;
+            break;
         }
         page += n;
+        take_work(work, VKMT_WORK_PER_OBJECT);
     }
+    core->scrub_next = page < core->ap.npages ? page : 0;
+    core->scrubbing = page < core->ap.npages;
+    return !core->scrubbing;
 }
 
 /*
@@ -125,17 +146,32 @@ bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
     return core->committed + need <= core->budget + (core->offered_bytes - pinned);
 }
 
-/* Discard offered content until @need more bytes fit; check can_fit first. */
-void evict_make_room(struct vkmt_core *core, uint64_t need)
+/*
+ * Discard offered content until @need more bytes fit (check can_fit first),
+ * within the work left; false when the bound stopped it short: the command
+ * retries from a fresh copy in a later step, having changed nothing but
+ * offered content, which the offer contract lets go at any time.
+ */
+bool evict_make_room(struct vkmt_core *core, uint64_t need)
 {
-    if (core->committed + need > core->budget) {
-        evict_bytes(core, core->committed + need - core->budget);
+    if (!need) {
+        return true; /* fits even while over a lowered budget */
     }
+    if (core->committed + need > core->budget) {
+        evict_bytes(core, core->committed + need - core->budget, &core->work_left);
+    }
+    return core->committed + need <= core->budget;
 }
 
-void evict_enforce_budget(struct vkmt_core *core)
+/* Over the budget with content left to discard: evict_enforce_budget's work. */
+bool evict_over_budget(const struct vkmt_core *core)
+{
+    return core->committed > core->budget && core->offered_bytes;
+}
+
+void evict_enforce_budget(struct vkmt_core *core, uint32_t *work)
 {
     if (core->committed > core->budget) {
-        evict_bytes(core, core->committed - core->budget);
+        evict_bytes(core, core->committed - core->budget, work);
     }
 }

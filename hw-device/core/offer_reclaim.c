@@ -128,8 +128,9 @@ uint32_t cmd_offer(struct cmd *c)
         }
         alloc_set_state(core, b.idx[i], ALLOC_OFFERED);
     }
-    /* A budget lowered while these were in use may now be enforceable. */
-    evict_enforce_budget(core);
+    /* A budget lowered while these were in use may now be enforceable; what
+     * the work bound leaves goes on in vkmt_core_continue(). */
+    evict_enforce_budget(core, &core->work_left);
     return VKMT_ST_SUCCESS;
 }
 
@@ -170,10 +171,10 @@ static void free_new_ranges(struct vkmt_core *core, const struct batch *b, uint3
 }
 
 /*
- * Back every allocation of @b that comes back without its content, on its
- * scrubbed range. All or nothing: when the backend cannot commit one, the
- * ones before it are given back, the new ranges of decommitted allocations
- * are freed, and NO_MEMORY fails the command.
+ * Step 4, recommit: back every allocation of @b that comes back without
+ * its content, on its scrubbed range. All or nothing: when the backend
+ * cannot commit one, the ones before it are given back, the new ranges of
+ * decommitted allocations are freed, and NO_MEMORY fails the command.
  */
 static uint32_t recommit_all(struct vkmt_core *core, const struct batch *b)
 {
@@ -227,7 +228,7 @@ static uint64_t reclaim_classify(struct vkmt_core *core, struct batch *b, bool r
 }
 
 /*
- * Step 2, ranges: a new address range for each decommitted allocation that
+ * Step 3, ranges: a new address range for each decommitted allocation that
  * comes back, then every range that comes back scrubbed, so it reads zeros
  * even where the guest wrote into it after its discard. Undone on failure.
  */
@@ -272,24 +273,23 @@ static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
 }
 
 /*
- * Step 3, recommit: room first (see cmd_create_allocations), the batch's own
- * offers marked so that making room passes over them, then the backend.
+ * Step 2, room (see cmd_create_allocations), the batch's own offers marked
+ * so that making room passes over them. False: the work bound stopped it.
  */
-static uint32_t reclaim_recommit(struct vkmt_core *core, const struct batch *b, uint64_t need)
+static bool reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
 {
-    uint32_t status;
+    bool room;
 
     for (uint32_t i = 0; i < b->n; i++) {
         if (core->objs[b->idx[i]].state == ALLOC_OFFERED) {
             core->objs[b->idx[i]].flags |= OBJF_MARK;
         }
     }
-    evict_make_room(core, need);
-    status = recommit_all(core, b);
+    room = evict_make_room(core, need);
     for (uint32_t i = 0; i < b->n; i++) {
         core->objs[b->idx[i]].flags &= (uint8_t)~OBJF_MARK;
     }
-    return status;
+    return room;
 }
 
 uint32_t cmd_reclaim(struct cmd *c)
@@ -323,11 +323,14 @@ uint32_t cmd_reclaim(struct cmd *c)
     if (need && !evict_can_fit(core, need, pinned)) {
         return VKMT_ST_NO_MEMORY;
     }
+    if (!reclaim_room(core, &b, need)) {
+        return CMD_RETRY;
+    }
     if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS ||
-        (status = reclaim_recommit(core, &b, need)) != VKMT_ST_SUCCESS) {
+        (status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
         return status;
     }
-    /* Step 4, apply: nothing can fail any more. */
+    /* Step 5, apply: nothing can fail any more. */
     for (uint32_t i = 0; i < b.n; i++) {
         alloc_reclaimed(core, b.idx[i], b.result[i]);
     }

@@ -259,6 +259,15 @@ uint32_t core_process(struct vkmt_core *core, uint32_t q)
                sizeof(c.sqe));
         vq->sq_head++;
         status = execute(&c);
+        if (status == CMD_RETRY) {
+            /* Not done and not completed: the same entry runs next step. */
+            vq->sq_head--;
+            vq->resumed = true;
+            core->backlog |= 1ull << q;
+            break;
+        }
+        vq->resumed = false;
+        vq->trim_freed = 0;
         core->stats.commands++;
         if (status != VKMT_ST_SUCCESS) {
             core->stats.command_errors++;

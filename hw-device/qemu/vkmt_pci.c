@@ -50,6 +50,7 @@
 #include "qemu/memfd.h"
 #include "qemu/module.h"
 #include "qemu/thread.h"
+#include "qemu/timer.h"
 #include "qemu/units.h"
 #include "system/hostmem.h"
 #include "system/iothread.h"
@@ -127,8 +128,10 @@ struct VkmtState {
     bool unrealized;      /* exit ran: a callout that returns must stop */
     uint32_t
         resets; /* device resets so far: a callout that returns re-checks */
-    uint64_t last_trim; /* bytes freed by the last "trim" request */
-    bool removed;       /* the "removed" property */
+    uint64_t last_trim;       /* bytes freed by the last "trim" request */
+    int64_t step_start;       /* when the running engine call took s->lock */
+    uint64_t longest_step_ns; /* the longest engine call: stats */
+    bool removed;             /* the "removed" property */
     VkmtEvlog evlog;
     Error *migration_blocker;
     Notifier
@@ -189,6 +192,13 @@ static void vkmt_irq_bh(void *opaque)
     vkmt_callouts(opaque);
 }
 
+/* Take s->lock for engine work, whose duration the "stats" report. */
+static void vkmt_lock(VkmtState *s)
+{
+    qemu_mutex_lock(&s->lock);
+    s->step_start = get_clock();
+}
+
 /*
  * Drop s->lock, then act on what the engine recorded under it: continued
  * work goes to work_bh; interrupts are raised here under the BQL, or from
@@ -197,6 +207,9 @@ static void vkmt_irq_bh(void *opaque)
  */
 static void vkmt_unlock(VkmtState *s)
 {
+    uint64_t took = get_clock() - s->step_start;
+
+    s->longest_step_ns = MAX(s->longest_step_ns, took);
     qemu_mutex_unlock(&s->lock);
     if (qatomic_xchg(&s->more, false)) {
         qemu_bh_schedule(s->work_bh);
@@ -284,7 +297,7 @@ static void vkmt_mmio_write(void *opaque, hwaddr addr, uint64_t val,
     VkmtState *s = opaque;
 
     trace_vkmt_reg_write(addr, val);
-    qemu_mutex_lock(&s->lock);
+    vkmt_lock(s);
     vkmt_core_reg_write(s->core, addr, val);
     /* Also brings INTx down once the guest cleared every status bit. */
     vkmt_unlock(s);
@@ -304,7 +317,7 @@ static void vkmt_work_bh(void *opaque)
     VkmtState *s = opaque;
     uint64_t rung = qatomic_xchg(&s->pending, 0);
 
-    qemu_mutex_lock(&s->lock);
+    vkmt_lock(s);
     for (; rung; rung &= rung - 1) {
         vkmt_core_kick(s->core, ctz64(rung));
     }
@@ -321,7 +334,7 @@ static void vkmt_doorbell_event(EventNotifier *n)
         return;
     }
     if (s->mode == DOORBELL_IOTHREAD) {
-        qemu_mutex_lock(&s->lock);
+        vkmt_lock(s);
         vkmt_core_kick(s->core, db->queue);
         vkmt_unlock(s);
     } else {
@@ -402,12 +415,13 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
 {
     VkmtState *s = VKMT(obj);
     struct vkmt_stats st = { 0 };
-    uint64_t evlog_dropped = 0;
+    uint64_t evlog_dropped = 0, longest_step_ns = 0;
 
     if (s->core) {
         qemu_mutex_lock(&s->lock);
         vkmt_core_get_stats(s->core, &st);
         evlog_dropped = s->evlog.dropped;
+        longest_step_ns = s->longest_step_ns;
         qemu_mutex_unlock(&s->lock);
     }
     if (!visit_start_struct(v, name, NULL, 0, errp)) {
@@ -421,7 +435,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
         STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
         STAT(trimmed_bytes) &&
-        visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp)) {
+        visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp) &&
+        visit_type_uint64(v, "longest_step_ns", &longest_step_ns, errp)) {
 #undef STAT
         bool ok = true;
 
@@ -515,6 +530,35 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
     vkmt_evlog_flush(&s->evlog);
     qemu_mutex_unlock(&s->lock);
     trace_vkmt_trim(bytes, s->last_trim);
+}
+
+/* The longest engine call since realize or the last write (of any value:
+ * it restarts the measurement), in nanoseconds. */
+static void vkmt_get_longest_step(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint64_t ns = 0;
+
+    if (s->core) { /* the lock exists from realize on */
+        qemu_mutex_lock(&s->lock);
+        ns = s->longest_step_ns;
+        qemu_mutex_unlock(&s->lock);
+    }
+    visit_type_uint64(v, name, &ns, errp);
+}
+
+static void vkmt_set_longest_step(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint64_t ns;
+
+    if (visit_type_uint64(v, name, &ns, errp) && s->core) {
+        qemu_mutex_lock(&s->lock);
+        s->longest_step_ns = 0;
+        qemu_mutex_unlock(&s->lock);
+    }
 }
 
 #ifdef VKMT_HAVE_VIRGL
@@ -892,7 +936,7 @@ static void vkmt_reset(DeviceState *dev)
     qatomic_set(&s->irq_pending, 0);
     pci_set_irq(PCI_DEVICE(s), 0);
     if (s->core) {
-        qemu_mutex_lock(&s->lock);
+        vkmt_lock(s);
         vkmt_core_reset(s->core);
         /* Schedules the teardown's continuation; no interrupt is due. */
         vkmt_unlock(s);
@@ -962,7 +1006,11 @@ static const struct {
       "read-only statistics: commands, allocations, committed, offered and "
       "discarded bytes, reclaim results (the last three also per priority), "
       "trims, "
-      "events the event log left out" },
+      "events the event log left out, the longest engine call" },
+    { "longest-step-ns",
+      "the longest time one engine call (register write, doorbell or "
+      "continuation) held the device, in ns; write to restart the "
+      "measurement" },
     { "trim",
       "write N to discard at least N bytes of offered content (0: all) in "
       "eviction order; reads back the bytes the last trim freed" },
@@ -994,6 +1042,9 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_trim, NULL, NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
+    object_class_property_add(klass, "longest-step-ns", "uint64",
+                              vkmt_get_longest_step, vkmt_set_longest_step,
+                              NULL, NULL);
 #ifdef VKMT_HAVE_VIRGL
     object_class_property_add(klass, "virgl", "VkmtVirglInfo", vkmt_get_virgl,
                               NULL, NULL, NULL);

@@ -699,6 +699,32 @@ static void test_budget_over_qmp(void)
     stop(&v);
 }
 
+/* longest-step-ns: the longest engine call, restarted by a write; register
+ * reads are not engine work. */
+static void test_longest_step(void)
+{
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[16];
+    QDict *resp;
+
+    start(&v, "");
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    create(&v, &d, dev, 16, PAGE, h);
+    g_assert_cmpint(stats_get(&v, "longest_step_ns"), >, 0);
+    qom_set_size(&v, "longest-step-ns", 0);
+    rd(&v, VKMT_REG(status));
+    resp = qom_get(&v, "longest-step-ns");
+    g_assert_cmpint(qdict_get_int(resp, "return"), ==, 0);
+    qobject_unref(resp);
+    g_assert_cmphex(offer(&v, &d, dev, h, 16, VKMT_PRIO_NORMAL), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmpint(stats_get(&v, "longest_step_ns"), >, 0);
+    stop(&v);
+}
+
 static void test_msix(void)
 {
     Vkmt v;
@@ -1826,6 +1852,7 @@ int main(int argc, char **argv)
 #endif
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
     qtest_add_func("/vkmt/event-log", test_event_log);
+    qtest_add_func("/vkmt/longest-step", test_longest_step);
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/reset", test_reset);

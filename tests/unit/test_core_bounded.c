@@ -18,7 +18,9 @@
 
 static unsigned more_calls;
 static unsigned destroys;
+static unsigned discards;
 static unsigned resets;
+static unsigned trims;
 
 static void count_more(void *opaque)
 {
@@ -29,7 +31,9 @@ static void count_more(void *opaque)
 static void count_events(const struct vkmt_event *ev)
 {
     destroys += ev->type == VKMT_EV_DESTROY;
+    discards += ev->type == VKMT_EV_DISCARD;
     resets += ev->type == VKMT_EV_RESET;
+    trims += ev->type == VKMT_EV_TRIM;
 }
 
 static struct vkmt_core_ops bounded_ops;
@@ -53,7 +57,7 @@ static void setup_bounded(uint32_t bound)
     F.d = claim();
     CHECK_EQ(F.d.q, 0);
     F.hook = count_events;
-    more_calls = destroys = resets = 0;
+    more_calls = destroys = discards = resets = trims = 0;
 }
 
 static uint32_t sq_head(uint32_t q)
@@ -192,6 +196,213 @@ static void a_released_queue_drains_before_it_is_claimed_again(void)
     teardown();
 }
 
+/* Objects destroyed and offers discarded: what costs VKMT_WORK_PER_OBJECT. */
+static unsigned object_work(void)
+{
+    return destroys + discards;
+}
+
+/*
+ * Calls vkmt_core_continue() until no work is left, checking that no call
+ * destroys or discards more than @per_step objects; returns the calls made.
+ */
+static unsigned continue_in_steps(unsigned per_step)
+{
+    unsigned steps = 0;
+    bool more;
+
+    do {
+        unsigned before = object_work();
+
+        more = vkmt_core_continue(F.core);
+        CHECK(object_work() - before <= per_step);
+        steps++;
+    } while (more && steps < 1000);
+    CHECK(!more);
+    return steps;
+}
+
+/* @n one-page allocations of @dev, 100 per command, handles into @h. */
+static void create_pages(uint32_t dev, uint32_t n, uint32_t *h)
+{
+    for (uint32_t done = 0; done < n; done += 100) {
+        CHECK_EQ(create(dev, n - done < 100 ? n - done : 100, PAGE, h + done), VKMT_ST_SUCCESS);
+    }
+}
+
+/* setup_bounded() at 64 objects a step, then 1000 one-page allocations of
+ * a new device, handles into @h; returns the device. */
+static uint32_t setup_with_pages(uint32_t *h)
+{
+    uint32_t dev;
+
+    setup_bounded(64 * VKMT_WORK_PER_OBJECT);
+    dev = new_device();
+    create_pages(dev, 1000, h);
+    return dev;
+}
+
+/* Posts @sqe on queue 0 and rings once: the step the guest's doorbell runs. */
+static void ring_one(struct vkmt_sqe sqe)
+{
+    post(&F.d, &sqe);
+    wr(VKMT_REG_DOORBELL(F.d.q), F.d.sq_tail);
+}
+
+/* The command rung last completes only after steps: none after the doorbell. */
+static void check_not_done_yet(unsigned per_step)
+{
+    struct vkmt_cqe c;
+
+    CHECK(object_work() <= per_step);
+    CHECK(!reap(&F.d, &c));
+    CHECK_EQ(sq_head(0), F.d.sq_tail - 1);
+    CHECK_EQ(more_calls, 1);
+}
+
+static uint32_t reap_status(struct vkmt_cqe *c)
+{
+    if (!reap(&F.d, c)) {
+        harness_fail(__FILE__, __LINE__, "no completion");
+        return 0xdeadbeef;
+    }
+    CHECK_EQ(c->cid, F.d.cid);
+    return c->status;
+}
+
+/* DESTROY_DEVICE costs what the device owns: it goes over several steps. */
+static void a_device_is_destroyed_in_steps(void)
+{
+    static uint32_t h[1000];
+    struct vkmt_stats st;
+    struct vkmt_cqe c;
+    uint32_t dev;
+
+    dev = setup_with_pages(h);
+    ring_one((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_DEVICE, .handle = dev });
+    check_not_done_yet(64);
+    CHECK(continue_in_steps(64) >= 1000 / 64 - 1);
+    CHECK_EQ(reap_status(&c), VKMT_ST_SUCCESS);
+    CHECK_EQ(destroys, 1000);
+    vkmt_core_get_stats(F.core, &st);
+    CHECK_EQ(st.allocations, 0);
+    CHECK_EQ(st.devices, 0);
+    CHECK_EQ(st.commands, 12); /* counted once, not once a step */
+    teardown();
+}
+
+/* A guest TRIM discards in steps, then reports every byte it freed. */
+static void a_guest_trim_discards_in_steps(void)
+{
+    static uint32_t h[1000];
+    struct vkmt_stats st;
+    struct vkmt_cqe c;
+    uint32_t dev;
+
+    dev = setup_with_pages(h);
+    CHECK_EQ(offer(dev, h, 1000, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    /* Stray stores in every other page past the allocations: 1548 runs the
+     * scrub gives back one backend call each, over several steps. */
+    for (size_t page = 1000; page < 16 * MIB / PAGE; page += 2) {
+        memset(F.be->base + page * PAGE, 0xcd, PAGE);
+    }
+    more_calls = 0;
+    ring_one((struct vkmt_sqe){ .opcode = VKMT_OP_TRIM });
+    check_not_done_yet(64);
+    continue_in_steps(64);
+    CHECK_EQ(reap_status(&c), VKMT_ST_SUCCESS);
+    CHECK_EQ(c.value0, 1000 * PAGE);
+    CHECK_EQ(discards, 1000);
+    CHECK_EQ(trims, 1); /* one trim, however many steps */
+    vkmt_core_get_stats(F.core, &st);
+    CHECK_EQ(st.trims, 1);
+    CHECK_EQ(st.trimmed_bytes, 1000 * PAGE);
+    CHECK_EQ(st.committed_bytes, 0);
+    CHECK_EQ(memfd_bytes(), 0);
+    teardown();
+}
+
+/* A creation that needs room evicts in steps and then succeeds. */
+static void pressure_on_create_evicts_in_steps(void)
+{
+    static uint32_t h[1000];
+    struct vkmt_cqe c;
+    uint32_t dev;
+
+    dev = setup_with_pages(h);
+    vkmt_core_set_budget(F.core, 1000 * PAGE);
+    CHECK_EQ(offer(dev, h, 1000, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    more_calls = 0;
+    *(struct vkmt_alloc_desc *)staging(0) = (struct vkmt_alloc_desc){ .size = 1000 * PAGE };
+    ring_one((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                                .handle = dev,
+                                .count = 1,
+                                .payload_len = sizeof(struct vkmt_alloc_desc),
+                                .result_off = 1024,
+                                .result_len = 4 });
+    check_not_done_yet(64);
+    continue_in_steps(64);
+    CHECK_EQ(reap_status(&c), VKMT_ST_SUCCESS);
+    CHECK_EQ(discards, 1000);
+    teardown();
+}
+
+/* A reclaim that must recommit evicts others in steps, never its own batch. */
+static void pressure_on_reclaim_evicts_in_steps(void)
+{
+    static uint32_t a[500], b[500], res[500];
+    struct vkmt_cqe c;
+    uint32_t dev;
+
+    setup_bounded(64 * VKMT_WORK_PER_OBJECT);
+    vkmt_core_set_budget(F.core, 1000 * PAGE);
+    dev = new_device();
+    create_pages(dev, 500, a);
+    create_pages(dev, 500, b);
+    CHECK_EQ(offer(dev, b, 500, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, a, 500, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    CHECK_EQ(trim(500 * PAGE), 500 * PAGE); /* b, the older offer */
+    vkmt_core_set_budget(F.core, 500 * PAGE);
+    more_calls = discards = 0;
+    memcpy(staging(0), b, sizeof(b));
+    ring_one((struct vkmt_sqe){ .opcode = VKMT_OP_RECLAIM,
+                                .flags = VKMT_SQE_F_WRITE_RESULTS,
+                                .handle = dev,
+                                .count = 500,
+                                .payload_len = sizeof(b),
+                                .result_off = 4096,
+                                .result_len = sizeof(res) });
+    check_not_done_yet(64);
+    continue_in_steps(64);
+    CHECK_EQ(reap_status(&c), VKMT_ST_SUCCESS);
+    CHECK_EQ(discards, 500); /* all of a */
+    memcpy(res, staging(0) + 4096, sizeof(res));
+    for (int i = 0; i < 500; i++) {
+        CHECK_EQ(res[i], VKMT_RECLAIM_DISCARDED);
+    }
+    teardown();
+}
+
+/* An offer under a lowered budget completes; the excess goes in later steps. */
+static void an_offer_over_a_lowered_budget_enforces_in_steps(void)
+{
+    static uint32_t h[1000];
+    struct vkmt_stats st;
+    uint32_t dev;
+
+    dev = setup_with_pages(h);
+    vkmt_core_set_budget(F.core, PAGE); /* nothing offered: nothing to discard */
+    more_calls = 0;
+    CHECK_EQ(offer(dev, h, 1000, VKMT_PRIO_NORMAL), VKMT_ST_SUCCESS);
+    CHECK(discards <= 64);
+    CHECK_EQ(more_calls, 1);
+    continue_in_steps(64);
+    CHECK_EQ(discards, 999);
+    vkmt_core_get_stats(F.core, &st);
+    CHECK_EQ(st.committed_bytes, PAGE);
+    teardown();
+}
+
 /* A queue on the backlog that is released or reset leaves the backlog. */
 static void release_drops_the_backlog(void)
 {
@@ -249,5 +460,10 @@ const struct test core_bounded_tests[] = {
     TEST(release_drops_the_backlog),
     TEST(a_reset_clears_a_failure_met_on_the_way),
     TEST(unbounded_finishes_at_once),
+    TEST(a_device_is_destroyed_in_steps),
+    TEST(a_guest_trim_discards_in_steps),
+    TEST(pressure_on_create_evicts_in_steps),
+    TEST(pressure_on_reclaim_evicts_in_steps),
+    TEST(an_offer_over_a_lowered_budget_enforces_in_steps),
 };
 const unsigned core_bounded_ntests = sizeof(core_bounded_tests) / sizeof(core_bounded_tests[0]);

@@ -1074,6 +1074,10 @@ static void qom_set(const char *property, QObject *val)
     }
 }
 
+static const char *const host_reads[] = {
+    "stats", "budget", "trim", "removed", "longest-step-ns",
+};
+
 static void op_host(const uint8_t *a)
 {
     QObject *o;
@@ -1093,9 +1097,13 @@ static void op_host(const uint8_t *a)
         vf.host_dirty = true;
         qom_set("removed", QOBJECT(qbool_from_bool(val & 1)));
         break;
-    case VF_HOST_STATS:
-        o = qmp_qom_get(VF_PATH, "stats", &error_abort);
-        qobject_unref(o);
+    case VF_HOST_STATS: /* every property a monitor reads */
+        for (size_t i = 0; i < ARRAY_SIZE(host_reads); i++) {
+            o = qmp_qom_get(VF_PATH, host_reads[i], &error_abort);
+            qobject_unref(o);
+        }
+        /* Restarts the step measurement, as a monitor between phases. */
+        qom_set("longest-step-ns", QOBJECT(qnum_from_uint(0)));
         break;
     case VF_HOST_RESET:
         /* As a machine reset: the device's reset and a PCI one (BARs, MSI-X).

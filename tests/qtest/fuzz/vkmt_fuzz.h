@@ -168,7 +168,8 @@ enum {
     VF_HOST_TRIM,    /* qom-set trim value (0: everything offered) */
     VF_HOST_BUDGET,  /* qom-set budget value (0: half the aperture) */
     VF_HOST_REMOVED, /* qom-set removed (value bit 0) */
-    VF_HOST_STATS,   /* qom-get stats */
+    VF_HOST_STATS,   /* qom-get of every readable property; restart
+                        longest-step-ns */
     VF_HOST_RESET, /* a machine-style reset of the device (config space too) */
     VF_HOST_FLUSH, /* run the main loop (bottom halves of the deferred doorbell
                       modes) */
