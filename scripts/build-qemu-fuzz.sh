@@ -69,8 +69,6 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 probe || exit 77
 . "$repo/scripts/qemu-build-common.sh"
 qemu_tree
-out=$("$repo/scripts/qemu-overlay.sh" "$src" "$repo") || die "the overlay failed (above)"
-printf '%s\n' "$out" | grep -v 'already carries the vkmt overlay' || true
 
 case $qemu_cc in
 ccache\ *) cc="ccache clang" cxx="ccache clang++" ;;

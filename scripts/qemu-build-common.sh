@@ -12,12 +12,17 @@ QEMU_BASE_OPTS="--target-list=x86_64-softmmu --without-default-devices --with-de
 --enable-pixman --disable-download --disable-install-blobs --disable-docs
 --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu --python=/usr/bin/python3"
 
-# Checks that $src is an overlaid QEMU tree; sets version and makes src absolute.
+# Checks that $src is an overlaid QEMU tree and brings the overlay up to
+# date (a checkout may have added a link since ./configure ran); sets version
+# and makes src absolute.
 qemu_tree() {
     [ -f "$src/VERSION" ] && [ -L "$src/hw/vkmt" ] ||
         die "$src is not a QEMU tree with the vkmt overlay; run ./configure"
     version=$(cat "$src/VERSION")
     src=$(cd "$src" && pwd)
+    overlay_out=$("$(dirname "$0")/qemu-overlay.sh" "$src" "$(dirname "$0")/..") ||
+        die "the overlay failed (above)"
+    printf '%s\n' "$overlay_out" | grep -v 'already carries the vkmt overlay' || true
     # meson, unpacked from Debian's package by ./configure, runs from
     # PYTHONPATH: here, and (through the .pth file qemu_prepare writes)
     # whenever ninja re-runs it.

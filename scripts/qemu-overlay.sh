@@ -6,6 +6,8 @@
 #                                              trace-events, core/, qemu/, protocol)
 #   configs/devices/x86_64-softmmu/vkmt.mak -> REPO/hw-device/qemu/x86_64-vkmt.mak
 #   tests/qtest/vkmt-test.c                 -> REPO/tests/qtest/vkmt-test.c
+#   tests/qtest/vkmt_bad_cmds.h             -> REPO/tests/vkmt_bad_cmds.h (its
+#                                              malformed commands, shared)
 #   tests/qtest/fuzz/vkmt                   -> REPO/tests/qtest/fuzz (the vkmt-fuzz target)
 # and edits six of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
 # hw/meson.build (subdir('vkmt')), meson.build ('hw/vkmt' in
@@ -47,7 +49,7 @@ link() { # PATH-IN-QEMU TARGET
 }
 
 for p in hw/vkmt configs/devices/x86_64-softmmu/vkmt.mak tests/qtest/vkmt-test.c \
-    tests/qtest/fuzz/vkmt; do
+    tests/qtest/vkmt_bad_cmds.h tests/qtest/fuzz/vkmt; do
     [ -L "$qemu/$p" ] || [ ! -e "$qemu/$p" ] ||
         die "$qemu/$p exists and is not the overlay's link; remove it or use another tree"
 done
@@ -134,6 +136,7 @@ PY
 link hw/vkmt "$repo/hw-device"
 link configs/devices/x86_64-softmmu/vkmt.mak "$repo/hw-device/qemu/x86_64-vkmt.mak"
 link tests/qtest/vkmt-test.c "$repo/tests/qtest/vkmt-test.c"
+link tests/qtest/vkmt_bad_cmds.h "$repo/tests/vkmt_bad_cmds.h"
 link tests/qtest/fuzz/vkmt "$repo/tests/qtest/fuzz"
 if [ -n "$out" ]; then
     echo "$out" | sed 's/^/qemu-overlay: /'

@@ -23,6 +23,7 @@
 #include "qobject/qdict.h"
 
 #include "../../hw/vkmt/protocol/vkmt_proto.h"
+#include "vkmt_bad_cmds.h"
 
 #define PAGE VKMT_PAGE_SIZE
 #define BASE_ARGS "-nodefaults "
@@ -1200,161 +1201,54 @@ static void test_unplug_iothread(void)
     qtest_shutdown(qs);
 }
 
-typedef struct Bad {
-    const char *what;
-    struct vkmt_sqe sqe;
-    uint32_t status;
-} Bad;
-
+/* tests/vkmt_bad_cmds.h, shared with the engine's unit test. */
 static void test_malformed(void)
 {
     Vkmt v;
     Drv d, other;
-    uint32_t dev, h[2], theirs, stale, w;
+    struct vkmt_bad_cmd cases[VKMT_BAD_CMDS_MAX];
+    struct vkmt_bad_env env;
+    struct vkmt_cqe c;
+    uint32_t h[2], w, n;
     const uint32_t IP = VKMT_ST_INVALID_PARAMETER;
+    static const uint8_t zero_desc[16];
 
     start(&v, "queues=4");
     bring_up(&v);
     d = claim(&v);
     other = claim(&v);
-    dev = new_device(&v, &d);
-    create(&v, &d, dev, 2, PAGE, h);
-    theirs = new_device(&v, &other);
-    create(&v, &d, dev, 1, PAGE, &stale);
-    destroy(&v, &d, dev, stale);
+    env.dev = new_device(&v, &d);
+    create(&v, &d, env.dev, 2, PAGE, h);
+    env.alloc = h[0];
+    env.theirs = new_device(&v, &other);
+    create(&v, &d, env.dev, 1, PAGE, &env.stale);
+    destroy(&v, &d, env.dev, env.stale);
+    g_assert_cmphex(
+        run(&v, &d,
+            (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE,
+                               .handle = env.dev },
+            &c),
+        ==, VKMT_ST_SUCCESS);
+    env.pq = (uint32_t)c.value0;
+    n = vkmt_bad_cmds(&env, cases);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t st;
 
-    {
-        const Bad cases[] = {
-            { "unknown opcode", { .opcode = 0x42 }, VKMT_ST_NOT_SUPPORTED },
-            { "opcode 0", { .opcode = 0 }, VKMT_ST_NOT_SUPPORTED },
-            { "reserved byte",
-              { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 },
-              IP },
-            { "reserved tail",
-              { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [3] = 9 } },
-              IP },
-            { "unknown flag",
-              { .opcode = VKMT_OP_CREATE_DEVICE, .flags = 0x4000 },
-              IP },
-            { "count 0",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .arg0 = 1 },
-              IP },
-            { "count 10241",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 10241,
-                .payload_len = 40964,
-                .arg0 = 1 },
-              IP },
-            { "count 0xffffffff",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 0xffffffff,
-                .payload_len = 0xfffffffc,
-                .arg0 = 1 },
-              IP },
-            { "payload past staging",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_off = VKMT_STAGING_SIZE - 2,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "payload offset wraps",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 2,
-                .payload_off = 0xfffffffc,
-                .payload_len = 8,
-                .arg0 = 1 },
-              IP },
-            { "payload misaligned",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_off = 1,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "results past staging",
-              { .opcode = VKMT_OP_RECLAIM,
-                .flags = VKMT_SQE_F_WRITE_RESULTS,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .result_off = VKMT_STAGING_SIZE,
-                .result_len = 4 },
-              IP },
-            { "priority 0",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 0 },
-              IP },
-            { "priority 5",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 5 },
-              IP },
-            { "reserved offer flag",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1,
-                .arg1 = 0x10 },
-              IP },
-            { "forged device",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = 0xdeadbeef,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "another queue's device",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = theirs,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "stale allocation",
-              { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = stale },
-              IP },
-            { "allocation as device",
-              { .opcode = VKMT_OP_LOCK, .handle = h[0], .arg0 = h[0] },
-              IP },
-            { "unlock not locked",
-              { .opcode = VKMT_OP_UNLOCK, .handle = dev, .arg0 = h[0] },
-              IP },
-            { "segment group 9",
-              { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 9 },
-              IP },
-        };
-
-        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-            uint32_t st;
-
-            /* Element lists point at staging offset 0: h[0], then junk. */
-            staging_write(&v, &d, 0, h, 4);
-            st = run(&v, &d, cases[i].sqe, NULL);
-            if (st != cases[i].status) {
-                g_test_message("%s: status 0x%x, want 0x%x", cases[i].what, st,
-                               cases[i].status);
-            }
-            g_assert_cmphex(st, ==, cases[i].status);
+        staging_write(&v, &d, 0, &env.alloc, 4);
+        staging_write(&v, &d, 64, zero_desc, sizeof(zero_desc));
+        st = run(&v, &d, cases[i].sqe, NULL);
+        if (st != cases[i].status) {
+            g_test_message("%s: status 0x%x, want 0x%x", cases[i].what, st,
+                           cases[i].status);
         }
+        g_assert_cmphex(st, ==, cases[i].status);
     }
     /* A duplicate or a stranger anywhere spoils the whole batch. */
     w = h[0];
     staging_write(&v, &d, 0, (uint32_t[]){ h[1], w, w }, 12);
     g_assert_cmphex(run(&v, &d,
                         (struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
-                                           .handle = dev,
+                                           .handle = env.dev,
                                            .count = 3,
                                            .payload_len = 12,
                                            .arg0 = 1 },
@@ -1387,7 +1281,7 @@ static void test_malformed(void)
         hdr_field(&v, &other, offsetof(struct vkmt_queue_hdr, sh_error)), ==,
         VKMT_QERR_DOORBELL_RANGE);
     g_assert_cmpint(stats_get(&v, "queue_errors"), ==, 1);
-    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_LOW), ==,
+    g_assert_cmphex(offer(&v, &d, env.dev, h, 2, VKMT_PRIO_LOW), ==,
                     VKMT_ST_SUCCESS);
     stop(&v);
 }

@@ -9,6 +9,7 @@
 #include "core_fixture.h"
 #include "harness.h"
 #include "test_core.h"
+#include "vkmt_bad_cmds.h"
 
 /* ---- batches ---- */
 
@@ -302,189 +303,48 @@ static void query_memory_reports_budget_and_usage(void)
 
 /* ---- hostile input ---- */
 
-struct bad_case {
-    const char *what;
-    struct vkmt_sqe sqe;
-    uint32_t status;
-};
-
+/* tests/vkmt_bad_cmds.h, shared with the qtest, plus a trim without the
+ * feature (the qtest's driver negotiates it). */
 static void malformed_commands_get_precise_statuses(void)
 {
-    uint32_t dev, h[1], pq;
-    struct vkmt_cqe c;
+    struct vkmt_bad_cmd cases[VKMT_BAD_CMDS_MAX + 1];
+    struct vkmt_bad_env env;
     struct vkmt_stats before, after;
+    struct vkmt_cqe c;
+    struct drv other;
+    unsigned n;
 
     setup_full(4, MIB, 0, VKMT_F_RESOURCES); /* no GUEST_TRIM */
-    dev = new_device();
-    CHECK_EQ(create(dev, 1, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev }, &c),
+    env.dev = new_device();
+    CHECK_EQ(create(env.dev, 1, PAGE, &env.alloc), VKMT_ST_SUCCESS);
+    CHECK_EQ(create(env.dev, 1, PAGE, &env.stale), VKMT_ST_SUCCESS);
+    CHECK_EQ(destroy_allocs(env.dev, &env.stale, 1), VKMT_ST_SUCCESS);
+    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = env.dev }, &c),
              VKMT_ST_SUCCESS);
-    pq = (uint32_t)c.value0;
-    memcpy(staging(0), h, 4);
-    {
-        const uint32_t IP = VKMT_ST_INVALID_PARAMETER;
-        const struct bad_case cases[] = {
-            { "opcode 0", { .opcode = 0 }, VKMT_ST_NOT_SUPPORTED },
-            { "opcode 0xff", { .opcode = 0xff }, VKMT_ST_NOT_SUPPORTED },
-            { "opcode past the last", { .opcode = VKMT_OP_MAX + 1 }, VKMT_ST_NOT_SUPPORTED },
-            { "reserved0", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved0 = 1 }, IP },
-            { "reserved1", { .opcode = VKMT_OP_CREATE_DEVICE, .reserved1 = { [15] = 1 } }, IP },
-            { "unused handle", { .opcode = VKMT_OP_CREATE_DEVICE, .handle = 1 }, IP },
-            { "unused arg64",
-              { .opcode = VKMT_OP_LOCK, .handle = dev, .arg0 = h[0], .arg64 = 1 },
-              IP },
-            { "unknown flag",
-              { .opcode = VKMT_OP_OFFER,
-                .flags = 0x8000,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "flag of another opcode",
-              { .opcode = VKMT_OP_OFFER,
-                .flags = VKMT_SQE_F_RECOMMIT,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "count 0", { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 0, .arg0 = 1 }, IP },
-            { "count 10241",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 10241,
-                .payload_len = 40964,
-                .arg0 = 1 },
-              IP },
-            { "count 0xffffffff",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 0xffffffff,
-                .payload_len = 0xfffffffc,
-                .arg0 = 1 },
-              IP },
-            { "payload length short",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 2, .payload_len = 4, .arg0 = 1 },
-              IP },
-            { "payload past staging",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_off = VKMT_STAGING_SIZE,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "payload offset wraps",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_off = 0xfffffffc,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "payload misaligned",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_off = 2,
-                .payload_len = 4,
-                .arg0 = 1 },
-              IP },
-            { "offer priority 0",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 0 },
-              IP },
-            { "offer priority 5",
-              { .opcode = VKMT_OP_OFFER, .handle = dev, .count = 1, .payload_len = 4, .arg0 = 5 },
-              IP },
-            { "offer reserved flag",
-              { .opcode = VKMT_OP_OFFER,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = 1,
-                .arg1 = 4 },
-              IP },
-            { "offer on a paging queue",
-              { .opcode = VKMT_OP_OFFER, .handle = pq, .count = 1, .payload_len = 4, .arg0 = 1 },
-              IP },
-            { "results past staging",
-              { .opcode = VKMT_OP_RECLAIM,
-                .flags = VKMT_SQE_F_WRITE_RESULTS,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .result_off = VKMT_STAGING_SIZE - 2,
-                .result_len = 4 },
-              IP },
-            { "results short",
-              { .opcode = VKMT_OP_RECLAIM,
-                .flags = VKMT_SQE_F_WRITE_RESULTS,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .result_off = 64,
-                .result_len = 2 },
-              IP },
-            { "result area without the flag",
-              { .opcode = VKMT_OP_RECLAIM,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .result_off = 64,
-                .result_len = 4 },
-              IP },
-            { "create size 0",
-              { .opcode = VKMT_OP_CREATE_ALLOCATIONS,
-                .handle = dev,
-                .count = 1,
-                .payload_off = 64,
-                .payload_len = 16,
-                .result_off = 128,
-                .result_len = 4 },
-              IP },
-            { "create result count",
-              { .opcode = VKMT_OP_CREATE_ALLOCATIONS,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 16,
-                .result_off = 128,
-                .result_len = 8 },
-              IP },
-            { "destroy resource with a list",
-              { .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
-                .handle = dev,
-                .count = 1,
-                .payload_len = 4,
-                .arg0 = h[0] },
-              IP },
-            { "paging queue priority 7",
-              { .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .handle = dev, .arg0 = 7 },
-              IP },
-            { "segment group 2", { .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = 2 }, IP },
-            { "fence of a device", { .opcode = VKMT_OP_QUERY_FENCE, .handle = dev }, IP },
-            { "trim not negotiated",
-              { .opcode = VKMT_OP_TRIM, .arg64 = 1 },
-              VKMT_ST_NOT_SUPPORTED },
-        };
+    env.pq = (uint32_t)c.value0;
+    other = claim();
+    env.theirs = new_device_on(&other);
+    n = vkmt_bad_cmds(&env, cases);
+    cases[n++] = (struct vkmt_bad_cmd){ "trim not negotiated",
+                                        { .opcode = VKMT_OP_TRIM, .arg64 = 1 },
+                                        VKMT_ST_NOT_SUPPORTED };
+    vkmt_core_get_stats(F.core, &before);
+    memcpy(staging(0), &env.alloc, 4);
+    memset(staging(0) + 64, 0, 16); /* a desc of size 0 at offset 64 */
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t st = run(cases[i].sqe, NULL);
 
-        vkmt_core_get_stats(F.core, &before);
-        memset(staging(0) + 64, 0, 16); /* a desc of size 0 at offset 64 */
-        for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            uint32_t st = run(cases[i].sqe, NULL);
-
-            if (st != cases[i].status) {
-                harness_fail(__FILE__, __LINE__, "%s: status 0x%x, want 0x%x", cases[i].what, st,
-                             cases[i].status);
-            }
+        if (st != cases[i].status) {
+            harness_fail(__FILE__, __LINE__, "%s: status 0x%x, want 0x%x", cases[i].what, st,
+                         cases[i].status);
         }
-        vkmt_core_get_stats(F.core, &after);
-        CHECK_EQ(after.command_errors - before.command_errors, sizeof(cases) / sizeof(cases[0]));
-        CHECK_EQ(after.offers, before.offers);
-        CHECK_EQ(after.allocations, before.allocations);
     }
+    vkmt_core_get_stats(F.core, &after);
+    CHECK_EQ(after.command_errors - before.command_errors, n);
+    CHECK_EQ(after.offers, before.offers);
+    CHECK_EQ(after.allocations, before.allocations);
     /* The queue still works after all that. */
-    CHECK_EQ(offer(dev, h, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(env.dev, &env.alloc, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
     teardown();
 }
 
