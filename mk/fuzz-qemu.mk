@@ -6,6 +6,8 @@
 # clang and its fuzzer runtime (Debian: libclang-rt-14-dev) link.
 #
 #   make fuzz-qemu-build   build/qemu-fuzz/qemu-fuzz-x86_64 (~5 min on 2 cores, once)
+#   make fuzz-qemu-oss-fuzz the same through the OSS-Fuzz build contract
+#                          (tests/qtest/fuzz/build.sh), laid out in build/fuzz/qemu/oss-fuzz
 #   make fuzz-qemu         a campaign: FUZZ_TIME seconds (600), FUZZ_JOBS processes (2),
 #                          FUZZ_TARGET (vkmt-fuzz); corpus in build/fuzz/qemu/corpus,
 #                          seeds from tests/qtest/fuzz/corpus, crashes in build/fuzz/qemu/crashes
@@ -32,7 +34,15 @@ QFUZZ_CRASHES := $(QFUZZ_SRC)/crashes
 QFUZZ_GEN := $(QFUZZ_DIR)/vkmt-fuzz-seeds
 QFUZZ_TARGETS := vkmt-fuzz vkmt-fuzz-ioeventfd vkmt-fuzz-port vkmt-fuzz-port-ioeventfd \
 	vkmt-fuzz-port-iothread
-BUILD_QFUZZ = scripts/build-qemu-fuzz.sh $(QFUZZ_BUILD) '$(QEMU_SRC)' '$(MESON_PY)' '$(QEMU_CC)'
+# The OSS-Fuzz build contract's variables (tests/qtest/fuzz/build.sh): the
+# Makefile builds through them too, so that the contract build CI checks
+# (make fuzz-qemu-oss-fuzz) reuses this tree.
+QFUZZ_CC = $(if $(filter ccache,$(firstword $(QEMU_CC))),ccache clang,clang)
+QFUZZ_CONTRACT = CC='$(QFUZZ_CC)' CXX='$(QFUZZ_CC)++' \
+	CFLAGS=-fsanitize=address,undefined,fuzzer-no-link LIB_FUZZING_ENGINE=-fsanitize=fuzzer
+BUILD_QFUZZ = $(QFUZZ_CONTRACT) scripts/build-qemu-fuzz.sh $(QFUZZ_BUILD) '$(QEMU_SRC)' \
+	'$(MESON_PY)' '$(QEMU_CC)' --contract
+QFUZZ_OSS_OUT ?= $(QFUZZ_DIR)/oss-fuzz
 
 FUZZ_TIME ?= 600
 FUZZ_JOBS ?= 2
@@ -48,13 +58,20 @@ QFUZZ_ENV := QEMU_FUZZ_ARGS='-L /usr/share/seabios -L /usr/share/qemu' \
 QFUZZ_LIMITS := -timeout=10 -rss_limit_mb=4096 -detect_leaks=0
 QFUZZ_OPTS := $(QFUZZ_LIMITS) -max_len=8192 -dict=$(QFUZZ_SRC)/vkmt-fuzz.dict
 
-.PHONY: fuzz-qemu fuzz-qemu-build fuzz-qemu-replay fuzz-qemu-smoke fuzz-qemu-check \
+.PHONY: fuzz-qemu fuzz-qemu-build fuzz-qemu-oss-fuzz fuzz-qemu-replay fuzz-qemu-smoke fuzz-qemu-check \
 	fuzz-qemu-check-build fuzz-qemu-seeds fuzz-qemu-seeds-check fuzz-qemu-bench fuzz-qemu-cov \
 	fuzz-qemu-linecov clean-qemu-fuzz
 
 fuzz-qemu-build: | check-config
 	$(NEED_QEMU)
 	@$(BUILD_QFUZZ)
+
+# $(QFUZZ_OSS_OUT) as OSS-Fuzz's $OUT: the targets, corpora, dictionaries,
+# options, libraries and firmware (tests/fuzz/oss-fuzz-check.sh runs them).
+fuzz-qemu-oss-fuzz: | check-config
+	$(NEED_QEMU)
+	@$(QFUZZ_CONTRACT) QEMU_SRC='$(QEMU_SRC)' MESON_PY='$(MESON_PY)' WORK=build \
+		OUT=$(QFUZZ_OSS_OUT) tests/qtest/fuzz/build.sh
 
 fuzz-qemu: fuzz-qemu-build
 	@mkdir -p $(QFUZZ_DIR)/corpus $(QFUZZ_DIR)/crashes

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Usage: scripts/build-qemu-fuzz.sh --probe
-#        scripts/build-qemu-fuzz.sh BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage]
+#        scripts/build-qemu-fuzz.sh BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage | --contract]
 # Builds QEMU's libFuzzer binary, qemu-fuzz-x86_64, with the vkmt-fuzz
 # targets (tests/qtest/fuzz/vkmt_fuzz.c) into BUILD_DIR (the Makefile passes
 # build/qemu-fuzz and what ./configure recorded in build/config.mk). The
@@ -11,6 +11,14 @@
 # --coverage adds clang's source-based coverage (-fprofile-instr-generate
 # -fcoverage-mapping), for line coverage reports with llvm-cov; use another
 # BUILD_DIR for it.
+# --contract takes the compiler and sanitizers from the OSS-Fuzz build
+# contract's variables instead (tests/qtest/fuzz/build.sh): $CC and $CXX,
+# the -fsanitize= lists in $CFLAGS (address: --enable-asan, undefined:
+# --enable-ubsan, fuzzer-no-link: what --enable-fuzzing adds itself) with
+# the rest of $CFLAGS as extra flags, and $LIB_FUZZING_ENGINE (QEMU's
+# default, -fsanitize=fuzzer, unless it names another engine); the binary
+# gets an rpath of $ORIGIN/lib, where build.sh puts the libraries it needs.
+# The Makefile builds this way too, so CI's contract build reuses its tree.
 #
 # --probe only checks the toolchain: clang, clang++ and clang's fuzzer and
 # sanitizer runtimes (Debian: clang and libclang-rt-14-dev), with a tiny
@@ -57,13 +65,14 @@ if [ "${1:-}" = --probe ]; then
     probe
     exit $?
 fi
-[ $# -eq 4 ] || { [ $# -eq 5 ] && [ "$5" = --coverage ]; } ||
-    { echo "usage: $0 BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage] | --probe" >&2; exit 2; }
+[ $# -eq 4 ] || { [ $# -eq 5 ] && { [ "$5" = --coverage ] || [ "$5" = --contract ]; }; } ||
+    { echo "usage: $0 BUILD_DIR QEMU_SRC MESON_PY QEMU_CC [--coverage | --contract] | --probe" >&2
+      exit 2; }
 build=$1
 src=$2
 meson_py=$3
 qemu_cc=$4
-coverage=${5:-}
+mode=${5:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 probe || exit 77
@@ -74,6 +83,25 @@ case $qemu_cc in
 ccache\ *) cc="ccache clang" cxx="ccache clang++" ;;
 *) cc=clang cxx=clang++ ;;
 esac
+sanitizers="--enable-asan --enable-ubsan"
+if [ "$mode" = --contract ]; then
+    cc=${CC:?--contract needs CC} cxx=${CXX:-clang++} sanitizers= extra=
+    for flag in ${CFLAGS:-}; do
+        case $flag in
+        -fsanitize=*)
+            for s in $(printf '%s' "${flag#-fsanitize=}" | tr , ' '); do
+                case $s in
+                address) sanitizers="$sanitizers --enable-asan" ;;
+                undefined) sanitizers="$sanitizers --enable-ubsan" ;;
+                fuzzer-no-link) ;;
+                *) die "-fsanitize=$s: QEMU's build offers address and undefined only" ;;
+                esac
+            done
+            ;;
+        *) extra="$extra $flag" ;;
+        esac
+    done
+fi
 
 # The shared options (qemu-build-common.sh), without virglrenderer and
 # OpenGL (the device then has backend=mem only: the fuzz target drives the
@@ -81,8 +109,19 @@ esac
 # --enable-fuzzing instruments only hw/ (and a few other directories) for
 # coverage, through its instrumentation filter.
 # shellcheck disable=SC2086 # one word per option
-set -- $QEMU_BASE_OPTS --enable-fuzzing --enable-asan --enable-ubsan --cc="$cc" --cxx="$cxx"
-if [ -n "$coverage" ]; then
+set -- $QEMU_BASE_OPTS --enable-fuzzing $sanitizers --cc="$cc" --cxx="$cxx"
+if [ "$mode" = --contract ]; then
+    [ -z "$extra" ] || set -- "$@" --extra-cflags="${extra# }"
+    # shellcheck disable=SC2016 # $ORIGIN is for the dynamic linker
+    set -- "$@" --extra-ldflags='-Wl,-rpath,$ORIGIN/lib'
+    case ${LIB_FUZZING_ENGINE:--fsanitize=fuzzer} in
+    -fsanitize=fuzzer) ;;
+    *) set -- "$@" "-Dfuzzing_engine=$LIB_FUZZING_ENGINE" ;;
+    esac
+fi
+# QEMU's configure reads LIB_FUZZING_ENGINE too; the option above says it.
+unset LIB_FUZZING_ENGINE
+if [ "$mode" = --coverage ]; then
     set -- "$@" --extra-cflags="-fprofile-instr-generate -fcoverage-mapping" \
         --extra-ldflags=-fprofile-instr-generate
 fi

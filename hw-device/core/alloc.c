@@ -339,15 +339,6 @@ uint32_t cmd_create_allocations(struct cmd *c)
     if (!evict_can_fit(core, need, 0)) {
         return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     }
-    /*
-     * Room before the backend commits, so that a GPU backend whose budget is
-     * its memory can hold the new resources. What it discards is offered
-     * content, which the offer contract lets go at any time: a command that
-     * then fails has still changed nothing its caller can rely on.
-     */
-    if (!evict_make_room(core, need)) {
-        return CMD_RETRY;
-    }
     if (obj_reserve(core, n + group) < 0 ||
         (group && !(members = malloc((size_t)n * sizeof(*members))))) {
         return VKMT_ST_NO_MEMORY;
@@ -368,6 +359,20 @@ uint32_t cmd_create_allocations(struct cmd *c)
         free_ranges(core, out, desc, 0, n);
         free(members);
         return VKMT_ST_NO_MEMORY;
+    }
+    /*
+     * Room before the backend commits, so that a GPU backend whose budget is
+     * its memory can hold the new resources; after the address space, so
+     * that a creation the aperture cannot place discards nothing. What it
+     * discards is offered content, which the offer contract lets go at any
+     * time: a command that then fails has still changed nothing its caller
+     * can rely on. Stopped by the work bound, the creation gives its ranges
+     * back and runs again.
+     */
+    if (!evict_make_room(core, need)) {
+        free_ranges(core, out, desc, 0, n);
+        free(members);
+        return CMD_RETRY;
     }
     if (group) {
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);

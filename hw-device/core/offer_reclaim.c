@@ -228,7 +228,7 @@ static uint64_t reclaim_classify(struct vkmt_core *core, struct batch *b, bool r
 }
 
 /*
- * Step 3, ranges: a new address range for each decommitted allocation that
+ * Step 2, ranges: a new address range for each decommitted allocation that
  * comes back, then every range that comes back scrubbed, so it reads zeros
  * even where the guest wrote into it after its discard. Undone on failure.
  */
@@ -273,8 +273,9 @@ static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
 }
 
 /*
- * Step 2, room (see cmd_create_allocations), the batch's own offers marked
- * so that making room passes over them. False: the work bound stopped it.
+ * Step 3, room (see cmd_create_allocations), the batch's own offers marked
+ * so that making room passes over them. False: the work bound stopped it
+ * (the caller frees step 2's ranges and the command runs again).
  */
 static bool reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
 {
@@ -323,11 +324,14 @@ uint32_t cmd_reclaim(struct cmd *c)
     if (need && !evict_can_fit(core, need, pinned)) {
         return VKMT_ST_NO_MEMORY;
     }
+    if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
+        return status;
+    }
     if (!reclaim_room(core, &b, need)) {
+        free_new_ranges(core, &b, 0);
         return CMD_RETRY;
     }
-    if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS ||
-        (status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
+    if ((status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
         return status;
     }
     /* Step 5, apply: nothing can fail any more. */

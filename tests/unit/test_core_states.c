@@ -124,6 +124,28 @@ static void reoffer_after_reclaim_moves_to_the_back(void)
     teardown();
 }
 
+/* A creation the aperture cannot place fails before it makes room: the
+ * offers it would have discarded keep their content. */
+static void an_unplaceable_creation_discards_nothing(void)
+{
+    uint32_t dev, h[256];
+    struct vkmt_stats s;
+
+    setup(MIB, MIB);
+    dev = new_device();
+    for (int i = 0; i < 256; i += 64) {
+        CHECK_EQ(create(dev, 64, PAGE, h + i), VKMT_ST_SUCCESS);
+        CHECK_EQ(offer(dev, h + i, 64, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    }
+    /* The budget would fit it once two offers are discarded; the aperture,
+     * whose every page an allocation holds, cannot. */
+    CHECK_EQ(create(dev, 1, 2 * PAGE, NULL), VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.discards, 0);
+    CHECK_EQ(s.offered_bytes, MIB);
+    teardown();
+}
+
 static void budget_pressure_on_create(void)
 {
     uint32_t dev, h[8], more[2], r[8];
@@ -309,6 +331,7 @@ const struct test core_state_tests[] = {
     TEST(eviction_order_by_priority_then_age),
     TEST(reoffer_after_reclaim_moves_to_the_back),
     TEST(budget_pressure_on_create),
+    TEST(an_unplaceable_creation_discards_nothing),
     TEST(reclaim_evicts_others_but_never_its_own_batch),
     TEST(lowering_the_budget_discards_offered),
     TEST(reclaim_needing_no_memory_succeeds_over_budget),
