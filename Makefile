@@ -30,7 +30,7 @@ BASE_CFLAGS = -std=c11 -fPIC -fvisibility=hidden $(WARN) $(INC) -MMD -MP
 INC_ENGINE := -Iprotocol -Ihw-device/core
 INC_PUBLIC := -Iguest-lib/include
 INC_TOOLS := -Iprotocol $(INC_PUBLIC) -Iguest-lib/internal
-INC_LIB := $(INC_TOOLS) -Iguest-lib/src
+INC_LIB := $(INC_TOOLS) -Iguest-lib/src -Iguest-kmd/uapi
 OPT_CFLAGS := -O2 -g
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer

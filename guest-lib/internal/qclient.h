@@ -32,6 +32,9 @@ struct qclient {
     struct vkmt_sqe *sh_sq;
     struct vkmt_cqe *sh_cq;
     uint8_t *sh_staging;
+    /* Forwarding transports: the caller's own payload array for the next
+     * command, in place of the staging copy (qc_run clears it). */
+    const void *payload_user;
 };
 
 /* How long a command may take before the device counts as gone: generous,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct vkmt_transport;
+struct vkmt_kmd_cmd; /* vkmt_kmd.h */
 
 struct vkmt_transport_ops {
     const char *name;
@@ -20,6 +21,19 @@ struct vkmt_transport_ops {
     void (*close)(struct vkmt_transport *t);
     uint32_t (*reg_read)(struct vkmt_transport *t, uint32_t off);
     void (*reg_write)(struct vkmt_transport *t, uint32_t off, uint32_t val);
+    /*
+     * Forwarding transports only (kmd); NULL for those that map the rings.
+     * The kernel driver owns the queue: submit runs one packed command and
+     * fills in its outcome (0, or a negative errno: -EFAULT for memory the
+     * caller cannot access, -ENODEV once the device is gone); map gives
+     * access to @len aperture bytes at @off that a LOCK just granted (NULL
+     * when refused), unmap takes it back; reset resets the device (-EPERM
+     * without the privilege).
+     */
+    int (*submit)(struct vkmt_transport *t, struct vkmt_kmd_cmd *cmd);
+    void *(*map)(struct vkmt_transport *t, uint64_t off, uint64_t len);
+    void (*unmap)(struct vkmt_transport *t, void *p, uint64_t len);
+    int (*reset)(struct vkmt_transport *t);
 };
 
 struct vkmt_transport {
@@ -37,9 +51,18 @@ struct vkmt_transport {
      * device's queues are never shared with another process (loopback).
      */
     int lock_fd;
+    /* Forwarding transports: the queue the driver gave this process, the
+     * features it negotiated, and a private buffer laid out as a staging
+     * area, from which the driver copies payloads and into which it copies
+     * results. */
+    uint32_t queue;
+    uint32_t features;
+    uint8_t *staging;
 };
 
-/* The built-in transport for real devices (transport_pci.c). */
+/* The built-in transports for real devices: through the guest kernel driver
+ * (transport_kmd.c), and from user space through sysfs (transport_pci.c). */
+extern const struct vkmt_transport_ops vkmt_kmd_transport;
 extern const struct vkmt_transport_ops vkmt_pci_transport;
 
 /* Symbol the loopback library exports its ops under. */

@@ -16,11 +16,22 @@
 #include "vkmt.h"
 
 /* One opened device: a transport mapping and the queue this process owns. */
+/* A locked allocation's mapping over a forwarding transport (lockmap.c). */
+struct lock_map {
+    D3DKMT_HANDLE dev;   /* the device's handle for its device */
+    D3DKMT_HANDLE alloc; /* the allocation */
+    void *p;
+    uint64_t len;
+    uint32_t count; /* Lock2 calls not yet ended by Unlock2 */
+};
+
 struct adapter {
     struct vkmt_transport *t;
     struct qclient qc;
     uint32_t index; /* the transport's device index */
     uint32_t opens; /* adapter handles that refer to it */
+    struct lock_map *maps;
+    uint32_t nmaps;
 };
 
 struct dev_rec {
@@ -61,6 +72,18 @@ int32_t lib_add_paging_queue(struct pq_rec *rec);
 struct pq_rec *lib_paging_queue(D3DKMT_HANDLE h);
 struct pq_rec *lib_sync_object(D3DKMT_HANDLE sync, D3DKMT_HANDLE dev);
 void lib_remove_paging_queue(D3DKMT_HANDLE h);
+
+/*
+ * Forwarding transports (lockmap.c): map the range a LOCK of @alloc on @d
+ * just granted (once per allocation, counted), unmap it when the last
+ * Unlock2 ends, forget the mappings of destroyed allocations (@allocs, or
+ * all of device @dev when NULL) or of a closing adapter.
+ */
+int32_t lib_map_locked(struct dev_rec *d, D3DKMT_HANDLE alloc, uint64_t off, uint64_t size,
+                       void **out);
+void lib_unmap_locked(struct dev_rec *d, D3DKMT_HANDLE alloc);
+void lib_forget_maps(struct adapter *a, D3DKMT_HANDLE dev, const D3DKMT_HANDLE *allocs, uint32_t n);
+void lib_forget_all_maps(struct adapter *a);
 
 /* Run one command on @a; DEVICE_REMOVED once the device was reset. */
 int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);

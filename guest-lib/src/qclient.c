@@ -2,7 +2,8 @@
 /*
  * Ring driver. One command is in flight per queue at a time (the thunks are
  * synchronous), so the CQ can never overflow and the staging area is reused
- * from offset 0 by every command.
+ * from offset 0 by every command. Over a forwarding transport (kmd) the
+ * kernel driver owns the rings: the same packed command goes to it whole.
  */
 #define _GNU_SOURCE /* F_OFD_SETLK */
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 #include "d3dkmthk.h"
 #include "qclient.h"
+#include "vkmt_kmd.h"
 #include "vkmt_shmem.h"
 
 #define SPIN_BEFORE_SLEEP 4096u /* completion polls before backing off */
@@ -110,6 +112,13 @@ int32_t qc_open(struct qclient *qc, struct vkmt_transport *t)
 
     memset(qc, 0, sizeof(*qc));
     qc->t = t;
+    if (t->ops->submit) {
+        /* The driver did the handshake and claimed the queue at open. */
+        qc->queue = t->queue;
+        qc->features = t->features;
+        qc->sh_staging = t->staging;
+        return STATUS_SUCCESS;
+    }
     if (rd(qc, VKMT_REG(magic)) != VKMT_MAGIC ||
         rd(qc, VKMT_REG(version)) >> 16 != VKMT_VERSION_MAJOR ||
         rd(qc, VKMT_REG(queue_depth)) != VKMT_QUEUE_DEPTH ||
@@ -159,6 +168,9 @@ static void drop_lock(struct qclient *qc)
 
 void qc_close(struct qclient *qc)
 {
+    if (qc->t->ops->submit) {
+        return; /* closing the transport's file releases the queue */
+    }
     /* A broken queue is still ours: releasing it frees what it holds. */
     if (!qc->removed && qc->sh_hdr) {
         wr(qc, VKMT_REG(queue_release), qc->queue);
@@ -231,6 +243,11 @@ int32_t qc_reset(struct vkmt_transport *t)
     uint64_t deadline = now_ms() + QC_TIMEOUT_MS;
     long sleep_ns = 1000;
 
+    if (t->ops->reset) {
+        int err = t->ops->reset(t);
+
+        return err == -EPERM ? STATUS_ACCESS_DENIED : err ? STATUS_DEVICE_REMOVED : STATUS_SUCCESS;
+    }
     t->ops->reg_write(t, VKMT_REG(status), 0);
     /* PROTOCOL.md section 4: the teardown may go on in bounded steps. */
     while (t->ops->reg_read(t, VKMT_REG(status)) != 0) {
@@ -242,6 +259,50 @@ int32_t qc_reset(struct vkmt_transport *t)
     return STATUS_SUCCESS;
 }
 
+/*
+ * qc_run over a forwarding transport. The payload is @qc->payload_user when
+ * set (the caller's own array, which the driver reads: a bad pointer comes
+ * back as EFAULT, so it needs no probe here), else the private staging
+ * buffer; results land in the staging buffer either way.
+ */
+static int32_t forward(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
+{
+    struct vkmt_kmd_cmd cmd = { 0 };
+    const void *payload = qc->payload_user ? qc->payload_user : qc->sh_staging + sqe->payload_off;
+    int err;
+
+    qc->payload_user = NULL;
+    if (qc_dead(qc)) {
+        return STATUS_DEVICE_REMOVED;
+    }
+    memcpy(cmd.sqe, sqe, sizeof(*sqe));
+    cmd.payload = sqe->payload_len ? (uintptr_t)payload : 0;
+    cmd.results = sqe->result_len ? (uintptr_t)(qc->sh_staging + sqe->result_off) : 0;
+    err = qc->t->ops->submit(qc->t, &cmd);
+    if (err == -EFAULT || err == -EINVAL) {
+        return STATUS_INVALID_PARAMETER; /* nothing was forwarded */
+    }
+    if (err == -ENOMEM) {
+        return STATUS_NO_MEMORY;
+    }
+    if (err) {
+        /* Gone, timed out, or interrupted mid-command: nothing it says counts. */
+        if (err == -ENODEV) {
+            qc->removed = true;
+        } else {
+            qc->broken = true;
+        }
+        return STATUS_DEVICE_REMOVED;
+    }
+    if (!defined_status(cmd.status)) {
+        qc->broken = true;
+        return STATUS_DEVICE_REMOVED;
+    }
+    res->value0 = cmd.value0;
+    res->value1 = cmd.value1;
+    return (int32_t)cmd.status;
+}
+
 int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
 {
     struct vkmt_cqe *cqe;
@@ -250,6 +311,9 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
     uint32_t spins = 0;
     uint64_t deadline = 0;
 
+    if (qc->t->ops->submit) {
+        return forward(qc, sqe, res);
+    }
     if (!usable(qc, false)) {
         return STATUS_DEVICE_REMOVED;
     }

@@ -49,8 +49,17 @@ void lib_lock(void)
     pthread_mutex_lock(&lock);
 }
 
+/*
+ * Forwarding transports: the caller's handle array that the thunk's next
+ * lib_run hands the driver as its payload, instead of a probed copy. Set by
+ * lib_stage_handles under the lock and dropped when the thunk ends, so a
+ * thunk that stops after staging leaves nothing for the next one.
+ */
+static const void *pending_payload;
+
 void lib_unlock(void)
 {
+    pending_payload = NULL;
     pthread_mutex_unlock(&lock);
 }
 
@@ -181,6 +190,7 @@ int32_t lib_close_adapter(D3DKMT_HANDLE h)
             drop(g.pqs, &g.npqs, sizeof(*g.pqs), i);
         }
     }
+    lib_forget_all_maps(a);
     qc_close(&a->qc);
     a->t->ops->close(a->t);
     free(a);
@@ -277,6 +287,8 @@ int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res)
 {
     struct qresult ignored;
 
+    a->qc.payload_user = pending_payload;
+    pending_payload = NULL;
     return qc_run(&a->qc, sqe, res ? res : &ignored);
 }
 
@@ -288,7 +300,10 @@ int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE
     if (count == 0 || count > VKMT_MAX_BATCH || !resources == !handles) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (!um_copy_in(a->qc.sh_staging + QC_PAYLOAD_OFF, list, (size_t)count * sizeof(*list))) {
+    if (a->t->ops->submit) {
+        pending_payload = list; /* the driver reads it: EFAULT when it cannot */
+    } else if (!um_copy_in(a->qc.sh_staging + QC_PAYLOAD_OFF, list,
+                           (size_t)count * sizeof(*list))) {
         return STATUS_INVALID_PARAMETER;
     }
     sqe->count = count;

@@ -137,7 +137,13 @@ static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
             return st;
         }
     }
-    return lib_run(d->a, &sqe, NULL);
+    st = lib_run(d->a, &sqe, NULL);
+    /* The driver unmapped them; a resource's members keep their (dead)
+     * mappings until the adapter closes, as their handles are not known. */
+    if (st == STATUS_SUCCESS && d->a->nmaps && !p->hResource) {
+        lib_forget_maps(d->a, d->hw, p->phAllocationList, p->AllocationCount);
+    }
+    return st;
 }
 
 LIB_THUNK(D3DKMTDestroyAllocation2, const D3DKMT_DESTROYALLOCATION2, destroy)
@@ -165,6 +171,9 @@ static NTSTATUS lock2(D3DKMT_LOCK2 *p)
     if (res.value0 > d->a->t->aperture_size || res.value1 > d->a->t->aperture_size - res.value0) {
         return STATUS_DEVICE_REMOVED;
     }
+    if (d->a->t->ops->map) {
+        return lib_map_locked(d, p->hAllocation, res.value0, res.value1, &p->pData);
+    }
     p->pData = d->a->t->aperture + res.value0;
     return STATUS_SUCCESS;
 }
@@ -182,7 +191,11 @@ static NTSTATUS unlock2(const D3DKMT_UNLOCK2 *p)
     }
     sqe.handle = d->hw;
     sqe.arg0 = p->hAllocation;
-    return lib_run(d->a, &sqe, NULL);
+    st = lib_run(d->a, &sqe, NULL);
+    if (st == STATUS_SUCCESS && d->a->t->ops->unmap) {
+        lib_unmap_locked(d, p->hAllocation);
+    }
+    return st;
 }
 
 LIB_THUNK(D3DKMTUnlock2, const D3DKMT_UNLOCK2, unlock2)

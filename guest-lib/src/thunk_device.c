@@ -65,6 +65,7 @@ static NTSTATUS destroy_device(const D3DKMT_DESTROYDEVICE *p)
     st = lib_run(d->a, &sqe, NULL);
     /* After a removal the device already forgot it; forget it here too. */
     if (st == STATUS_SUCCESS || st == STATUS_DEVICE_REMOVED) {
+        lib_forget_maps(d->a, d->hw, NULL, 0);
         lib_remove_device(p->hDevice);
     }
     return st;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Transport selection. VKMT_TRANSPORT names the transport: "pci" (also when
- * unset) reaches vkmt PCI devices from a Linux guest's user space;
+ * Transport selection. VKMT_TRANSPORT names the transport: "kmd" reaches vkmt
+ * devices through the guest kernel driver's /dev/vkmtN nodes (the default
+ * when one exists); "pci" reaches them from a Linux guest's user space
+ * through sysfs (the default otherwise);
  * "loopback" runs the device engine inside this process from libvkmt-loopback, loaded with
  * dlopen so that libvkmt itself never links the engine (a guest build needs
  * only the protocol). It is looked for in VKMT_LOOPBACK_LIB, then next to
@@ -68,12 +70,17 @@ static void choose(void)
 {
     const char *name = secure_getenv("VKMT_TRANSPORT");
 
-    if (!name || !*name || strcmp(name, "pci") == 0) {
+    if (!name || !*name) {
+        /* The driver when it is bound to a device, else the driverless way. */
+        chosen = vkmt_kmd_transport.count() ? &vkmt_kmd_transport : &vkmt_pci_transport;
+    } else if (strcmp(name, "kmd") == 0) {
+        chosen = &vkmt_kmd_transport;
+    } else if (strcmp(name, "pci") == 0) {
         chosen = &vkmt_pci_transport;
     } else if (strcmp(name, "loopback") == 0) {
         chosen = load_loopback();
     } else {
-        fprintf(stderr, "libvkmt: VKMT_TRANSPORT=%s is unknown (pci, loopback)\n", name);
+        fprintf(stderr, "libvkmt: VKMT_TRANSPORT=%s is unknown (kmd, pci, loopback)\n", name);
     }
 }
 
