@@ -226,10 +226,6 @@ static inline uint64_t alloc_bytes(const struct vkmt_obj *o)
     return (uint64_t)o->u.alloc.npages * VKMT_PAGE_SIZE;
 }
 
-/* alloc_state.c: the one writer of an allocation's state */
-void alloc_set_state(struct vkmt_core *core, uint32_t idx, uint8_t to);
-void alloc_reclaimed(struct vkmt_core *core, uint32_t idx, uint32_t result);
-
 /* core.c: a backend call that failed where no command can fail instead. */
 void core_backend_failed(struct vkmt_core *core, const char *what, int err);
 
@@ -301,5 +297,8 @@ uint32_t *cmd_results(struct cmd *c, uint32_t elem_size);
 /* Makes *@buf hold at least @need bytes (at most @limit); its content need
  * not survive. Returns 0 or -ENOMEM. */
 int core_buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit);
+
+/* The one writer of an allocation's state, inline (alloc_state.h). */
+#include "alloc_state.h"
 
 #endif /* VKMT_CORE_PRIV_H */
