@@ -68,6 +68,15 @@ static int cmd_info(void)
     }
     rd = t->ops->reg_read;
     printf("transport       %s\n", t->ops->name);
+    if (t->ops->submit) {
+        /* The driver owns the registers; it reports what this file got. */
+        printf("features        0x%x (negotiated by the driver)\n", t->features);
+        printf("queue           %u (this process's)\n", t->queue);
+        printf("aperture        %llu bytes\n", (unsigned long long)t->aperture_size);
+        printf("luid            0x%llx\n", (unsigned long long)t->luid);
+        t->ops->close(t);
+        return 0;
+    }
     printf("magic           0x%08x\n", rd(t, VKMT_REG(magic)));
     printf("version         %u.%u\n", rd(t, VKMT_REG(version)) >> 16,
            rd(t, VKMT_REG(version)) & 0xffff);
@@ -87,6 +96,15 @@ static int cmd_info(void)
     return 0;
 }
 
+/* Queue tables and reaping are the driver's over kmd: it releases a
+ * file's queue when the file closes, whatever killed its process. */
+static int driver_owns_queues(struct vkmt_transport *t)
+{
+    fprintf(stderr, "vkmtctl: the %s transport's driver owns the queues\n", t->ops->name);
+    t->ops->close(t);
+    return 1;
+}
+
 static int cmd_queues(void)
 {
     struct vkmt_transport *t = raw_open();
@@ -94,6 +112,9 @@ static int cmd_queues(void)
 
     if (!t) {
         return 1;
+    }
+    if (t->ops->submit) {
+        return driver_owns_queues(t);
     }
     n = t->ops->reg_read(t, VKMT_REG(num_queues));
     printf("queue state  owner  claim  alive\n");
@@ -121,6 +142,9 @@ static int cmd_reap(void)
 
     if (!t) {
         return 1;
+    }
+    if (t->ops->submit) {
+        return driver_owns_queues(t);
     }
     n = qc_reap(t);
     printf("reaped %u queue%s\n", n, n == 1 ? "" : "s");
@@ -364,6 +388,10 @@ static int cmd_latency(int argc, char **argv)
            wall / n, n, 100.0 * cpu / wall);
     if (!(t = raw_open())) {
         return 1;
+    }
+    if (t->ops->submit) {
+        t->ops->close(t); /* no register to read: the driver owns them */
+        return 0;
     }
     t0 = now_ns();
     for (unsigned i = 0; i < n; i++) {
