@@ -34,7 +34,8 @@ static const struct alloc_state_info {
  * (to ALLOC_NONE) leaves the slot to the caller. The offer in effect
  * (o->prio, OBJF_DECOMMIT) is set before a move to ALLOC_OFFERED.
  */
-static inline void alloc_set_state(struct vkmt_core *core, uint32_t idx, uint8_t to)
+static inline __attribute__((always_inline)) void alloc_set_state(struct vkmt_core *core,
+                                                                  uint32_t idx, uint8_t to)
 {
     struct vkmt_obj *o = &core->objs[idx];
     uint8_t from = o->state;

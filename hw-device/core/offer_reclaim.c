@@ -281,6 +281,9 @@ static bool reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t
 {
     bool room;
 
+    if (core->committed + need <= core->budget) {
+        return true; /* nothing to discard: no marks needed */
+    }
     for (uint32_t i = 0; i < b->n; i++) {
         if (core->objs[b->idx[i]].state == ALLOC_OFFERED) {
             core->objs[b->idx[i]].flags |= OBJF_MARK;
