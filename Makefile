@@ -287,6 +287,7 @@ clean-qemu:
 	rm -rf $(QEMU_BUILD) $(QEMU_BUILD)-configure.log
 
 include mk/guest.mk
+include mk/kmd.mk
 include mk/fuzz-core.mk
 include mk/fuzz-qemu.mk
 
