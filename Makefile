@@ -174,8 +174,9 @@ qemu-check-build: | check-config
 	$(NEED_QEMU)
 	@$(BUILD_QEMU) qemu-system-x86_64 tests/qtest/vkmt-test
 
-# The suites tests/vm/vm-suites.sh runs in the guest; each must report.
-VM_SUITES := conformance test_reap
+# The suites tests/vm/vm-suites.sh runs in the guest (test_kmd last, with the
+# guest kernel driver loaded); each must report.
+VM_SUITES := conformance test_reap test_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.
 SUITES_VIRGL := $(if $(filter 1,$(WITH_VIRGL)),,--without-virgl)
@@ -287,6 +288,7 @@ clean-qemu:
 	rm -rf $(QEMU_BUILD) $(QEMU_BUILD)-configure.log
 
 include mk/guest.mk
+include mk/kmd.mk
 include mk/fuzz-core.mk
 include mk/fuzz-qemu.mk
 

@@ -10,8 +10,14 @@
 #ifndef VKMT_PROTO_H
 #define VKMT_PROTO_H
 
+#ifdef __KERNEL__
+/* The guest kernel driver (guest-kmd/): the kernel's types, same widths. */
+#include <linux/stddef.h>
+#include <linux/types.h>
+#else
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #if defined(__cplusplus)
 #define VKMT_STATIC_ASSERT static_assert
@@ -390,5 +396,20 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_wire_stats, queues_claimed) == 104, "wir
 #define VKMT_ST_NOT_SUPPORTED 0xc00000bbu
 #define VKMT_ST_DEVICE_REMOVED 0xc00002b6u
 #define VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY 0xc01e0100u
+
+/* Whether @st is a status section 6.4 defines; any other is a broken device. */
+static inline int vkmt_status_defined(uint32_t st)
+{
+    switch (st) {
+    case VKMT_ST_SUCCESS:
+    case VKMT_ST_INVALID_PARAMETER:
+    case VKMT_ST_NO_MEMORY:
+    case VKMT_ST_NOT_SUPPORTED:
+    case VKMT_ST_DEVICE_REMOVED:
+    case VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY:
+        return 1;
+    }
+    return 0;
+}
 
 #endif /* VKMT_PROTO_H */

@@ -63,7 +63,6 @@ for spec in "$@"; do
 done
 
 cache_dir=${VKMT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vkmt}
-apt_dir=$cache_dir/vm-apt
 if [ "$flavour" = cloud ]; then
     kernel_meta=linux-image-cloud-amd64 kernel_suffix=-cloud-amd64 kernel_glob='*-cloud-amd64-*'
 else
@@ -75,44 +74,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --- packages ----------------------------------------------------------------
-apt_root_opt=
-[ "$(id -u)" != 0 ] || apt_root_opt=-oAPT::Sandbox::User=root
-
-apt_private() { # CMD ARG...: apt-get or apt-cache with the private lists
-    cmd=$1
-    shift
-    "$cmd" -o Dir::Etc::sourcelist="$apt_dir/sources.list" -o Dir::Etc::sourceparts=- \
-        -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" \
-        ${apt_root_opt:+"$apt_root_opt"} "$@"
-}
-
-archive_uri() { # ARG: "security" or "main": the system's Debian archive of that kind
-    uri=
-    if [ "$1" = security ]; then match='~'; else match='!~'; fi
-    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-        uri=$(awk '$1 == "URIs:" && $2 '"$match"' /security/ { print $2; exit }' \
-            /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1 == "deb" { u = ($2 ~ /^\[/) ? $3 : $2; if (u '"$match"' /security/) { print u; exit } }' \
-            /etc/apt/sources.list)
-    fi
-    if [ -z "$uri" ]; then
-        if [ "$1" = security ]; then uri=http://deb.debian.org/debian-security; else
-            uri=http://deb.debian.org/debian; fi
-    fi
-    echo "$uri"
-}
-
-unpacked_dir() { # NAME=VERSION: its directory in the cache (epoch dropped)
-    name=${1%%=*}
-    ver=${1#*=}
-    echo "$cache_dir/vm-$name-${ver#*:}"
-}
-
-cached() { # NAME=VERSION: true when unpacked in the cache
-    [ -e "$(unpacked_dir "$1")/.vkmt-complete" ]
-}
+. "$(dirname "$0")/debian-fetch.sh"
 
 newest_cached() { # GLOB: NAME=VERSION of the newest complete unpacked dir
     for d in "$cache_dir"/vm-$1; do
@@ -122,14 +84,7 @@ newest_cached() { # GLOB: NAME=VERSION of the newest complete unpacked dir
 
 # Sets kernel_pv and busybox_pv (NAME=VERSION) from Debian's archive.
 resolve_online() {
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat >"$apt_dir/sources.list" <<LIST
-deb [signed-by=$keyring] $(archive_uri main) bookworm main
-deb [signed-by=$keyring] $(archive_uri security) bookworm-security main
-LIST
-    say "updating private package lists in $apt_dir (bookworm, bookworm-security) ..."
-    apt_private apt-get -q update --error-on=any >"$tmp/update.log" 2>&1 || return 1
+    apt_update || return 1
     meta_ver=$(apt_private apt-cache madison "$kernel_meta" |
         awk -F' *[|] *' '$3 ~ /Packages/ { print $2 }' | sort -V | tail -n 1)
     [ -n "$meta_ver" ] || { echo "no $kernel_meta in bookworm" >"$tmp/update.log"; return 1; }
@@ -143,21 +98,6 @@ LIST
         awk -F' *[|] *' '$3 ~ /Packages/ { print $2 }' | sort -V | tail -n 1)
     [ -n "$bb_ver" ] || { echo "no $busybox_pkg in bookworm" >"$tmp/update.log"; return 1; }
     busybox_pv=$busybox_pkg=$bb_ver
-}
-
-fetch() { # NAME=VERSION: download and unpack into the cache unless there
-    cached "$1" && return 0
-    dir=$(unpacked_dir "$1")
-    say "fetching $1 ..."
-    rm -rf "$apt_dir/dl"
-    mkdir -p "$apt_dir/dl"
-    (cd "$apt_dir/dl" && apt_private apt-get -q download "$1") >"$tmp/fetch.log" 2>&1 ||
-        { cat "$tmp/fetch.log" >&2; die "apt-get download $1 failed"; }
-    rm -rf "$dir.tmp"
-    dpkg-deb -x "$apt_dir/dl/"*.deb "$dir.tmp" || die "dpkg-deb -x failed for $1"
-    echo "$1" >"$dir.tmp/.vkmt-complete"
-    mv "$dir.tmp" "$dir"
-    rm -rf "$apt_dir/dl"
 }
 
 mkdir -p "$cache_dir"

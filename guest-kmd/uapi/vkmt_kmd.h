@@ -26,35 +26,36 @@
 
 /* VKMT_KMD_IOC_INFO: what this file's queue is and what the device offers. */
 struct vkmt_kmd_info {
-    __u32 version;          /* VKMT_KMD_VERSION */
-    __u32 features;         /* VKMT_F_* negotiated with the device */
-    __u64 luid;             /* stable id of the device (its PCI address) */
-    __u64 aperture_size;    /* bytes; mmap offsets are aperture offsets */
-    __u64 max_alloc;        /* the device's max_alloc register */
-    __u32 queue;            /* the device queue this file owns */
-    __u32 max_batch;        /* most elements one command carries */
-    __u32 staging_size;     /* most payload + result bytes one command moves */
-    __u32 max_texture_dim;  /* the device's max_texture_dim register */
-    __u32 epoch;            /* the device's removal epoch when the file opened */
-    __u32 reserved;         /* 0 */
+	__u32 version;	       /* VKMT_KMD_VERSION */
+	__u32 features;	       /* VKMT_F_* negotiated with the device */
+	__u64 luid;	       /* stable id of the device (its PCI address) */
+	__u64 aperture_size;   /* bytes; mmap offsets are aperture offsets */
+	__u64 max_alloc;       /* the device's max_alloc register */
+	__u32 queue;	       /* the device queue this file owns */
+	__u32 max_batch;       /* most elements one command carries */
+	__u32 staging_size;    /* most payload + result bytes one command moves */
+	__u32 max_texture_dim; /* the device's max_texture_dim register */
+	__u32 epoch;	       /* the device's removal epoch when the file opened */
+	__u32 reserved;	       /* 0 */
 };
 
 /*
  * One command. @sqe is the protocol's submission entry; its payload_off and
  * result_off are ignored on the way in (the driver places the payload and
- * the results in its staging area itself), its cid is the driver's. @payload
+ * the results in its staging area itself), its cid is the driver's, and the
+ * driver sets VKMT_SQE_F_IRQ itself (the caller need not). @payload
  * points at sqe.payload_len bytes and @results at sqe.result_len bytes of the
  * caller's memory (0 when the length is 0). On return @status, @value0 and
  * @value1 are the completion's; results are copied back only on success.
  */
 struct vkmt_kmd_cmd {
-    __u8 sqe[64];    /* struct vkmt_sqe */
-    __u64 payload;   /* user pointer */
-    __u64 results;   /* user pointer */
-    __u32 status;    /* out: NTSTATUS */
-    __u32 reserved;  /* 0 */
-    __u64 value0;    /* out */
-    __u64 value1;    /* out */
+	__u8 sqe[64];	/* struct vkmt_sqe */
+	__u64 payload;	/* user pointer */
+	__u64 results;	/* user pointer */
+	__u32 status;	/* out: NTSTATUS */
+	__u32 reserved; /* 0 */
+	__u64 value0;	/* out */
+	__u64 value1;	/* out */
 };
 
 /*
@@ -69,9 +70,9 @@ struct vkmt_kmd_cmd {
  * unusable: -ENODEV from then on).
  */
 struct vkmt_kmd_submit {
-    __u64 cmds;     /* user pointer to struct vkmt_kmd_cmd[count] */
-    __u32 count;
-    __u32 flags;    /* 0 */
+	__u64 cmds; /* user pointer to struct vkmt_kmd_cmd[count] */
+	__u32 count;
+	__u32 flags; /* 0 */
 };
 #define VKMT_KMD_MAX_CMDS 64u
 
@@ -80,7 +81,7 @@ struct vkmt_kmd_submit {
  * reports POLLIN while there are any), VKMT_KMD_EV_* bits, cleared by the
  * read.
  */
-#define VKMT_KMD_EV_BUDGET 0x1u  /* the budget or another config field changed */
+#define VKMT_KMD_EV_BUDGET 0x1u	 /* the budget or another config field changed */
 #define VKMT_KMD_EV_REMOVED 0x2u /* reset or removed: every later call fails */
 
 #define VKMT_KMD_IOC_MAGIC 'V'
@@ -99,7 +100,8 @@ struct vkmt_kmd_submit {
  * UNLOCK that ends the file's last LOCK of it, and any DESTROY that may
  * reach it (of the allocation, its resource or its device), remove the
  * mapping before the driver forwards them, so a stale pointer faults
- * instead of reaching memory that is reused.
+ * instead of reaching memory that is reused. Only MAP_SHARED (else -EINVAL);
+ * a range outside the file's LOCKed allocations is -EACCES.
  */
 
 _Static_assert(sizeof(struct vkmt_kmd_info) == 56, "vkmt_kmd_info layout");

@@ -206,22 +206,6 @@ static bool usable(struct qclient *qc, bool deep)
     return !(qc->removed || qc->broken);
 }
 
-/* The statuses PROTOCOL.md defines; anything else is a broken device. */
-static bool defined_status(uint32_t st)
-{
-    switch (st) {
-    case VKMT_ST_SUCCESS:
-    case VKMT_ST_INVALID_PARAMETER:
-    case VKMT_ST_NO_MEMORY:
-    case VKMT_ST_NOT_SUPPORTED:
-    case VKMT_ST_DEVICE_REMOVED:
-    case VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -342,7 +326,7 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
         }
     }
     memcpy(&done, cqe, sizeof(done));
-    if (done.cid != sqe->cid || !defined_status(done.status)) {
+    if (done.cid != sqe->cid || !vkmt_status_defined(done.status)) {
         /* The device broke the protocol; trust nothing it says from now on. */
         qc->broken = true;
         return STATUS_DEVICE_REMOVED;
