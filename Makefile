@@ -176,7 +176,7 @@ qemu-check-build: | check-config
 
 # The suites tests/vm/vm-suites.sh runs in the guest (test_kmd last, with the
 # guest kernel driver loaded); each must report.
-VM_SUITES := conformance test_reap test_kmd
+VM_SUITES := conformance test_reap conformance_kmd conformance_kmd_root test_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.
 SUITES_VIRGL := $(if $(filter 1,$(WITH_VIRGL)),,--without-virgl)

@@ -63,7 +63,9 @@ static bool vkmt_gone(struct vkmt_file *vf)
  * Waits for the completion of the command in flight: a short spin (the
  * device often completes inside the doorbell write), then sleeps woken by
  * the queue's interrupt. The sleep is cut in slices so that a lost
- * interrupt costs a slice, not the timeout.
+ * interrupt costs a slice, not the timeout. Only a fatal signal cuts it
+ * short: a D3DKMT call is not interrupted by the program's own signal
+ * handlers, as on Windows, and a dying process's file is released anyway.
  */
 static int vkmt_wait(struct vkmt_file *vf)
 {
@@ -81,7 +83,7 @@ static int vkmt_wait(struct vkmt_file *vf)
 sleep:
 	deadline = jiffies + msecs_to_jiffies(VKMT_CMD_TIMEOUT_MS);
 	for (;;) {
-		ret = wait_event_interruptible_timeout(vdev->qwait[vf->queue],
+		ret = wait_event_killable_timeout(vdev->qwait[vf->queue],
 						       vkmt_cqe_ready(vf) || vkmt_gone(vf),
 						       vdev->irq_ok ? HZ / 10 : 1);
 		if (vkmt_cqe_ready(vf))

@@ -1,8 +1,9 @@
 # Static programs for the test VM's initramfs, linked against libvkmt.a with
-# its PCI transport (no dlopen happens at run time: the loopback transport is
-# never chosen in the guest, so glibc's static-dlopen warning is harmless).
+# its PCI and kmd transports (no dlopen happens at run time: the loopback
+# transport is never chosen in the guest, so glibc's static-dlopen warning is
+# harmless).
 GUEST_PROGS := build/guest/vkmtctl build/guest/vkmt-demo build/guest/conformance \
-	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd
+	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody
 
 build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
@@ -11,6 +12,7 @@ build/guest/test_reap: build/obj/tests/vm/test_reap.o build/obj/$(HARNESS:.c=.o)
 # The guest kernel driver's ioctl test: protocol and uAPI headers, no libvkmt.
 build/guest/test_kmd: build/obj/tests/vm/test_kmd.o build/obj/$(HARNESS:.c=.o)
 build/obj/tests/vm/test_kmd.o: INC = $(INC_TOOLS) -Itests -Iguest-kmd/uapi
+build/guest/as-nobody: build/obj/tests/vm/as_nobody.o
 build/guest/vkmt-bench: build/obj/bench/bench_vm.o build/obj/bench/bench_common.o build/libvkmt.a
 $(GUEST_PROGS):
 	@mkdir -p $(@D)
@@ -23,4 +25,5 @@ guest: $(GUEST_PROGS)
 GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/bin/vkmt-demo \
 	build/guest/conformance:/usr/bin/conformance build/guest/test_reap:/usr/bin/test_reap \
 	tests/vm/vm-suites.sh:/usr/bin/vm-suites build/guest/vkmt-bench:/usr/bin/vkmt-bench \
+	build/guest/as-nobody:/usr/bin/as-nobody \
 	build/guest/test_kmd:/usr/bin/test_kmd

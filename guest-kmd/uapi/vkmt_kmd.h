@@ -65,7 +65,7 @@ struct vkmt_kmd_cmd {
  * -EFAULT for memory the caller cannot read or write (libvkmt reports it as
  * STATUS_INVALID_PARAMETER), -EINVAL for a malformed request, -ENODEV once
  * the device was reset or removed (every later call too: STATUS_DEVICE_REMOVED),
- * -EINTR when a signal interrupted the wait (the command may have run),
+ * -EINTR when a fatal signal interrupted the wait (the command may have run),
  * -ETIMEDOUT when the device did not answer in time (the file is then
  * unusable: -ENODEV from then on).
  */

@@ -92,7 +92,8 @@ VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discar
  * Reset the device behind @hAdapter. Every queue and allocation on it is
  * torn down, for every process; from then on each call on an adapter opened
  * before the reset returns STATUS_DEVICE_REMOVED. Open the adapter again to
- * use the device.
+ * use the device. Over the kernel driver (kmd transport) only a process with
+ * CAP_SYS_ADMIN may: others get STATUS_ACCESS_DENIED.
  */
 VKMT_API NTSTATUS vkmt_reset_adapter(D3DKMT_HANDLE hAdapter);
 

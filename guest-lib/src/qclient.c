@@ -278,7 +278,7 @@ static int32_t forward(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult 
         }
         return STATUS_DEVICE_REMOVED;
     }
-    if (!defined_status(cmd.status)) {
+    if (!vkmt_status_defined(cmd.status)) {
         qc->broken = true;
         return STATUS_DEVICE_REMOVED;
     }
