@@ -84,8 +84,8 @@ sleep:
 	deadline = jiffies + msecs_to_jiffies(VKMT_CMD_TIMEOUT_MS);
 	for (;;) {
 		ret = wait_event_killable_timeout(vdev->qwait[vf->queue],
-						       vkmt_cqe_ready(vf) || vkmt_gone(vf),
-						       vdev->irq_ok ? HZ / 10 : 1);
+						  vkmt_cqe_ready(vf) || vkmt_gone(vf),
+						  vdev->irq_ok ? HZ / 10 : 1);
 		if (vkmt_cqe_ready(vf))
 			return 0;
 		/* Never -ERESTARTSYS: a restarted SUBMIT would run commands twice. */
