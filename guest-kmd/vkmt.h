@@ -27,8 +27,14 @@
 #define VKMT_DRV_NAME "vkmt"
 #define VKMT_MAX_DEVS 16
 
-/* How long a command may take before the file is given up (-ETIMEDOUT). */
-#define VKMT_CMD_TIMEOUT_MS 30000
+/*
+ * How long a command may take before the file is given up (-ETIMEDOUT), in
+ * ms: the module parameter cmd_timeout_ms (30000; root may change it at run
+ * time through /sys/module/vkmt/parameters, as the tests of a device that
+ * never answers do).
+ */
+extern unsigned int vkmt_cmd_timeout_ms;
+#define VKMT_CMD_TIMEOUT_MS READ_ONCE(vkmt_cmd_timeout_ms)
 /* How long the busy-wait for a completion lasts before the driver sleeps. */
 #define VKMT_SPIN_NS 5000
 /* How often the device's configuration and reset registers are looked at. */

@@ -533,5 +533,9 @@ static void __exit vkmt_exit(void)
 module_init(vkmt_init);
 module_exit(vkmt_exit);
 
+unsigned int vkmt_cmd_timeout_ms = 30000;
+module_param_named(cmd_timeout_ms, vkmt_cmd_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(cmd_timeout_ms, "how long a command may take before its file is given up, in ms");
+
 MODULE_DESCRIPTION("vkmt paravirtual GPU memory device");
 MODULE_LICENSE("Dual MIT/GPL");

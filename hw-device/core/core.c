@@ -528,6 +528,23 @@ void vkmt_core_set_removed(struct vkmt_core *core, bool removed)
     core->removed = removed;
 }
 
+void vkmt_core_set_faults(struct vkmt_core *core, uint32_t poison, bool deaf)
+{
+    core->poison = poison;
+    core->deaf = deaf;
+    if (!deaf) {
+        /* What the deaf device noted runs now, within the bound. */
+        for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+            const struct vkmt_queue *vq = &core->queues[q];
+
+            if (vq->state == VKMT_QSTATE_ACTIVE && vq->sq_head != vq->sq_tail) {
+                core->backlog |= 1ull << q;
+            }
+        }
+        vkmt_core_continue(core);
+    }
+}
+
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out)
 {
     *out = core->stats;

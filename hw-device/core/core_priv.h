@@ -158,6 +158,9 @@ struct vkmt_core {
     uint32_t work_left;
     uint64_t backlog;
     uint64_t draining;
+    /* Faults asked for by the host (vkmt_core_set_faults). */
+    uint32_t poison; /* completions left to break */
+    bool deaf;       /* doorbells are not processed */
     /* A guest trim's scrub of unheld pages, done in steps from scrub_next. */
     bool scrubbing;
     uint32_t scrub_next;

@@ -208,6 +208,11 @@ static void complete(struct vkmt_core *core, uint32_t q, const struct cmd *c, ui
     }
     cqe->cid = c->sqe.cid;
     cqe->status = status;
+    if (core->poison) {
+        core->poison--;
+        cqe->cid = ~c->sqe.cid;
+        cqe->status = 0xc0dedbadu; /* no NTSTATUS the protocol defines */
+    }
     cqe->value0 = c->value0;
     cqe->value1 = c->value1;
     cqe->sq_head = vq->sq_head;
@@ -234,6 +239,9 @@ uint32_t core_process(struct vkmt_core *core, uint32_t q)
 
     if (q >= core->cfg.num_queues) {
         return 0;
+    }
+    if (core->deaf) {
+        return 0; /* vkmt_core_set_faults runs it once the device hears again */
     }
     vq = &core->queues[q];
     base = core_queue_base(core, q);

@@ -175,6 +175,15 @@ void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget);
 /* Surprise removal: every later command completes with DEVICE_REMOVED. */
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
 
+/*
+ * A misbehaving device, to test a driver's defences: the next @poison
+ * completions carry a cid no command had and a status the protocol does not
+ * define (their commands still run); while @deaf, doorbells are noted but
+ * nothing is processed, so nothing completes (turning it off runs what
+ * waited).
+ */
+void vkmt_core_set_faults(struct vkmt_core *core, uint32_t poison, bool deaf);
+
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
 
 /* Index into the per-priority statistics for a VKMT_PRIO_* value. */

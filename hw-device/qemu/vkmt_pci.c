@@ -132,6 +132,8 @@ struct VkmtState {
     int64_t step_start;       /* when the running engine call took s->lock */
     uint64_t longest_step_ns; /* the longest engine call: stats */
     bool removed;             /* the "removed" property */
+    uint32_t poison;          /* "x-poison-completions" being written */
+    bool deaf;                /* "x-deaf": doorbells are not processed */
     VkmtEvlog evlog;
     Error *migration_blocker;
     Notifier
@@ -530,6 +532,47 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
     vkmt_evlog_flush(&s->evlog);
     qemu_mutex_unlock(&s->lock);
     trace_vkmt_trim(bytes, s->last_trim);
+}
+
+/* Faults on purpose (vkmt_core_set_faults), to test a guest driver. */
+static bool vkmt_apply_faults(VkmtState *s, Error **errp)
+{
+    if (!s->core) {
+        error_setg(errp, "vkmt: faults need a realized device");
+        return false;
+    }
+    vkmt_lock(s);
+    vkmt_core_set_faults(s->core, s->poison, s->deaf);
+    /* Work a deaf device noted is scheduled, interrupts raised. */
+    vkmt_unlock(s);
+    return true;
+}
+
+static void vkmt_set_poison(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+
+    if (visit_type_uint32(v, name, &s->poison, errp)) {
+        vkmt_apply_faults(s, errp);
+        s->poison = 0; /* the engine counts them down */
+    }
+}
+
+static bool vkmt_get_deaf(Object *obj, Error **errp)
+{
+    return VKMT(obj)->deaf;
+}
+
+static void vkmt_set_deaf(Object *obj, bool deaf, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    bool was = s->deaf;
+
+    s->deaf = deaf;
+    if (!vkmt_apply_faults(s, errp)) {
+        s->deaf = was;
+    }
 }
 
 /* The longest engine call since realize or the last write (of any value:
@@ -1007,6 +1050,12 @@ static const struct {
       "discarded bytes, reclaim results (the last three also per priority), "
       "trims, "
       "events the event log left out, the longest engine call" },
+    { "x-poison-completions",
+      "testing a driver: write N, and the next N completions carry a wrong "
+      "cid and an undefined status (their commands still run)" },
+    { "x-deaf",
+      "testing a driver: while true, doorbells are not processed and nothing "
+      "completes" },
     { "longest-step-ns",
       "the longest time one engine call (register write, doorbell or "
       "continuation) held the device, in ns; write to restart the "
@@ -1042,6 +1091,10 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_trim, NULL, NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
+    object_class_property_add(klass, "x-poison-completions", "uint32", NULL,
+                              vkmt_set_poison, NULL, NULL);
+    object_class_property_add_bool(klass, "x-deaf", vkmt_get_deaf,
+                                   vkmt_set_deaf);
     object_class_property_add(klass, "longest-step-ns", "uint64",
                               vkmt_get_longest_step, vkmt_set_longest_step,
                               NULL, NULL);

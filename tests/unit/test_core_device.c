@@ -120,7 +120,37 @@ static void resources_need_the_feature(void)
     teardown();
 }
 
+/* Faults on purpose: poisoned completions still run their commands; a deaf
+ * device completes nothing until it hears again, then runs what waited. */
+static void faults_poison_completions_and_deafen(void)
+{
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
+    struct vkmt_stats s;
+    struct vkmt_cqe c;
+
+    setup(16 * MIB, 0);
+    vkmt_core_set_faults(F.core, 1, false);
+    post(&F.d, &sqe);
+    wr(VKMT_REG_DOORBELL(0), F.d.sq_tail);
+    CHECK(reap(&F.d, &c));
+    CHECK(c.cid != F.d.cid);
+    CHECK_EQ(c.status, 0xc0dedbadu);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.devices, 1);   /* the command ran */
+    CHECK(new_device() != 0); /* one only: the next completes as it should */
+    vkmt_core_set_faults(F.core, 0, true);
+    post(&F.d, &sqe);
+    wr(VKMT_REG_DOORBELL(0), F.d.sq_tail);
+    CHECK(!reap(&F.d, &c));
+    vkmt_core_set_faults(F.core, 0, false);
+    CHECK(reap(&F.d, &c));
+    CHECK_EQ(c.cid, F.d.cid);
+    CHECK_EQ(c.status, VKMT_ST_SUCCESS);
+    teardown();
+}
+
 const struct test core_device_tests[] = {
+    TEST(faults_poison_completions_and_deafen),
     TEST(reset_tears_down_and_bumps_the_epoch),
     TEST(removed_device_answers_device_removed),
     TEST(completion_interrupts),

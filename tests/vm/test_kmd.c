@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -582,6 +583,84 @@ static void reset_ends_every_file(void)
     close(a);
 }
 
+/* One QMP command through the test VM's console (docs/VM.md): 0 when it
+ * answered "return". */
+static int host_qmp(const char *fmt, const char *prop, const char *value)
+{
+    char reply[4096], cmd[512];
+
+    snprintf(cmd, sizeof(cmd), fmt, prop, value);
+    printf("vkmt-vm: qmp %s\n", cmd);
+    fflush(stdout);
+    if (!fgets(reply, sizeof(reply), stdin)) {
+        return -1;
+    }
+    return strstr(reply, "\"return\"") ? 0 : -1;
+}
+
+/* Sets a fault property of the device (DEVICE.md: x-poison-completions, x-deaf). */
+static int device_fault(const char *prop, const char *value)
+{
+    return host_qmp("{\"execute\":\"qom-set\",\"arguments\":{\"path\":\"/machine/peripheral/vk\","
+                    "\"property\":\"%s\",\"value\":%s}}",
+                    prop, value);
+}
+
+static int set_timeout_ms(const char *ms)
+{
+    int fd = open("/sys/module/vkmt/parameters/cmd_timeout_ms", O_WRONLY);
+    ssize_t n = fd >= 0 ? write(fd, ms, strlen(ms)) : -1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return n == (ssize_t)strlen(ms) ? 0 : -1;
+}
+
+/* A completion with a foreign cid and an undefined status ends that file
+ * (ENODEV from then on); the kernel, the device and other files go on. */
+static void a_poisoned_completion_ends_only_its_file(void)
+{
+    int fd = open_node(), other;
+    struct vkmt_kmd_cmd c = op(VKMT_OP_CREATE_DEVICE, 0, 0);
+
+    CHECK(create_device(fd) != 0);
+    CHECK_EQ(device_fault("x-poison-completions", "1"), 0);
+    CHECK_EQ(submit(fd, &c, 1), -ENODEV);
+    c = op(VKMT_OP_CREATE_DEVICE, 0, 0);
+    CHECK_EQ(submit(fd, &c, 1), -ENODEV);
+    close(fd);
+    other = open_node();
+    CHECK(create_device(other) != 0);
+    close(other);
+}
+
+/* A device that never answers: the wait ends at the timeout, the file is
+ * given up, and once the device answers again a new file works. */
+static void a_deaf_device_times_out(void)
+{
+    int fd = open_node(), other;
+    struct vkmt_kmd_cmd c = op(VKMT_OP_CREATE_DEVICE, 0, 0);
+    struct timespec t0, t1;
+    double took;
+
+    CHECK_EQ(set_timeout_ms("1500"), 0);
+    CHECK_EQ(device_fault("x-deaf", "true"), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ(submit(fd, &c, 1), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    took = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(took >= 1.4 && took < 20);
+    CHECK_EQ(device_fault("x-deaf", "false"), 0);
+    c = op(VKMT_OP_CREATE_DEVICE, 0, 0);
+    CHECK_EQ(submit(fd, &c, 1), -ENODEV);
+    close(fd);
+    CHECK_EQ(set_timeout_ms("30000"), 0);
+    other = open_node();
+    CHECK(create_device(other) != 0);
+    close(other);
+}
+
 static void unload_only_when_closed(void)
 {
     int fd = open_node();
@@ -614,6 +693,8 @@ static const struct test tests[] = {
     TEST(a_killed_process_releases_everything),
     TEST(bars_cannot_be_mapped_through_sysfs),
     TEST(reset_ends_every_file),
+    TEST(a_poisoned_completion_ends_only_its_file),
+    TEST(a_deaf_device_times_out),
     TEST(unload_only_when_closed),
 };
 
