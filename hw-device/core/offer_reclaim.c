@@ -126,7 +126,7 @@ uint32_t cmd_offer(struct cmd *c)
         } else {
             o->flags &= (uint8_t)~OBJF_DECOMMIT;
         }
-        alloc_set_state(core, b.idx[i], ALLOC_OFFERED);
+        alloc_move(core, b.idx[i], ALLOC_RESIDENT, ALLOC_OFFERED); /* checked above */
     }
     /* A budget lowered while these were in use may now be enforceable; what
      * the work bound leaves goes on in vkmt_core_continue(). */
