@@ -34,7 +34,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: vkmtctl info|stats|queues|reap|hold N SIZE|latency [N]|script\n"
-                    "(VKMT_TRANSPORT picks the transport; default pci)\n");
+                    "(VKMT_TRANSPORT picks the transport: kmd when /dev/vkmt0 exists, else pci)\n");
     return 2;
 }
 
