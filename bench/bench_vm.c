@@ -25,6 +25,18 @@
  *   trim    host memory the aperture gives back when the host trims offered
  *           content: asks the VM runner for the aperture file's allocated
  *           bytes before and after a trim over QMP (docs/VM.md)
+ *
+ * and, in bench_kmd.c, what compares the transports (figures named by the
+ * transport in use, "vm.kmd." or "vm.pci."):
+ *
+ *   nop     VKMT_KMD_IOC_NOP on /dev/vkmt0: one crossing into the guest
+ *           kernel driver and back
+ *   rtt     D3DKMTQueryVideoMemoryInfo and D3DKMTReclaimAllocations2 of one
+ *           allocation over the transport in use
+ *   wait    CPU time of a thread waiting ~10 ms for a completion that the
+ *           device holds back (x-deaf set over QMP, cleared 10 ms later)
+ *   scale   1 to 4 processes, each its own session (its own queue), 64-handle
+ *           offers and reclaims for a fixed time: calls per second
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -39,12 +51,11 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "bench_vm.h"
 #include "vkmt_internal.h"
 #include "vkmt_proto.h"
 
-#define RUNS 7
 #define CHUNK 25
-#define PAGE 4096u
 #define TILE_BYTES (64u * 64u * 4u)
 
 /* QEMU's edu device: PCI identity and BAR 0 registers (docs/specs/edu.rst). */
@@ -79,10 +90,9 @@ struct gem_close {
 #define VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM 1
 #define VIRGL_BIND_RENDER_TARGET (1u << 1)
 
-static double clock_ns;
+double clock_ns;
 
-/* Room for @n timings; exits when there is none. */
-static double *timings(unsigned n)
+double *timings(unsigned n)
 {
     double *v = calloc(n, sizeof(*v));
 
@@ -92,13 +102,39 @@ static double *timings(unsigned n)
     return v;
 }
 
-/* Nanoseconds since @t0, less the clock's own cost. */
-static double since(double t0)
+double since(double t0)
 {
     return bench_now_ns() - t0 - clock_ns;
 }
 
-static void fatal(const char *fmt, const char *arg)
+double timed_query(void)
+{
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = bench.adapter };
+    double t0 = bench_now_ns();
+    NTSTATUS st = D3DKMTQueryVideoMemoryInfo(&q);
+
+    if (st) {
+        bench_die("D3DKMTQueryVideoMemoryInfo", st);
+    }
+    return since(t0);
+}
+
+double offer_reclaim2(struct bench_round *r)
+{
+    NTSTATUS st;
+    double t0;
+
+    if ((st = D3DKMTOfferAllocations(&r->offer))) {
+        bench_die("D3DKMTOfferAllocations", st);
+    }
+    t0 = bench_now_ns();
+    if ((st = D3DKMTReclaimAllocations2(&r->reclaim2)) || r->results[0]) {
+        bench_die("D3DKMTReclaimAllocations2", st);
+    }
+    return since(t0);
+}
+
+_Noreturn void fatal(const char *fmt, const char *arg)
 {
     printf("vkmt-bench: error: ");
     printf(fmt, arg);
@@ -158,41 +194,23 @@ static void section_mmio(void)
 static void section_pair(void)
 {
     struct vkmt_transport *t = raw_device();
-    D3DKMT_HANDLE h;
-    D3DDDI_RECLAIM_RESULT result;
-    D3DKMT_OFFERALLOCATIONS o = { .hDevice = bench.dev,
-                                  .NumAllocations = 1,
-                                  .HandleList = &h,
-                                  .Priority = D3DKMT_OFFER_PRIORITY_NORMAL };
-    D3DKMT_RECLAIMALLOCATIONS2 r = {
-        .hPagingQueue = bench.pq, .NumAllocations = 1, .HandleList = &h, .pResults = &result
-    };
+    struct bench_round one;
     enum { CHUNKS = 41 };
     double ratio[CHUNKS];
-    NTSTATUS st;
 
-    bench_create(1, PAGE, &h);
+    bench_round_init(&one, 1);
     for (int run = 0; run < RUNS; run++) {
         for (unsigned c = 0; c < CHUNKS; c++) {
             double mmio = mmio_chunk(t), reclaim = 0;
 
             for (unsigned i = 0; i < CHUNK; i++) {
-                double t0;
-
-                if ((st = D3DKMTOfferAllocations(&o))) {
-                    bench_die("D3DKMTOfferAllocations", st);
-                }
-                t0 = bench_now_ns();
-                if ((st = D3DKMTReclaimAllocations2(&r)) || result) {
-                    bench_die("D3DKMTReclaimAllocations2", st);
-                }
-                reclaim += since(t0);
+                reclaim += offer_reclaim2(&one);
             }
             ratio[c] = reclaim / CHUNK / mmio;
         }
         bench_sample("vm.reclaim2_per_mmio", "x", bench_median(ratio, CHUNKS));
     }
-    bench_destroy(1, &h);
+    bench_round_fini(&one);
     t->ops->close(t);
 }
 
@@ -312,20 +330,13 @@ static void calls_batch(UINT n)
 static void section_calls(void)
 {
     static const UINT batches[] = { 1, 64, 1024, 10240 };
-    D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = bench.adapter };
     const unsigned n = 1000;
     double *v = timings(n);
-    NTSTATUS st;
 
     /* A command with no handle array: the bare command round trip. */
     for (int run = 0; run < RUNS; run++) {
         for (unsigned i = 0; i < n; i++) {
-            double t0 = bench_now_ns();
-
-            if ((st = D3DKMTQueryVideoMemoryInfo(&q))) {
-                bench_die("D3DKMTQueryVideoMemoryInfo", st);
-            }
-            v[i] = since(t0);
+            v[i] = timed_query();
         }
         bench_sample("vm.query", "ns", bench_median(v, n));
     }
@@ -420,8 +431,7 @@ static void section_gpu(void)
 
 /* ---- trim ---------------------------------------------------------------- */
 
-/* One request to the VM runner (docs/VM.md); returns its one-line answer. */
-static const char *host(const char *request)
+const char *host(const char *request)
 {
     static char reply[4096];
 
@@ -493,12 +503,14 @@ int main(int argc, char **argv)
     } sections[] = {
         { "mmio", section_mmio, 0 }, { "edu", section_edu, 0 },       { "calls", section_calls, 1 },
         { "pair", section_pair, 1 }, { "create", section_create, 1 }, { "gpu", section_gpu, 0 },
-        { "trim", section_trim, 1 },
+        { "trim", section_trim, 1 }, { "nop", section_nop, 0 },       { "rtt", section_rtt, 1 },
+        { "wait", section_wait, 1 }, { "scale", section_scale, 0 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
     if (argc < 2) {
-        fprintf(stderr, "usage: vkmt-bench mmio|edu|calls|pair|create|gpu|trim...\n");
+        fprintf(stderr,
+                "usage: vkmt-bench mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale...\n");
         return 2;
     }
     clock_ns = bench_clock_cost();

@@ -21,7 +21,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 rm -rf "$raw"
 mkdir -p "$raw"
 start=$(date +%s)
-step() { say "[$1/8] $2 ($(($(date +%s) - start)) s so far)"; }
+step() { say "[$1/12] $2 ($(($(date +%s) - start)) s so far)"; }
 
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -58,16 +58,18 @@ done
 
 # --- in the VM. vm-run chooses the accelerator (KVM only after a probe boot
 # succeeded within 5 s, else TCG) and says which on stderr.
-vm() { # NAME WHAT VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-NAME.txt
-    name=$1
-    shift
-    "$root/scripts/vm-run" --timeout 300 --image "$root/build/vm-bench" "$@" \
+vm_on() { # IMAGE NAME VM-RUN-ARG... -- COMMAND: one VM run, its samples to raw/vm-NAME.txt
+    image=$1
+    name=$2
+    shift 2
+    "$root/scripts/vm-run" --timeout 300 --image "$image" "$@" \
         >"$raw/vm-$name.txt" 2>"$raw/vm-$name.err" || {
         tail -n 20 "$raw/vm-$name.txt" "$raw/vm-$name.err" >&2
         die "the VM run '$name' failed (logs: $raw/vm-$name.txt, $raw/vm-$name.err)"
     }
     sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_'"$name"'=\1/p' "$raw/vm-$name.err" >>"$raw/meta.txt"
 }
+vm() { vm_on "$root/build/vm-bench" "$@"; } # NAME ...: on the bench image
 
 step 3 "VM, doorbell=inline: MMIO read, edu, the calls (pointer checks on and off), create+destroy, virtio-gpu, trim"
 vm inline --device-props doorbell=inline \
@@ -82,9 +84,32 @@ step 5 "VM, doorbell=iothread: MMIO read, the calls, create+destroy"
 vm iothread --qemu-arg=-object --qemu-arg=iothread,id=io0 \
     --device-props doorbell=iothread,iothread=io0 -- 'vkmt-bench mmio calls create'
 
+# --- the guest kernel driver (kmd transport). The driver is built for the
+# test VM image's kernel (build/vm, Debian's cloud kernel; docs/KMD.md), so
+# these runs boot build/vm, and each measures its PCI-transport floor in the
+# same boot before kmd-load binds the driver to the device.
+step 6 "VM (build/vm), doorbell=inline: MMIO read, round trips and a 10 ms wait over pci, then kmd-load: nop ioctl, round trips (pointer checks on and off), the wait over kmd"
+vm_on "$root/build/vm" kmd-inline --device-props doorbell=inline -- \
+    'VKMT_TRANSPORT=pci vkmt-bench mmio rtt wait && kmd-load &&' \
+    'VKMT_TRANSPORT=kmd vkmt-bench nop rtt wait && VKMT_TRANSPORT=kmd VKMT_POINTER_CHECKS=0 vkmt-bench rtt'
+
+step 7 "VM (build/vm), doorbell=ioeventfd, kmd: round trips"
+vm_on "$root/build/vm" kmd-ioeventfd --device-props doorbell=ioeventfd -- \
+    'kmd-load && VKMT_TRANSPORT=kmd vkmt-bench rtt'
+
+step 8 "VM (build/vm), doorbell=iothread, kmd: round trips"
+vm_on "$root/build/vm" kmd-iothread --qemu-arg=-object --qemu-arg=iothread,id=io0 \
+    --device-props doorbell=iothread,iothread=io0 -- 'kmd-load && VKMT_TRANSPORT=kmd vkmt-bench rtt'
+
+# Four vCPUs, so that four processes can run at once (under TCG, as many
+# as the host has cores).
+step 9 "VM (build/vm, 4 vCPUs), doorbell=inline, kmd: 1-4 processes offering and reclaiming 64 handles, 0.5 s each"
+vm_on "$root/build/vm" kmd-scale --device-props doorbell=inline --qemu-arg=-smp --qemu-arg=4 -- \
+    'kmd-load && VKMT_TRANSPORT=kmd vkmt-bench scale'
+
 # --- boot to the first command, as make bench-vm measures it, on the test
 # VM image (build/vm).
-step 6 "VM boot to first command (build/vm): $boots boots"
+step 10 "VM boot to first command (build/vm): $boots boots"
 for i in $(seq "$boots"); do
     "$root/scripts/vm-run" --timeout 60 -- true >/dev/null 2>"$raw/boot.err" || {
         cat "$raw/boot.err" >&2
@@ -101,13 +126,13 @@ echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
 # (docs/DEVICE.md, threat model): the guest is played over qtest, whose MMIO writes hold the BQL
 # on the main loop as a vCPU's do. Once more with the work bound off, as the
 # device was before it had one.
-step 7 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
+step 11 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 3 >"$raw/stall.txt" ||
     die "bench-stall.py failed"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 1 --work-bound 0 \
     >>"$raw/stall.txt" || die "bench-stall.py --work-bound 0 failed"
 
-step 8 "results: $out/results.json, results.md, results.png"
+step 12 "results: $out/results.json, results.md, results.png"
 python3 "$root/bench/report.py" "$out"
 gnuplot "$out/results.gp" || die "gnuplot failed on $out/results.gp"
 cat "$out/results.md"
