@@ -37,6 +37,9 @@ extern unsigned int vkmt_cmd_timeout_ms;
 #define VKMT_CMD_TIMEOUT_MS READ_ONCE(vkmt_cmd_timeout_ms)
 /* How long the busy-wait for a completion lasts before the driver sleeps. */
 #define VKMT_SPIN_NS 5000
+/* Commands in a row caught by the spin after which the driver stops asking
+ * the device for completion interrupts (until one misses the spin). */
+#define VKMT_QUICK_RUN 8
 /* How often the device's configuration and reset registers are looked at. */
 #define VKMT_WATCH_MS 1000
 
@@ -107,6 +110,7 @@ struct vkmt_file {
 	u32 cq_head;
 	u32 phase;
 	u32 cid;
+	u32 quick;    /* commands in a row that the spin caught */
 	bool pending; /* a command whose wait was interrupted */
 	struct vkmt_sqe pending_sqe;
 	void __iomem *q; /* this queue's control memory */

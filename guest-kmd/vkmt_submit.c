@@ -9,6 +9,7 @@
  * used only when its phase, cid and status are what the protocol allows,
  * and each wait ends after VKMT_CMD_TIMEOUT_MS.
  */
+#include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -61,31 +62,45 @@ static bool vkmt_gone(struct vkmt_file *vf)
 
 /*
  * Waits for the completion of the command in flight: a short spin (the
- * device often completes inside the doorbell write), then sleeps woken by
- * the queue's interrupt. The sleep is cut in slices so that a lost
- * interrupt costs a slice, not the timeout. Only a fatal signal cuts it
- * short: a D3DKMT call is not interrupted by the program's own signal
- * handlers, as on Windows, and a dying process's file is released anyway.
+ * device often completes inside the doorbell write), then sleeps. A command
+ * that asked for an interrupt (@irq) sleeps until the queue's interrupt,
+ * in slices so that a lost interrupt costs a slice, not the timeout; one
+ * that did not polls from sleeps that grow from 10 us to 1 ms. Only a fatal
+ * signal cuts the wait short: a D3DKMT call is not interrupted by the
+ * program's own signal handlers, as on Windows, and a dying process's file
+ * is released anyway. Counts, in vf->quick, the commands in a row that the
+ * spin caught.
  */
-static int vkmt_wait(struct vkmt_file *vf)
+static int vkmt_wait(struct vkmt_file *vf, bool irq)
 {
 	struct vkmt_dev *vdev = vf->vdev;
 	u64 spin_end = ktime_get_ns() + VKMT_SPIN_NS;
 	unsigned long deadline;
-	long ret;
+	unsigned int poll_us = 10;
+	long ret = 0;
 
 	while (!vkmt_cqe_ready(vf)) {
 		if (ktime_get_ns() > spin_end)
 			goto sleep;
 		cpu_relax();
 	}
+	if (vf->quick < VKMT_QUICK_RUN)
+		vf->quick++;
 	return 0;
 sleep:
+	vf->quick = 0;
 	deadline = jiffies + msecs_to_jiffies(VKMT_CMD_TIMEOUT_MS);
 	for (;;) {
-		ret = wait_event_killable_timeout(vdev->qwait[vf->queue],
-						  vkmt_cqe_ready(vf) || vkmt_gone(vf),
-						  vdev->irq_ok ? HZ / 10 : 1);
+		if (irq) {
+			ret = wait_event_killable_timeout(vdev->qwait[vf->queue],
+							  vkmt_cqe_ready(vf) || vkmt_gone(vf),
+							  vdev->irq_ok ? HZ / 10 : 1);
+		} else {
+			usleep_range(poll_us, poll_us * 2);
+			poll_us = min(poll_us * 2, 1000u);
+			if (fatal_signal_pending(current))
+				ret = -ERESTARTSYS;
+		}
 		if (vkmt_cqe_ready(vf))
 			return 0;
 		/* Never -ERESTARTSYS: a restarted SUBMIT would run commands twice. */
@@ -98,7 +113,7 @@ sleep:
 				vf->claimed = false;
 				return -ENODEV;
 			}
-			dev_warn(&vdev->pdev->dev, "queue %u: no completion in %d ms\n", vf->queue,
+			dev_warn(&vdev->pdev->dev, "queue %u: no completion in %u ms\n", vf->queue,
 				 VKMT_CMD_TIMEOUT_MS);
 			vf->broken = true;
 			return -ETIMEDOUT;
@@ -127,7 +142,7 @@ static void vkmt_post(struct vkmt_file *vf, const struct vkmt_sqe *sqe)
  */
 static int vkmt_complete(struct vkmt_file *vf, const struct vkmt_sqe *sqe, struct vkmt_cqe *cqe)
 {
-	int ret = vkmt_wait(vf);
+	int ret = vkmt_wait(vf, sqe->flags & VKMT_SQE_F_IRQ);
 
 	if (ret == -EINTR) {
 		/* Still in flight: the next call takes its completion first. */
@@ -197,8 +212,14 @@ static int vkmt_run(struct vkmt_file *vf, const struct vkmt_kmd_cmd *c, struct v
 	sqe.payload_off = 0;
 	sqe.result_off = sqe.result_len ? ALIGN(sqe.payload_len, 64) : 0;
 	sqe.cid = ++vf->cid;
-	/* The device interrupts on completion: the sleeping wait needs it. */
-	sqe.flags |= VKMT_SQE_F_IRQ;
+	/*
+	 * An interrupt costs the guest a few microseconds even when the spin
+	 * sees the completion first: ask for one unless the last commands all
+	 * completed within the spin (a device that completes inside the
+	 * doorbell write); a command that then misses the spin polls.
+	 */
+	if (vf->quick < VKMT_QUICK_RUN)
+		sqe.flags |= VKMT_SQE_F_IRQ;
 
 	ret = vkmt_queue_check(vf);
 	if (ret)

@@ -43,7 +43,7 @@ struct vkmt_kmd_info {
  * One command. @sqe is the protocol's submission entry; its payload_off and
  * result_off are ignored on the way in (the driver places the payload and
  * the results in its staging area itself), its cid is the driver's, and the
- * driver sets VKMT_SQE_F_IRQ itself (the caller need not). @payload
+ * driver decides about VKMT_SQE_F_IRQ (the caller need not set it). @payload
  * points at sqe.payload_len bytes and @results at sqe.result_len bytes of the
  * caller's memory (0 when the length is 0). On return @status, @value0 and
  * @value1 are the completion's; results are copied back only on success.
