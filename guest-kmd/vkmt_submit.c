@@ -207,7 +207,9 @@ static int vkmt_run(struct vkmt_file *vf, const struct vkmt_kmd_cmd *c, struct v
 	if (sqe.payload_len &&
 	    copy_from_user(vf->buf, u64_to_user_ptr(c->payload), sqe.payload_len))
 		return -EFAULT;
-	if (sqe.result_len && !access_ok(u64_to_user_ptr(c->results), sqe.result_len))
+	/* Results the caller could not take are refused before the device acts;
+	 * zero-filling is how writability is checked. */
+	if (sqe.result_len && clear_user(u64_to_user_ptr(c->results), sqe.result_len))
 		return -EFAULT;
 	sqe.payload_off = 0;
 	sqe.result_off = sqe.result_len ? ALIGN(sqe.payload_len, 64) : 0;

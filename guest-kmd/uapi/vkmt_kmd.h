@@ -46,7 +46,9 @@ struct vkmt_kmd_info {
  * driver decides about VKMT_SQE_F_IRQ (the caller need not set it). @payload
  * points at sqe.payload_len bytes and @results at sqe.result_len bytes of the
  * caller's memory (0 when the length is 0). On return @status, @value0 and
- * @value1 are the completion's; results are copied back only on success.
+ * @value1 are the completion's; results are copied back only on success,
+ * and the results buffer is zero-filled before the command runs (which is
+ * how the driver finds an unwritable one before the device acts).
  */
 struct vkmt_kmd_cmd {
 	__u8 sqe[64];	/* struct vkmt_sqe */

@@ -32,9 +32,11 @@ struct qclient {
     struct vkmt_sqe *sh_sq;
     struct vkmt_cqe *sh_cq;
     uint8_t *sh_staging;
-    /* Forwarding transports: the caller's own payload array for the next
-     * command, in place of the staging copy (qc_run clears it). */
+    /* Forwarding transports: the caller's own payload and result arrays for
+     * the next command, in place of the staging copies (qc_run clears them;
+     * the driver reads the one and zero-fills, then fills, the other). */
     const void *payload_user;
+    void *results_user;
 };
 
 /* How long a command may take before the device counts as gone: generous,

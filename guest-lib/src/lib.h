@@ -89,6 +89,15 @@ void lib_forget_all_maps(struct adapter *a);
 int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);
 
 /*
+ * The caller's result array @out (@len bytes) for the next lib_run: over a
+ * forwarding transport the driver writes it directly (and refuses an
+ * unwritable one before the command runs), elsewhere it is probed now and
+ * the caller copies the results from the staging area. False: @out is not
+ * writable.
+ */
+bool lib_stage_results(struct adapter *a, void *out, size_t len);
+
+/*
  * Common checks of an offer/reclaim element list (count in 1..MAX_BATCH and
  * exactly one of @resources / @handles), then a checked copy of it into the
  * staging area. Fills the payload fields of @sqe. Returns an NTSTATUS.

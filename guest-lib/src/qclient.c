@@ -244,10 +244,11 @@ int32_t qc_reset(struct vkmt_transport *t)
 }
 
 /*
- * qc_run over a forwarding transport. The payload is @qc->payload_user when
- * set (the caller's own array, which the driver reads: a bad pointer comes
- * back as EFAULT, so it needs no probe here), else the private staging
- * buffer; results land in the staging buffer either way.
+ * qc_run over a forwarding transport. The payload is @qc->payload_user and
+ * the results go to @qc->results_user when set (the caller's own arrays,
+ * which the driver reads, and zero-fills before the command runs: a bad
+ * pointer comes back as EFAULT before the device acts, so they need no
+ * probe here), else to and from the private staging buffer.
  */
 static int32_t forward(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
 {
@@ -255,13 +256,16 @@ static int32_t forward(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult 
     const void *payload = qc->payload_user ? qc->payload_user : qc->sh_staging + sqe->payload_off;
     int err;
 
+    void *results = qc->results_user ? qc->results_user : qc->sh_staging + sqe->result_off;
+
     qc->payload_user = NULL;
+    qc->results_user = NULL;
     if (qc_dead(qc)) {
         return STATUS_DEVICE_REMOVED;
     }
     memcpy(cmd.sqe, sqe, sizeof(*sqe));
     cmd.payload = sqe->payload_len ? (uintptr_t)payload : 0;
-    cmd.results = sqe->result_len ? (uintptr_t)(qc->sh_staging + sqe->result_off) : 0;
+    cmd.results = sqe->result_len ? (uintptr_t)results : 0;
     err = qc->t->ops->submit(qc->t, &cmd);
     if (err == -EFAULT || err == -EINVAL) {
         return STATUS_INVALID_PARAMETER; /* nothing was forwarded */

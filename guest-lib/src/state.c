@@ -56,10 +56,12 @@ void lib_lock(void)
  * thunk that stops after staging leaves nothing for the next one.
  */
 static const void *pending_payload;
+static void *pending_results;
 
 void lib_unlock(void)
 {
     pending_payload = NULL;
+    pending_results = NULL;
     pthread_mutex_unlock(&lock);
 }
 
@@ -288,8 +290,19 @@ int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res)
     struct qresult ignored;
 
     a->qc.payload_user = pending_payload;
+    a->qc.results_user = pending_results;
     pending_payload = NULL;
+    pending_results = NULL;
     return qc_run(&a->qc, sqe, res ? res : &ignored);
+}
+
+bool lib_stage_results(struct adapter *a, void *out, size_t len)
+{
+    if (a->t->ops->submit) {
+        pending_results = out; /* the driver checks it before the command runs */
+        return true;
+    }
+    return um_probe_out(out, len);
 }
 
 int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE *resources,

@@ -6,7 +6,6 @@
  * could not learn which contents were lost), and the device checks again.
  */
 #include "lib.h"
-#include "usermem.h"
 
 static NTSTATUS offer(const D3DKMT_OFFERALLOCATIONS *p)
 {
@@ -51,7 +50,7 @@ static NTSTATUS reclaim(struct adapter *a, struct vkmt_sqe *sqe, uint32_t count,
         return st;
     }
     if (out) {
-        if (!um_probe_out(out, (size_t)count * sizeof(*out))) {
+        if (!lib_stage_results(a, out, (size_t)count * sizeof(*out))) {
             return STATUS_INVALID_PARAMETER;
         }
         sqe->flags |= VKMT_SQE_F_WRITE_RESULTS;
@@ -60,7 +59,9 @@ static NTSTATUS reclaim(struct adapter *a, struct vkmt_sqe *sqe, uint32_t count,
     }
     st = lib_run(a, sqe, res);
     if (st == STATUS_SUCCESS && out) {
-        const uint32_t *r = (const uint32_t *)(a->qc.sh_staging + sqe->result_off);
+        /* Over a forwarding transport the driver wrote them into @out. */
+        const uint32_t *r =
+            a->t->ops->submit ? out : (const uint32_t *)(a->qc.sh_staging + sqe->result_off);
 
         for (uint32_t i = 0; i < count; i++) {
             /* Device values are untrusted: clamp to the three defined. */
