@@ -327,14 +327,15 @@ uint32_t cmd_reclaim(struct cmd *c)
     if (need && !evict_can_fit(core, need, pinned)) {
         return VKMT_ST_NO_MEMORY;
     }
-    if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
+    /* Steps 2 to 4 concern what comes back without its content (need > 0). */
+    if (need && (status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
         return status;
     }
-    if (!reclaim_room(core, &b, need)) {
+    if (need && !reclaim_room(core, &b, need)) {
         free_new_ranges(core, &b, 0);
         return CMD_RETRY;
     }
-    if ((status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
+    if (need && (status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
         return status;
     }
     /* Step 5, apply: nothing can fail any more. */
