@@ -96,7 +96,7 @@ def kmd_targets(figs, target):
         other = med(name)
         target("kmd reclaim %s <= 3x inline" % mode,
                "VM (build/vm): that reclaim over kmd with doorbell=%s (the driver sleeps on the "
-               "MSI-X interrupt after a 5 us spin) <= 3x the same with doorbell=inline" % mode,
+               "MSI-X interrupt after a 30 us spin) <= 3x the same with doorbell=inline" % mode,
                "%.1fx (%s ns vs %s ns)" % (other / kmd, fmt(other), fmt(kmd)), "<= 3x",
                other <= 3 * kmd)
     cpu = med("vm.kmd.wait_cpu@kmd-inline")

@@ -35,8 +35,9 @@
  */
 extern unsigned int vkmt_cmd_timeout_ms;
 #define VKMT_CMD_TIMEOUT_MS READ_ONCE(vkmt_cmd_timeout_ms)
-/* How long the busy-wait for a completion lasts before the driver sleeps. */
-#define VKMT_SPIN_NS 5000
+/* How long the busy-wait for a completion lasts before the driver sleeps:
+ * long enough to catch a device that answers from another thread. */
+#define VKMT_SPIN_NS 30000
 /* Commands in a row caught by the spin after which the driver stops asking
  * the device for completion interrupts (until one misses the spin). */
 #define VKMT_QUICK_RUN 8

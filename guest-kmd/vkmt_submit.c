@@ -240,7 +240,8 @@ long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
 {
 	struct vkmt_dev *vdev = vf->vdev;
 	struct vkmt_kmd_submit s;
-	struct vkmt_kmd_cmd *cmds, *c;
+	/* Most submissions carry one command: no allocation for those. */
+	struct vkmt_kmd_cmd one[1], *cmds = one, *c;
 	const struct vkmt_sqe *sqe;
 	struct vkmt_kmd_cmd __user *ucmds;
 	struct vkmt_cqe cqe;
@@ -253,7 +254,10 @@ long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
 		return -EINVAL;
 	ucmds = u64_to_user_ptr(s.cmds);
 	/* Copied once, checked, then used: the caller cannot change them under us. */
-	cmds = memdup_user(ucmds, s.count * sizeof(*cmds));
+	if (s.count > ARRAY_SIZE(one))
+		cmds = memdup_user(ucmds, s.count * sizeof(*cmds));
+	else if (copy_from_user(one, ucmds, sizeof(one)))
+		return -EFAULT;
 	if (IS_ERR(cmds))
 		return PTR_ERR(cmds);
 	for (i = 0; i < s.count; i++) {
@@ -289,6 +293,7 @@ long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
 	up_read(&vdev->bar_sem);
 	mutex_unlock(&vf->cmd_lock);
 out_free:
-	kfree(cmds);
+	if (cmds != one)
+		kfree(cmds);
 	return ret;
 }
