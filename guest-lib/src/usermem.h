@@ -3,10 +3,10 @@
  * Checked access to the caller's arrays. The Windows thunks answer an
  * unreadable input or unwritable output array with STATUS_INVALID_PARAMETER,
  * and they must find out before the device acts: otherwise the caller cannot
- * learn which contents were lost. These helpers ask the kernel to do the
- * access, so a bad pointer becomes an error return instead of a crash.
- * VKMT_POINTER_CHECKS=0 turns the kernel round trips off (plain memcpy:
- * faster, and a bad pointer then faults in the caller before the device acts).
+ * learn which contents were lost. These helpers copy with a fault catcher
+ * armed (usermem.c), so a bad pointer becomes an error return instead of a
+ * crash. VKMT_POINTER_CHECKS=0 disarms it (a bad pointer then faults in the
+ * caller before the device acts).
  */
 #ifndef VKMT_USERMEM_H
 #define VKMT_USERMEM_H
