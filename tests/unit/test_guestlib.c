@@ -7,6 +7,8 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,56 @@ static void copy_out_and_probe_report_unwritable_ranges(void)
     CHECK_EQ(p[127], 0);
     CHECK_EQ(p[128], 0x33); /* the byte after the range is left alone */
     munmap(p, 8192);
+}
+
+#define OWN_HANDLER "--own-handler"
+
+static sigjmp_buf own_jb;
+static volatile sig_atomic_t own_faults;
+
+static void own_handler(int sig)
+{
+    (void)sig;
+    own_faults++;
+    siglongjmp(own_jb, 1);
+}
+
+/*
+ * Run as "test_guestlib --own-handler", a fresh process: the program's
+ * SIGSEGV handler is in place before libvkmt's first checked access.
+ * libvkmt's own bad copies still fail cleanly, and a fault of the
+ * program's reaches the program's handler. Exit status 0 when both hold.
+ */
+static int own_handler_child(void)
+{
+    struct sigaction sa = { .sa_handler = own_handler, .sa_flags = SA_NODEFER };
+    volatile char *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char buf[16];
+    int ok = bad != MAP_FAILED;
+
+    sigemptyset(&sa.sa_mask);
+    ok = ok && sigaction(SIGSEGV, &sa, NULL) == 0;
+    ok = ok && !um_copy_in(buf, (const void *)bad, sizeof(buf)) && own_faults == 0;
+    if (ok && sigsetjmp(own_jb, 0) == 0) {
+        (void)bad[0]; /* the program's own fault */
+        ok = 0;
+    }
+    return ok && own_faults == 1 && !um_probe_out((void *)bad, 8) && own_faults == 1 ? 0 : 1;
+}
+
+static void the_programs_own_fault_handler_still_gets_its_faults(void)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_guestlib", OWN_HANDLER, (char *)NULL);
+        _exit(127);
+    }
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 static void status_names(void)
@@ -469,6 +521,7 @@ static void a_setuid_program_ignores_the_environment(void)
 static const struct test tests[] = {
     TEST(copy_in_reports_unreadable_ranges),
     TEST(copy_out_and_probe_report_unwritable_ranges),
+    TEST(the_programs_own_fault_handler_still_gets_its_faults),
     TEST(status_names),
     TEST(qclient_brings_the_device_up),
     TEST(qclient_refuses_a_wrong_device),
@@ -487,6 +540,9 @@ int main(int argc, char **argv)
 
         printf("%lu %s\n", getauxval(AT_SECURE), name ? name : "none");
         return fflush(stdout) != 0;
+    }
+    if (argc == 2 && strcmp(argv[1], OWN_HANDLER) == 0) {
+        return own_handler_child();
     }
     return harness_run("test_guestlib", tests, sizeof(tests) / sizeof(tests[0]));
 }
