@@ -101,41 +101,38 @@ static bool guarded(void *dst, const void *src, size_t len)
     return true;
 }
 
-bool um_copy_in(void *dst, const void *src, size_t len)
+/*
+ * An access of @len bytes from @src (NULL: zeros) to @dst, where @theirs is
+ * the caller's side of it: refused when NULL, checked unless checks are off.
+ */
+static bool access_theirs(void *dst, const void *src, size_t len, const void *theirs)
 {
     pthread_once(&once, init);
-    if (!src) {
+    if (!theirs) {
         return false;
     }
     if (checks && len) {
         return guarded(dst, src, len);
     }
-    memcpy(dst, src, len);
+    if (src) {
+        memcpy(dst, src, len);
+    } else {
+        memset(dst, 0, len);
+    }
     return true;
+}
+
+bool um_copy_in(void *dst, const void *src, size_t len)
+{
+    return access_theirs(dst, src, len, src);
 }
 
 bool um_copy_out(void *dst, const void *src, size_t len)
 {
-    pthread_once(&once, init);
-    if (!dst) {
-        return false;
-    }
-    if (checks && len) {
-        return guarded(dst, src, len);
-    }
-    memcpy(dst, src, len);
-    return true;
+    return access_theirs(dst, src, len, dst);
 }
 
 bool um_probe_out(void *dst, size_t len)
 {
-    pthread_once(&once, init);
-    if (!dst) {
-        return false;
-    }
-    if (checks && len) {
-        return guarded(dst, NULL, len);
-    }
-    memset(dst, 0, len);
-    return true;
+    return access_theirs(dst, NULL, len, dst);
 }

@@ -154,9 +154,6 @@ bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
  */
 bool evict_make_room(struct vkmt_core *core, uint64_t need)
 {
-    if (!need) {
-        return true; /* fits even while over a lowered budget */
-    }
     if (core->committed + need > core->budget) {
         evict_bytes(core, core->committed + need - core->budget, &core->work_left);
     }

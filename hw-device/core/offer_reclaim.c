@@ -322,21 +322,23 @@ uint32_t cmd_reclaim(struct cmd *c)
         return status;
     }
     need = reclaim_classify(core, &b, c->sqe.flags & VKMT_SQE_F_RECOMMIT, &pinned);
-    /* NO_MEMORY is for a recommit that cannot fit: a batch that needs no
-     * memory succeeds even while the device is over a lowered budget. */
-    if (need && !evict_can_fit(core, need, pinned)) {
-        return VKMT_ST_NO_MEMORY;
-    }
-    /* Steps 2 to 4 concern what comes back without its content (need > 0). */
-    if (need && (status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
-        return status;
-    }
-    if (need && !reclaim_room(core, &b, need)) {
-        free_new_ranges(core, &b, 0);
-        return CMD_RETRY;
-    }
-    if (need && (status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
-        return status;
+    /* Steps 2 to 4 concern what comes back without its content: a batch
+     * that needs no memory succeeds even while the device is over a
+     * lowered budget; NO_MEMORY is for a recommit that cannot fit. */
+    if (need) {
+        if (!evict_can_fit(core, need, pinned)) {
+            return VKMT_ST_NO_MEMORY;
+        }
+        if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
+            return status;
+        }
+        if (!reclaim_room(core, &b, need)) {
+            free_new_ranges(core, &b, 0);
+            return CMD_RETRY;
+        }
+        if ((status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
+            return status;
+        }
     }
     /* Step 5, apply: nothing can fail any more. */
     for (uint32_t i = 0; i < b.n; i++) {
