@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Usage: tests/fuzz/oss-fuzz-check.sh
 # Builds both fuzzers through the OSS-Fuzz / ClusterFuzzLite build contract,
-# checks what the contract promises in $OUT, and runs each fuzzer briefly
-# over its seed corpus from $OUT alone:
+# checks what the contract promises in $OUT, and runs each fuzzer from $OUT
+# alone over its seed corpus (the engine's, 2000 fuzzed inputs more):
 #   the engine fuzzer: tests/fuzz/core/build.sh with $CC, $CFLAGS, $CXX,
 #     $LIB_FUZZING_ENGINE, $OUT, $WORK set as the infrastructure sets them
 #     for libFuzzer + ASan;
@@ -53,11 +53,13 @@ for t in vkmt-fuzz vkmt-fuzz-ioeventfd vkmt-fuzz-port vkmt-fuzz-port-ioeventfd \
     rm -rf "$out/seeds" "$out/new" && mkdir -p "$out/seeds" "$out/new"
     (cd "$out/seeds" && unzip -q "$qout/${name}_seed_corpus.zip")
     # What the runner has: $OUT, and the options file's settings as flags.
+    # Each seed once: QEMU's timing makes new inputs differ from run to run,
+    # and finding bugs is the campaigns' job (make fuzz-qemu), not CI's.
     (cd "$out/work" && env -i PATH=/usr/bin:/bin ASAN_OPTIONS=detect_leaks=0 \
-        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$qout/$name" -runs=200 -seed=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$qout/$name" -runs=0 \
         -max_len=8192 -dict="$qout/$name.dict" -timeout=10 -detect_leaks=0 \
         "$out/new" "$out/seeds") >"$out/run.log" 2>&1 ||
         { tail -n 30 "$out/run.log" >&2; echo "oss-fuzz-check: $name failed" >&2; exit 1; }
     n=$((n + 1))
 done
-echo "oss-fuzz-check: $n QEMU targets built through the contract and ran their seeds and 200 inputs each"
+echo "oss-fuzz-check: $n QEMU targets built through the contract and ran their seeds"

@@ -938,8 +938,13 @@ static void slot_power_off(void)
 
 static bool config_restore(void);
 
-/* device_add with the boot-time properties, then power and BARs as before. */
-static void plug(void)
+/*
+ * device_add with the boot-time properties, then power and BARs as before.
+ * With @guest_may_refuse, a refusal the guest caused (it locked the slot's
+ * electromechanical interlock) leaves the device unplugged and the port to
+ * the next input's reset; false: the slot was refused.
+ */
+static bool plug(bool guest_may_refuse)
 {
     QDict *opts = qdict_new();
     DeviceState *dev;
@@ -970,6 +975,11 @@ static void plug(void)
     }
     dev = qdev_device_add_from_qdict(opts, false, &err);
     qobject_unref(opts);
+    if (!dev && guest_may_refuse) {
+        error_free(err);
+        vf.port_dirty = true;
+        return false;
+    }
     if (!dev) {
         vf_fail("device_add: %s", error_get_pretty(err));
     }
@@ -978,6 +988,7 @@ static void plug(void)
     attach();
     config_restore();
     remapped();
+    return true;
 }
 
 static void op_plug(const uint8_t *a)
@@ -1009,7 +1020,7 @@ static void op_plug(const uint8_t *a)
         break;
     case VF_PLUG_ADD:
         if (!vf.present) {
-            plug();
+            plug(true);
         }
         break;
     case VF_PLUG_BUS_RESET:
@@ -1047,7 +1058,7 @@ static void port_restore(void)
         vf.config_dirty = vf.msix_dirty = true;
     }
     if (!vf.present) {
-        plug();
+        plug(false);
     }
     vf.port_dirty = vf.del_pending = false;
 }

@@ -1406,10 +1406,28 @@ static void r_intx_after_isr_clear(struct seed *s)
     reg_write(s, VKMT_REG(isr_lo), 0xffffffffu);
 }
 
+/*
+ * The guest engages the root port's electromechanical interlock (Slot
+ * Control's EIC, by an MSI-X message), powers the slot off, and the host
+ * plugs the device again: QEMU refuses a device_add into a locked slot.
+ * Unfixed: the target took that refusal for its own failure (an abort).
+ */
+static void r_plug_into_locked_slot(struct seed *s)
+{
+    uint8_t q;
+
+    open_device(s, &q);
+    aim(s, 0, VF_AIM_PORT_EXP, 0x18, 0x0800); /* PCI_EXP_SLTCTL_EIC */
+    irq_cmd(s, q);
+    plug(s, VF_PLUG_POWER_OFF);
+    plug(s, VF_PLUG_ADD);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct seed *s);
 } regressions[] = {
+    { "plug-into-locked-slot", r_plug_into_locked_slot },
     { "issue12-1-msix-bus-reset", r_msix_bus_reset },
     { "issue12-1-msix-slot-power-off", r_msix_slot_power_off },
     { "issue12-2-unplug-during-doorbells", r_unplug_during_doorbells },
