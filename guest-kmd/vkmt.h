@@ -38,6 +38,8 @@ extern unsigned int vkmt_cmd_timeout_ms;
 /* How long the busy-wait for a completion lasts before the driver sleeps:
  * long enough to catch a device that answers from another thread. */
 #define VKMT_SPIN_NS 30000
+/* Looks at the completion between two CPU relax hints in that spin. */
+#define VKMT_SPIN_BURST 1024
 /* Commands in a row caught by the spin after which the driver stops asking
  * the device for completion interrupts (until one misses the spin). */
 #define VKMT_QUICK_RUN 8
@@ -58,6 +60,7 @@ struct vkmt_dev {
 	bool removed; /* remove() ran: never usable again */
 	u32 gen;      /* driver generation: bumped by every reset seen */
 
+	/* Memory BARs (probe checks): readl/writel, not the port-or-memory ioread32. */
 	void __iomem *regs; /* BAR 0 */
 	void __iomem *ctrl; /* BAR 2, num_queues * VKMT_QUEUE_STRIDE bytes */
 	phys_addr_t aper_phys;
@@ -143,6 +146,7 @@ extern const struct file_operations vkmt_fops;
 
 /* vkmt_submit.c */
 long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg);
+long vkmt_ioctl_run(struct vkmt_file *vf, void __user *arg);
 int vkmt_drain(struct vkmt_file *vf);
 
 /* vkmt_maps.c */

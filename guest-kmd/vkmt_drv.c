@@ -26,12 +26,12 @@ static struct vkmt_dev *vkmt_devs[VKMT_MAX_DEVS];
 
 static u32 rd(struct vkmt_dev *vdev, u32 off)
 {
-	return ioread32(vdev->regs + off);
+	return readl(vdev->regs + off);
 }
 
 static void wr(struct vkmt_dev *vdev, u32 off, u32 val)
 {
-	iowrite32(val, vdev->regs + off);
+	writel(val, vdev->regs + off);
 }
 
 /* A 64-bit register pair, read consistently (PROTOCOL.md section 3). */

@@ -31,7 +31,7 @@ static int vkmt_claim(struct vkmt_file *vf)
 {
 	struct vkmt_dev *vdev = vf->vdev;
 	void __iomem *regs = vdev->regs;
-	u32 q = ioread32(regs + VKMT_REG(queue_claim));
+	u32 q = readl(regs + VKMT_REG(queue_claim));
 
 	if (q == VKMT_QUEUE_NONE)
 		return -EBUSY;
@@ -39,16 +39,16 @@ static int vkmt_claim(struct vkmt_file *vf)
 		return -EIO; /* nothing we could release: the device is broken */
 	vf->queue = q;
 	vf->q = vdev->ctrl + (size_t)q * VKMT_QUEUE_STRIDE;
-	vf->claim_seq = ioread32(vf->q + HDR(sh_claim_seq));
-	if (ioread32(vf->q + HDR(sh_state)) != VKMT_QSTATE_ACTIVE) {
-		iowrite32(VKMT_REAP(q, vf->claim_seq), regs + VKMT_REG(queue_reap));
+	vf->claim_seq = readl(vf->q + HDR(sh_claim_seq));
+	if (readl(vf->q + HDR(sh_state)) != VKMT_QSTATE_ACTIVE) {
+		writel(VKMT_REAP(q, vf->claim_seq), regs + VKMT_REG(queue_reap));
 		return -EIO;
 	}
 	/* The claim zeroed the queue: both counters start at 0, the phase at 1. */
 	vf->sq_tail = 0;
 	vf->cq_head = 0;
 	vf->phase = VKMT_CQE_F_PHASE;
-	iowrite32(task_tgid_nr(current), vf->q + HDR(sh_owner)); /* informative */
+	writel(task_tgid_nr(current), vf->q + HDR(sh_owner)); /* informative */
 	vf->claimed = true;
 	return 0;
 }
@@ -125,7 +125,7 @@ static int vkmt_release(struct inode *inode, struct file *filp)
 
 	down_read(&vdev->bar_sem);
 	if (!vdev->removed && vdev->gen == vf->gen && vf->claimed)
-		iowrite32(VKMT_REAP(vf->queue, vf->claim_seq), vdev->regs + VKMT_REG(queue_reap));
+		writel(VKMT_REAP(vf->queue, vf->claim_seq), vdev->regs + VKMT_REG(queue_reap));
 	up_read(&vdev->bar_sem);
 
 	vkmt_maps_drop_all(vf);
@@ -169,6 +169,8 @@ static long vkmt_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 		return vkmt_ioctl_info(vf, uarg);
 	case VKMT_KMD_IOC_SUBMIT:
 		return vkmt_ioctl_submit(vf, uarg);
+	case VKMT_KMD_IOC_RUN:
+		return vkmt_ioctl_run(vf, uarg);
 	case VKMT_KMD_IOC_NOP:
 		return vkmt_file_alive(vf) ? 0 : -ENODEV;
 	case VKMT_KMD_IOC_EVENTS:

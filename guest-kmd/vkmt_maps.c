@@ -67,6 +67,10 @@ int vkmt_maps_before(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const voi
 	const u32 *handles = payload;
 	u32 i, n;
 
+	/* Most commands take no mapping away: not even the lock for those. */
+	if (sqe->opcode != VKMT_OP_UNLOCK && sqe->opcode != VKMT_OP_DESTROY_DEVICE &&
+	    sqe->opcode != VKMT_OP_DESTROY_ALLOCATIONS)
+		return 0;
 	mutex_lock(&vf->map_lock);
 	switch (sqe->opcode) {
 	case VKMT_OP_UNLOCK:
@@ -170,7 +174,10 @@ int vkmt_maps_after(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const stru
 	struct vkmt_lockrec *r;
 	int ret = 0;
 
-	if (cqe->status != VKMT_ST_SUCCESS)
+	if (cqe->status != VKMT_ST_SUCCESS ||
+	    (sqe->opcode != VKMT_OP_LOCK && sqe->opcode != VKMT_OP_UNLOCK &&
+	     sqe->opcode != VKMT_OP_CREATE_ALLOCATIONS &&
+	     sqe->opcode != VKMT_OP_DESTROY_ALLOCATIONS))
 		return 0;
 	mutex_lock(&vf->map_lock);
 	switch (sqe->opcode) {

@@ -30,8 +30,8 @@ static int vkmt_queue_check(struct vkmt_file *vf)
 
 	if (!vkmt_file_alive(vf))
 		return -ENODEV;
-	state = ioread32(vf->q + HDR(sh_state));
-	seq = ioread32(vf->q + HDR(sh_claim_seq));
+	state = readl(vf->q + HDR(sh_state));
+	seq = readl(vf->q + HDR(sh_claim_seq));
 	if (seq != vf->claim_seq || state == VKMT_QSTATE_FREE) {
 		vf->claimed = false; /* not ours to release any more */
 		return -ENODEV;
@@ -51,8 +51,23 @@ static void __iomem *vkmt_cqe_slot(struct vkmt_file *vf)
 
 static bool vkmt_cqe_ready(struct vkmt_file *vf)
 {
-	return (ioread32(vkmt_cqe_slot(vf) + offsetof(struct vkmt_cqe, flags)) &
-		VKMT_CQE_F_PHASE) == vf->phase;
+	return (readl(vkmt_cqe_slot(vf) + offsetof(struct vkmt_cqe, flags)) & VKMT_CQE_F_PHASE) ==
+	       vf->phase;
+}
+
+/*
+ * Looks VKMT_SPIN_BURST times between two cpu_relax(): under QEMU's TCG a
+ * PAUSE ends the translated block and takes QEMU's big lock again, which
+ * starves a device model that needs that lock to complete the command.
+ */
+static bool vkmt_cqe_ready_burst(struct vkmt_file *vf)
+{
+	unsigned int i;
+
+	for (i = 0; i < VKMT_SPIN_BURST; i++)
+		if (vkmt_cqe_ready(vf))
+			return true;
+	return false;
 }
 
 static bool vkmt_gone(struct vkmt_file *vf)
@@ -74,15 +89,19 @@ static bool vkmt_gone(struct vkmt_file *vf)
 static int vkmt_wait(struct vkmt_file *vf, bool irq)
 {
 	struct vkmt_dev *vdev = vf->vdev;
-	u64 spin_end = ktime_get_ns() + VKMT_SPIN_NS;
 	unsigned long deadline;
 	unsigned int poll_us = 10;
 	long ret = 0;
+	u64 spin_end;
 
-	while (!vkmt_cqe_ready(vf)) {
-		if (ktime_get_ns() > spin_end)
-			goto sleep;
-		cpu_relax();
+	/* The clock is read only when the first look finds nothing. */
+	if (!vkmt_cqe_ready(vf)) {
+		spin_end = ktime_get_ns() + VKMT_SPIN_NS;
+		while (!vkmt_cqe_ready_burst(vf)) {
+			if (ktime_get_ns() > spin_end)
+				goto sleep;
+			cpu_relax();
+		}
 	}
 	if (vf->quick < VKMT_QUICK_RUN)
 		vf->quick++;
@@ -109,7 +128,7 @@ sleep:
 		if (vkmt_queue_check(vf))
 			return -ENODEV;
 		if (time_after(jiffies, deadline)) {
-			if (ioread32(vdev->regs + VKMT_REG(removal_epoch)) != vdev->epoch) {
+			if (readl(vdev->regs + VKMT_REG(removal_epoch)) != vdev->epoch) {
 				vf->claimed = false;
 				return -ENODEV;
 			}
@@ -121,18 +140,42 @@ sleep:
 	}
 }
 
+/*
+ * Copies to and from control memory in 64-bit accesses: memcpy_toio and
+ * memcpy_fromio use string instructions, which cost one emulation step per
+ * element under TCG. @len is rounded up to whole words; control memory and
+ * the bounce buffer both have room for that.
+ */
+static void vkmt_to_ctrl(void __iomem *dst, const void *src, size_t len)
+{
+	const u64 *s = src;
+	size_t i;
+
+	for (i = 0; i < DIV_ROUND_UP(len, 8); i++)
+		writeq(s[i], dst + 8 * i);
+}
+
+static void vkmt_from_ctrl(void *dst, const void __iomem *src, size_t len)
+{
+	u64 *d = dst;
+	size_t i;
+
+	for (i = 0; i < DIV_ROUND_UP(len, 8); i++)
+		d[i] = readq(src + 8 * i);
+}
+
 /* Writes @sqe into the SQ and rings the doorbell (section 5.2). */
 static void vkmt_post(struct vkmt_file *vf, const struct vkmt_sqe *sqe)
 {
 	void __iomem *slot =
 		vf->q + VKMT_QUEUE_SQ_OFF + (vf->sq_tail & (VKMT_QUEUE_DEPTH - 1)) * sizeof(*sqe);
 
-	memcpy_toio(slot, sqe, sizeof(*sqe));
+	vkmt_to_ctrl(slot, sqe, sizeof(*sqe));
 	vf->sq_tail++;
 	/* Entry and payload before the tail the device may read instead. */
 	wmb();
-	iowrite32(vf->sq_tail, vf->q + HDR(sh_sq_tail));
-	iowrite32(vf->sq_tail, vf->vdev->regs + VKMT_REG_DOORBELL(vf->queue));
+	writel(vf->sq_tail, vf->q + HDR(sh_sq_tail));
+	writel(vf->sq_tail, vf->vdev->regs + VKMT_REG_DOORBELL(vf->queue));
 }
 
 /*
@@ -154,7 +197,7 @@ static int vkmt_complete(struct vkmt_file *vf, const struct vkmt_sqe *sqe, struc
 	if (ret)
 		return ret;
 	rmb(); /* the entry after its phase flag */
-	memcpy_fromio(cqe, vkmt_cqe_slot(vf), sizeof(*cqe));
+	vkmt_from_ctrl(cqe, vkmt_cqe_slot(vf), sizeof(*cqe));
 	if (cqe->cid != sqe->cid || !vkmt_status_defined(cqe->status)) {
 		dev_warn(&vf->vdev->pdev->dev,
 			 "queue %u: bad completion (cid %u/%u, status 0x%x)\n", vf->queue, cqe->cid,
@@ -165,10 +208,10 @@ static int vkmt_complete(struct vkmt_file *vf, const struct vkmt_sqe *sqe, struc
 	vf->cq_head++;
 	if (!(vf->cq_head & (VKMT_QUEUE_DEPTH - 1)))
 		vf->phase ^= VKMT_CQE_F_PHASE;
-	iowrite32(vf->cq_head, vf->q + HDR(sh_cq_head));
+	writel(vf->cq_head, vf->q + HDR(sh_cq_head));
 	if (cqe->status == VKMT_ST_SUCCESS && sqe->result_len)
-		memcpy_fromio(vf->buf + sqe->result_off,
-			      vf->q + VKMT_QUEUE_STAGING_OFF + sqe->result_off, sqe->result_len);
+		vkmt_from_ctrl(vf->buf + sqe->result_off,
+			       vf->q + VKMT_QUEUE_STAGING_OFF + sqe->result_off, sqe->result_len);
 	return vkmt_maps_after(vf, sqe, cqe, vf->buf + sqe->result_off);
 }
 
@@ -231,48 +274,35 @@ static int vkmt_run(struct vkmt_file *vf, const struct vkmt_kmd_cmd *c, struct v
 	if (ret)
 		return ret;
 	if (sqe.payload_len)
-		memcpy_toio(vf->q + VKMT_QUEUE_STAGING_OFF, vf->buf, sqe.payload_len);
+		vkmt_to_ctrl(vf->q + VKMT_QUEUE_STAGING_OFF, vf->buf, sqe.payload_len);
 	vkmt_post(vf, &sqe);
 	return vkmt_complete(vf, &sqe, cqe);
 }
 
-long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
+/*
+ * Runs @count checked commands in order and writes each one's outcome into
+ * @cmds and into the caller's copy at @ucmds (the same array).
+ */
+static int vkmt_run_all(struct vkmt_file *vf, struct vkmt_kmd_cmd *cmds, u32 count,
+			struct vkmt_kmd_cmd __user *ucmds)
 {
 	struct vkmt_dev *vdev = vf->vdev;
-	struct vkmt_kmd_submit s;
-	/* Most submissions carry one command: no allocation for those. */
-	struct vkmt_kmd_cmd one[1], *cmds = one, *c;
 	const struct vkmt_sqe *sqe;
-	struct vkmt_kmd_cmd __user *ucmds;
+	struct vkmt_kmd_cmd *c;
 	struct vkmt_cqe cqe;
 	u32 i;
 	int ret;
 
-	if (copy_from_user(&s, arg, sizeof(s)))
-		return -EFAULT;
-	if (s.flags || s.count < 1 || s.count > VKMT_KMD_MAX_CMDS)
-		return -EINVAL;
-	ucmds = u64_to_user_ptr(s.cmds);
-	/* Copied once, checked, then used: the caller cannot change them under us. */
-	if (s.count > ARRAY_SIZE(one))
-		cmds = memdup_user(ucmds, s.count * sizeof(*cmds));
-	else if (copy_from_user(one, ucmds, sizeof(one)))
-		return -EFAULT;
-	if (IS_ERR(cmds))
-		return PTR_ERR(cmds);
-	for (i = 0; i < s.count; i++) {
+	for (i = 0; i < count; i++) {
 		ret = vkmt_cmd_check(&cmds[i]);
 		if (ret)
-			goto out_free;
+			return ret;
 	}
-
-	if (mutex_lock_interruptible(&vf->cmd_lock)) {
-		ret = -EINTR;
-		goto out_free;
-	}
+	if (mutex_lock_interruptible(&vf->cmd_lock))
+		return -EINTR;
 	down_read(&vdev->bar_sem);
 	ret = vkmt_file_alive(vf) ? vkmt_drain(vf) : -ENODEV;
-	for (i = 0; i < s.count && !ret; i++) {
+	for (i = 0; i < count && !ret; i++) {
 		c = &cmds[i];
 		ret = vkmt_run(vf, c, &cqe);
 		if (ret)
@@ -292,8 +322,34 @@ long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
 	}
 	up_read(&vdev->bar_sem);
 	mutex_unlock(&vf->cmd_lock);
-out_free:
-	if (cmds != one)
-		kfree(cmds);
 	return ret;
+}
+
+long vkmt_ioctl_submit(struct vkmt_file *vf, void __user *arg)
+{
+	struct vkmt_kmd_submit s;
+	struct vkmt_kmd_cmd *cmds;
+	long ret;
+
+	if (copy_from_user(&s, arg, sizeof(s)))
+		return -EFAULT;
+	if (s.flags || s.count < 1 || s.count > VKMT_KMD_MAX_CMDS)
+		return -EINVAL;
+	/* Copied once, checked, then used: the caller cannot change them under us. */
+	cmds = memdup_user(u64_to_user_ptr(s.cmds), s.count * sizeof(*cmds));
+	if (IS_ERR(cmds))
+		return PTR_ERR(cmds);
+	ret = vkmt_run_all(vf, cmds, s.count, u64_to_user_ptr(s.cmds));
+	kfree(cmds);
+	return ret;
+}
+
+/* One command, the ioctl's argument itself: one copy in, none allocated. */
+long vkmt_ioctl_run(struct vkmt_file *vf, void __user *arg)
+{
+	struct vkmt_kmd_cmd cmd;
+
+	if (copy_from_user(&cmd, arg, sizeof(cmd)))
+		return -EFAULT;
+	return vkmt_run_all(vf, &cmd, 1, arg);
 }

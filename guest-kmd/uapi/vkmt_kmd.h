@@ -94,6 +94,13 @@ struct vkmt_kmd_submit {
 #define VKMT_KMD_IOC_EVENTS _IOR(VKMT_KMD_IOC_MAGIC, 0x03, __u32)
 /* Resets the device (every file's queue goes); needs CAP_SYS_ADMIN. */
 #define VKMT_KMD_IOC_RESET _IO(VKMT_KMD_IOC_MAGIC, 0x04)
+/*
+ * VKMT_KMD_IOC_RUN: one command, passed as the argument itself, with
+ * VKMT_KMD_IOC_SUBMIT's semantics for a count of 1: the cheaper call for
+ * the common case. Drivers before it answer -ENOTTY; SUBMIT then does the
+ * same.
+ */
+#define VKMT_KMD_IOC_RUN _IOWR(VKMT_KMD_IOC_MAGIC, 0x05, struct vkmt_kmd_cmd)
 
 /*
  * mmap(fd, len, ..., offset): maps aperture bytes [offset, offset + len), page

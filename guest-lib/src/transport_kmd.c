@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -27,6 +28,7 @@
 struct kmd_dev {
     struct vkmt_transport t;
     int fd;
+    bool no_run; /* a driver without VKMT_KMD_IOC_RUN: SUBMIT instead */
 };
 
 static void node(uint32_t index, char *path, size_t len)
@@ -77,9 +79,19 @@ static void kmd_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
 
 static int kmd_submit(struct vkmt_transport *t, struct vkmt_kmd_cmd *cmd)
 {
+    struct kmd_dev *d = (struct kmd_dev *)t;
     struct vkmt_kmd_submit s = { .cmds = (uintptr_t)cmd, .count = 1 };
 
-    return ioctl(((struct kmd_dev *)t)->fd, VKMT_KMD_IOC_SUBMIT, &s) < 0 ? -errno : 0;
+    if (!d->no_run) {
+        if (ioctl(d->fd, VKMT_KMD_IOC_RUN, cmd) == 0) {
+            return 0;
+        }
+        if (errno != ENOTTY) {
+            return -errno;
+        }
+        d->no_run = true;
+    }
+    return ioctl(d->fd, VKMT_KMD_IOC_SUBMIT, &s) < 0 ? -errno : 0;
 }
 
 static void *kmd_map(struct vkmt_transport *t, uint64_t off, uint64_t len)

@@ -47,10 +47,16 @@ static int submit(int fd, struct vkmt_kmd_cmd *c, uint32_t n)
     return ioctl(fd, VKMT_KMD_IOC_SUBMIT, &s) == 0 ? 0 : -errno;
 }
 
+/* RUN of one command: 0 or -errno. */
+static int run_one(int fd, struct vkmt_kmd_cmd *c)
+{
+    return ioctl(fd, VKMT_KMD_IOC_RUN, c) == 0 ? 0 : -errno;
+}
+
 /* One command; the ioctl must succeed; returns the completion's status. */
 static uint32_t run(int fd, struct vkmt_kmd_cmd *c)
 {
-    CHECK_EQ(submit(fd, c, 1), 0);
+    CHECK_EQ(run_one(fd, c), 0);
     return c->status;
 }
 
@@ -204,6 +210,13 @@ static void several_commands_in_one_submit(void)
     CHECK_EQ(c[1].status, VKMT_ST_SUCCESS);
     CHECK(c[1].value0 > 0); /* the budget */
     CHECK_EQ(c[2].status, VKMT_ST_INVALID_PARAMETER);
+    /* SUBMIT of one and RUN answer alike. */
+    c[1].status = 0;
+    CHECK_EQ(submit(fd, &c[1], 1), 0);
+    CHECK_EQ(c[1].status, VKMT_ST_SUCCESS);
+    c[2].status = 0;
+    CHECK_EQ(run_one(fd, &c[2]), 0);
+    CHECK_EQ(c[2].status, VKMT_ST_INVALID_PARAMETER);
     close(fd);
 }
 
@@ -349,6 +362,11 @@ static void bad_pointers_are_efault(void)
 
     with_payload(&c, (void *)16, 1, sizeof(desc), &handle);
     CHECK_EQ(submit(fd, &c, 1), -EFAULT);
+    CHECK_EQ(run_one(fd, &c), -EFAULT);
+    with_payload(&c, &desc, 1, sizeof(desc), (uint32_t *)16);
+    CHECK_EQ(run_one(fd, &c), -EFAULT); /* results it could not write back */
+    CHECK_EQ(ioctl(fd, VKMT_KMD_IOC_RUN, (void *)16), -1);
+    CHECK_EQ(errno, EFAULT);
     CHECK_EQ(ioctl(fd, VKMT_KMD_IOC_SUBMIT, &s), -1);
     CHECK_EQ(errno, EFAULT);
     CHECK_EQ(ioctl(fd, VKMT_KMD_IOC_SUBMIT, (void *)16), -1);
@@ -378,6 +396,7 @@ static void malformed_requests_are_einval(void)
     CHECK_EQ(errno, EINVAL);
     c[0].reserved = 1;
     CHECK_EQ(submit(fd, c, 1), -EINVAL);
+    CHECK_EQ(run_one(fd, c), -EINVAL);
     c[0] = op(VKMT_OP_QUERY_MEMORY, 0, 0);
     ((struct vkmt_sqe *)c[0].sqe)->payload_len = VKMT_STAGING_SIZE + 4;
     c[0].payload = (uintptr_t)buf;
