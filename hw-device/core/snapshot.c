@@ -50,19 +50,12 @@
 
 static void snap_stats(struct vkmt_stats *s, uint64_t *v[SNAP_NSTATS])
 {
-    uint64_t *fixed[] = { &s->commands,
-                          &s->command_errors,
-                          &s->guest_errors,
-                          &s->queue_errors,
-                          &s->offers,
-                          &s->discards,
-                          &s->discarded_bytes,
-                          &s->decommits,
-                          &s->reclaim_ok,
-                          &s->reclaim_discarded,
-                          &s->reclaim_not_committed,
-                          &s->trims,
-                          &s->trimmed_bytes };
+    uint64_t *fixed[] = {
+        &s->commands,     &s->command_errors,    &s->guest_errors,          &s->queue_errors,
+        &s->offers,       &s->discards,          &s->discarded_bytes,       &s->decommits,
+        &s->reclaim_ok,   &s->reclaim_discarded, &s->reclaim_not_committed, &s->trims,
+        &s->trimmed_bytes
+    };
     unsigned n = 0;
 
     for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
@@ -463,7 +456,8 @@ static bool read_alloc(struct reader *r, struct vkmt_core *n, uint32_t idx)
         return reject(r, "allocation %u: priority %u or flags 0x%x do not fit state %s", idx,
                       o->prio, o->flags, vkmt_alloc_state_name(o->state));
     }
-    if ((o->state == ALLOC_DISCARDED && o->flags) || (o->state != ALLOC_RESIDENT && o->u.alloc.locks)) {
+    if ((o->state == ALLOC_DISCARDED && o->flags) ||
+        (o->state != ALLOC_RESIDENT && o->u.alloc.locks)) {
         return reject(r, "allocation %u: %s with flags 0x%x and %u locks", idx,
                       vkmt_alloc_state_name(o->state), o->flags, o->u.alloc.locks);
     }
@@ -488,8 +482,7 @@ static bool read_alloc(struct reader *r, struct vkmt_core *n, uint32_t idx)
         err = -ERANGE; /* the range it had: past the aperture it never was */
     }
     if (err < 0) {
-        return reject(r, "allocation %u: pages %u+%u %s", idx, o->u.alloc.page,
-                      o->u.alloc.npages,
+        return reject(r, "allocation %u: pages %u+%u %s", idx, o->u.alloc.page, o->u.alloc.npages,
                       err == -EBUSY ? "overlap another range" : "lie outside the aperture");
     }
     if (state_info[o->state].held) {
@@ -622,9 +615,9 @@ static bool get_count(struct reader *r, const struct vkmt_core *n, uint32_t *cou
 }
 
 /* Takes the next list entry and marks it; it must be unmarked and pass @ok. */
-static uint32_t get_member(struct reader *r, struct vkmt_core *n, bool (*ok)(const struct vkmt_core *,
-                                                                             uint32_t, uint32_t),
-                           uint32_t owner, const char *list)
+static uint32_t get_member(struct reader *r, struct vkmt_core *n,
+                           bool (*ok)(const struct vkmt_core *, uint32_t, uint32_t), uint32_t owner,
+                           const char *list)
 {
     uint32_t i = get32(r);
 
@@ -799,8 +792,7 @@ static bool derive(struct reader *r, struct vkmt_core *n)
         }
     }
     if (n->live_objs > n->max_objects) {
-        return reject(r, "%u live objects, more than max-objects %u", n->live_objs,
-                      n->max_objects);
+        return reject(r, "%u live objects, more than max-objects %u", n->live_objs, n->max_objects);
     }
     return true;
 }
@@ -866,8 +858,7 @@ int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len,
     /* Such a backend holds content the snapshot does not carry. */
     if (bops->commit || bops->lock || bops->unlock) {
         if (why_len) {
-            snprintf(why, why_len, "the %s backend keeps content outside the aperture",
-                     bops->name);
+            snprintf(why, why_len, "the %s backend keeps content outside the aperture", bops->name);
         }
         return -ENOTSUP;
     }

@@ -152,13 +152,13 @@ struct VkmtState {
     uint32_t poison;          /* "x-poison-completions" being written */
     bool deaf;                /* "x-deaf": doorbells are not processed */
     VkmtEvlog evlog;
-    Error *migration_blocker; /* backend=virgl */
-    int migrate_offered;      /* property "migrate-offered": OFFERED_* */
+    Error *migration_blocker;   /* backend=virgl */
+    int migrate_offered;        /* property "migrate-offered": OFFERED_* */
     NotifierWithReturn precopy; /* discards offers as a migration starts */
     bool precopy_added;
     VMChangeStateEntry *vm_state;
-    bool stopped;       /* the VM is stopped: no engine work (s->lock) */
-    uint8_t *snap;      /* the engine's snapshot while it is saved or loaded */
+    bool stopped;  /* the VM is stopped: no engine work (s->lock) */
+    uint8_t *snap; /* the engine's snapshot while it is saved or loaded */
     uint32_t snap_len;
     Notifier
         machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
@@ -716,8 +716,7 @@ static void vkmt_set_migrate_offered(Object *obj, int value, Error **errp)
  * the punched pages as zero pages. Device pre_save would be too late: RAM
  * goes before device state.
  */
-static int vkmt_precopy_notify(NotifierWithReturn *n, void *data,
-                               Error **errp)
+static int vkmt_precopy_notify(NotifierWithReturn *n, void *data, Error **errp)
 {
     VkmtState *s = container_of(n, VkmtState, precopy);
     PrecopyNotifyData *pnd = data;
@@ -748,9 +747,8 @@ static void vkmt_vm_state(void *opaque, bool running, RunState state)
 
     qemu_mutex_lock(&s->lock);
     s->stopped = !running;
-    for (uint32_t q = 0; !running && s->mode != DOORBELL_INLINE &&
-                         q < s->num_queues;
-         q++) {
+    for (uint32_t q = 0;
+         !running && s->mode != DOORBELL_INLINE && q < s->num_queues; q++) {
         if (event_notifier_test_and_clear(&s->doorbells[q].notifier)) {
             qatomic_or(&s->pending, 1ull << q);
         }
@@ -841,15 +839,16 @@ static const VMStateDescription vkmt_vmstate = {
     .post_save = vkmt_post_save,
     .pre_load = vkmt_pre_load,
     .post_load = vkmt_post_load,
-    .fields = (const VMStateField[]){
-        VMSTATE_PCI_DEVICE(parent_obj, VkmtState),
-        VMSTATE_MSIX(parent_obj, VkmtState),
-        VMSTATE_UINT64(pending, VkmtState),
-        VMSTATE_UINT64(irq_pending, VkmtState),
-        VMSTATE_UINT32(snap_len, VkmtState),
-        VMSTATE_VALIDATE("engine snapshot length", vkmt_snap_len_ok),
-        VMSTATE_VBUFFER_ALLOC_UINT32(snap, VkmtState, 0, NULL, snap_len),
-        VMSTATE_END_OF_LIST() },
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_PCI_DEVICE(parent_obj, VkmtState),
+            VMSTATE_MSIX(parent_obj, VkmtState),
+            VMSTATE_UINT64(pending, VkmtState),
+            VMSTATE_UINT64(irq_pending, VkmtState),
+            VMSTATE_UINT32(snap_len, VkmtState),
+            VMSTATE_VALIDATE("engine snapshot length", vkmt_snap_len_ok),
+            VMSTATE_VBUFFER_ALLOC_UINT32(snap, VkmtState, 0, NULL, snap_len),
+            VMSTATE_END_OF_LIST() },
 };
 
 /* ---- life cycle ---- */
@@ -1313,10 +1312,9 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_trim, NULL, NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
-    object_class_property_add_enum(klass, "migrate-offered",
-                                   "VkmtMigrateOffered", &vkmt_offered_lookup,
-                                   vkmt_get_migrate_offered,
-                                   vkmt_set_migrate_offered);
+    object_class_property_add_enum(
+        klass, "migrate-offered", "VkmtMigrateOffered", &vkmt_offered_lookup,
+        vkmt_get_migrate_offered, vkmt_set_migrate_offered);
     object_class_property_add(klass, "x-poison-completions", "uint32", NULL,
                               vkmt_set_poison, NULL, NULL);
     object_class_property_add_bool(klass, "x-deaf", vkmt_get_deaf,

@@ -1745,9 +1745,8 @@ static char *migration_status(QTestState *qts)
 {
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
     QDict *ret = qdict_get_qdict(resp, "return");
-    char *status = g_strdup(qdict_haskey(ret, "status")
-                                ? qdict_get_str(ret, "status")
-                                : "none");
+    char *status = g_strdup(
+        qdict_haskey(ret, "status") ? qdict_get_str(ret, "status") : "none");
 
     qobject_unref(resp);
     return status;
@@ -1817,7 +1816,8 @@ static bool start_incoming(Vkmt *v, const Vkmt *src, const char *props,
 static void stats_equal(Vkmt *a, Vkmt *b)
 {
     QDict *ra = qom_get(a, "stats"), *rb = qom_get(b, "stats");
-    QDict *sa = qdict_get_qdict(ra, "return"), *sb = qdict_get_qdict(rb, "return");
+    QDict *sa = qdict_get_qdict(ra, "return"),
+          *sb = qdict_get_qdict(rb, "return");
 
     g_assert_cmpuint(qdict_size(sa), ==, qdict_size(sb));
     for (const QDictEntry *e = qdict_first(sa); e; e = qdict_next(sa, e)) {
@@ -1869,8 +1869,12 @@ static void test_migrate(const void *data)
     g_autofree uint8_t *buf = g_malloc(MIG_ALLOC);
     g_autofree uint8_t *back = g_malloc(MIG_ALLOC);
     static const uint32_t regs[] = {
-        VKMT_REG(status), VKMT_REG(removal_epoch), VKMT_REG(config_generation),
-        VKMT_REG(budget_lo), VKMT_REG(driver_features), VKMT_REG(isr_lo),
+        VKMT_REG(status),
+        VKMT_REG(removal_epoch),
+        VKMT_REG(config_generation),
+        VKMT_REG(budget_lo),
+        VKMT_REG(driver_features),
+        VKMT_REG(isr_lo),
     };
     Vkmt src, dst;
     Drv d;
@@ -1933,11 +1937,11 @@ static void test_migrate(const void *data)
 
     g_assert_cmphex(reclaim(&dst, &d, dev, h, MIG_N, r), ==, VKMT_ST_SUCCESS);
     for (int i = 0; i < MIG_N; i++) {
-        uint32_t want = i < 2    ? VKMT_RECLAIM_OK
-                        : i < 4  ? (discard ? VKMT_RECLAIM_DISCARDED
-                                            : VKMT_RECLAIM_OK)
-                        : i == 4 ? VKMT_RECLAIM_DISCARDED
-                                 : VKMT_RECLAIM_NOT_COMMITTED;
+        uint32_t want =
+            i < 2    ? VKMT_RECLAIM_OK
+            : i < 4  ? (discard ? VKMT_RECLAIM_DISCARDED : VKMT_RECLAIM_OK)
+            : i == 4 ? VKMT_RECLAIM_DISCARDED
+                     : VKMT_RECLAIM_NOT_COMMITTED;
 
         g_assert_cmpuint(r[i], ==, want);
         if (i == MIG_N - 1) {
@@ -2003,8 +2007,17 @@ static void test_migrate_corrupt(void)
     Vkmt src, dst;
     Drv d;
     uint32_t dev, h[2];
-    enum { CUT, SHORT_BLOB, HUGE_LENGTH, MAGIC, VERSION, STATE, PAGE_OUT,
-           FEATURES, CASES };
+    enum {
+        CUT,
+        SHORT_BLOB,
+        HUGE_LENGTH,
+        MAGIC,
+        VERSION,
+        STATE,
+        PAGE_OUT,
+        FEATURES,
+        CASES
+    };
 
     start(&src, "");
     bring_up(&src);
