@@ -342,6 +342,13 @@ static void snapshot_refuses_each_bad_field(void)
     b.len = good.len + 1;
     CHECK_EQ(load(b, why, sizeof(why)), -EINVAL);
     CHECK(strstr(why, "1 bytes after the end") != NULL);
+    /* The free list, last, loses its one slot: a well-formed blob that
+     * leaves slot 10 on no list. */
+    memcpy(b.p, good.p, good.len);
+    b.len = good.len - 4;
+    put_le(b.p + b.len - 4, 0, 4);
+    CHECK_EQ(load(b, why, sizeof(why)), -EINVAL);
+    CHECK(strstr(why, "object 10 is on no free list") != NULL);
     now = save();
     CHECK(same(good, now));
     free(now.p);
