@@ -133,6 +133,19 @@ uint32_t aperture_alloc(struct vkmt_aperture *ap, uint32_t n)
     return first;
 }
 
+int aperture_claim(struct vkmt_aperture *ap, uint32_t first, uint32_t n)
+{
+    if (n == 0 || first >= ap->npages || n > ap->npages - first) {
+        return -ERANGE;
+    }
+    if (scan(ap, first, first + n, 1) != first + n) {
+        return -EBUSY;
+    }
+    set_map(ap->bits, first, n, 1);
+    ap->used += n;
+    return 0;
+}
+
 void aperture_free(struct vkmt_aperture *ap, uint32_t first, uint32_t n)
 {
     set_map(ap->bits, first, n, 0);

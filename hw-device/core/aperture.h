@@ -29,6 +29,10 @@ void aperture_clear(struct vkmt_aperture *ap);
 /* First page of a free run of @n pages, or APERTURE_NONE. */
 uint32_t aperture_alloc(struct vkmt_aperture *ap, uint32_t n);
 void aperture_free(struct vkmt_aperture *ap, uint32_t first, uint32_t n);
+/* Take the @n pages at @first, which must lie inside the aperture and be
+ * free (a snapshot being restored names its ranges). Returns 0, or -ERANGE
+ * outside the aperture, -EBUSY when a page is in use. */
+int aperture_claim(struct vkmt_aperture *ap, uint32_t first, uint32_t n);
 /* Mark @n pages at @first as holding committed content (@held) or not. */
 void aperture_hold(struct vkmt_aperture *ap, uint32_t first, uint32_t n, int held);
 /* First page at or after @from that holds no committed content, with the

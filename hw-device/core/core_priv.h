@@ -42,8 +42,9 @@ enum {
 #define HANDLE_TYPE_SHIFT (HANDLE_INDEX_BITS + HANDLE_GEN_BITS)
 #define HANDLE_INDEX_MASK ((1u << HANDLE_INDEX_BITS) - 1u)
 #define HANDLE_GEN_MASK ((1u << HANDLE_GEN_BITS) - 1u)
-#define OBJ_INDEX_MAX HANDLE_INDEX_MASK /* index 0 is never used */
-#define NIL 0u                          /* "no object" in index links */
+#define OBJ_INDEX_MAX HANDLE_INDEX_MASK    /* index 0 is never used */
+#define GEN_RETIRED (HANDLE_GEN_MASK + 1u) /* a free slot's: outside every handle's generation */
+#define NIL 0u                             /* "no object" in index links */
 
 /*
  * One slot of the object table; allocations dominate, so it is kept at 56
@@ -208,6 +209,7 @@ void core_work_end(struct vkmt_core *core);
 
 /* objects.c */
 int obj_table_init(struct vkmt_core *core);
+void free_list_append(struct vkmt_core *core, uint32_t idx);
 void obj_table_fini(struct vkmt_core *core);
 int obj_reserve(struct vkmt_core *core, uint32_t n);
 uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t parent);

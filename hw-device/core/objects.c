@@ -15,8 +15,7 @@
 
 #include "core_priv.h"
 
-#define TABLE_MIN 64u                      /* grows by doubling */
-#define GEN_RETIRED (HANDLE_GEN_MASK + 1u) /* outside every handle's generation field */
+#define TABLE_MIN 64u /* grows by doubling */
 
 int obj_table_init(struct vkmt_core *core)
 {
@@ -156,7 +155,7 @@ uint32_t obj_new(struct vkmt_core *core, uint8_t type, uint32_t queue, uint32_t 
     return idx;
 }
 
-static void free_list_append(struct vkmt_core *core, uint32_t idx)
+void free_list_append(struct vkmt_core *core, uint32_t idx)
 {
     core->objs[idx].next = NIL;
     if (core->free_list.tail != NIL) {

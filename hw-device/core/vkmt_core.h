@@ -12,6 +12,7 @@
 #define VKMT_CORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vkmt_backend.h"
@@ -185,6 +186,38 @@ void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
 void vkmt_core_set_faults(struct vkmt_core *core, uint32_t poison, bool deaf);
 
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
+
+/* The host's fault settings in force: a snapshot load brings the source's. */
+void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf);
+
+/*
+ * Snapshots, for migration and savevm (snapshot.c has the layout): the
+ * engine's whole state as one flat little-endian blob. Control memory and
+ * the aperture are not in it: the host moves them as RAM, before the blob
+ * is loaded.
+ */
+#define VKMT_SNAPSHOT_VERSION 1u
+
+/* Writes at most @cap bytes of the snapshot to @buf (may be NULL with @cap
+ * 0); returns the snapshot's whole size. */
+size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t cap);
+
+/* The most bytes a snapshot this engine accepts can take: a host reading
+ * one from a stream refuses a larger length before allocating for it. */
+size_t vkmt_core_snapshot_max(const struct vkmt_core *core);
+
+/*
+ * Replace the engine's state with the @len-byte snapshot at @buf, taken
+ * from an engine of the same configuration (queues, aperture size, features
+ * offered) with a backend that keeps all content in the aperture. Every
+ * value is checked: the snapshot may be corrupt or hostile. Returns 0; or
+ * -EINVAL for a snapshot that is malformed, inconsistent or of another
+ * configuration, -ENOTSUP for a backend with content outside the aperture,
+ * -ENOMEM; then the engine is unchanged and @why (@why_len bytes) says why.
+ * Nothing is reported through the event hook: the state just appears.
+ */
+int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len, char *why,
+                            size_t why_len);
 
 /* Index into the per-priority statistics for a VKMT_PRIO_* value. */
 static inline unsigned vkmt_prio_index(uint32_t prio)

@@ -7,8 +7,7 @@
  * (so qom-get / qom-set over QMP reach them with no QAPI change), turns
  * engine events into trace points and, with "event-log", into an event log
  * file (vkmt_evlog.c), turns guest mistakes into LOG_GUEST_ERROR, resets
- * with the machine, and blocks migration until the device state can be
- * migrated. Protocol: protocol/PROTOCOL.md.
+ * with the machine, and migrates (below). Protocol: protocol/PROTOCOL.md.
  *
  * Backends (property "backend"): mem (default) maps the aperture onto host
  * memory; virgl, in a QEMU built with virglrenderer and OpenGL, puts a GL
@@ -31,6 +30,16 @@
  * VKMT_WORK_PER_OBJECT); the rest continues in the next run of work_bh, so a
  * guest cannot hold the BQL, the main loop or the iothread for longer than
  * that.
+ *
+ * Migration and savevm (docs/DEVICE.md): control memory and the aperture
+ * are RAM and go with guest RAM; the engine's state goes as one snapshot
+ * blob (core/snapshot.c), which the destination's engine checks value by
+ * value. While the VM is stopped the device does no work, so RAM and the
+ * engine's state stay in step; the engine writes control memory through a
+ * host pointer, which dirty logging does not see, so stopping marks it all
+ * dirty for the final RAM pass. With migrate-offered=discard, offered
+ * content is discarded when a migration or savevm sets up, before any RAM
+ * is sent. backend=virgl keeps content in GPU resources and stays blocked.
  */
 #include "qemu/osdep.h" /* QEMU's rule: first, in a block of its own */
 
@@ -39,6 +48,7 @@
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-properties.h"
 #include "migration/blocker.h"
+#include "migration/misc.h"
 #include "migration/vmstate.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
@@ -54,6 +64,7 @@
 #include "qemu/units.h"
 #include "system/hostmem.h"
 #include "system/iothread.h"
+#include "system/runstate.h"
 #include "system/system.h"
 
 #include "../core/vkmt_core.h"
@@ -77,6 +88,12 @@ OBJECT_DECLARE_SIMPLE_TYPE(VkmtState, VKMT)
 enum vkmt_backend_kind {
     BACKEND_MEM,
     BACKEND_VIRGL,
+};
+
+/* What a migration does with offered content (docs/DEVICE.md). */
+enum {
+    OFFERED_KEEP,
+    OFFERED_DISCARD,
 };
 
 enum vkmt_doorbell_mode {
@@ -123,8 +140,9 @@ struct VkmtState {
     QEMUBH *work_bh; /* rung queues and continued work; iothread mode: in the
                         iothread */
     QEMUBH *irq_bh;  /* iothread: raises interrupts under the BQL */
-    uint64_t
-        pending; /* ioeventfd: queues rung but not yet processed (atomic) */
+    /* Queues rung but not yet processed (atomic): ioeventfd, and any
+     * deferred mode while the VM is stopped. */
+    uint64_t pending;
     uint64_t irq_pending; /* queues whose interrupt is due (atomic) */
     bool more;            /* the engine left work for work_bh (atomic) */
     bool unrealized;      /* exit ran: a callout that returns must stop */
@@ -137,7 +155,14 @@ struct VkmtState {
     uint32_t poison;          /* "x-poison-completions" being written */
     bool deaf;                /* "x-deaf": doorbells are not processed */
     VkmtEvlog evlog;
-    Error *migration_blocker;
+    Error *migration_blocker;   /* backend=virgl */
+    int migrate_offered;        /* property "migrate-offered": OFFERED_* */
+    NotifierWithReturn precopy; /* discards offers as a migration starts */
+    bool precopy_added;
+    VMChangeStateEntry *vm_state;
+    bool stopped;  /* the VM is stopped: no engine work (s->lock) */
+    uint8_t *snap; /* the engine's snapshot while it is saved or loaded */
+    uint32_t snap_len;
     Notifier
         machine_done; /* backend=virgl: looks for virtio-gpu-gl at start-up */
     bool machine_done_added;
@@ -319,9 +344,16 @@ static const MemoryRegionOps vkmt_mmio_ops = {
 static void vkmt_work_bh(void *opaque)
 {
     VkmtState *s = opaque;
-    uint64_t rung = qatomic_xchg(&s->pending, 0);
+    uint64_t rung;
 
     vkmt_lock(s);
+    if (s->stopped) {
+        /* Nothing done, nothing to act on: vkmt_vm_state() runs this BH
+         * again when the VM does. */
+        qemu_mutex_unlock(&s->lock);
+        return;
+    }
+    rung = qatomic_xchg(&s->pending, 0);
     for (; rung; rung &= rung - 1) {
         vkmt_core_kick(s->core, ctz64(rung));
     }
@@ -329,13 +361,22 @@ static void vkmt_work_bh(void *opaque)
     vkmt_unlock(s);
 }
 
-/* iothread: run the queue, noting which tail the run saw at least. */
+/*
+ * iothread: run the queue (only note it while the VM is stopped), noting
+ * which tail the run saw at least.
+ */
 static void vkmt_doorbell_run(VkmtDoorbell *db)
 {
+    VkmtState *s = db->s;
+
     db->polled_tail = qatomic_load_acquire(db->sh_tail);
-    vkmt_lock(db->s);
-    vkmt_core_kick(db->s->core, db->queue);
-    vkmt_unlock(db->s);
+    vkmt_lock(s);
+    if (s->stopped) {
+        qatomic_or(&s->pending, 1ull << db->queue);
+    } else {
+        vkmt_core_kick(s->core, db->queue);
+    }
+    vkmt_unlock(s);
 }
 
 /*
@@ -690,6 +731,166 @@ static void vkmt_set_removed(Object *obj, bool removed, Error **errp)
     s->removed = removed;
 }
 
+/* ---- migration and savevm ---- */
+
+static const char *const vkmt_offered_names[] = { "keep", "discard" };
+static const QEnumLookup vkmt_offered_lookup = {
+    .array = vkmt_offered_names,
+    .size = ARRAY_SIZE(vkmt_offered_names),
+};
+
+static int vkmt_get_migrate_offered(Object *obj, Error **errp)
+{
+    return VKMT(obj)->migrate_offered;
+}
+
+static void vkmt_set_migrate_offered(Object *obj, int value, Error **errp)
+{
+    VKMT(obj)->migrate_offered = value;
+}
+
+/*
+ * A migration or savevm sets up: with migrate-offered=discard, every
+ * offered allocation loses its content as in a host trim (the guest's
+ * reclaim then answers DISCARDED), before the first RAM pass, which sends
+ * the punched pages as zero pages. Device pre_save would be too late: RAM
+ * goes before device state.
+ */
+static int vkmt_precopy_notify(NotifierWithReturn *n, void *data, Error **errp)
+{
+    VkmtState *s = container_of(n, VkmtState, precopy);
+    PrecopyNotifyData *pnd = data;
+    uint64_t freed;
+
+    if (pnd->reason != PRECOPY_NOTIFY_SETUP ||
+        s->migrate_offered != OFFERED_DISCARD) {
+        return 0;
+    }
+    qemu_mutex_lock(&s->lock);
+    freed = vkmt_core_trim(s->core, UINT64_MAX);
+    vkmt_evlog_flush(&s->evlog);
+    qemu_mutex_unlock(&s->lock);
+    trace_vkmt_trim(0, freed);
+    return 0;
+}
+
+/*
+ * Stopped (the end of a migration, savevm), the device does no work:
+ * doorbells that still come in are noted in s->pending, which migrates,
+ * and what the engine left waits for the VM to run again. Control memory
+ * the engine wrote through its host pointer was not dirty-logged: all of it
+ * goes in the final RAM pass.
+ */
+static void vkmt_vm_state(void *opaque, bool running, RunState state)
+{
+    VkmtState *s = opaque;
+
+    qemu_mutex_lock(&s->lock);
+    s->stopped = !running;
+    for (uint32_t q = 0;
+         !running && s->mode != DOORBELL_INLINE && q < s->num_queues; q++) {
+        if (event_notifier_test_and_clear(&s->doorbells[q].notifier)) {
+            qatomic_or(&s->pending, 1ull << q);
+        }
+    }
+    qemu_mutex_unlock(&s->lock);
+    if (running) {
+        /* Noted doorbells, the engine's leftovers, interrupts due. */
+        qemu_bh_schedule(s->work_bh);
+    } else {
+        memory_region_set_dirty(&s->ctrl, 0, memory_region_size(&s->ctrl));
+    }
+}
+
+static int vkmt_pre_save(void *opaque)
+{
+    VkmtState *s = opaque;
+    size_t len;
+
+    qemu_mutex_lock(&s->lock);
+    len = vkmt_core_snapshot_save(s->core, NULL, 0);
+    s->snap = g_malloc(len);
+    vkmt_core_snapshot_save(s->core, s->snap, len);
+    qemu_mutex_unlock(&s->lock);
+    s->snap_len = len; /* at most vkmt_core_snapshot_max(): 32 bits */
+    return 0;
+}
+
+static int vkmt_post_save(void *opaque)
+{
+    VkmtState *s = opaque;
+
+    g_clear_pointer(&s->snap, g_free);
+    return 0;
+}
+
+static int vkmt_pre_load(void *opaque)
+{
+    return vkmt_post_save(opaque);
+}
+
+/* Before the snapshot's buffer is allocated: its length is input too. */
+static bool vkmt_snap_len_ok(void *opaque, int version_id)
+{
+    VkmtState *s = opaque;
+    size_t max = vkmt_core_snapshot_max(s->core);
+
+    if (s->snap_len == 0 || s->snap_len > max) {
+        error_report("vkmt: the device state in the stream claims %" PRIu32
+                     " bytes; a valid one takes 1 to %zu",
+                     s->snap_len, max);
+        return false;
+    }
+    return true;
+}
+
+static int vkmt_post_load(void *opaque, int version_id)
+{
+    VkmtState *s = opaque;
+    char why[192];
+    int err;
+
+    qemu_mutex_lock(&s->lock);
+    err = vkmt_core_snapshot_load(s->core, s->snap, s->snap_len, why,
+                                  sizeof(why));
+    if (err == 0) {
+        vkmt_core_get_faults(s->core, &s->removed, &s->deaf);
+    }
+    qemu_mutex_unlock(&s->lock);
+    g_clear_pointer(&s->snap, g_free);
+    if (err < 0) {
+        error_report("vkmt: the device state in the stream is refused: %s",
+                     why);
+        return err;
+    }
+    return 0;
+}
+
+/*
+ * Version 1. The engine's state is one blob with a version of its own
+ * (VKMT_SNAPSHOT_VERSION), which the engine checks; doorbells and
+ * interrupts the stopped device noted but did not act on go beside it.
+ */
+static const VMStateDescription vkmt_vmstate = {
+    .name = TYPE_VKMT,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = vkmt_pre_save,
+    .post_save = vkmt_post_save,
+    .pre_load = vkmt_pre_load,
+    .post_load = vkmt_post_load,
+    .fields =
+        (const VMStateField[]){
+            VMSTATE_PCI_DEVICE(parent_obj, VkmtState),
+            VMSTATE_MSIX(parent_obj, VkmtState),
+            VMSTATE_UINT64(pending, VkmtState),
+            VMSTATE_UINT64(irq_pending, VkmtState),
+            VMSTATE_UINT32(snap_len, VkmtState),
+            VMSTATE_VALIDATE("engine snapshot length", vkmt_snap_len_ok),
+            VMSTATE_VBUFFER_ALLOC_UINT32(snap, VkmtState, 0, NULL, snap_len),
+            VMSTATE_END_OF_LIST() },
+};
+
 /* ---- life cycle ---- */
 
 static bool vkmt_parse_mode(VkmtState *s, Error **errp)
@@ -856,6 +1057,8 @@ static bool vkmt_init_aperture(VkmtState *s, Error **errp)
             return false;
         }
         s->aperture = &s->aperture_own;
+        /* Unlike memory_region_init_ram(), this does not make it migrate. */
+        vmstate_register_ram(s->aperture, DEVICE(s));
     }
     size = memory_region_size(s->aperture);
     if (!is_power_of_2(size) || size < VKMT_PAGE_SIZE) {
@@ -875,6 +1078,15 @@ static void vkmt_teardown(VkmtState *s)
     if (s->migration_blocker) {
         migrate_del_blocker(&s->migration_blocker);
     }
+    if (s->precopy_added) {
+        precopy_remove_notifier(&s->precopy);
+        s->precopy_added = false;
+    }
+    if (s->vm_state) {
+        qemu_del_vm_change_state_handler(s->vm_state);
+        s->vm_state = NULL;
+    }
+    g_clear_pointer(&s->snap, g_free);
     if (s->machine_done_added) {
         qemu_remove_machine_init_done_notifier(&s->machine_done);
         s->machine_done_added = false;
@@ -887,8 +1099,10 @@ static void vkmt_teardown(VkmtState *s)
     s->core = NULL;
     vkmt_backend_destroy(s->be);
     s->be = NULL;
-    if (s->memdev && s->aperture) {
+    if (s->aperture) {
         vmstate_unregister_ram(s->aperture, DEVICE(s));
+    }
+    if (s->memdev && s->aperture) {
         host_memory_backend_set_mapped(s->memdev, false);
     }
     /* memory_region_init_ram() registered the control RAM's migration name;
@@ -982,12 +1196,20 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         vkmt_doorbells_bind(s);
     }
 
-    error_setg(
-        &s->migration_blocker,
-        "vkmt does not support migration yet: its allocations, queues and "
-        "handle table live outside the migration stream");
-    if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
-        goto fail; /* the blocker was freed and cleared */
+    s->stopped = !runstate_is_running();
+    s->vm_state = qemu_add_vm_change_state_handler(vkmt_vm_state, s);
+    s->precopy.notify = vkmt_precopy_notify;
+    precopy_add_notifier(&s->precopy);
+    s->precopy_added = true;
+    if (s->kind == BACKEND_VIRGL) {
+        error_setg(&s->migration_blocker,
+                   "vkmt: backend=virgl does not migrate: allocation content "
+                   "lives in GPU resources outside guest RAM (migrating it "
+                   "needs every resource read back into host memory at save "
+                   "and created again at load)");
+        if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
+            goto fail; /* the blocker was freed and cleared */
+        }
     }
     return;
 
@@ -1099,6 +1321,10 @@ static const struct {
       "eviction order; reads back the bytes the last trim freed" },
     { "removed",
       "surprise removal: while true every command fails with DEVICE_REMOVED" },
+    { "migrate-offered",
+      "what a migration or savevm does with offered content: keep "
+      "(default) or discard it as it starts, as a host trim would, so that "
+      "less RAM is sent and the guest's reclaim answers DISCARDED" },
 };
 
 static void vkmt_class_init(ObjectClass *klass, void *data)
@@ -1116,6 +1342,7 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
     device_class_set_legacy_reset(dc, vkmt_reset);
     device_class_set_props(dc, vkmt_properties);
+    dc->vmsd = &vkmt_vmstate;
 
     object_class_property_add(klass, "budget", "size", vkmt_get_budget,
                               vkmt_set_budget, NULL, NULL);
@@ -1125,6 +1352,9 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_trim, NULL, NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
+    object_class_property_add_enum(
+        klass, "migrate-offered", "VkmtMigrateOffered", &vkmt_offered_lookup,
+        vkmt_get_migrate_offered, vkmt_set_migrate_offered);
     object_class_property_add(klass, "x-poison-completions", "uint32", NULL,
                               vkmt_set_poison, NULL, NULL);
     object_class_property_add_bool(klass, "x-deaf", vkmt_get_deaf,

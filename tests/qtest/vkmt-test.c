@@ -19,6 +19,7 @@
 #include "libqos/libqos-pc.h"
 #include "libqos/pci.h"
 #include "libqtest.h"
+#include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "qobject/qdict.h"
 
@@ -260,8 +261,9 @@ static void destroy(Vkmt *v, Drv *d, uint32_t dev, uint32_t a)
         ==, VKMT_ST_SUCCESS);
 }
 
-static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
-                      uint32_t n, uint32_t prio)
+/* OFFER with the VKMT_OFFER_F_* @flags. */
+static uint32_t offer_flags(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
+                            uint32_t n, uint32_t prio, uint32_t flags)
 {
     staging_write(v, d, 0, h, n * 4);
     return run(v, d,
@@ -269,8 +271,15 @@ static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
                                   .handle = dev,
                                   .count = n,
                                   .payload_len = n * 4,
-                                  .arg0 = prio },
+                                  .arg0 = prio,
+                                  .arg1 = flags },
                NULL);
+}
+
+static uint32_t offer(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
+                      uint32_t n, uint32_t prio)
+{
+    return offer_flags(v, d, dev, h, n, prio, 0);
 }
 
 static uint32_t reclaim(Vkmt *v, Drv *d, uint32_t dev, const uint32_t *h,
@@ -1729,6 +1738,348 @@ static void test_bad_properties(void)
     qtest_quit(qts);
 }
 
+/* ---- migration ---- */
+
+/* The state of the last migration, in or out: "completed", "failed"... */
+static char *migration_status(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
+    QDict *ret = qdict_get_qdict(resp, "return");
+    char *status = g_strdup(
+        qdict_haskey(ret, "status") ? qdict_get_str(ret, "status") : "none");
+
+    qobject_unref(resp);
+    return status;
+}
+
+/* Waits for the migration to end: true when it completed. */
+static bool migration_wait(QTestState *qts)
+{
+    for (int tries = 0; tries < 6000; tries++) {
+        g_autofree char *status = migration_status(qts);
+
+        if (!strcmp(status, "completed")) {
+            return true;
+        }
+        if (!strcmp(status, "failed")) {
+            return false;
+        }
+        g_usleep(10000);
+    }
+    g_assert_not_reached();
+}
+
+static void migrate_to(Vkmt *v, const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    QDict *resp = qtest_qmp(
+        v->qs->qts, "{'execute': 'migrate', 'arguments': {'uri': %s}}", uri);
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    g_assert_true(migration_wait(v->qs->qts));
+}
+
+/*
+ * A destination started like @src with "-device vkmt,@props", loading the
+ * stream in @path and staying alive when the load fails; true when it
+ * loaded. The BARs keep the addresses the stream gives them.
+ */
+static bool start_incoming(Vkmt *v, const Vkmt *src, const char *props,
+                           const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    QDict *resp;
+    bool loaded;
+
+    memset(v, 0, sizeof(*v));
+    v->qs = qtest_pc_boot(BASE_ARGS "-device vkmt,id=vk,aperture-size=16M%s%s "
+                                    "-incoming defer",
+                          *props ? "," : "", props);
+    resp = qtest_qmp(v->qs->qts,
+                     "{'execute': 'migrate-incoming', 'arguments': "
+                     "{'uri': %s, 'exit-on-error': false}}",
+                     uri);
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    loaded = migration_wait(v->qs->qts);
+    qpci_device_foreach(v->qs->pcibus, VKMT_PCI_VENDOR_ID, VKMT_PCI_DEVICE_ID,
+                        found, &v->dev);
+    g_assert(v->dev);
+    v->regs = src->regs;
+    v->ctrl = src->ctrl;
+    v->ap = src->ap;
+    return loaded;
+}
+
+/* Every statistic but the host's own timing is the same on both sides. */
+static void stats_equal(Vkmt *a, Vkmt *b)
+{
+    QDict *ra = qom_get(a, "stats"), *rb = qom_get(b, "stats");
+    QDict *sa = qdict_get_qdict(ra, "return"),
+          *sb = qdict_get_qdict(rb, "return");
+
+    g_assert_cmpuint(qdict_size(sa), ==, qdict_size(sb));
+    for (const QDictEntry *e = qdict_first(sa); e; e = qdict_next(sa, e)) {
+        if (strcmp(e->key, "longest_step_ns")) {
+            g_assert_cmpint(qdict_get_int(sa, e->key), ==,
+                            qdict_get_int(sb, e->key));
+        }
+    }
+    qobject_unref(ra);
+    qobject_unref(rb);
+}
+
+static void fill_pattern(uint8_t *buf, size_t len, uint8_t seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 12) * 29u);
+    }
+}
+
+/* Bytes of the stream file at @path. */
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return st.st_size;
+}
+
+#define MIG_ALLOC (1 * MiB)
+#define MIG_N 6
+
+static uint64_t keep_stream_bytes; /* /vkmt/migrate/keep's, for discard's */
+
+/*
+ * Migrate (to a file and back in) a device whose allocations are resident
+ * (h0, h1), offered (h2, h3: half of those with content), discarded (h4) and
+ * decommitted (h5), with a command noted by a deaf device and not yet run;
+ * then check on the destination every statistic, the registers, every byte
+ * of resident content and what each reclaim answers, and that the pending
+ * command completes there.
+ */
+static void test_migrate(const void *data)
+{
+    const char *mode = data;
+    bool discard = !strcmp(mode, "discard");
+    g_autofree char *dir = g_dir_make_tmp("vkmt-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_strdup_printf("%s/stream", dir);
+    g_autofree char *props = g_strdup_printf("migrate-offered=%s", mode);
+    g_autofree uint8_t *buf = g_malloc(MIG_ALLOC);
+    g_autofree uint8_t *back = g_malloc(MIG_ALLOC);
+    static const uint32_t regs[] = {
+        VKMT_REG(status),
+        VKMT_REG(removal_epoch),
+        VKMT_REG(config_generation),
+        VKMT_REG(budget_lo),
+        VKMT_REG(driver_features),
+        VKMT_REG(isr_lo),
+    };
+    Vkmt src, dst;
+    Drv d;
+    uint32_t dev, h[MIG_N], r[MIG_N];
+    struct vkmt_sqe pending = { .opcode = VKMT_OP_CREATE_DEVICE };
+    struct vkmt_cqe c;
+    uint64_t bytes;
+
+    start(&src, props);
+    bring_up(&src);
+    d = claim(&src);
+    dev = new_device(&src, &d);
+    create(&src, &d, dev, MIG_N, MIG_ALLOC, h);
+    for (int i = 0; i < MIG_N; i++) {
+        fill_pattern(buf, MIG_ALLOC, i + 1);
+        qpci_memwrite(src.dev, src.ap, lock(&src, &d, dev, h[i]), buf,
+                      MIG_ALLOC);
+    }
+    g_assert_cmphex(offer(&src, &d, dev, &h[4], 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer_flags(&src, &d, dev, &h[5], 1, VKMT_PRIO_LOW,
+                                VKMT_OFFER_F_ALLOW_DECOMMIT),
+                    ==, VKMT_ST_SUCCESS);
+    qom_set_size(&src, "trim", 0);
+    g_assert_cmphex(offer(&src, &d, dev, &h[2], 1, VKMT_PRIO_NORMAL), ==,
+                    VKMT_ST_SUCCESS);
+    g_assert_cmphex(offer(&src, &d, dev, &h[3], 1, VKMT_PRIO_HIGH), ==,
+                    VKMT_ST_SUCCESS);
+    /* A command the device has noted and not run when the source stops. */
+    qtest_qmp_assert_success(src.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': 'x-deaf',"
+                             " 'value': true}}");
+    post(&src, &d, &pending);
+
+    migrate_to(&src, path);
+    bytes = file_size(path);
+    g_test_message("migrate-offered=%s: stream of %" PRIu64 " bytes (pc "
+                   "machine, default RAM; 4 MiB of allocations with "
+                   "content, half of it offered)",
+                   mode, bytes);
+    g_assert_true(start_incoming(&dst, &src, props, path));
+    stats_equal(&src, &dst);
+    g_assert_cmpint(stats_get(&dst, "offered_bytes"), ==,
+                    discard ? 0 : 2 * MIG_ALLOC);
+    g_assert_cmpint(stats_get(&dst, "committed_bytes"), ==,
+                    (discard ? 2 : 4) * MIG_ALLOC);
+    for (size_t i = 0; i < ARRAY_SIZE(regs); i++) {
+        g_assert_cmphex(rd(&dst, regs[i]), ==, rd(&src, regs[i]));
+    }
+
+    /* The noted command runs on the destination once it hears again. */
+    qtest_qmp_assert_success(dst.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': 'x-deaf',"
+                             " 'value': false}}");
+    g_assert_true(reap(&dst, &d, &c));
+    g_assert_cmpuint(c.cid, ==, d.cid);
+    g_assert_cmphex(c.status, ==, VKMT_ST_SUCCESS);
+
+    g_assert_cmphex(reclaim(&dst, &d, dev, h, MIG_N, r), ==, VKMT_ST_SUCCESS);
+    for (int i = 0; i < MIG_N; i++) {
+        uint32_t want =
+            i < 2    ? VKMT_RECLAIM_OK
+            : i < 4  ? (discard ? VKMT_RECLAIM_DISCARDED : VKMT_RECLAIM_OK)
+            : i == 4 ? VKMT_RECLAIM_DISCARDED
+                     : VKMT_RECLAIM_NOT_COMMITTED;
+
+        g_assert_cmpuint(r[i], ==, want);
+        if (i == MIG_N - 1) {
+            break; /* decommitted: no range to read */
+        }
+        fill_pattern(buf, MIG_ALLOC, i + 1);
+        if (want == VKMT_RECLAIM_DISCARDED) {
+            memset(buf, 0, MIG_ALLOC);
+        }
+        qpci_memread(dst.dev, dst.ap, lock(&dst, &d, dev, h[i]), back,
+                     MIG_ALLOC);
+        g_assert(memcmp(back, buf, MIG_ALLOC) == 0);
+    }
+    g_assert_cmpint(stats_get(&dst, "reclaim_discarded"), ==, discard ? 3 : 1);
+    g_assert_cmpint(stats_get(&dst, "allocations"), ==, MIG_N);
+
+    if (discard) {
+        /* Two offered MiB were not sent. */
+        g_assert_cmpuint(keep_stream_bytes, >, 0);
+        g_assert_cmpuint(bytes + 2 * MIG_ALLOC - 64 * KiB, <,
+                         keep_stream_bytes);
+    } else {
+        keep_stream_bytes = bytes;
+    }
+    stop(&dst);
+    stop(&src);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Offset of the engine snapshot in a stream: its magic "VKSN", the last. */
+static size_t find_snapshot(const uint8_t *p, size_t len)
+{
+    for (size_t i = len - 4; i > 0; i--) {
+        if (!memcmp(p + i, "VKSN", 4)) {
+            return i;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The engine snapshot's layout (hw-device/core/snapshot.c) with the default
+ * 8 queues: 20 header bytes, 65 device, 33 statistics of 8, 8 queues of 33,
+ * the slot count; then slot 1 (the device, 9 bytes) and slot 2, the first
+ * allocation, whose state is its 10th byte and first page its 21st.
+ */
+#define SNAP_SLOT2 (20 + 65 + 33 * 8 + 8 * 33 + 4 + 9)
+
+/*
+ * Truncated and corrupted streams: the destination refuses each load, says
+ * why, and stays alive in a failed incoming state (exit-on-error off), with
+ * the device as a fresh one.
+ */
+static void test_migrate_corrupt(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vkmt-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_strdup_printf("%s/stream", dir);
+    g_autofree char *bad = g_strdup_printf("%s/bad", dir);
+    g_autofree uint8_t *good = NULL;
+    uint8_t page[PAGE];
+    size_t len, snap;
+    Vkmt src, dst;
+    Drv d;
+    uint32_t dev, h[2];
+    enum {
+        CUT,
+        SHORT_BLOB,
+        HUGE_LENGTH,
+        MAGIC,
+        VERSION,
+        STATE,
+        PAGE_OUT,
+        FEATURES,
+        CASES
+    };
+
+    start(&src, "");
+    bring_up(&src);
+    d = claim(&src);
+    dev = new_device(&src, &d);
+    create(&src, &d, dev, 2, PAGE, h);
+    fill_pattern(page, PAGE, 9);
+    qpci_memwrite(src.dev, src.ap, lock(&src, &d, dev, h[0]), page, PAGE);
+    g_assert_cmphex(offer(&src, &d, dev, &h[1], 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    migrate_to(&src, path);
+    g_assert_true(g_file_get_contents(path, (char **)&good, &len, NULL));
+    snap = find_snapshot(good, len);
+
+    for (int i = 0; i < CASES; i++) {
+        g_autofree uint8_t *p = g_memdup2(good, len);
+        size_t n = len;
+        const char *props = "";
+
+        switch (i) {
+        case CUT: /* the stream ends inside the device state */
+            n = snap + 100;
+            break;
+        case SHORT_BLOB: { /* a well-formed stream, its blob's end cut off */
+            size_t end = snap + ldl_be_p(p + snap - 4);
+
+            stl_be_p(p + snap - 4, ldl_be_p(p + snap - 4) - 100);
+            memmove(p + end - 100, p + end, len - end);
+            n = len - 100;
+            break;
+        }
+        case HUGE_LENGTH:
+            stl_be_p(p + snap - 4, 0xfffffff0);
+            break;
+        case MAGIC:
+            p[snap] ^= 0xff;
+            break;
+        case VERSION:
+            p[snap + 4] = 9;
+            break;
+        case STATE:
+            p[snap + SNAP_SLOT2 + 9] = 7;
+            break;
+        case PAGE_OUT:
+            stl_le_p(p + snap + SNAP_SLOT2 + 20, 0xffff);
+            break;
+        case FEATURES: /* the stream is fine; the destination differs */
+            props = "guest-trim=off";
+            break;
+        }
+        g_assert_true(g_file_set_contents(bad, (char *)p, n, NULL));
+        g_test_message("corrupt stream case %d (a refusal follows)", i);
+        g_assert_false(start_incoming(&dst, &src, props, bad));
+        g_assert_cmpint(stats_get(&dst, "allocations"), ==, 0);
+        stop(&dst);
+    }
+    stop(&src);
+    unlink(bad);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1768,5 +2119,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/memdev-private", test_memdev_private);
     qtest_add_func("/vkmt/memdev-offset", test_memdev_offset);
     qtest_add_func("/vkmt/event-log-cap", test_event_log_cap);
+    qtest_add_data_func("/vkmt/migrate/keep", "keep", test_migrate);
+    qtest_add_data_func("/vkmt/migrate/discard", "discard", test_migrate);
+    qtest_add_func("/vkmt/migrate/corrupt-streams", test_migrate_corrupt);
     return g_test_run();
 }

@@ -72,21 +72,29 @@ struct drv claim(void)
     return d;
 }
 
+/* The engine of @cfg with @ops over a new @aperture-byte memfd; the driver
+ * accepts @features and claims queue 0. */
+void setup_config(const struct vkmt_core_config *cfg, uint64_t aperture,
+                  const struct vkmt_core_ops *ops, uint32_t features)
+{
+    memset(&F, 0, sizeof(F));
+    F.queues = cfg->num_queues;
+    F.ctrl = aligned_alloc(4096, vkmt_core_ctrl_size(cfg->num_queues));
+    CHECK(F.ctrl != NULL);
+    CHECK_EQ(vkmt_backend_mem_create(aperture, -1, NULL, &F.be), 0);
+    CHECK_EQ(vkmt_core_create(cfg, F.be, F.ctrl, ops, NULL, &F.core), 0);
+    handshake(features);
+    F.d = claim();
+    CHECK_EQ(F.d.q, 0);
+}
+
 void setup_full(uint32_t queues, uint64_t aperture, uint64_t budget, uint32_t features)
 {
     struct vkmt_core_config cfg = { .num_queues = queues,
                                     .budget = budget,
                                     .features = VKMT_F_KNOWN };
 
-    memset(&F, 0, sizeof(F));
-    F.queues = queues;
-    F.ctrl = aligned_alloc(4096, vkmt_core_ctrl_size(queues));
-    CHECK(F.ctrl != NULL);
-    CHECK_EQ(vkmt_backend_mem_create(aperture, -1, NULL, &F.be), 0);
-    CHECK_EQ(vkmt_core_create(&cfg, F.be, F.ctrl, &fake_ops, NULL, &F.core), 0);
-    handshake(features);
-    F.d = claim();
-    CHECK_EQ(F.d.q, 0);
+    setup_config(&cfg, aperture, &fake_ops, features);
 }
 
 void setup(uint64_t aperture, uint64_t budget)

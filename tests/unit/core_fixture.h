@@ -46,6 +46,8 @@ uint32_t rd(uint32_t off);
 void wr(uint32_t off, uint32_t v);
 void handshake(uint32_t features);
 struct drv claim(void);
+void setup_config(const struct vkmt_core_config *cfg, uint64_t aperture,
+                  const struct vkmt_core_ops *ops, uint32_t features);
 void setup_full(uint32_t queues, uint64_t aperture, uint64_t budget, uint32_t features);
 void setup(uint64_t aperture, uint64_t budget);
 void teardown(void);

@@ -45,17 +45,9 @@ static void setup_bounded(uint32_t bound)
                                     .features = VKMT_F_KNOWN,
                                     .work_bound = bound };
 
-    memset(&F, 0, sizeof(F));
-    F.queues = 4;
-    F.ctrl = aligned_alloc(4096, vkmt_core_ctrl_size(4));
-    CHECK(F.ctrl != NULL);
-    CHECK_EQ(vkmt_backend_mem_create(16 * MIB, -1, NULL, &F.be), 0);
     bounded_ops = fake_ops;
     bounded_ops.more_work = count_more;
-    CHECK_EQ(vkmt_core_create(&cfg, F.be, F.ctrl, &bounded_ops, NULL, &F.core), 0);
-    handshake(VKMT_F_KNOWN);
-    F.d = claim();
-    CHECK_EQ(F.d.q, 0);
+    setup_config(&cfg, 16 * MIB, &bounded_ops, VKMT_F_KNOWN);
     F.hook = count_events;
     more_calls = destroys = discards = resets = trims = 0;
 }
