@@ -9,13 +9,14 @@
 #   tests/qtest/vkmt_bad_cmds.h             -> REPO/tests/vkmt_bad_cmds.h (its
 #                                              malformed commands, shared)
 #   tests/qtest/fuzz/vkmt                   -> REPO/tests/qtest/fuzz (the vkmt-fuzz target)
-# and edits six of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
+# and edits seven of QEMU's files: hw/Kconfig (source vkmt/Kconfig),
 # hw/meson.build (subdir('vkmt')), meson.build ('hw/vkmt' in
 # trace_events_subdirs), tests/qtest/meson.build (vkmt-test for x86_64
 # when CONFIG_VKMT is set), tests/qtest/fuzz/meson.build (vkmt/vkmt_fuzz.c
 # in qemu-fuzz-* when CONFIG_VKMT is set; read only by --enable-fuzzing
 # builds), tests/qtest/fuzz/generic_fuzz_configs.h (a generic-fuzz-vkmt
-# config for the register and MSI-X surface). Every edit is an exact-string
+# config for the register and MSI-X surface), include/exec/ram_addr.h (a
+# fix: below). Every edit is an exact-string
 # insertion next to an anchor that must occur exactly once; if any anchor is
 # missing nothing is edited and the script fails. An edit already made is
 # left alone. Files are replaced (written aside, then renamed), never written
@@ -102,6 +103,15 @@ EDITS = [
      '        .name = "vkmt",\n'
      '        .args = "-machine q35 -nodefaults -device vkmt",\n'
      '        .objects = "vkmt*",\n    }\n};\n'),
+    # A fix of QEMU 10.0: under TCG, a migration's dirty-bitmap sync marks
+    # translated writes clean again at the block's offset within itself, not
+    # in ram_addr space. For every RAM block but the first (guest RAM after
+    # a -object memory backend, the device's own RAM) that trips an assertion
+    # or resets the wrong block, so writes made after the sync are not sent.
+    ("include/exec/ram_addr.h",
+     "cpu_physical_memory_dirty_bits_cleared(rb->offset + start, length);",
+     "            cpu_physical_memory_dirty_bits_cleared(start, length);\n",
+     "            cpu_physical_memory_dirty_bits_cleared(rb->offset + start, length);\n"),
 ]
 
 texts = {}

@@ -169,7 +169,9 @@ cat >init <<'INIT'
 # vkmt test-VM init, written by scripts/vm-image.sh; the protocol is in docs/VM.md.
 # Runs base64-decoded vkmt.cmd= from the kernel command line with sh -c on the
 # console, between the lines "vkmt-vm: start" and "vkmt-vm: exit STATUS", then
-# powers off; without vkmt.cmd it runs an interactive shell instead.
+# powers off; without vkmt.cmd it runs an interactive shell instead. With
+# vkmt.wait=1 it says "vkmt-vm: ready" and reads the base64 command from the
+# console instead: the host saves that state and starts later runs from it.
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -181,10 +183,19 @@ exec </dev/console >/dev/console 2>&1
 cd /root
 set -f
 cmd=
+wait=
 for arg in $(cat /proc/cmdline); do
-    case $arg in vkmt.cmd=*) cmd=${arg#vkmt.cmd=} ;; esac
+    case $arg in
+    vkmt.cmd=*) cmd=${arg#vkmt.cmd=} ;;
+    vkmt.wait=1) wait=1 ;;
+    esac
 done
 set +f
+if [ -n "$wait" ]; then
+    stty -echo
+    echo "vkmt-vm: ready"
+    read -r cmd
+fi
 if [ -n "$cmd" ]; then
     stty -echo
     if script=$(echo "$cmd" | base64 -d); then

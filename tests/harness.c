@@ -25,6 +25,11 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 }
 
 /* Whether @name matches one of the comma-separated patterns of @list. */
+unsigned harness_failures(void)
+{
+    return failures;
+}
+
 static int selected(const char *list, const char *name)
 {
     char pat[256];

@@ -32,6 +32,9 @@ int harness_run(const char *suite, const struct test *tests, unsigned n);
 void harness_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* How many checks of the running test failed so far. */
+unsigned harness_failures(void);
+
 /* Ends the running test as skipped (it reports "# SKIP @why", counted as
  * skipped, not passed): for a test this machine cannot run. */
 void harness_skip(const char *why);
