@@ -27,6 +27,8 @@ extern const struct test core_hostmem_tests[];
 extern const unsigned core_hostmem_ntests;
 extern const struct test core_bounded_tests[];
 extern const unsigned core_bounded_ntests;
+extern const struct test core_fault_tests[];
+extern const unsigned core_fault_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 

@@ -26,6 +26,7 @@ int main(void)
         { core_lifecycle_tests, &core_lifecycle_ntests },
         { core_hostmem_tests, &core_hostmem_ntests },
         { core_bounded_tests, &core_bounded_ntests },
+        { core_fault_tests, &core_fault_ntests },
         { aperture_tests, &aperture_ntests },
     };
     enum { NTABLES = sizeof(tables) / sizeof(tables[0]) };
