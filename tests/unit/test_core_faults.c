@@ -428,8 +428,8 @@ static void rates_parse_and_format(void)
         { "rate:0.000001", "rate:0.000001", 0, 1 },
     };
     static const char *const bad[] = {
-        "",        "on",       "every:",     "every:0",       "every:4294967296", "every:3x",
-        "rate:",   "rate:.5",  "rate:1.1",   "rate:2",        "rate:0.0000001",   "rate:-0.5",
+        "",         "on",       "every:",    "every:0",   "every:4294967296", "every:3x",
+        "rate:",    "rate:.5",  "rate:1.1",  "rate:2",    "rate:0.0000001",   "rate:-0.5",
         "rate:0,5", "every: 3", "rate:0.5 ", "sometimes",
     };
     struct vkmt_fault_rate r;

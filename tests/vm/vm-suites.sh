@@ -4,16 +4,26 @@
 # device unbound, then, after kmd-load binds the guest kernel driver, the
 # conformance suite over it as an unprivileged user and the driver's suite. Each prints its own "# NAME: N passed, N failed" line for the host to
 # add up; the exit status is non-zero when any of them failed.
+# With --unplug (a VM from vm-run --hotplug), test_unplug also runs last over
+# each transport: it unplugs the device and plugs it in again.
 status=0
+unplug=0
+[ "${1:-}" = --unplug ] && unplug=1
 for suite in conformance test_reap; do
     "$suite" || status=1
 done
+if [ $unplug = 1 ]; then
+    test_unplug || status=1
+fi
 if kmd-load; then
     # The driver's node is for everyone: the suite runs as nobody.
     as-nobody conformance || status=1
     # A reset over the driver needs the privilege: that test as root.
     VKMT_TEST=every_call_after_a_reset_is_device_removed conformance || status=1
     test_kmd || status=1
+    if [ $unplug = 1 ]; then
+        test_unplug || status=1
+    fi
 else
     echo "vm-suites: kmd-load failed: test_kmd not run" >&2
     status=1
