@@ -1654,6 +1654,18 @@ static char *qom_get_str(QTestState *qts, const char *id, const char *property)
     return val;
 }
 
+/* How many lines of @text hold @needle. */
+static int count_lines(const char *text, const char *needle)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    int n = 0;
+
+    for (int i = 0; lines[i]; i++) {
+        n += strstr(lines[i], needle) != NULL;
+    }
+    return n;
+}
+
 /* CREATE_ALLOCATIONS of @n one-page allocations (at most 2): its status. */
 static uint32_t create_pages(Vkmt *v, Drv *d, uint32_t dev, uint32_t n)
 {
@@ -1675,11 +1687,16 @@ static uint32_t create_pages(Vkmt *v, Drv *d, uint32_t dev, uint32_t n)
  * Injected backend faults over QMP (docs/DEVICE.md): a creation whose
  * second commit fails is NO_MEMORY and leaves nothing; a trim whose discard
  * fails frees nothing and the offer keeps its content; a stall is counted;
- * the text forms read back; bad values are refused; and properties given
- * at creation are in force from the first command.
+ * the text forms read back; bad values are refused; properties given at
+ * creation are in force from the first command; the event log has a line
+ * for each fault and stall.
  */
 static void test_faults_over_qmp(void)
 {
+    g_autofree char *path =
+        g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *props = NULL, *log = NULL;
+    int fd = g_mkstemp(path);
     Vkmt v;
     Drv d;
     uint32_t dev, h[2], r[2];
@@ -1687,7 +1704,10 @@ static void test_faults_over_qmp(void)
     g_autofree char *rate = NULL;
     g_autofree char *every = NULL;
 
-    start(&v, "x-fault-commit=every:1");
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    props = g_strdup_printf("x-fault-commit=every:1,event-log=%s", path);
+    start(&v, props);
     bring_up(&v);
     d = claim(&v);
     dev = new_device(&v, &d);
@@ -1741,6 +1761,12 @@ static void test_faults_over_qmp(void)
         qom_set_on(v.qs->qts, "vk", "x-fault-stall-ns", NULL, 2000000000),
         "x-fault-stall-ns is at most 1000000000");
     stop(&v);
+    /* One event log line per injected fault or stall. */
+    log = event_log_read(path, NULL);
+    g_assert_cmpint(count_lines(log, "\tfault_commit\t0\t"), ==, 2);
+    g_assert_cmpint(count_lines(log, "\tfault_discard\t0\t"), ==, 1);
+    g_assert_cmpint(count_lines(log, "\tstall_commit\t0\t"), ==, 1);
+    unlink(path);
 }
 
 /*

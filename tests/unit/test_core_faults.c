@@ -39,6 +39,16 @@ static void faults_off(void)
     CHECK_EQ(vkmt_core_set_backend_faults(F.core, &f), 0);
 }
 
+/* Events seen, by type, while a test installs count_events (F.hook). */
+static unsigned events[VKMT_EV_STALL_DISCARD + 1];
+
+static void count_events(const struct vkmt_event *ev)
+{
+    if ((unsigned)ev->type < sizeof(events) / sizeof(events[0])) {
+        events[ev->type]++;
+    }
+}
+
 /* What the follow-up of a scenario observed; compared between the twins. */
 struct seen {
     uint32_t h[4];       /* handles of a creation after the scenario */
@@ -140,11 +150,16 @@ static void create_twin(int inject, struct seen *s)
     struct vkmt_stats st;
 
     if (inject) {
+        memset(events, 0, sizeof(events));
+        F.hook = count_events;
         faults(VKMT_FAULT_COMMIT, 2, 0, 0);
         CHECK_EQ(create_on(&F.d, dev, 3, A2, NULL, VKMT_SQE_F_CREATE_RESOURCE, NULL),
                  VKMT_ST_NO_MEMORY);
         vkmt_core_get_stats(F.core, &st);
         CHECK_EQ(st.faults_commit, 1);
+        CHECK_EQ(events[VKMT_EV_FAULT_COMMIT], 1);
+        CHECK_EQ(events[VKMT_EV_CREATE], 0);
+        F.hook = NULL;
         CHECK_EQ(st.allocations, 2);
         CHECK_EQ(st.resources, 0);
         CHECK_EQ(st.committed_bytes, 2 * A2);
@@ -206,8 +221,12 @@ static void a_failed_discard_keeps_the_offer_and_its_content(void)
     struct vkmt_cqe c;
 
     CHECK_EQ(offer(dev, h, 3, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    memset(events, 0, sizeof(events));
+    F.hook = count_events;
     faults(VKMT_FAULT_DISCARD, 2, 0, 0);
     CHECK_EQ(trim(UINT64_MAX), A2);
+    CHECK_EQ(events[VKMT_EV_FAULT_DISCARD], 1);
+    CHECK_EQ(events[VKMT_EV_DISCARD], 1);
     vkmt_core_get_stats(F.core, &st);
     CHECK_EQ(st.discards, 1);
     CHECK_EQ(st.faults_discard, 1);
@@ -357,13 +376,6 @@ static void the_same_seed_fails_the_same_operations(void)
     CHECK(failure_mask(43) != a);
 }
 
-static int stall_events;
-
-static void count_stall(const struct vkmt_event *ev)
-{
-    stall_events += ev->type == VKMT_EV_STALL_COMMIT || ev->type == VKMT_EV_STALL_DISCARD;
-}
-
 /* Every commit and discard stalls 3 ms; nothing else changes. */
 static void stalls_delay_commits_and_discards(void)
 {
@@ -374,7 +386,8 @@ static void stalls_delay_commits_and_discards(void)
     double took;
 
     setup(MIB, 0);
-    F.hook = count_stall;
+    memset(events, 0, sizeof(events));
+    F.hook = count_events;
     dev = new_device();
     f.rate[VKMT_FAULT_STALL].every = 1;
     CHECK_EQ(vkmt_core_set_backend_faults(F.core, &f), 0);
@@ -388,12 +401,12 @@ static void stalls_delay_commits_and_discards(void)
     vkmt_core_get_stats(F.core, &st);
     CHECK_EQ(st.stalls, 3);
     CHECK_EQ(st.stall_ns, 9000000);
-    CHECK_EQ(stall_events, 3);
+    CHECK_EQ(events[VKMT_EV_STALL_COMMIT], 2);
+    CHECK_EQ(events[VKMT_EV_STALL_DISCARD], 1);
     CHECK_EQ(st.faults_commit + st.faults_discard, 0);
     CHECK_EQ(reclaim(dev, h, 2, r), VKMT_ST_SUCCESS);
     CHECK_EQ(r[0], VKMT_RECLAIM_DISCARDED);
     CHECK_EQ(r[1], VKMT_RECLAIM_OK);
-    stall_events = 0;
     teardown();
 }
 
