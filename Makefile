@@ -175,8 +175,11 @@ qemu-check-build: | check-config
 	@$(BUILD_QEMU) qemu-system-x86_64 tests/qtest/vkmt-test
 
 # The suites tests/vm/vm-suites.sh runs in the guest (test_kmd last, with the
-# guest kernel driver loaded); each must report.
+# guest kernel driver loaded); each must report. The backend=mem guest's
+# device migrates and can be hot-unplugged (vm-run --hotplug): that guest
+# also runs test_migrate and test_unplug over both transports.
 VM_SUITES := conformance test_reap conformance_kmd conformance_kmd_root test_kmd
+VM_SUITES_MEM := $(VM_SUITES) test_migrate_pci test_migrate_kmd test_unplug_pci test_unplug_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.
 SUITES_VIRGL := $(if $(filter 1,$(WITH_VIRGL)),,--without-virgl)
@@ -184,7 +187,7 @@ ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
 	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
-	--vm "scripts/vm-run --timeout 600 -- vm-suites" "$(VM_SUITES)" \
+	--vm "scripts/vm-run --timeout 600 --hotplug -- vm-suites --migrate --unplug" "$(VM_SUITES_MEM)" \
 	$(if $(filter 1,$(WITH_VIRGL)),--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites" "$(VM_SUITES)")
 else
 CHECK_QEMU :=

@@ -4,12 +4,13 @@
 # harmless).
 GUEST_PROGS := build/guest/vkmtctl build/guest/vkmt-demo build/guest/conformance \
 	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody \
-	build/guest/test_migrate
+	build/guest/test_unplug build/guest/test_migrate
 
 build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
 build/guest/conformance: $(CONF_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/guest/test_reap: build/obj/tests/vm/test_reap.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
+build/guest/test_unplug: build/obj/tests/vm/test_unplug.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/guest/test_migrate: build/obj/tests/vm/test_migrate.o build/obj/tests/conformance/conf_util.o \
 	build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/obj/tests/vm/test_migrate.o: INC = $(INC_TOOLS) -Itests -Itests/conformance
@@ -33,4 +34,5 @@ GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/b
 	build/guest/conformance:/usr/bin/conformance build/guest/test_reap:/usr/bin/test_reap \
 	tests/vm/vm-suites.sh:/usr/bin/vm-suites build/guest/vkmt-bench:/usr/bin/vkmt-bench \
 	build/guest/as-nobody:/usr/bin/as-nobody \
-	build/guest/test_kmd:/usr/bin/test_kmd build/guest/test_migrate:/usr/bin/test_migrate
+	build/guest/test_kmd:/usr/bin/test_kmd build/guest/test_unplug:/usr/bin/test_unplug \
+	build/guest/test_migrate:/usr/bin/test_migrate

@@ -89,9 +89,10 @@ int core_alloc_commit(struct vkmt_core *core, uint32_t idx)
 {
     const struct vkmt_obj *o = &core->objs[idx];
     struct vkmt_shape shape;
+    int err = fault_commit(core, idx);
 
-    if (!core->backend->ops->commit) {
-        return 0;
+    if (err < 0 || !core->backend->ops->commit) {
+        return err;
     }
     return core->backend->ops->commit(core->backend, idx, alloc_off(o), alloc_bytes(o),
                                       alloc_shape(o, &shape));
@@ -301,13 +302,17 @@ static uint32_t pages_of(const struct vkmt_alloc_desc *d)
     return (uint32_t)((d->size + VKMT_PAGE_SIZE - 1) / VKMT_PAGE_SIZE);
 }
 
-/* Free the aperture ranges @page[from..to) that a failed create took. */
+/* Free the aperture ranges @page[from..to) that a failed create took and
+ * put the placement cursor back to @cursor, where it was before them: a
+ * failed command changes no later placement. */
 static void free_ranges(struct vkmt_core *core, const uint32_t *page,
-                        const struct vkmt_alloc_desc *desc, uint32_t from, uint32_t to)
+                        const struct vkmt_alloc_desc *desc, uint32_t from, uint32_t to,
+                        uint32_t cursor)
 {
     for (uint32_t i = from; i < to; i++) {
         aperture_free(&core->ap, page[i], pages_of(&desc[i]));
     }
+    core->ap.cursor = cursor;
 }
 
 uint32_t cmd_create_allocations(struct cmd *c)
@@ -321,7 +326,8 @@ uint32_t cmd_create_allocations(struct cmd *c)
     uint32_t *members = NULL;
     struct scrub scrub = { 0 };
     uint64_t need = 0;
-    uint32_t res = NIL;
+    uint32_t res = NIL, cursor;
+    enum room room;
     int err;
 
     if (dev == NIL || !(desc = cmd_payload(c, sizeof(*desc))) ||
@@ -344,10 +350,11 @@ uint32_t cmd_create_allocations(struct cmd *c)
         return VKMT_ST_NO_MEMORY;
     }
     /* Address space first: the steps that can still fail are undone here. */
+    cursor = core->ap.cursor;
     for (uint32_t i = 0; i < n; i++) {
         out[i] = aperture_alloc(&core->ap, pages_of(&desc[i]));
         if (out[i] == APERTURE_NONE) {
-            free_ranges(core, out, desc, 0, i);
+            free_ranges(core, out, desc, 0, i, cursor);
             free(members);
             return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
         }
@@ -356,7 +363,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
     err = scrub_end(core, &scrub);
     if (err < 0) {
         core_guest_error(core, "create: the backend cannot scrub the new ranges (%d)", err);
-        free_ranges(core, out, desc, 0, n);
+        free_ranges(core, out, desc, 0, n, cursor);
         free(members);
         return VKMT_ST_NO_MEMORY;
     }
@@ -367,12 +374,14 @@ uint32_t cmd_create_allocations(struct cmd *c)
      * discards is offered content, which the offer contract lets go at any
      * time: a command that then fails has still changed nothing its caller
      * can rely on. Stopped by the work bound, the creation gives its ranges
-     * back and runs again.
+     * back and runs again; stopped by a discard that failed, it fails as a
+     * creation that cannot fit.
      */
-    if (!evict_make_room(core, need)) {
-        free_ranges(core, out, desc, 0, n);
+    room = evict_make_room(core, need);
+    if (room != ROOM_MADE) {
+        free_ranges(core, out, desc, 0, n, cursor);
         free(members);
-        return CMD_RETRY;
+        return room == ROOM_LATER ? CMD_RETRY : VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     }
     if (group) {
         res = obj_new(core, OBJ_RESOURCE, c->queue, dev);
@@ -396,7 +405,6 @@ uint32_t cmd_create_allocations(struct cmd *c)
              * device stays healthy. Undone in reverse, so the handle table
              * and the aperture are exactly as before. */
             core_guest_error(core, "allocation %u: the backend cannot commit it now (%d)", i, err);
-            free_ranges(core, out, desc, i + 1, n);
             for (uint32_t j = i + 1; j-- > 0;) {
                 o = &core->objs[out[j]];
                 if (j < i) {
@@ -405,6 +413,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
                 aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
                 obj_unnew(core, out[j]);
             }
+            free_ranges(core, out, desc, i + 1, n, cursor);
             if (group) {
                 obj_unnew(core, res);
             }
@@ -579,7 +588,8 @@ static uint32_t guest_trim(struct cmd *c)
     if (vq->trim_freed < want) {
         vq->trim_freed += evict_bytes(core, want - vq->trim_freed, &core->work_left);
     }
-    if (vq->trim_freed < want && core->offered_bytes && !core->work_left) {
+    /* A failed discard ends the trim with what it freed so far. */
+    if (vq->trim_freed < want && core->offered_bytes && !core->work_left && !core->evict_stuck) {
         return CMD_RETRY;
     }
     c->value0 = vq->trim_freed;

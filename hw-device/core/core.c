@@ -140,12 +140,16 @@ void vkmt_core_destroy(struct vkmt_core *core)
     if (!core) {
         return;
     }
-    if (core->objs) {
+    if (core->objs && core->ap.npages) {
         for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
             if (core->queues[q].state != VKMT_QSTATE_FREE) {
                 core_queue_objects_destroy(core, q);
             }
         }
+        /* A host backend (a memdev) outlives the device: what the guest
+         * wrote outside its allocations goes too, so an unplugged device
+         * holds no host memory. Nobody is left to report a failure to. */
+        core_scrub(core, 0, core->ap.npages);
     }
     obj_table_fini(core);
     aperture_fini(&core->ap);
@@ -506,6 +510,7 @@ uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
     uint64_t freed;
 
     core_queue_event(core, VKMT_EV_TRIM, VKMT_EV_HOST, bytes);
+    core->evict_stuck = false;
     freed = evict_bytes(core, bytes, NULL);
     /* The hard bound on host memory is the aperture (docs/DEVICE.md): what
      * the guest wrote outside its allocations goes now too. */
@@ -520,6 +525,7 @@ void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
     core->budget = default_budget(budget, core->backend->size);
     core->config_gen++;
     core_queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
+    core->evict_stuck = false;
     evict_enforce_budget(core, NULL);
 }
 

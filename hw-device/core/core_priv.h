@@ -162,6 +162,17 @@ struct vkmt_core {
     /* Faults asked for by the host (vkmt_core_set_faults). */
     uint32_t poison; /* completions left to break */
     bool deaf;       /* doorbells are not processed */
+    /* Injected backend faults (vkmt_core_set_backend_faults, fault.c): the
+     * settings, and per kind the operations seen since it was set, which
+     * with the seed is the whole state of its generator. */
+    struct vkmt_backend_faults faults;
+    uint64_t fault_seen[VKMT_FAULT_KINDS];
+    /*
+     * A discard failed (injected), so eviction stopped short: enforcing a
+     * lowered budget in the background would only fail again, so it waits
+     * for the next command or host request to try once more.
+     */
+    bool evict_stuck;
     /* A guest trim's scrub of unheld pages, done in steps from scrub_next. */
     bool scrubbing;
     uint32_t scrub_next;
@@ -250,6 +261,12 @@ void core_resource_destroy(struct vkmt_core *core, uint32_t idx);
 void core_queue_objects_destroy(struct vkmt_core *core, uint32_t q);
 bool core_queue_objects_destroy_some(struct vkmt_core *core, uint32_t q, uint32_t *budget);
 
+/* fault.c: injected backend faults, decided (and stalls slept) here. The
+ * commit of allocation @idx: 0, or -ENOMEM when it must fail. */
+int fault_commit(struct vkmt_core *core, uint32_t idx);
+/* The discard of offered allocation @idx: true when it must fail. */
+bool fault_discard(struct vkmt_core *core, uint32_t idx);
+
 /* evict.c */
 unsigned evict_class(uint32_t prio);
 /* The eviction FIFOs, kept by alloc_set_state(). */
@@ -258,7 +275,12 @@ void evict_unlink(struct vkmt_core *core, uint32_t idx);
 uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
 bool evict_scrub_free(struct vkmt_core *core, uint32_t *work);
 bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned);
-bool evict_make_room(struct vkmt_core *core, uint64_t need);
+enum room {
+    ROOM_MADE,    /* the bytes fit the budget now */
+    ROOM_LATER,   /* the work bound stopped the discards: retry the command */
+    ROOM_REFUSED, /* a discard failed: the command fails as one that cannot fit */
+};
+enum room evict_make_room(struct vkmt_core *core, uint64_t need);
 bool evict_over_budget(const struct vkmt_core *core);
 void evict_enforce_budget(struct vkmt_core *core, uint32_t *work);
 

@@ -57,11 +57,20 @@ void evict_unlink(struct vkmt_core *core, uint32_t idx)
     core->stats.offered_bytes_by_prio[vkmt_prio_index(o->prio)] -= alloc_bytes(o);
 }
 
-static void discard(struct vkmt_core *core, uint32_t idx)
+/*
+ * Discard offered allocation @idx. False when an injected fault fails it:
+ * nothing happened, the allocation stays offered with its content and its
+ * place in the eviction order.
+ */
+static bool discard(struct vkmt_core *core, uint32_t idx)
 {
     struct vkmt_obj *o = &core->objs[idx];
-    int err = core->backend->ops->discard(core->backend, idx, alloc_off(o), alloc_bytes(o));
+    int err;
 
+    if (fault_discard(core, idx)) {
+        return false;
+    }
+    err = core->backend->ops->discard(core->backend, idx, alloc_off(o), alloc_bytes(o));
     if (err < 0) {
         /* Content may survive, but the guest must not rely on it either way. */
         core_backend_failed(core, "discard", err);
@@ -70,6 +79,7 @@ static void discard(struct vkmt_core *core, uint32_t idx)
     if (o->flags & OBJF_DECOMMIT) {
         alloc_set_state(core, idx, ALLOC_DECOMMITTED);
     }
+    return true;
 }
 
 /* Takes @cost from the work *@work has left; NULL is the host's unbounded call. */
@@ -82,24 +92,30 @@ static void take_work(uint32_t *work, uint32_t cost)
 
 /*
  * Discards offered content, oldest and least important first, until @bytes
- * are freed, nothing is left to discard, or *@work runs out
- * (VKMT_WORK_PER_OBJECT a discard). Offered allocations marked OBJF_MARK
- * belong to the batch being applied (a reclaim's own) and are passed over.
+ * are freed, nothing is left to discard, *@work runs out
+ * (VKMT_WORK_PER_OBJECT a discard) or a discard fails (injected; it sets
+ * evict_stuck). Offered allocations marked OBJF_MARK belong to the batch
+ * being applied (a reclaim's own) and are passed over.
  */
 uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work)
 {
     uint64_t freed = 0;
 
-    for (unsigned c = 0; c < EVICT_CLASSES && freed < bytes; c++) {
+    for (unsigned c = 0; c < EVICT_CLASSES && freed < bytes && !core->evict_stuck; c++) {
         uint32_t idx = core->offered[c].head;
 
         while (freed < bytes && idx != NIL && (!work || *work)) {
             uint32_t next = core->objs[idx].next;
 
             if (!(core->objs[idx].flags & OBJF_MARK)) {
-                freed += alloc_bytes(&core->objs[idx]);
-                discard(core, idx);
+                uint64_t size = alloc_bytes(&core->objs[idx]);
+
                 take_work(work, VKMT_WORK_PER_OBJECT);
+                if (!discard(core, idx)) {
+                    core->evict_stuck = true;
+                    break;
+                }
+                freed += size;
             }
             idx = next;
         }
@@ -148,22 +164,27 @@ bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
 
 /*
  * Discard offered content until @need more bytes fit (check can_fit first),
- * within the work left; false when the bound stopped it short: the command
- * retries from a fresh copy in a later step, having changed nothing but
- * offered content, which the offer contract lets go at any time.
+ * within the work left. Short of room, the command has changed nothing but
+ * offered content, which the offer contract lets go at any time: it
+ * retries from a fresh copy in a later step when the bound stopped it, and
+ * fails when a discard did.
  */
-bool evict_make_room(struct vkmt_core *core, uint64_t need)
+enum room evict_make_room(struct vkmt_core *core, uint64_t need)
 {
     if (core->committed + need > core->budget) {
         evict_bytes(core, core->committed + need - core->budget, &core->work_left);
     }
-    return core->committed + need <= core->budget;
+    if (core->committed + need <= core->budget) {
+        return ROOM_MADE;
+    }
+    return core->evict_stuck ? ROOM_REFUSED : ROOM_LATER;
 }
 
-/* Over the budget with content left to discard: evict_enforce_budget's work. */
+/* Over the budget with content left to discard, and no failed discard to
+ * wait out: evict_enforce_budget's work. */
 bool evict_over_budget(const struct vkmt_core *core)
 {
-    return core->committed > core->budget && core->offered_bytes;
+    return core->committed > core->budget && core->offered_bytes && !core->evict_stuck;
 }
 
 void evict_enforce_budget(struct vkmt_core *core, uint32_t *work)

@@ -274,15 +274,16 @@ static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
 
 /*
  * Step 3, room (see cmd_create_allocations), the batch's own offers marked
- * so that making room passes over them. False: the work bound stopped it
- * (the caller frees step 2's ranges and the command runs again).
+ * so that making room passes over them. Short of ROOM_MADE the caller frees
+ * step 2's ranges; the command runs again (ROOM_LATER: the work bound
+ * stopped it) or fails (ROOM_REFUSED: a discard failed).
  */
-static bool reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
+static enum room reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
 {
-    bool room;
+    enum room room;
 
     if (core->committed + need <= core->budget) {
-        return true; /* nothing to discard: no marks needed */
+        return ROOM_MADE; /* nothing to discard: no marks needed */
     }
     for (uint32_t i = 0; i < b->n; i++) {
         if (core->objs[b->idx[i]].state == ALLOC_OFFERED) {
@@ -304,6 +305,7 @@ uint32_t cmd_reclaim(struct cmd *c)
     uint64_t need, pinned = 0;
     const uint32_t *h;
     uint32_t pq, dev, status;
+    enum room room;
 
     dev = reclaim_device(c, &pq);
     if (dev == NIL || !(h = cmd_payload(c, sizeof(uint32_t)))) {
@@ -326,17 +328,26 @@ uint32_t cmd_reclaim(struct cmd *c)
      * that needs no memory succeeds even while the device is over a
      * lowered budget; NO_MEMORY is for a recommit that cannot fit. */
     if (need) {
+        /* Failing, they leave the aperture as it was, down to where the
+         * next range goes, so a failed command changes no placement. */
+        uint32_t cursor = core->ap.cursor;
+
         if (!evict_can_fit(core, need, pinned)) {
             return VKMT_ST_NO_MEMORY;
         }
-        if ((status = reclaim_ranges(core, &b)) != VKMT_ST_SUCCESS) {
-            return status;
+        status = reclaim_ranges(core, &b);
+        if (status == VKMT_ST_SUCCESS) {
+            room = reclaim_room(core, &b, need);
+            if (room != ROOM_MADE) {
+                free_new_ranges(core, &b, 0);
+                status = room == ROOM_LATER ? CMD_RETRY : VKMT_ST_NO_MEMORY;
+            }
         }
-        if (!reclaim_room(core, &b, need)) {
-            free_new_ranges(core, &b, 0);
-            return CMD_RETRY;
+        if (status == VKMT_ST_SUCCESS) {
+            status = recommit_all(core, &b);
         }
-        if ((status = recommit_all(core, &b)) != VKMT_ST_SUCCESS) {
+        if (status != VKMT_ST_SUCCESS) {
+            core->ap.cursor = cursor;
             return status;
         }
     }

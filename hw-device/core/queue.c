@@ -186,6 +186,8 @@ static uint32_t execute(struct cmd *c)
     if (core->removed || core->failed || !(core->status & VKMT_STATUS_DRIVER_OK)) {
         return VKMT_ST_DEVICE_REMOVED;
     }
+    /* A discard that failed for an earlier request may work for this one. */
+    core->evict_stuck = false;
     status = check_sqe(c, &d);
     if (status != VKMT_ST_SUCCESS) {
         return status;

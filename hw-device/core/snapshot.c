@@ -16,6 +16,8 @@
  *            bool removed, failed, resetting, deaf, scrubbing;
  *            u32 poison, scrub_next, aperture cursor; u64 budget, backlog,
  *            draining
+ *   faults   bool evict_stuck; u64 seed, stall_ns; per kind (commit,
+ *            discard, stall): u32 every, ppm; u64 operations seen
  *   stats    u64 each cumulative counter (snap_stats() order)
  *   queues   per queue: u32 state, claim_seq, sq_head, sq_tail, cq_tail,
  *            phase; bool resumed; u64 trim_freed
@@ -46,15 +48,16 @@
 #define SNAP_FIXED_MAX 4096u
 
 /* The cumulative counters, in blob order; the live ones are recomputed. */
-#define SNAP_NSTATS (13u + (2u + VKMT_RECLAIM_RESULTS) * VKMT_PRIO_CLASSES)
+#define SNAP_NSTATS (17u + (2u + VKMT_RECLAIM_RESULTS) * VKMT_PRIO_CLASSES)
 
 static void snap_stats(struct vkmt_stats *s, uint64_t *v[SNAP_NSTATS])
 {
     uint64_t *fixed[] = {
-        &s->commands,     &s->command_errors,    &s->guest_errors,          &s->queue_errors,
-        &s->offers,       &s->discards,          &s->discarded_bytes,       &s->decommits,
-        &s->reclaim_ok,   &s->reclaim_discarded, &s->reclaim_not_committed, &s->trims,
-        &s->trimmed_bytes
+        &s->commands,      &s->command_errors,    &s->guest_errors,          &s->queue_errors,
+        &s->offers,        &s->discards,          &s->discarded_bytes,       &s->decommits,
+        &s->reclaim_ok,    &s->reclaim_discarded, &s->reclaim_not_committed, &s->trims,
+        &s->trimmed_bytes, &s->faults_commit,     &s->faults_discard,        &s->stalls,
+        &s->stall_ns
     };
     unsigned n = 0;
 
@@ -177,6 +180,15 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
     put(&w, core->budget, 8);
     put(&w, core->backlog, 8);
     put(&w, core->draining, 8);
+
+    put(&w, core->evict_stuck, 1);
+    put(&w, core->faults.seed, 8);
+    put(&w, core->faults.stall_ns, 8);
+    for (unsigned k = 0; k < VKMT_FAULT_KINDS; k++) {
+        put(&w, core->faults.rate[k].every, 4);
+        put(&w, core->faults.rate[k].ppm, 4);
+        put(&w, core->fault_seen[k], 8);
+    }
 
     snap_stats(&st, stat);
     for (unsigned i = 0; i < SNAP_NSTATS; i++) {
@@ -359,6 +371,30 @@ static bool read_device(struct reader *r, struct vkmt_core *n)
         return reject(r, "budget %llu exceeds the aperture", (unsigned long long)n->budget);
     }
     return true;
+}
+
+/* The injected-fault settings and how far each kind's sequence got. */
+static bool read_faults(struct reader *r, struct vkmt_core *n)
+{
+    if (!get_bool(r, "evict_stuck", &n->evict_stuck)) {
+        return false;
+    }
+    n->faults.seed = get(r, 8);
+    n->faults.stall_ns = get(r, 8);
+    for (unsigned k = 0; k < VKMT_FAULT_KINDS; k++) {
+        n->faults.rate[k].every = get32(r);
+        n->faults.rate[k].ppm = get32(r);
+        n->fault_seen[k] = get(r, 8);
+        if (!r->bad && n->faults.rate[k].ppm > VKMT_FAULT_PPM) {
+            return reject(r, "fault kind %u: chance %u ppm above %u", k, n->faults.rate[k].ppm,
+                          VKMT_FAULT_PPM);
+        }
+    }
+    if (!r->bad && n->faults.stall_ns > VKMT_FAULT_STALL_MAX_NS) {
+        return reject(r, "stall of %llu ns above %u", (unsigned long long)n->faults.stall_ns,
+                      VKMT_FAULT_STALL_MAX_NS);
+    }
+    return !r->bad;
 }
 
 static bool read_stats(struct reader *r, struct vkmt_core *n)
@@ -801,7 +837,7 @@ static bool read_all(struct reader *r, struct vkmt_core *n)
 {
     uint32_t nobjs;
 
-    if (!check_header(r, n) || !read_device(r, n) || !read_stats(r, n)) {
+    if (!check_header(r, n) || !read_device(r, n) || !read_faults(r, n) || !read_stats(r, n)) {
         return false;
     }
     for (uint32_t q = 0; q < n->cfg.num_queues; q++) {

@@ -34,6 +34,10 @@ enum vkmt_event_type {
     VKMT_EV_RESET,         /* the device was reset */
     VKMT_EV_TRIM,          /* a trim begins: size = bytes asked (UINT64_MAX: all) */
     VKMT_EV_BUDGET,        /* the budget changed: size = the budget in force */
+    VKMT_EV_FAULT_COMMIT,  /* an injected fault failed an allocation's commit */
+    VKMT_EV_FAULT_DISCARD, /* an injected fault failed the discard of an offer */
+    VKMT_EV_STALL_COMMIT,  /* an injected stall delayed an allocation's commit */
+    VKMT_EV_STALL_DISCARD, /* ... or the discard of an offer */
 };
 
 /* The queue of an event the host caused (a trim or a budget change). */
@@ -109,6 +113,11 @@ struct vkmt_stats {
     uint64_t reclaim_not_committed;
     uint64_t trims;
     uint64_t trimmed_bytes;
+    /* Injected backend faults (vkmt_core_set_backend_faults), cumulative. */
+    uint64_t faults_commit;
+    uint64_t faults_discard;
+    uint64_t stalls;
+    uint64_t stall_ns;
     uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];       /* LOW NORMAL HIGH AUTO */
     uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES];     /* cumulative */
     uint64_t offered_bytes_total_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
@@ -184,6 +193,54 @@ void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
  * waited).
  */
 void vkmt_core_set_faults(struct vkmt_core *core, uint32_t poison, bool deaf);
+
+/*
+ * Injected backend faults, for research and for testing how callers cope:
+ * which backend commits (backing an allocation's range at creation or at a
+ * recommit) and discards (of offered content, by pressure; never teardown's)
+ * fail or stall. Each kind picks its operations one of two ways, both
+ * reproducible: every Nth one (@every, counted from when the kind was set),
+ * or each one with probability @ppm / 1000000 drawn from a generator seeded
+ * with @seed (a stream of its own per kind, so that setting one kind does
+ * not shift another's choices). @every wins when both are set; both 0: off.
+ */
+enum vkmt_fault_kind {
+    VKMT_FAULT_COMMIT,  /* the commit fails: its command fails with NO_MEMORY */
+    VKMT_FAULT_DISCARD, /* the discard fails: the allocation stays offered with its content */
+    VKMT_FAULT_STALL,   /* the commit or discard takes stall_ns longer */
+    VKMT_FAULT_KINDS,
+};
+
+#define VKMT_FAULT_PPM 1000000u
+/* The longest stall: a stall holds the device (and, inline, the vCPU). */
+#define VKMT_FAULT_STALL_MAX_NS 1000000000u
+
+struct vkmt_fault_rate {
+    uint32_t every; /* the Nth, 2Nth, ... operation; 0: not by count */
+    uint32_t ppm;   /* chance per operation in millionths, at most VKMT_FAULT_PPM */
+};
+
+struct vkmt_backend_faults {
+    uint64_t seed;
+    struct vkmt_fault_rate rate[VKMT_FAULT_KINDS];
+    uint64_t stall_ns; /* at most VKMT_FAULT_STALL_MAX_NS */
+};
+
+/*
+ * Put @f in force and start every kind's sequence again (count 0, generator
+ * from the seed), so that the same settings and the same operations after
+ * them fault the same way. Returns 0, or -EINVAL (changing nothing) for a
+ * rate or stall out of range.
+ */
+int vkmt_core_set_backend_faults(struct vkmt_core *core, const struct vkmt_backend_faults *f);
+
+/*
+ * The text form of a rate, for host controls: "off", "every:N" (N >= 1) or
+ * "rate:P" (a probability 0 <= P <= 1, kept to a millionth). Parse returns
+ * 0 or -EINVAL; format writes at most @len bytes, NUL included.
+ */
+int vkmt_fault_rate_parse(const char *text, struct vkmt_fault_rate *out);
+void vkmt_fault_rate_format(const struct vkmt_fault_rate *r, char *buf, unsigned len);
 
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
 

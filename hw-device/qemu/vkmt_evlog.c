@@ -23,13 +23,23 @@
 #define VKMT_EVLOG_CUT_MAX 160
 
 static const char *const vkmt_event_names[] = {
-    [VKMT_EV_COMMAND] = "command",       [VKMT_EV_CREATE] = "create",
-    [VKMT_EV_DESTROY] = "destroy",       [VKMT_EV_OFFER] = "offer",
-    [VKMT_EV_DISCARD] = "discard",       [VKMT_EV_DECOMMIT] = "decommit",
-    [VKMT_EV_RECLAIM] = "reclaim",       [VKMT_EV_QUEUE_CLAIM] = "claim",
-    [VKMT_EV_QUEUE_RELEASE] = "release", [VKMT_EV_QUEUE_ERROR] = "error",
-    [VKMT_EV_RESET] = "reset",           [VKMT_EV_TRIM] = "trim",
+    [VKMT_EV_COMMAND] = "command",
+    [VKMT_EV_CREATE] = "create",
+    [VKMT_EV_DESTROY] = "destroy",
+    [VKMT_EV_OFFER] = "offer",
+    [VKMT_EV_DISCARD] = "discard",
+    [VKMT_EV_DECOMMIT] = "decommit",
+    [VKMT_EV_RECLAIM] = "reclaim",
+    [VKMT_EV_QUEUE_CLAIM] = "claim",
+    [VKMT_EV_QUEUE_RELEASE] = "release",
+    [VKMT_EV_QUEUE_ERROR] = "error",
+    [VKMT_EV_RESET] = "reset",
+    [VKMT_EV_TRIM] = "trim",
     [VKMT_EV_BUDGET] = "budget",
+    [VKMT_EV_FAULT_COMMIT] = "fault_commit",
+    [VKMT_EV_FAULT_DISCARD] = "fault_discard",
+    [VKMT_EV_STALL_COMMIT] = "stall_commit",
+    [VKMT_EV_STALL_DISCARD] = "stall_discard",
 };
 
 const char *vkmt_event_name(enum vkmt_event_type type)

@@ -154,6 +154,7 @@ struct VkmtState {
     bool removed;             /* the "removed" property */
     uint32_t poison;          /* "x-poison-completions" being written */
     bool deaf;                /* "x-deaf": doorbells are not processed */
+    struct vkmt_backend_faults faults; /* "x-fault-*", in force from realize */
     VkmtEvlog evlog;
     Error *migration_blocker;   /* backend=virgl */
     int migrate_offered;        /* property "migrate-offered": OFFERED_* */
@@ -511,7 +512,8 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
         STAT(budget_bytes) && STAT(offers) && STAT(discards) &&
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
         STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
-        STAT(trimmed_bytes) &&
+        STAT(trimmed_bytes) && STAT(faults_commit) && STAT(faults_discard) &&
+        STAT(stalls) && STAT(stall_ns) &&
         visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp) &&
         visit_type_uint64(v, "longest_step_ns", &longest_step_ns, errp)) {
 #undef STAT
@@ -647,6 +649,86 @@ static void vkmt_set_deaf(Object *obj, bool deaf, Error **errp)
     s->deaf = deaf;
     if (!vkmt_apply_faults(s, errp)) {
         s->deaf = was;
+    }
+}
+
+/*
+ * Injected backend faults (vkmt_core_set_backend_faults): kept here, so that
+ * they can be set on the command line too, and put in force from realize on.
+ */
+static void vkmt_put_faults(VkmtState *s, const struct vkmt_backend_faults *f,
+                            Error **errp)
+{
+    int err = 0;
+
+    if (f->stall_ns > VKMT_FAULT_STALL_MAX_NS) {
+        error_setg(errp, "vkmt: x-fault-stall-ns is at most %u",
+                   VKMT_FAULT_STALL_MAX_NS);
+        return;
+    }
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        err = vkmt_core_set_backend_faults(s->core, f);
+        qemu_mutex_unlock(&s->lock);
+    }
+    if (err < 0) {
+        error_setg_errno(errp, -err, "vkmt: cannot set the faults");
+        return;
+    }
+    s->faults = *f;
+}
+
+/* "x-fault-commit", "x-fault-discard", "x-fault-stall": @opaque is the kind. */
+static void vkmt_get_fault_rate(Object *obj, Visitor *v, const char *name,
+                                void *opaque, Error **errp)
+{
+    char buf[32];
+    char *text = buf;
+
+    vkmt_fault_rate_format(&VKMT(obj)->faults.rate[(uintptr_t)opaque], buf,
+                           sizeof(buf));
+    visit_type_str(v, name, &text, errp);
+}
+
+static void vkmt_set_fault_rate(Object *obj, Visitor *v, const char *name,
+                                void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    struct vkmt_backend_faults f = s->faults;
+    g_autofree char *text = NULL;
+
+    if (!visit_type_str(v, name, &text, errp)) {
+        return;
+    }
+    if (vkmt_fault_rate_parse(text, &f.rate[(uintptr_t)opaque]) < 0) {
+        error_setg(errp,
+                   "vkmt: %s=%s: use off, every:N (N >= 1) or rate:P "
+                   "(0 <= P <= 1, to a millionth)",
+                   name, text);
+        return;
+    }
+    vkmt_put_faults(s, &f, errp);
+}
+
+/* "x-fault-seed" and "x-fault-stall-ns": @opaque is the field. */
+static void vkmt_get_fault_u64(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    uint64_t val =
+        *(uint64_t *)((char *)&VKMT(obj)->faults + (uintptr_t)opaque);
+
+    visit_type_uint64(v, name, &val, errp);
+}
+
+static void vkmt_set_fault_u64(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    struct vkmt_backend_faults f = s->faults;
+
+    if (visit_type_uint64(v, name, (uint64_t *)((char *)&f + (uintptr_t)opaque),
+                          errp)) {
+        vkmt_put_faults(s, &f, errp);
     }
 }
 
@@ -1160,6 +1242,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         error_setg_errno(errp, -err, "vkmt: cannot create the device engine");
         goto fail;
     }
+    vkmt_core_set_backend_faults(s->core, &s->faults); /* checked when set */
 
     memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs",
                           VKMT_REGS_SIZE);
@@ -1312,6 +1395,21 @@ static const struct {
     { "x-deaf",
       "testing a driver: while true, doorbells are not processed and nothing "
       "completes" },
+    { "x-fault-seed",
+      "injected backend faults: the seed of the rate:P choices; writing it "
+      "starts every fault sequence again (docs/DEVICE.md)" },
+    { "x-fault-commit",
+      "injected backend faults: which allocation commits fail (off, every:N, "
+      "rate:P); the command fails with NO_MEMORY and changes nothing" },
+    { "x-fault-discard",
+      "injected backend faults: which discards of offered content fail (off, "
+      "every:N, rate:P); the allocation stays offered with its content" },
+    { "x-fault-stall",
+      "injected backend faults: which commits and discards stall (off, "
+      "every:N, rate:P) for x-fault-stall-ns" },
+    { "x-fault-stall-ns",
+      "injected backend faults: how long a stall holds the device (default "
+      "1 ms, at most 1 s)" },
     { "longest-step-ns",
       "the longest time one engine call (register write, doorbell or "
       "continuation) held the device, in ns; write to restart the "
@@ -1359,6 +1457,25 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_poison, NULL, NULL);
     object_class_property_add_bool(klass, "x-deaf", vkmt_get_deaf,
                                    vkmt_set_deaf);
+    object_class_property_add(
+        klass, "x-fault-seed", "uint64", vkmt_get_fault_u64, vkmt_set_fault_u64,
+        NULL, (void *)offsetof(struct vkmt_backend_faults, seed));
+    for (uintptr_t k = 0; k < VKMT_FAULT_KINDS; k++) {
+        static const char *const names[VKMT_FAULT_KINDS] = {
+            [VKMT_FAULT_COMMIT] = "x-fault-commit",
+            [VKMT_FAULT_DISCARD] = "x-fault-discard",
+            [VKMT_FAULT_STALL] = "x-fault-stall",
+        };
+
+        object_class_property_add(klass, names[k], "str", vkmt_get_fault_rate,
+                                  vkmt_set_fault_rate, NULL, (void *)k);
+    }
+    object_property_set_default_uint(
+        object_class_property_add(
+            klass, "x-fault-stall-ns", "uint64", vkmt_get_fault_u64,
+            vkmt_set_fault_u64, NULL,
+            (void *)offsetof(struct vkmt_backend_faults, stall_ns)),
+        1000000);
     object_class_property_add(klass, "longest-step-ns", "uint64",
                               vkmt_get_longest_step, vkmt_set_longest_step,
                               NULL, NULL);

@@ -22,6 +22,7 @@
 #include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "qobject/qdict.h"
+#include "qobject/qjson.h"
 
 #include "../../hw/vkmt/protocol/vkmt_proto.h"
 #include "vkmt_bad_cmds.h"
@@ -1520,6 +1521,263 @@ static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
     return true;
 }
 
+/* qom-set of @property on device @id to string @val, or to the number @num
+ * when @val is NULL; the reply. */
+static QDict *qom_set_on(QTestState *qts, const char *id, const char *property,
+                         const char *val, uint64_t num)
+{
+    g_autofree char *path = g_strdup_printf("/machine/peripheral/%s", id);
+
+    if (val) {
+        return qtest_qmp(qts,
+                         "{'execute': 'qom-set', 'arguments': {'path': %s, "
+                         "'property': %s, 'value': %s}}",
+                         path, property, val);
+    }
+    return qtest_qmp(qts,
+                     "{'execute': 'qom-set', 'arguments': {'path': %s, "
+                     "'property': %s, 'value': %" PRIu64 "}}",
+                     path, property, num);
+}
+
+static void qom_set_ok(QTestState *qts, const char *id, const char *property,
+                       const char *val, uint64_t num)
+{
+    QDict *resp = qom_set_on(qts, id, property, val, num);
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+}
+
+/* Where unplug tests put the device, and where the guest ejects it. */
+#define UNPLUG_SLOT 6
+#define UNPLUG_APERTURE (4 * MiB) /* small: each plug maps it again */
+
+/*
+ * Hot-unplug with live queues, with doorbell=@doorbell (NULL: inline; @more:
+ * the -object an iothread needs, which then serves it): twice, a device on a
+ * shared memdev file gets two claimed queues, allocations with content (one
+ * offered), stray writes in free aperture space and, on the second queue, a
+ * command that a deaf device holds in flight; then device_del and the guest's
+ * ACPI eject. The host must free everything (the memdev file's blocks back to
+ * 0), and the device plugged again on the same memdev must work from scratch.
+ */
+static void unplug_live(const char *doorbell, const char *more)
+{
+    g_autofree char *path = fill_file(UNPLUG_APERTURE, 0);
+    g_autofree char *args = NULL;
+    g_autofree uint8_t *buf = g_malloc(16 * PAGE);
+    g_autofree char *addr = g_strdup_printf("0x%02x", UNPLUG_SLOT);
+    QDict *dev_props = qdict_from_jsonf_nofail(
+        "{'id': 'vk1', 'addr': %s, 'memdev': 'ap', 'queues': 2}", addr);
+    QOSState *qs;
+
+    if (doorbell) {
+        qdict_put_str(dev_props, "doorbell", doorbell);
+    }
+    if (more[0]) {
+        qdict_put_str(dev_props, "iothread", "io0");
+    }
+    g_assert_cmpint(truncate(path, 0), ==, 0);
+    g_assert_cmpint(truncate(path, UNPLUG_APERTURE), ==, 0);
+    args = g_strdup_printf(BASE_ARGS "-object memory-backend-file,id=ap,"
+                                     "size=4M,share=on,mem-path=%s %s",
+                           path, more);
+    qs = qtest_pc_boot("%s", args);
+    for (int round = 0; round < 2; round++) {
+        Vkmt v = { .qs = qs };
+        Drv d, other;
+        uint32_t dev, h[2];
+        struct vkmt_sqe sqe = { .opcode = VKMT_OP_CREATE_DEVICE };
+        QDict *resp;
+
+        qtest_qmp_device_add_qdict(qs->qts, "vkmt", dev_props);
+        v.dev = qpci_device_find(qs->pcibus, QPCI_DEVFN(UNPLUG_SLOT, 0));
+        g_assert(v.dev);
+        map_bars(&v);
+        bring_up(&v);
+        d = claim(&v);
+        other = claim(&v);
+        dev = new_device(&v, &d);
+        g_assert_cmpuint(new_device(&v, &other), !=, 0);
+        create(&v, &d, dev, 2, 16 * PAGE, h);
+        /* A new device's allocations read zero, whatever the last left. */
+        qpci_memread(v.dev, v.ap, lock(&v, &d, dev, h[0]), buf, 16 * PAGE);
+        g_assert_true(all_bytes(buf, 16 * PAGE, 0));
+        memset(buf, 0x5a, 16 * PAGE);
+        for (int i = 0; i < 2; i++) {
+            qpci_memwrite(v.dev, v.ap, lock(&v, &d, dev, h[i]), buf, 16 * PAGE);
+        }
+        g_assert_cmphex(offer(&v, &d, dev, &h[1], 1, VKMT_PRIO_LOW), ==,
+                        VKMT_ST_SUCCESS);
+        qpci_memwrite(v.dev, v.ap, UNPLUG_APERTURE - 16 * PAGE, buf,
+                      16 * PAGE); /* stray */
+        g_assert_cmpuint(file_bytes(path), >=, 48 * PAGE);
+        /* In flight: rung, noted, never processed. */
+        resp = qtest_qmp(qs->qts, "{'execute': 'qom-set', 'arguments': {"
+                                  "'path': '/machine/peripheral/vk1', "
+                                  "'property': 'x-deaf', 'value': true}}");
+        g_assert(qdict_haskey(resp, "return"));
+        qobject_unref(resp);
+        post(&v, &other, &sqe);
+        post_quiet(&v, &d, &sqe);
+
+        qtest_qmp_device_del_send(qs->qts, "vk1");
+        qtest_outl(qs->qts, 0xae08 /* ACPI PCI hotplug: eject */,
+                   1u << UNPLUG_SLOT);
+        qtest_qmp_eventwait(qs->qts, "DEVICE_DELETED");
+        g_free(v.dev);
+        g_assert_cmpuint(file_bytes(path), ==, 0);
+    }
+    qobject_unref(dev_props);
+    qtest_shutdown(qs);
+    unlink(path);
+}
+
+static void test_unplug_live_inline(void)
+{
+    unplug_live(NULL, "");
+}
+
+static void test_unplug_live_ioeventfd(void)
+{
+    unplug_live("ioeventfd", "");
+}
+
+static void test_unplug_live_iothread(void)
+{
+    unplug_live("iothread", "-object iothread,id=io0");
+}
+
+/* The value of string property @property of device @id. */
+static char *qom_get_str(QTestState *qts, const char *id, const char *property)
+{
+    g_autofree char *path = g_strdup_printf("/machine/peripheral/%s", id);
+    QDict *resp = qtest_qmp(
+        qts,
+        "{'execute': 'qom-get', 'arguments': {'path': %s, 'property': %s}}",
+        path, property);
+    char *val = g_strdup(qdict_get_str(resp, "return"));
+
+    qobject_unref(resp);
+    return val;
+}
+
+/* How many lines of @text hold @needle. */
+static int count_lines(const char *text, const char *needle)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    int n = 0;
+
+    for (int i = 0; lines[i]; i++) {
+        n += strstr(lines[i], needle) != NULL;
+    }
+    return n;
+}
+
+/* CREATE_ALLOCATIONS of @n one-page allocations (at most 2): its status. */
+static uint32_t create_pages(Vkmt *v, Drv *d, uint32_t dev, uint32_t n)
+{
+    static const struct vkmt_alloc_desc desc[2] = { { .size = PAGE },
+                                                    { .size = PAGE } };
+
+    staging_write(v, d, 0, desc, n * sizeof(desc[0]));
+    return run(v, d,
+               (struct vkmt_sqe){ .opcode = VKMT_OP_CREATE_ALLOCATIONS,
+                                  .handle = dev,
+                                  .count = n,
+                                  .payload_len = n * sizeof(desc[0]),
+                                  .result_off = 1024,
+                                  .result_len = n * 4 },
+               NULL);
+}
+
+/*
+ * Injected backend faults over QMP (docs/DEVICE.md): a creation whose
+ * second commit fails is NO_MEMORY and leaves nothing; a trim whose discard
+ * fails frees nothing and the offer keeps its content; a stall is counted;
+ * the text forms read back; bad values are refused; properties given at
+ * creation are in force from the first command; the event log has a line
+ * for each fault and stall.
+ */
+static void test_faults_over_qmp(void)
+{
+    g_autofree char *path =
+        g_build_filename(g_get_tmp_dir(), "vkmt-events-XXXXXX", NULL);
+    g_autofree char *props = NULL, *log = NULL;
+    int fd = g_mkstemp(path);
+    Vkmt v;
+    Drv d;
+    uint32_t dev, h[2], r[2];
+    uint8_t pattern[PAGE], back[PAGE];
+    g_autofree char *rate = NULL;
+    g_autofree char *every = NULL;
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    props = g_strdup_printf("x-fault-commit=every:1,event-log=%s", path);
+    start(&v, props);
+    bring_up(&v);
+    d = claim(&v);
+    dev = new_device(&v, &d);
+    g_assert_cmphex(create_pages(&v, &d, dev, 1), ==, VKMT_ST_NO_MEMORY);
+    g_assert_cmpint(stats_get(&v, "faults_commit"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "allocations"), ==, 0);
+
+    qom_set_ok(v.qs->qts, "vk", "x-fault-seed", NULL, 42);
+    qom_set_ok(v.qs->qts, "vk", "x-fault-commit", "every:2", 0);
+    g_assert_cmphex(create_pages(&v, &d, dev, 2), ==, VKMT_ST_NO_MEMORY);
+    g_assert_cmpint(stats_get(&v, "faults_commit"), ==, 2);
+    g_assert_cmpint(stats_get(&v, "allocations"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "committed_bytes"), ==, 0);
+    qom_set_ok(v.qs->qts, "vk", "x-fault-commit", "off", 0);
+    create(&v, &d, dev, 2, PAGE, h);
+
+    for (int i = 0; i < PAGE; i++) {
+        pattern[i] = (uint8_t)(i * 13 + 1);
+    }
+    qpci_memwrite(v.dev, v.ap, lock(&v, &d, dev, h[0]), pattern, PAGE);
+    g_assert_cmphex(offer(&v, &d, dev, h, 2, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+    qom_set_ok(v.qs->qts, "vk", "x-fault-discard", "every:1", 0);
+    qom_set_size(&v, "trim", 0);
+    g_assert_cmpint(stats_get(&v, "faults_discard"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "discards"), ==, 0);
+    g_assert_cmpint(stats_get(&v, "offered_bytes"), ==, 2 * PAGE);
+    qom_set_ok(v.qs->qts, "vk", "x-fault-discard", "off", 0);
+    g_assert_cmphex(reclaim(&v, &d, dev, h, 2, r), ==, VKMT_ST_SUCCESS);
+    g_assert_cmpuint(r[0], ==, VKMT_RECLAIM_OK);
+    g_assert_cmpuint(r[1], ==, VKMT_RECLAIM_OK);
+    qpci_memread(v.dev, v.ap, lock(&v, &d, dev, h[0]), back, PAGE);
+    g_assert(memcmp(back, pattern, PAGE) == 0);
+
+    qom_set_ok(v.qs->qts, "vk", "x-fault-stall-ns", NULL, 2000000);
+    qom_set_ok(v.qs->qts, "vk", "x-fault-stall", "rate:1", 0);
+    create(&v, &d, dev, 1, PAGE, h);
+    g_assert_cmpint(stats_get(&v, "stalls"), ==, 1);
+    g_assert_cmpint(stats_get(&v, "stall_ns"), ==, 2000000);
+
+    qom_set_ok(v.qs->qts, "vk", "x-fault-discard", "rate:0.5", 0);
+    rate = qom_get_str(v.qs->qts, "vk", "x-fault-discard");
+    g_assert_cmpstr(rate, ==, "rate:0.5");
+    every = qom_get_str(v.qs->qts, "vk", "x-fault-commit");
+    g_assert_cmpstr(every, ==, "off");
+    expect_error(qom_set_on(v.qs->qts, "vk", "x-fault-commit", "sometimes", 0),
+                 "x-fault-commit=sometimes: use off, every:N");
+    expect_error(qom_set_on(v.qs->qts, "vk", "x-fault-stall", "rate:1.5", 0),
+                 "use off, every:N");
+    expect_error(
+        qom_set_on(v.qs->qts, "vk", "x-fault-stall-ns", NULL, 2000000000),
+        "x-fault-stall-ns is at most 1000000000");
+    stop(&v);
+    /* One event log line per injected fault or stall. */
+    log = event_log_read(path, NULL);
+    g_assert_cmpint(count_lines(log, "\tfault_commit\t0\t"), ==, 2);
+    g_assert_cmpint(count_lines(log, "\tfault_discard\t0\t"), ==, 1);
+    g_assert_cmpint(count_lines(log, "\tstall_commit\t0\t"), ==, 1);
+    unlink(path);
+}
+
 /*
  * The aperture BAR is guest-writable RAM. Stray stores
  * into free space hold host memory only until the next trim, and a new
@@ -2112,6 +2370,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/iothread/intx-follows-isr", test_intx_iothread);
     qtest_add_func("/vkmt/iothread/unplug-during-doorbells",
                    test_unplug_iothread);
+    qtest_add_func("/vkmt/unplug-live/inline", test_unplug_live_inline);
+    qtest_add_func("/vkmt/unplug-live/ioeventfd", test_unplug_live_ioeventfd);
+    qtest_add_func("/vkmt/unplug-live/iothread", test_unplug_live_iothread);
+    qtest_add_func("/vkmt/faults-over-qmp", test_faults_over_qmp);
     qtest_add_func("/vkmt/malformed", test_malformed);
     qtest_add_func("/vkmt/garbage-rings", test_garbage_rings);
     qtest_add_func("/vkmt/bad-properties", test_bad_properties);

@@ -18,9 +18,11 @@
 #include "harness.h"
 #include "test_core.h"
 
-/* The layout's fixed offsets (snapshot.c): header, device, stats, queues. */
+/* The layout's fixed offsets (snapshot.c): header, device, faults, stats,
+ * queues. */
 #define DEV 20u
-#define QUEUES (DEV + 65u + 33u * 8u)
+#define FAULTS (DEV + 65u)
+#define QUEUES (FAULTS + 17u + VKMT_FAULT_KINDS * 16u + 37u * 8u)
 #define QUEUE_BYTES 33u
 #define OBJECTS(nq) (QUEUES + (nq)*QUEUE_BYTES)
 
@@ -270,6 +272,9 @@ static const struct bad bad_fields[] = {
     { "scrub position", 0, DEV + 33, 4, 256, "scrub position 256" },
     { "cursor", 0, DEV + 37, 4, 300, "cursor 300" },
     { "budget", 0, DEV + 41, 8, 2 * MIB, "budget" },
+    { "evict_stuck", 0, FAULTS, 1, 3, "evict_stuck is 3" },
+    { "stall length", 0, FAULTS + 9, 8, VKMT_FAULT_STALL_MAX_NS + 1ull, "stall of" },
+    { "discard chance", 0, FAULTS + 17 + 16 + 4, 4, VKMT_FAULT_PPM + 1u, "fault kind 1: chance" },
     { "queue state", 0, QUEUES, 4, 7, "queue 0: state 0x7" },
     { "queue draining", 0, QUEUES, 4, 0x100, "draining mask" },
     { "trim progress", 0, QUEUES + 25, 8, 5, "trim's progress" },
