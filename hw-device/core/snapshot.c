@@ -913,8 +913,10 @@ int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len,
     return 0;
 }
 
-void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf)
+void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf,
+                          struct vkmt_backend_faults *backend)
 {
     *removed = core->removed;
     *deaf = core->deaf;
+    *backend = core->faults;
 }

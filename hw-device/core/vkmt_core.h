@@ -245,7 +245,8 @@ void vkmt_fault_rate_format(const struct vkmt_fault_rate *r, char *buf, unsigned
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
 
 /* The host's fault settings in force: a snapshot load brings the source's. */
-void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf);
+void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf,
+                          struct vkmt_backend_faults *backend);
 
 /*
  * Snapshots, for migration and savevm (snapshot.c has the layout): the

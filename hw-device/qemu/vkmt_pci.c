@@ -936,7 +936,7 @@ static int vkmt_post_load(void *opaque, int version_id)
     err = vkmt_core_snapshot_load(s->core, s->snap, s->snap_len, why,
                                   sizeof(why));
     if (err == 0) {
-        vkmt_core_get_faults(s->core, &s->removed, &s->deaf);
+        vkmt_core_get_faults(s->core, &s->removed, &s->deaf, &s->faults);
     }
     qemu_mutex_unlock(&s->lock);
     g_clear_pointer(&s->snap, g_free);
@@ -1460,15 +1460,16 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
     object_class_property_add(
         klass, "x-fault-seed", "uint64", vkmt_get_fault_u64, vkmt_set_fault_u64,
         NULL, (void *)offsetof(struct vkmt_backend_faults, seed));
-    for (uintptr_t k = 0; k < VKMT_FAULT_KINDS; k++) {
+    for (uintptr_t kind = 0; kind < VKMT_FAULT_KINDS; kind++) {
         static const char *const names[VKMT_FAULT_KINDS] = {
             [VKMT_FAULT_COMMIT] = "x-fault-commit",
             [VKMT_FAULT_DISCARD] = "x-fault-discard",
             [VKMT_FAULT_STALL] = "x-fault-stall",
         };
 
-        object_class_property_add(klass, names[k], "str", vkmt_get_fault_rate,
-                                  vkmt_set_fault_rate, NULL, (void *)k);
+        object_class_property_add(klass, names[kind], "str",
+                                  vkmt_get_fault_rate, vkmt_set_fault_rate,
+                                  NULL, (void *)kind);
     }
     object_property_set_default_uint(
         object_class_property_add(

@@ -2161,6 +2161,11 @@ static void test_migrate(const void *data)
                     VKMT_ST_SUCCESS);
     g_assert_cmphex(offer(&src, &d, dev, &h[3], 1, VKMT_PRIO_HIGH), ==,
                     VKMT_ST_SUCCESS);
+    /* Injected faults in force, which the destination takes over. */
+    qtest_qmp_assert_success(src.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': "
+                             "'x-fault-commit', 'value': 'every:1000'}}");
     /* A command the device has noted and not run when the source stops. */
     qtest_qmp_assert_success(src.qs->qts,
                              "{'execute': 'qom-set', 'arguments': {'path': "
@@ -2182,6 +2187,15 @@ static void test_migrate(const void *data)
                     (discard ? 2 : 4) * MIG_ALLOC);
     for (size_t i = 0; i < ARRAY_SIZE(regs); i++) {
         g_assert_cmphex(rd(&dst, regs[i]), ==, rd(&src, regs[i]));
+    }
+    {
+        QDict *resp = qtest_qmp(dst.qs->qts,
+                                "{'execute': 'qom-get', 'arguments': {'path': "
+                                "'/machine/peripheral/vk', 'property': "
+                                "'x-fault-commit'}}");
+
+        g_assert_cmpstr(qdict_get_str(resp, "return"), ==, "every:1000");
+        qobject_unref(resp);
     }
 
     /* The noted command runs on the destination once it hears again. */
@@ -2243,11 +2257,12 @@ static size_t find_snapshot(const uint8_t *p, size_t len)
 
 /*
  * The engine snapshot's layout (hw-device/core/snapshot.c) with the default
- * 8 queues: 20 header bytes, 65 device, 33 statistics of 8, 8 queues of 33,
- * the slot count; then slot 1 (the device, 9 bytes) and slot 2, the first
- * allocation, whose state is its 10th byte and first page its 21st.
+ * 8 queues: 20 header bytes, 65 device, 65 injected faults, 37 statistics of
+ * 8, 8 queues of 33, the slot count; then slot 1 (the device, 9 bytes) and
+ * slot 2, the first allocation, whose state is its 10th byte and first page
+ * its 21st.
  */
-#define SNAP_SLOT2 (20 + 65 + 33 * 8 + 8 * 33 + 4 + 9)
+#define SNAP_SLOT2 (20 + 65 + 65 + 37 * 8 + 8 * 33 + 4 + 9)
 
 /*
  * Truncated and corrupted streams: the destination refuses each load, says
