@@ -501,16 +501,18 @@ int main(int argc, char **argv)
         void (*run)(void);
         int session;
     } sections[] = {
-        { "mmio", section_mmio, 0 }, { "edu", section_edu, 0 },       { "calls", section_calls, 1 },
-        { "pair", section_pair, 1 }, { "create", section_create, 1 }, { "gpu", section_gpu, 0 },
-        { "trim", section_trim, 1 }, { "nop", section_nop, 0 },       { "rtt", section_rtt, 1 },
-        { "wait", section_wait, 1 }, { "scale", section_scale, 0 },
+        { "mmio", section_mmio, 0 },     { "edu", section_edu, 0 },
+        { "calls", section_calls, 1 },   { "pair", section_pair, 1 },
+        { "create", section_create, 1 }, { "gpu", section_gpu, 0 },
+        { "trim", section_trim, 1 },     { "nop", section_nop, 0 },
+        { "rtt", section_rtt, 1 },       { "wait", section_wait, 1 },
+        { "scale", section_scale, 0 },   { "migrate", section_migrate, 1 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
     if (argc < 2) {
-        fprintf(stderr,
-                "usage: vkmt-bench mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale...\n");
+        fprintf(stderr, "usage: vkmt-bench "
+                        "mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale|migrate...\n");
         return 2;
     }
     clock_ns = bench_clock_cost();

@@ -35,4 +35,7 @@ void section_rtt(void);
 void section_wait(void);
 void section_scale(void);
 
+/* bench_migrate.c */
+void section_migrate(void);
+
 #endif /* VKMT_BENCH_VM_H */

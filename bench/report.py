@@ -14,7 +14,7 @@ BATCHES = (1, 64, 1024, 10240)
 CALLS = (("offer", "D3DKMTOfferAllocations"), ("reclaim", "D3DKMTReclaimAllocations"),
          ("reclaim2", "D3DKMTReclaimAllocations2"))
 # Samples are in ns; rows shown in these units are divided by this.
-SCALE = {"us": 1e3, "ms": 1e6}
+SCALE = {"us": 1e3, "ms": 1e6, "MiB": 1 << 20}
 
 
 # The scenarios of scripts/bench-stall.py, in its order.
@@ -228,6 +228,12 @@ def main():
                "<= 1000 us", step <= 1000)
     if "vm.kmd.reclaim2.1@kmd-inline" in figs:
         kmd_targets(figs, target)
+    if fig("vm.snapshot_to_command"):
+        snap, boot = med("vm.snapshot_to_command"), med("vm.boot_to_command")
+        target("first command from a snapshot <= 0.5 s",
+               "VM (build/vm): first guest command from a saved state (vm-run --snapshot) "
+               "<= 0.5 s", "%s s (a boot: %s s)" % (fmt(snap), fmt(boot)), "<= 0.5 s",
+               snap <= 0.5)
     bk = med("loopback.bookkeeping")
     target("<= 96 B per allocation", "<= 96 bytes of host bookkeeping per allocation (100k alive)", "%s B" % fmt(bk),
            "<= 96 B", bk <= 96)
@@ -305,6 +311,14 @@ def main():
              "vm.trim_returned@inline", "%"),
             ("host bookkeeping per allocation, 100k alive (loopback)", "loopback.bookkeeping", "B"),
             ("VM boot to first command (build/vm, cloud kernel)", "vm.boot_to_command", "s"),
+            ("... first command from a saved state (vm-run --snapshot)", "vm.snapshot_to_command",
+             "s"),
+            ("migration into a file of a guest with 64 MiB of allocations, half offered: "
+             "stream, migrate-offered=keep", "vm.migrate.stream_keep@migrate", "MiB"),
+            ("... stream, migrate-offered=discard", "vm.migrate.stream_discard@migrate", "MiB"),
+            ("live migration of that guest into a second QEMU: downtime (QEMU's)",
+             "vm.migrate.downtime@migrate", "ms"),
+            ("... total time", "vm.migrate.total@migrate", "ms"),
             ("longest QMP round trip, idle device", "stall.idle.max", "us")]
     for what, label in STALLS:
         rows += [("longest engine call during %s" % label, "step.%s.max" % what, "us"),

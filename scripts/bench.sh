@@ -21,7 +21,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 rm -rf "$raw"
 mkdir -p "$raw"
 start=$(date +%s)
-step() { say "[$1/12] $2 ($(($(date +%s) - start)) s so far)"; }
+step() { say "[$1/13] $2 ($(($(date +%s) - start)) s so far)"; }
 
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -108,31 +108,45 @@ vm_on "$root/build/vm" kmd-scale --device-props doorbell=inline --qemu-arg=-smp 
     'kmd-load && VKMT_TRANSPORT=kmd vkmt-bench scale'
 
 # --- boot to the first command, as make bench-vm measures it, on the test
-# VM image (build/vm).
-step 10 "VM boot to first command (build/vm): $boots boots"
-for i in $(seq "$boots"); do
-    "$root/scripts/vm-run" --timeout 60 -- true >/dev/null 2>"$raw/boot.err" || {
-        cat "$raw/boot.err" >&2
-        die "a boot failed"
-    }
-    sed -n 's/^vkmt-vm: boot-to-command \(.*\)/vkmt-bench: vm.boot_to_command s \1/p' \
-        "$raw/boot.err" >>"$raw/boot.txt"
-    sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_boot=\1/p' "$raw/boot.err" >>"$raw/boot-accel.txt"
-done
+# VM image (build/vm); then the same from a saved state (vm-run --snapshot),
+# after one run that makes sure the state exists.
+step 10 "VM first command (build/vm): $boots boots, then $boots starts from a saved state"
+boot_runs() { # KEY VM-RUN-ARG...: $boots runs, their boot-to-command as KEY
+    key=$1
+    shift
+    for i in $(seq "$boots"); do
+        "$root/scripts/vm-run" --timeout 60 "$@" -- true >/dev/null 2>"$raw/boot.err" || {
+            cat "$raw/boot.err" >&2
+            die "a boot failed"
+        }
+        sed -n 's/^vkmt-vm: boot-to-command \(.*\)/vkmt-bench: '"$key"' s \1/p' \
+            "$raw/boot.err" >>"$raw/boot.txt"
+        sed -n 's/^vkmt-vm: accel \([a-z]*\).*/accel_boot=\1/p' "$raw/boot.err" >>"$raw/boot-accel.txt"
+    done
+}
+boot_runs vm.boot_to_command
+"$root/scripts/vm-run" --timeout 120 --snapshot -- true >/dev/null 2>"$raw/boot.err" || {
+    cat "$raw/boot.err" >&2
+    die "the run that saves the booted state failed"
+}
+boot_runs vm.snapshot_to_command --snapshot
 head -n 1 "$raw/boot-accel.txt" >>"$raw/meta.txt"
+
+step 11 "VM (build/vm), migration: 64 MiB of allocations, half offered: stream bytes with migrate-offered keep and discard, then live downtime; 7 runs"
+vm_on "$root/build/vm" migrate -- 'vkmt-bench migrate'
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
 
 # --- the longest main-loop stall a guest causes, seen from a host QMP loop
 # (docs/DEVICE.md, threat model): the guest is played over qtest, whose MMIO writes hold the BQL
 # on the main loop as a vCPU's do. Once more with the work bound off, as the
 # device was before it had one.
-step 11 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
+step 12 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 3 >"$raw/stall.txt" ||
     die "bench-stall.py failed"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 1 --work-bound 0 \
     >>"$raw/stall.txt" || die "bench-stall.py --work-bound 0 failed"
 
-step 12 "results: $out/results.json, results.md, results.png"
+step 13 "results: $out/results.json, results.md, results.png"
 python3 "$root/bench/report.py" "$out"
 gnuplot "$out/results.gp" || die "gnuplot failed on $out/results.gp"
 cat "$out/results.md"
