@@ -2,18 +2,22 @@
 /*
  * Runs inside a test VM whose device can be hot-unplugged (scripts/vm-run
  * --hotplug): a process holding a queue, allocations with content and a
- * command in flight (the device is made deaf, so the command waits) sees
- * the host unplug the device over QMP. The waiting call and every later one
- * return STATUS_DEVICE_REMOVED, the host holds no aperture memory any more,
- * and a device plugged again in its place works from scratch. Over the
+ * command in flight (the device is made deaf, so the command waits) and a
+ * locked allocation's mapping sees the host unplug the device over QMP. The
+ * waiting call and every later one return STATUS_DEVICE_REMOVED, the host
+ * holds no aperture memory any more, over the kernel driver the mapping is
+ * gone (a touch faults instead of reaching memory), and a device plugged
+ * again in its place works from scratch. Over the
  * transport libvkmt picks (VKMT_TRANSPORT): the suite reports as
  * test_unplug_pci or test_unplug_kmd.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -120,12 +124,32 @@ static NTSTATUS offer(struct session *s, UINT n)
     return D3DKMTOfferAllocations(&o);
 }
 
-/* The command left in flight: an offer the deaf device never answers. */
+/* The command left in flight: an offer the deaf device never answers (of
+ * every allocation but the first, which stays locked). */
 static void *in_flight(void *arg)
 {
     struct session *s = arg;
+    D3DKMT_OFFERALLOCATIONS o = { .hDevice = s->dev,
+                                  .HandleList = s->h + 1,
+                                  .NumAllocations = N - 1,
+                                  .Priority = D3DKMT_OFFER_PRIORITY_LOW };
 
-    return (void *)(uintptr_t)offer(s, N);
+    return (void *)(uintptr_t)D3DKMTOfferAllocations(&o);
+}
+
+/* The signal that ended a child reading @p, or 0 when the read worked. */
+static int touch(const volatile unsigned char *p)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    if (pid == 0) {
+        _exit(p[0] == 0x5a ? 0 : 1);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        return -1;
+    }
+    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 }
 
 /* Waits up to WAIT_TRIES tenths of a second for device_present() == @want. */
@@ -154,8 +178,14 @@ static void unplug_with_a_command_in_flight_then_plug_again(void)
     void *st;
     int ok = 0;
 
+    D3DKMT_LOCK2 live;
+
     CHECK(open_session(&s, 0x5a));
     CHECK(aperture_bytes() >= (unsigned long long)N * SIZE);
+    /* A mapping that stays live across the removal. */
+    live = (D3DKMT_LOCK2){ .hDevice = s.dev, .hAllocation = s.h[0] };
+    CHECK_EQ(D3DKMTLock2(&live), STATUS_SUCCESS);
+    CHECK(live.pData && touch(live.pData) == 0);
     CHECK(qmp("{\"execute\":\"qom-set\",\"arguments\":{\"path\":\"/machine/peripheral/vk\","
               "\"property\":\"x-deaf\",\"value\":true}}"));
     CHECK_EQ(pthread_create(&t, NULL, in_flight, &s), 0);
@@ -172,6 +202,12 @@ static void unplug_with_a_command_in_flight_then_plug_again(void)
         CHECK_EQ(D3DKMTLock2(&lk), STATUS_DEVICE_REMOVED);
     }
     CHECK_EQ(aperture_bytes(), 0);
+    if (live.pData && !strcmp(vkmt_transport_name(), "kmd")) {
+        int sig = touch(live.pData);
+
+        /* The driver took the mapping away when the device went. */
+        CHECK(sig == SIGBUS || sig == SIGSEGV);
+    }
     ca.hAdapter = s.adapter;
     D3DKMTCloseAdapter(&ca);
 
