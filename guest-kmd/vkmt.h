@@ -94,6 +94,7 @@ struct vkmt_lockrec {
 	u64 offset; /* aperture bytes [offset, offset + size), page aligned */
 	u64 size;
 	u32 count;	  /* LOCKs not yet matched by an UNLOCK */
+	bool suspended;	  /* a command that may end it is in flight: no mapping */
 	unsigned long id; /* the file's serial number of this record, never 0 */
 };
 

@@ -7,9 +7,12 @@
  * LOCKed: a LOCK's completion gives the allocation's aperture offset and
  * size, and the file may map inside that range until the UNLOCK that ends
  * its last LOCK, or a DESTROY that may reach the allocation (of it, of its
- * resource, of its device). Before forwarding those, the driver drops the
- * record and zaps the file's mappings of the range, so a stale pointer
- * faults instead of reaching memory the device hands out again.
+ * resource, of its device). Before forwarding those, the driver suspends
+ * the record and zaps the file's mappings of the range, so a pointer used
+ * while the command runs faults instead of reaching memory the device may
+ * hand out again; once it completed, a record the command ended is dropped,
+ * and one whose command the device refused stands again (a refused batch
+ * changes nothing, its mappings included: they fill again on the next touch).
  *
  * Mappings are filled on fault, under map_lock, only while a record covers
  * the page: the record check and the page table entry cannot race with the
@@ -42,6 +45,19 @@ static void drop(struct vkmt_file *vf, struct vkmt_lockrec *r)
 	kfree(r);
 }
 
+static void suspend(struct vkmt_file *vf, struct vkmt_lockrec *r)
+{
+	r->suspended = true;
+	unmap_mapping_range(&vf->mapping, r->offset, PAGE_ALIGN(r->size), 1);
+}
+
+/* The commands that may end a file's LOCK records. */
+static bool ends_locks(u8 opcode)
+{
+	return opcode == VKMT_OP_UNLOCK || opcode == VKMT_OP_DESTROY_DEVICE ||
+	       opcode == VKMT_OP_DESTROY_ALLOCATIONS;
+}
+
 static bool member_of(struct vkmt_file *vf, u32 alloc, u32 resource)
 {
 	void *v = xa_load(&vf->members, alloc);
@@ -60,7 +76,7 @@ void vkmt_maps_drop_all(struct vkmt_file *vf)
 	mutex_unlock(&vf->map_lock);
 }
 
-/* Before @sqe is forwarded: drop what it may invalidate. */
+/* Before @sqe is forwarded: suspend what it may invalidate. */
 int vkmt_maps_before(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const void *payload)
 {
 	struct vkmt_lockrec *r, *tmp;
@@ -68,33 +84,32 @@ int vkmt_maps_before(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const voi
 	u32 i, n;
 
 	/* Most commands take no mapping away: not even the lock for those. */
-	if (sqe->opcode != VKMT_OP_UNLOCK && sqe->opcode != VKMT_OP_DESTROY_DEVICE &&
-	    sqe->opcode != VKMT_OP_DESTROY_ALLOCATIONS)
+	if (!ends_locks(sqe->opcode))
 		return 0;
 	mutex_lock(&vf->map_lock);
 	switch (sqe->opcode) {
 	case VKMT_OP_UNLOCK:
 		r = find(vf, sqe->handle, sqe->arg0);
 		if (r && r->count == 1)
-			drop(vf, r);
+			suspend(vf, r);
 		break;
 	case VKMT_OP_DESTROY_DEVICE:
 		list_for_each_entry_safe(r, tmp, &vf->locks, node)
 			if (r->device == sqe->handle)
-				drop(vf, r);
+				suspend(vf, r);
 		break;
 	case VKMT_OP_DESTROY_ALLOCATIONS:
 		if (sqe->arg0) {
 			list_for_each_entry_safe(r, tmp, &vf->locks, node)
 				if (r->device == sqe->handle && member_of(vf, r->alloc, sqe->arg0))
-					drop(vf, r);
+					suspend(vf, r);
 			break;
 		}
 		n = min_t(u32, sqe->count, sqe->payload_len / sizeof(u32));
 		for (i = 0; i < n && vf->nlocks; i++) {
 			r = find(vf, sqe->handle, handles[i]);
 			if (r)
-				drop(vf, r);
+				suspend(vf, r);
 		}
 		break;
 	}
@@ -138,6 +153,7 @@ static int record_lock(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const s
 	r->offset = cqe->value0;
 	r->size = cqe->value1;
 	r->count = 1;
+	r->suspended = false;
 	r->id = ++vf->next_lock_id;
 	list_add(&r->node, &vf->locks);
 	vf->nlocks++;
@@ -171,15 +187,27 @@ static void forget_members(struct vkmt_file *vf, u32 resource)
 int vkmt_maps_after(struct vkmt_file *vf, const struct vkmt_sqe *sqe, const struct vkmt_cqe *cqe,
 		    const void *results)
 {
-	struct vkmt_lockrec *r;
+	bool ok = cqe->status == VKMT_ST_SUCCESS;
+	struct vkmt_lockrec *r, *tmp;
 	int ret = 0;
 
-	if (cqe->status != VKMT_ST_SUCCESS ||
-	    (sqe->opcode != VKMT_OP_LOCK && sqe->opcode != VKMT_OP_UNLOCK &&
-	     sqe->opcode != VKMT_OP_CREATE_ALLOCATIONS &&
-	     sqe->opcode != VKMT_OP_DESTROY_ALLOCATIONS))
+	if (!ends_locks(sqe->opcode) &&
+	    !(ok && (sqe->opcode == VKMT_OP_LOCK || sqe->opcode == VKMT_OP_CREATE_ALLOCATIONS)))
 		return 0;
 	mutex_lock(&vf->map_lock);
+	/* What the command was to end: gone if it did, standing again if refused. */
+	list_for_each_entry_safe(r, tmp, &vf->locks, node) {
+		if (!r->suspended)
+			continue;
+		if (ok)
+			drop(vf, r);
+		else
+			r->suspended = false;
+	}
+	if (!ok) {
+		mutex_unlock(&vf->map_lock);
+		return 0;
+	}
 	switch (sqe->opcode) {
 	case VKMT_OP_LOCK:
 		ret = record_lock(vf, sqe, cqe);
@@ -233,7 +261,7 @@ static vm_fault_t vkmt_fault(struct vm_fault *vmf)
 
 	mutex_lock(&vf->map_lock);
 	r = find_id(vf, (unsigned long)vma->vm_private_data);
-	if (r && covers(r, off, PAGE_SIZE))
+	if (r && !r->suspended && covers(r, off, PAGE_SIZE))
 		ret = vmf_insert_pfn(vma, vmf->address, PHYS_PFN(vf->vdev->aper_phys + off));
 	mutex_unlock(&vf->map_lock);
 	return ret;
@@ -261,7 +289,7 @@ int vkmt_mmap(struct file *filp, struct vm_area_struct *vma)
 		return -EINVAL;
 	mutex_lock(&vf->map_lock);
 	list_for_each_entry(r, &vf->locks, node)
-		if (covers(r, off, len))
+		if (!r->suspended && covers(r, off, len))
 			id = r->id;
 	mutex_unlock(&vf->map_lock);
 	if (!id)

@@ -337,6 +337,39 @@ static void destroy_takes_the_mapping_away(void)
     close(fd);
 }
 
+/* A DESTROY the device refuses (a bad handle in the batch) changes nothing,
+ * the locked allocation's mapping included. */
+static void a_refused_destroy_keeps_the_mapping(void)
+{
+    int fd = open_node();
+    uint32_t dev = create_device(fd), alloc = 0, batch[2];
+    uint64_t off = 0, size = 0;
+    struct vkmt_kmd_cmd c;
+    uint8_t *p;
+
+    create_allocs(fd, dev, &alloc, 1);
+    CHECK_EQ(lock(fd, dev, alloc, &off, &size), VKMT_ST_SUCCESS);
+    p = map(fd, off, size, MAP_SHARED);
+    CHECK(p != MAP_FAILED);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return;
+    }
+    p[0] = 7;
+    batch[0] = alloc;
+    batch[1] = 0xdead;
+    c = op(VKMT_OP_DESTROY_ALLOCATIONS, dev, 0);
+    with_payload(&c, batch, 2, sizeof(batch[0]), NULL);
+    CHECK_EQ(run(fd, &c), VKMT_ST_INVALID_PARAMETER);
+    CHECK(!access_faults(p));
+    CHECK_EQ(p[0], 7);
+    /* And one that succeeds takes it away. */
+    destroy_alloc(fd, dev, alloc);
+    CHECK(access_faults(p));
+    munmap(p, size);
+    close(fd);
+}
+
 static void mmap_without_lock_is_refused(void)
 {
     int fd = open_node();
@@ -703,6 +736,7 @@ static const struct test tests[] = {
     TEST(lock_map_write_read_unlock),
     TEST(nested_locks_keep_the_mapping_until_the_last_unlock),
     TEST(destroy_takes_the_mapping_away),
+    TEST(a_refused_destroy_keeps_the_mapping),
     TEST(mmap_without_lock_is_refused),
     TEST(bad_pointers_are_efault),
     TEST(malformed_requests_are_einval),
