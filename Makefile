@@ -46,6 +46,7 @@ CORE_SRC := $(filter-out $(VIRGL_SRC),$(wildcard hw-device/core/*.c))
 LIB_SRC := $(wildcard guest-lib/src/*.c)
 LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
+MODEL_SRC := $(wildcard tests/model/*.c)
 # The test_core binary: the engine's unit tests on their fixture, and the
 # aperture allocator's.
 TEST_CORE_SRC := tests/unit/core_fixture.c $(wildcard tests/unit/test_core_*.c) \
@@ -70,7 +71,7 @@ $(1)/obj/guest-lib/src/%.o: INC = $$(INC_LIB)
 $(1)/obj/guest-lib/loopback/%.o: INC = $$(INC_TOOLS) -Ihw-device/core
 $(1)/obj/tools/%.o $(1)/obj/bench/%.o: INC = $$(INC_TOOLS)
 $(1)/obj/tests/harness.o: INC = -Itests
-$(1)/obj/tests/conformance/%.o: INC = $$(INC_PUBLIC) -Itests
+$(1)/obj/tests/conformance/%.o $(1)/obj/tests/model/%.o: INC = $$(INC_PUBLIC) -Itests
 $(1)/obj/tests/vm/%.o: INC = $$(INC_TOOLS) -Itests
 $(1)/obj/tests/unit/%.o: INC = $$(INC_ENGINE) -Itests
 $(1)/obj/tests/unit/test_protocol.o: INC = $$(INC_TOOLS) -Itests
@@ -122,9 +123,13 @@ $(1)/tests/conformance: $$(CONF_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) 
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
 
+$(1)/tests/modeltest: $$(MODEL_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) $(3)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
+
 $(1)/tests/all: $(1)/tests/test_protocol $(1)/tests/test_core $(1)/tests/test_guestlib \
 		$(if $(filter 1,$(WITH_VIRGL)),$(1)/tests/test_virgl) $(1)/tests/conformance \
-		$(1)/libvkmt-loopback.so
+		$(1)/tests/modeltest $(1)/libvkmt-loopback.so
 endef
 
 # The normal build links the conformance suite against the shared library
