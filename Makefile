@@ -181,7 +181,8 @@ qemu-check-build: | check-config
 
 # The suites tests/vm/vm-suites.sh runs in the guest (test_kmd last, with the
 # guest kernel driver loaded); each must report.
-VM_SUITES := conformance test_reap conformance_kmd conformance_kmd_root test_kmd
+VM_SUITES := conformance test_reap modeltest conformance_kmd conformance_kmd_root modeltest_kmd \
+	test_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.
 SUITES_VIRGL := $(if $(filter 1,$(WITH_VIRGL)),,--without-virgl)
@@ -231,6 +232,23 @@ checkpatch: | check-config
 check-unit: build/tests/all build/asan/tests/all
 	@start=$$(date +%s); tests/run-suites.sh build build/asan $(SUITES_VIRGL) --no-qtest; rc=$$?; \
 		echo "check-unit: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# The model-based test at length over loopback: MODEL_SEEDS seeds of
+# MODEL_STEPS steps, the seeds taking turns at the exact model, the lenient
+# one, trims it does not see and a pause that may drop offers. Prints each
+# failing seed's report (with its replay command) and a count.
+MODEL_SEEDS ?= 100
+MODEL_STEPS ?= 10000
+.PHONY: model-long
+model-long: build/tests/modeltest build/libvkmt-loopback.so
+	@fail=0; for s in $$(seq 1 $(MODEL_SEEDS)); do \
+		case $$((s % 4)) in 0) m=;; 1) m=--lenient;; 2) m=--blind-trims;; \
+			3) m="--pause-at $$(($(MODEL_STEPS) / 2)) --pause-cmd true";; esac; \
+		out=$$(VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
+			build/tests/modeltest --seed $$s --steps $(MODEL_STEPS) $$m 2>&1) || \
+			{ fail=$$((fail + 1)); printf '%s\n' "$$out" | grep '^#  '; }; \
+	done; echo "model-long: $(MODEL_SEEDS) seeds x $(MODEL_STEPS) steps, $$fail failed"; \
+	test $$fail -eq 0
 
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
 .PHONY: check-selftest

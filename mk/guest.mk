@@ -3,12 +3,14 @@
 # transport is never chosen in the guest, so glibc's static-dlopen warning is
 # harmless).
 GUEST_PROGS := build/guest/vkmtctl build/guest/vkmt-demo build/guest/conformance \
-	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody
+	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody \
+	build/guest/modeltest
 
 build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
 build/guest/conformance: $(CONF_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/guest/test_reap: build/obj/tests/vm/test_reap.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
+build/guest/modeltest: $(MODEL_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 # The guest kernel driver's ioctl test: protocol and uAPI headers, no libvkmt.
 build/guest/test_kmd: build/obj/tests/vm/test_kmd.o build/obj/$(HARNESS:.c=.o)
 build/obj/tests/vm/test_kmd.o: INC = $(INC_TOOLS) -Itests -Iguest-kmd/uapi
@@ -29,4 +31,4 @@ GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/b
 	build/guest/conformance:/usr/bin/conformance build/guest/test_reap:/usr/bin/test_reap \
 	tests/vm/vm-suites.sh:/usr/bin/vm-suites build/guest/vkmt-bench:/usr/bin/vkmt-bench \
 	build/guest/as-nobody:/usr/bin/as-nobody \
-	build/guest/test_kmd:/usr/bin/test_kmd
+	build/guest/test_kmd:/usr/bin/test_kmd build/guest/modeltest:/usr/bin/modeltest

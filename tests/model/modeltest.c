@@ -216,17 +216,22 @@ static unsigned pick_resources(int d, unsigned max, D3DKMT_HANDLE *h)
     return n;
 }
 
-/* Now and then a bad element: a destroyed or made-up handle, or a repeat. */
-static unsigned spoil(D3DKMT_HANDLE *h, unsigned n, unsigned max)
+/* Now and then a bad element: a repeat, an allocation of another device,
+ * or a destroyed or made-up handle. */
+static unsigned spoil(int d, D3DKMT_HANDLE *h, unsigned n, unsigned max)
 {
+    unsigned kind = below(3);
+    int other = pick(-1, ANY_STATE, false);
+
     if (!chance(8) || n == 0) {
         return n;
     }
-    if (n < max && chance(50)) {
+    if (kind == 0 && n < max) {
         h[n] = h[below(n)];
         return n + 1;
     }
-    h[below(n)] = bad_handle();
+    h[below(n)] =
+        kind == 1 && other >= 0 && run.m.a[other].dev != d ? run.m.a[other].h : bad_handle();
     return n;
 }
 
@@ -362,7 +367,7 @@ static bool op_destroy(int d)
         }
         forget_handle(da.hResource);
     } else {
-        n = spoil(h, pick_batch(d, ANY_STATE, 3, h), 4);
+        n = spoil(d, h, pick_batch(d, ANY_STATE, 3, h), 4);
         if (!n) {
             return true;
         }
@@ -493,7 +498,7 @@ static bool op_offer(int d)
     unsigned n = resources ? pick_resources(d, 2, h) : pick_batch(d, S(MS_RESIDENT), 3, h);
     NTSTATUS st;
 
-    n = spoil(h, n, 4);
+    n = spoil(d, h, n, 4);
     if (!n) {
         return true;
     }
@@ -527,7 +532,7 @@ static bool op_reclaim(int d, bool v2)
     UINT64 fence = 0;
     NTSTATUS st;
 
-    n = spoil(h, n, 4);
+    n = spoil(d, h, n, 4);
     if (!n) {
         return true;
     }
@@ -641,7 +646,7 @@ static bool step(void)
         unsigned weight;
         int op;
     } ops[] = { { 12, 0 }, { 7, 1 }, { 12, 2 }, { 8, 3 },  { 3, 4 },  { 5, 5 },  { 16, 6 },
-                { 14, 7 }, { 4, 8 }, { 4, 9 },  { 3, 10 }, { 3, 11 }, { 2, 12 }, { 1, 13 } };
+                { 14, 7 }, { 4, 8 }, { 4, 9 },  { 3, 10 }, { 3, 11 }, { 2, 12 }, { 3, 13 } };
     unsigned total = 0, r;
     int d = live_dev();
 
@@ -806,11 +811,14 @@ static void run_one(void)
 
 /* ---- the fixed seeds of make check ---- */
 
-static void with(uint64_t seed, unsigned steps, bool lenient, bool blind, unsigned pause_at)
+/* About 0.1 s a seed over loopback, 0.3 s with the sanitizers. */
+#define SUITE_STEPS 20000
+
+static void with(uint64_t seed, UINT64 budget, bool lenient, bool blind, unsigned pause_at)
 {
     cfg = (struct config){ .seed = seed,
-                           .steps = steps,
-                           .budget = 256 * 1024,
+                           .steps = SUITE_STEPS,
+                           .budget = budget,
                            .lenient = lenient,
                            .blind_trims = blind,
                            .pause_at = pause_at,
@@ -820,27 +828,27 @@ static void with(uint64_t seed, unsigned steps, bool lenient, bool blind, unsign
 
 static void seed_1_matches_the_exact_model(void)
 {
-    with(1, 3000, false, false, 0);
+    with(1, 256 * 1024, false, false, 0);
 }
 
-static void seed_2_matches_the_exact_model(void)
+static void seed_2_matches_the_exact_model_under_less_pressure(void)
 {
-    with(2, 3000, false, false, 0);
+    with(2, 1024 * 1024, false, false, 0);
 }
 
 static void seed_3_matches_with_trims_the_model_does_not_see(void)
 {
-    with(3, 3000, false, true, 0);
+    with(3, 256 * 1024, false, true, 0);
 }
 
 static void seed_4_matches_the_lenient_model(void)
 {
-    with(4, 3000, true, false, 0);
+    with(4, 256 * 1024, true, false, 0);
 }
 
 static void seed_5_matches_across_a_pause_that_may_drop_offers(void)
 {
-    with(5, 3000, false, false, 1500);
+    with(5, 256 * 1024, false, false, SUITE_STEPS / 2);
 }
 
 static int usage(void)
@@ -863,7 +871,7 @@ int main(int argc, char **argv)
 {
     static const struct test suite[] = {
         TEST(seed_1_matches_the_exact_model),
-        TEST(seed_2_matches_the_exact_model),
+        TEST(seed_2_matches_the_exact_model_under_less_pressure),
         TEST(seed_3_matches_with_trims_the_model_does_not_see),
         TEST(seed_4_matches_the_lenient_model),
         TEST(seed_5_matches_across_a_pause_that_may_drop_offers),

@@ -8,9 +8,12 @@ status=0
 for suite in conformance test_reap; do
     "$suite" || status=1
 done
+# The model-based test, with trims made by the host that it is not told of.
+modeltest --seed 101 --steps 3000 --host-trims || status=1
 if kmd-load; then
     # The driver's node is for everyone: the suite runs as nobody.
     as-nobody conformance || status=1
+    as-nobody modeltest --seed 102 --steps 3000 || status=1
     # A reset over the driver needs the privilege: that test as root.
     VKMT_TEST=every_call_after_a_reset_is_device_removed conformance || status=1
     test_kmd || status=1
