@@ -288,7 +288,7 @@ bool model_create(struct model *m, D3DKMT_HANDLE dev, unsigned n, const UINT64 *
     int r = -1;
 
     for (unsigned i = 0; i < n; i++) {
-        if (sizes[i] == 0 || sizes[i] > m->max_alloc) {
+        if (sizes[i] == 0 || sizes[i] > MODEL_SIZE_MAX) {
             want = STATUS_INVALID_PARAMETER;
         }
         need += (sizes[i] + MODEL_PAGE - 1) / MODEL_PAGE * MODEL_PAGE;

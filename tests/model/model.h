@@ -29,6 +29,8 @@
 #define MODEL_MAX_RES 12
 #define MODEL_MAX_MEMBERS 4
 #define MODEL_PAGE 4096u
+/* Sizes above it are refused: no aperture is that large. */
+#define MODEL_SIZE_MAX ((UINT64)1 << 48)
 
 enum model_state {
     MS_FREE,        /* slot unused */
@@ -80,7 +82,6 @@ struct model {
     struct model_res res[MODEL_MAX_RES];
     struct handle_set seen;
     UINT64 budget;
-    UINT64 max_alloc; /* sizes above it are refused (the loopback aperture) */
     uint64_t clock;   /* offer order */
     /* Every offer is UNKNOWN from the start (a host that trims at will). */
     bool lenient;

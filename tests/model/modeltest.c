@@ -640,6 +640,28 @@ static bool op_device(void)
     return run.m.dev[d].live ? op_destroy_device(d) : op_create_device(d);
 }
 
+/* A call that never returns (a device that stopped answering) ends the
+ * run with its seed and step rather than at the suite's timeout. */
+#define STALL_S 30
+
+static void stalled(int sig)
+{
+    char msg[160];
+    int n =
+        snprintf(msg, sizeof(msg),
+                 "# seed %" PRIu64 " step %u: no answer in %d s; replay: modeltest --seed %" PRIu64
+                 " --steps %u --trace\n",
+                 cfg.seed, run.step, STALL_S, cfg.seed, run.step);
+
+    (void)sig;
+    if (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, msg, (size_t)n);
+
+        (void)w; /* exiting either way */
+    }
+    _exit(3);
+}
+
 static bool step(void)
 {
     static const struct {
@@ -771,6 +793,35 @@ static bool pause_here(void)
     return sweep();
 }
 
+/* One run after the adapter is open: false at the first mismatch. */
+static bool run_steps(void)
+{
+    alarm(STALL_S);
+    if (!op_create_device(0) || !make_ballast()) {
+        return false;
+    }
+    for (run.step = 1; run.step <= cfg.steps; run.step++) {
+        bool ok;
+
+        alarm(STALL_S);
+        ok = step();
+        if (cfg.trace && run.desc[0]) {
+            printf("# step %u: %s\n", run.step, run.desc);
+        }
+        if (!ok) {
+            return false;
+        }
+        if (run.step == cfg.pause_at) {
+            alarm(0); /* a pause takes as long as it takes */
+            if (!pause_here()) {
+                return false;
+            }
+        }
+    }
+    alarm(STALL_S);
+    return sweep();
+}
+
 static void run_one(void)
 {
     D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
@@ -786,22 +837,8 @@ static void run_one(void)
         harness_fail(__FILE__, __LINE__, "QueryVideoMemoryInfo failed");
     } else {
         model_init(&run.m, q.Budget, cfg.lenient);
-        /* Sizes the driver makes are valid up to the budget; above 2^48
-         * never (no aperture is that large). */
-        run.m.max_alloc =
-            q.Budget > MODEL_MAX_ALLOCS * 16 * MODEL_PAGE ? q.Budget : (UINT64)1 << 48;
-        bool ok = op_create_device(0) && make_ballast();
-
-        for (run.step = 1; ok && run.step <= cfg.steps; run.step++) {
-            ok = step();
-            if (cfg.trace && run.desc[0]) {
-                printf("# step %u: %s\n", run.step, run.desc);
-            }
-            ok = ok && (run.step != cfg.pause_at || pause_here());
-        }
-        if (ok) {
-            sweep();
-        }
+        run_steps();
+        alarm(0);
         model_free(&run.m);
     }
     /* Closing the adapter releases everything the run made. */
@@ -912,6 +949,9 @@ int main(int argc, char **argv)
             return usage();
         }
     }
+    signal(SIGALRM, stalled);
+    /* A line a call printed survives the call crashing the program. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     /* SIGUSR1 ends a pause; blocked from the start so that one sent early
      * is kept until the pause takes it. */
     sigemptyset(&set);
