@@ -126,7 +126,7 @@ static bool verdict(bool ok)
     harness_fail(__FILE__, __LINE__,
                  "seed %" PRIu64 " step %u: %s\n#     %s\n#     replay: modeltest --seed %" PRIu64
                  " --steps %u%s --trace",
-                 cfg.seed, run.step, run.desc, run.m.err, cfg.seed, run.step + 1, flags);
+                 cfg.seed, run.step, run.desc, run.m.err, cfg.seed, run.step, flags);
     return false;
 }
 
