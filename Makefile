@@ -235,19 +235,22 @@ check-unit: build/tests/all build/asan/tests/all
 
 # The model-based test at length over loopback: MODEL_SEEDS seeds of
 # MODEL_STEPS steps, the seeds taking turns at the exact model, the lenient
-# one, trims it does not see and a pause that may drop offers. Prints each
-# failing seed's report (with its replay command) and a count.
+# one, trims it does not see and a pause that may drop offers, over the
+# MODEL_BACKEND backend (mem or virgl). Prints each failing seed's report
+# (with its replay command) and a count.
 MODEL_SEEDS ?= 100
 MODEL_STEPS ?= 10000
+MODEL_BACKEND ?= mem
 .PHONY: model-long
 model-long: build/tests/modeltest build/libvkmt-loopback.so
 	@fail=0; for s in $$(seq 1 $(MODEL_SEEDS)); do \
 		case $$((s % 4)) in 0) m=;; 1) m=--lenient;; 2) m=--blind-trims;; \
 			3) m="--pause-at $$(($(MODEL_STEPS) / 2)) --pause-cmd true";; esac; \
-		out=$$(VKMT_TRANSPORT=loopback VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
+		out=$$(VKMT_TRANSPORT=loopback VKMT_LOOPBACK_BACKEND=$(MODEL_BACKEND) \
+			VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
 			build/tests/modeltest --seed $$s --steps $(MODEL_STEPS) $$m 2>&1) || \
 			{ fail=$$((fail + 1)); printf '%s\n' "$$out" | grep '^#  '; }; \
-	done; echo "model-long: $(MODEL_SEEDS) seeds x $(MODEL_STEPS) steps, $$fail failed"; \
+	done; echo "model-long: $(MODEL_SEEDS) seeds x $(MODEL_STEPS) steps ($(MODEL_BACKEND)), $$fail failed"; \
 	test $$fail -eq 0
 
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
