@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Inside the test VM: every suite that runs over the PCI transport, with the
 # device unbound, then, after kmd-load binds the guest kernel driver, the
-# conformance suite over it as an unprivileged user and the driver's suite. Each prints its own "# NAME: N passed, N failed" line for the host to
-# add up; the exit status is non-zero when any of them failed.
+# conformance suite and the model-based test over it as an unprivileged user
+# and the driver's suite. Each prints its own "# NAME: N passed, N failed"
+# line for the host to add up; the exit status is non-zero when any of them
+# failed.
 status=0
 for suite in conformance test_reap; do
     "$suite" || status=1
