@@ -46,6 +46,7 @@ CORE_SRC := $(filter-out $(VIRGL_SRC),$(wildcard hw-device/core/*.c))
 LIB_SRC := $(wildcard guest-lib/src/*.c)
 LOOP_SRC := guest-lib/loopback/loopback.c
 CONF_SRC := $(wildcard tests/conformance/*.c)
+MODEL_SRC := $(wildcard tests/model/*.c)
 # The test_core binary: the engine's unit tests on their fixture, and the
 # aperture allocator's.
 TEST_CORE_SRC := tests/unit/core_fixture.c $(wildcard tests/unit/test_core_*.c) \
@@ -70,7 +71,7 @@ $(1)/obj/guest-lib/src/%.o: INC = $$(INC_LIB)
 $(1)/obj/guest-lib/loopback/%.o: INC = $$(INC_TOOLS) -Ihw-device/core
 $(1)/obj/tools/%.o $(1)/obj/bench/%.o: INC = $$(INC_TOOLS)
 $(1)/obj/tests/harness.o: INC = -Itests
-$(1)/obj/tests/conformance/%.o: INC = $$(INC_PUBLIC) -Itests
+$(1)/obj/tests/conformance/%.o $(1)/obj/tests/model/%.o: INC = $$(INC_PUBLIC) -Itests
 $(1)/obj/tests/vm/%.o: INC = $$(INC_TOOLS) -Itests
 $(1)/obj/tests/unit/%.o: INC = $$(INC_ENGINE) -Itests
 $(1)/obj/tests/unit/test_protocol.o: INC = $$(INC_TOOLS) -Itests
@@ -122,9 +123,13 @@ $(1)/tests/conformance: $$(CONF_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) 
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
 
+$(1)/tests/modeltest: $$(MODEL_SRC:%.c=$(1)/obj/%.o) $(1)/obj/$(HARNESS:.c=.o) $(3)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $$($(4)) -ldl -lpthread
+
 $(1)/tests/all: $(1)/tests/test_protocol $(1)/tests/test_core $(1)/tests/test_guestlib \
 		$(if $(filter 1,$(WITH_VIRGL)),$(1)/tests/test_virgl) $(1)/tests/conformance \
-		$(1)/libvkmt-loopback.so
+		$(1)/tests/modeltest $(1)/libvkmt-loopback.so
 endef
 
 # The normal build links the conformance suite against the shared library
@@ -178,7 +183,8 @@ qemu-check-build: | check-config
 # guest kernel driver loaded); each must report. The backend=mem guest's
 # device migrates and can be hot-unplugged (vm-run --hotplug): that guest
 # also runs test_migrate and test_unplug over both transports.
-VM_SUITES := conformance test_reap conformance_kmd conformance_kmd_root test_kmd
+VM_SUITES := conformance test_reap modeltest conformance_kmd conformance_kmd_root modeltest_kmd \
+	test_kmd
 VM_SUITES_MEM := $(VM_SUITES) test_migrate_pci test_migrate_kmd test_unplug_pci test_unplug_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.
@@ -229,6 +235,26 @@ checkpatch: | check-config
 check-unit: build/tests/all build/asan/tests/all
 	@start=$$(date +%s); tests/run-suites.sh build build/asan $(SUITES_VIRGL) --no-qtest; rc=$$?; \
 		echo "check-unit: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# The model-based test at length over loopback: MODEL_SEEDS seeds of
+# MODEL_STEPS steps, the seeds taking turns at the exact model, the lenient
+# one, trims it does not see and a pause that may drop offers, over the
+# MODEL_BACKEND backend (mem or virgl). Prints each failing seed's report
+# (with its replay command) and a count.
+MODEL_SEEDS ?= 100
+MODEL_STEPS ?= 10000
+MODEL_BACKEND ?= mem
+.PHONY: model-long
+model-long: build/tests/modeltest build/libvkmt-loopback.so
+	@fail=0; for s in $$(seq 1 $(MODEL_SEEDS)); do \
+		case $$((s % 4)) in 0) m=;; 1) m=--lenient;; 2) m=--blind-trims;; \
+			3) m="--pause-at $$(($(MODEL_STEPS) / 2)) --pause-cmd true";; esac; \
+		out=$$(VKMT_TRANSPORT=loopback VKMT_LOOPBACK_BACKEND=$(MODEL_BACKEND) \
+			VKMT_LOOPBACK_LIB=$(CURDIR)/build/libvkmt-loopback.so \
+			build/tests/modeltest --seed $$s --steps $(MODEL_STEPS) $$m 2>&1) || \
+			{ fail=$$((fail + 1)); printf '%s\n' "$$out" | grep '^#  '; }; \
+	done; echo "model-long: $(MODEL_SEEDS) seeds x $(MODEL_STEPS) steps ($(MODEL_BACKEND)), $$fail failed"; \
+	test $$fail -eq 0
 
 # The counting rules of tests/run-suites.sh, each against fake suites (~20 s).
 .PHONY: check-selftest

@@ -4,7 +4,7 @@
 # harmless).
 GUEST_PROGS := build/guest/vkmtctl build/guest/vkmt-demo build/guest/conformance \
 	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody \
-	build/guest/test_unplug build/guest/test_migrate
+	build/guest/test_unplug build/guest/test_migrate build/guest/modeltest
 
 build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
@@ -14,6 +14,7 @@ build/guest/test_unplug: build/obj/tests/vm/test_unplug.o build/obj/$(HARNESS:.c
 build/guest/test_migrate: build/obj/tests/vm/test_migrate.o build/obj/tests/conformance/conf_util.o \
 	build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/obj/tests/vm/test_migrate.o: INC = $(INC_TOOLS) -Itests -Itests/conformance
+build/guest/modeltest: $(MODEL_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 # The guest kernel driver's ioctl test: protocol and uAPI headers, no libvkmt.
 build/guest/test_kmd: build/obj/tests/vm/test_kmd.o build/obj/$(HARNESS:.c=.o)
 build/obj/tests/vm/test_kmd.o: INC = $(INC_TOOLS) -Itests -Iguest-kmd/uapi
@@ -35,4 +36,5 @@ GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/b
 	tests/vm/vm-suites.sh:/usr/bin/vm-suites build/guest/vkmt-bench:/usr/bin/vkmt-bench \
 	build/guest/as-nobody:/usr/bin/as-nobody \
 	build/guest/test_kmd:/usr/bin/test_kmd build/guest/test_unplug:/usr/bin/test_unplug \
-	build/guest/test_migrate:/usr/bin/test_migrate
+	build/guest/test_migrate:/usr/bin/test_migrate build/guest/modeltest:/usr/bin/modeltest \
+	tests/vm/vm-save-restore.sh:/usr/bin/vm-save-restore

@@ -3,13 +3,13 @@
 """The mutant gate: every guarantee of PROTOCOL.md has a test that fails
 when the code stops keeping it.
 
-    scripts/mutants.py [--list FILE] [--only NAME]... [--keep] [--fuzz]
+    scripts/mutants.py [--list FILE] [--only NAME]... [--suites NAME,...] [--keep] [--fuzz]
 
 Each mutant of the list (tests/mutants/mutants.txt) is a small named edit of
 the engine or the guest library that breaks one guarantee. The gate copies
 the working tree to build/mutants/tree, builds the fast suites there once
-(test_core, test_protocol, test_guestlib, conformance with the loopback
-transport and the memory backend), checks that they pass unmutated, then
+(test_core, test_protocol, test_guestlib, conformance and modeltest with the
+loopback transport and the memory backend), checks that they pass unmutated, then
 for each mutant applies its edit, rebuilds what changed, runs the suites in
 that order until one fails, and puts the file back. A mutant is killed when
 a suite fails, crashes or runs past 120 s; it survives when every suite
@@ -22,6 +22,9 @@ List format: a mutant starts with "== NAME", then "file: PATH", "guards:
 WHAT IT BREAKS", and its edit as "- " lines (consecutive lines of the file,
 compared without their leading whitespace) followed by "+ " lines (their
 replacement, indented like the first line replaced). "#" starts a comment.
+
+--suites runs only the suites named, to learn what one suite kills on its
+own (a mutant it misses then counts as survived).
 
 --fuzz also replays the engine fuzz harness's corpus (fuzz_core_replay, its
 differential model) on every mutant the fast suites let through, to find
@@ -38,8 +41,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRATCH = os.path.join(ROOT, "build", "mutants", "tree")
 TARGETS = ["build/tests/test_core", "build/tests/test_protocol", "build/tests/test_guestlib",
-           "build/tests/conformance", "build/libvkmt-loopback.so"]
-SUITES = ["test_core", "test_protocol", "test_guestlib", "conformance"]
+           "build/tests/conformance", "build/tests/modeltest", "build/libvkmt-loopback.so"]
+SUITES = ["test_core", "test_protocol", "test_guestlib", "conformance", "modeltest"]
 SUITE_TIMEOUT = 120
 # The scratch build is for speed, not for measuring: light optimisation
 # compiles a mutated file fastest while keeping the suites quick.
@@ -180,6 +183,8 @@ def main():
     ap.add_argument("--list", default=os.path.join(ROOT, "tests", "mutants", "mutants.txt"))
     ap.add_argument("--only", action="append", default=[], metavar="NAME",
                     help="run only this mutant (repeatable)")
+    ap.add_argument("--suites", type=lambda v: v.split(","), default=SUITES, metavar="NAME,...",
+                    help="run only these suites (default: %s)" % ",".join(SUITES))
     ap.add_argument("--keep", action="store_true",
                     help="leave the last mutant applied in the scratch tree")
     ap.add_argument("--fuzz", action="store_true",
@@ -200,7 +205,10 @@ def main():
     if not ok:
         print(out)
         sys.exit("mutants: the unmutated tree does not build")
-    suite, why = run_suites(SUITES + (["fuzz_core_replay"] if args.fuzz else []))
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        sys.exit("mutants: no suite named %s" % ", ".join(sorted(unknown)))
+    suite, why = run_suites(args.suites + (["fuzz_core_replay"] if args.fuzz else []))
     if suite:
         sys.exit("mutants: the unmutated tree fails %s: %s" % (suite, why))
     print("mutants: the unmutated tree builds and passes (%.1f s)" % (time.monotonic() - t0),
@@ -222,7 +230,7 @@ def main():
             if not ok:
                 verdict, detail = "NOT BUILT", out.strip().splitlines()[-1] if out.strip() else ""
             else:
-                suite, why = run_suites(SUITES)
+                suite, why = run_suites(args.suites)
                 verdict, detail = ("killed", "by %s: %s" % (suite, why)) if suite else \
                     ("SURVIVED", "every fast suite passes")
                 if not suite and args.fuzz:

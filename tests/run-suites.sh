@@ -35,7 +35,7 @@
 set -u
 
 # SUITE or SUITE@BACKEND: the loopback transport's backend (default mem).
-suites="test_protocol test_core test_guestlib test_virgl conformance conformance@virgl"
+suites="test_protocol test_core test_guestlib test_virgl conformance conformance@virgl modeltest"
 timeout_s=${SUITE_TIMEOUT:-600}
 total_pass=0
 total_fail=0
@@ -60,7 +60,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         ;;
     --no-qtest) no_qtest=1; shift ;;
     --without-virgl)
-        suites="test_protocol test_core test_guestlib conformance"
+        suites="test_protocol test_core test_guestlib conformance modeltest"
         without_virgl=1
         shift
         ;;

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reference model of what a program sees through the D3DKMT calls:
+ * devices with their paging queues, allocations and resources, locks,
+ * offers with priorities, reclaims, trims, the budget and the byte content
+ * the program wrote. It is written from PROTOCOL.md and LIBVKMT.md alone and
+ * shares no code with the engine, so that the two can disagree.
+ *
+ * Every call is checked after it ran: the driver (modeltest.c) makes the
+ * call, then hands the model the inputs and what came back; the model says
+ * whether that is an answer the device may give and moves to the state the
+ * answer implies. Where the device may choose (an offered allocation may be
+ * discarded at any time, by a host trim or a snapshot), the model keeps the
+ * allocation UNKNOWN and accepts either outcome, then holds the device to
+ * the one it reported. Without such events the model is exact: it predicts
+ * every discard from the eviction order of PROTOCOL.md section 9.
+ */
+#ifndef VKMT_MODEL_H
+#define VKMT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vkmt.h"
+
+#define MODEL_MAX_ALLOCS 48
+#define MODEL_MAX_DEVS 3
+#define MODEL_MAX_RES 12
+#define MODEL_MAX_MEMBERS 4
+#define MODEL_PAGE 4096u
+/* Sizes above it are refused: no aperture is that large. */
+#define MODEL_SIZE_MAX ((UINT64)1 << 48)
+
+enum model_state {
+    MS_FREE,        /* slot unused */
+    MS_RESIDENT,    /* content valid, may be locked */
+    MS_OFFERED,     /* offered, content kept (exact mode knows it) */
+    MS_UNKNOWN,     /* offered; may have been discarded (or decommitted) */
+    MS_DISCARDED,   /* content lost, aperture range kept */
+    MS_DECOMMITTED, /* content and range lost */
+};
+
+struct model_alloc {
+    enum model_state st;
+    D3DKMT_HANDLE h;
+    int dev; /* index into devs[] */
+    int res; /* index into res[], or -1 */
+    uint64_t size;
+    uint64_t bytes; /* page-rounded: what the budget counts */
+    uint32_t locks;
+    UINT prio;     /* of the last offer */
+    bool decommit; /* the last offer allowed decommit */
+    uint64_t offered_at;
+    bool ballast;          /* never offered: narrows the budget to the model's scale */
+    unsigned char *shadow; /* what the content must be (size bytes) */
+};
+
+struct model_dev {
+    bool live;
+    D3DKMT_HANDLE h, pq;
+    UINT64 fence; /* ReclaimAllocations2 calls that succeeded on pq */
+};
+
+struct model_res {
+    bool live;
+    D3DKMT_HANDLE h;
+    int dev;
+    unsigned n;
+    int member[MODEL_MAX_MEMBERS];
+};
+
+/* Every allocation and resource handle the device ever returned. */
+struct handle_set {
+    uint32_t *v;
+    size_t cap, n;
+};
+
+struct model {
+    struct model_alloc a[MODEL_MAX_ALLOCS];
+    struct model_dev dev[MODEL_MAX_DEVS];
+    struct model_res res[MODEL_MAX_RES];
+    struct handle_set seen;
+    UINT64 budget;
+    uint64_t clock;   /* offer order */
+    /* Every offer is UNKNOWN from the start (a host that trims at will). */
+    bool lenient;
+    char err[512];
+};
+
+void model_init(struct model *m, UINT64 budget, bool lenient);
+void model_free(struct model *m);
+
+/* No UNKNOWN allocation and not lenient: every discard is predicted. */
+bool model_exact(const struct model *m);
+
+/* Slot of the live allocation/resource with handle @h, or -1. */
+int model_alloc_of(const struct model *m, D3DKMT_HANDLE h);
+int model_res_of(const struct model *m, D3DKMT_HANDLE h);
+
+/* Bytes the budget counts: RESIDENT (+ OFFERED kept, exact only). */
+UINT64 model_resident_bytes(const struct model *m);
+
+/*
+ * The checks. Each takes what the program passed and what came back, and
+ * returns true when the answer is one the device may give, updating the
+ * model to match; false with m->err set otherwise (the model is then
+ * unchanged or partly changed: a run stops at its first mismatch).
+ */
+bool model_create_device(struct model *m, int d, NTSTATUS st, D3DKMT_HANDLE h, D3DKMT_HANDLE pq);
+bool model_destroy_device(struct model *m, D3DKMT_HANDLE h, NTSTATUS st);
+bool model_create(struct model *m, D3DKMT_HANDLE dev, unsigned n, const UINT64 *sizes,
+                  bool resource, bool ballast, NTSTATUS st, const D3DKMT_HANDLE *out,
+                  D3DKMT_HANDLE res);
+bool model_destroy(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HANDLE *h,
+                   D3DKMT_HANDLE res, NTSTATUS st);
+bool model_lock(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE h, NTSTATUS st);
+bool model_unlock(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE h, NTSTATUS st);
+bool model_offer(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HANDLE *h,
+                 bool resources, UINT prio, UINT flags, NTSTATUS st);
+/*
+ * @v2: ReclaimAllocations2 through @dev_or_pq (a paging queue), else the v1
+ * call through a device (which recommits decommitted allocations). @results
+ * is what came back in pResults (v2) or pDiscarded (v1, BOOLs), or NULL if
+ * none was asked for; @fence the PagingFenceValue (v2).
+ */
+bool model_reclaim(struct model *m, bool v2, D3DKMT_HANDLE dev_or_pq, unsigned n,
+                   const D3DKMT_HANDLE *h, bool resources, const UINT *results, NTSTATUS st,
+                   UINT64 fence);
+/* vkmt_trim(@bytes) answered @st and *discarded = @freed. */
+bool model_trim(struct model *m, UINT64 bytes, NTSTATUS st, UINT64 freed);
+/* Something the model does not see may have discarded offered content (a
+ * host trim, a snapshot restored with migrate-offered=discard). */
+void model_forget(struct model *m);
+/* QueryVideoMemoryInfo for @group answered @st, @budget, @usage. */
+bool model_query(struct model *m, UINT group, NTSTATUS st, UINT64 budget, UINT64 usage);
+bool model_stats(struct model *m, NTSTATUS st, const VKMT_DEVICE_STATS *s);
+
+/*
+ * The content of RESIDENT allocation @i as read through a lock: true when
+ * it is what the model expects. An allocation that came back from an
+ * UNKNOWN offer with its content kept must match byte for byte; one that
+ * came back discarded reads zeros until written.
+ */
+bool model_content(struct model *m, int i, const unsigned char *p);
+
+#endif /* VKMT_MODEL_H */
