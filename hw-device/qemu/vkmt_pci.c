@@ -119,6 +119,10 @@ struct VkmtState {
     uint64_t budget; /* 0: half the aperture */
     uint32_t max_objects;
     bool guest_trim;
+    bool events;             /* offer VKMT_F_EVENTS */
+    uint32_t trim_period_ms; /* PERIODIC_TRIM events every this long; 0 off */
+    QEMUTimer *trim_timer;
+    uint32_t last_notified; /* queues the last "trim-notify" reached */
     char *backend;
     char *doorbell;
     char *event_log; /* path of the event log, or NULL */
@@ -513,7 +517,7 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
         STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
         STAT(trimmed_bytes) && STAT(faults_commit) && STAT(faults_discard) &&
-        STAT(stalls) && STAT(stall_ns) &&
+        STAT(stalls) && STAT(stall_ns) && STAT(events) && STAT(events_lost) &&
         visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp) &&
         visit_type_uint64(v, "longest_step_ns", &longest_step_ns, errp)) {
 #undef STAT
@@ -578,10 +582,11 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name,
     s->budget = budget;
     if (s->core) {
         trace_vkmt_budget(budget);
-        qemu_mutex_lock(&s->lock);
+        vkmt_lock(s);
         vkmt_core_set_budget(s->core, budget);
         vkmt_evlog_flush(&s->evlog);
-        qemu_mutex_unlock(&s->lock);
+        /* BUDGET_CHANGED events raise their interrupts here. */
+        vkmt_unlock(s);
     }
 }
 
@@ -591,6 +596,10 @@ static void vkmt_get_trim(Object *obj, Visitor *v, const char *name,
     visit_type_size(v, name, &VKMT(obj)->last_trim, errp);
 }
 
+/*
+ * "trim" (opaque NULL) discards offered content now; "trim-notify" asks
+ * the guest's processes to give memory back (TRIM_TO_BUDGET events).
+ */
 static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp)
 {
@@ -601,14 +610,81 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
         return;
     }
     if (!s->core) {
-        error_setg(errp, "vkmt: trim needs a realized device");
+        error_setg(errp, "vkmt: %s needs a realized device", name);
         return;
     }
-    qemu_mutex_lock(&s->lock);
-    s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+    vkmt_lock(s);
+    /* Records first: the callouts after the lock may reset or unplug it. */
+    if (opaque) {
+        s->last_notified =
+            vkmt_core_trim_notify(s->core, bytes ? bytes : UINT64_MAX);
+        trace_vkmt_trim_notify(bytes, s->last_notified);
+    } else {
+        s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+        trace_vkmt_trim(bytes, s->last_trim);
+    }
     vkmt_evlog_flush(&s->evlog);
-    qemu_mutex_unlock(&s->lock);
-    trace_vkmt_trim(bytes, s->last_trim);
+    vkmt_unlock(s);
+}
+
+static void vkmt_get_trim_notify(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &VKMT(obj)->last_notified, errp);
+}
+
+/* The periodic trim's tick, on the virtual clock: a stopped VM gets none. */
+static void vkmt_trim_tick(void *opaque)
+{
+    VkmtState *s = opaque;
+
+    vkmt_lock(s);
+    vkmt_core_periodic_trim(s->core, false);
+    vkmt_evlog_flush(&s->evlog);
+    vkmt_unlock(s);
+    /* A callout may have unplugged the device (unrealize frees the timer). */
+    if (!s->unrealized && s->trim_period_ms) {
+        timer_mod(s->trim_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    }
+}
+
+/* A new period: the guest's processes restart their periodic trim. */
+static void vkmt_trim_period_start(VkmtState *s)
+{
+    if (!s->trim_period_ms) {
+        timer_del(s->trim_timer);
+        return;
+    }
+    vkmt_lock(s);
+    vkmt_core_periodic_trim(s->core, true);
+    vkmt_evlog_flush(&s->evlog);
+    vkmt_unlock(s);
+    if (!s->unrealized) {
+        timer_mod(s->trim_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    }
+}
+
+static void vkmt_get_trim_period(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &VKMT(obj)->trim_period_ms, errp);
+}
+
+static void vkmt_set_trim_period(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint32_t ms;
+
+    if (!visit_type_uint32(v, name, &ms, errp)) {
+        return;
+    }
+    s->trim_period_ms = ms;
+    if (s->core) {
+        vkmt_trim_period_start(s);
+    }
 }
 
 /* Faults on purpose (vkmt_core_set_faults), to test a guest driver. */
@@ -1176,6 +1252,7 @@ static void vkmt_teardown(VkmtState *s)
     if (s->work_bh) {
         vkmt_doorbells_stop(s);
     }
+    g_clear_pointer(&s->trim_timer, timer_free);
     msix_uninit_exclusive_bar(pdev);
     vkmt_core_destroy(s->core);
     s->core = NULL;
@@ -1214,7 +1291,8 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .budget = s->budget,
         .max_objects = s->max_objects,
         .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES |
-                    (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+                    (s->guest_trim ? VKMT_F_GUEST_TRIM : 0) |
+                    (s->events ? VKMT_F_EVENTS : 0),
         .work_bound = s->work_bound,
     };
     int err;
@@ -1243,6 +1321,12 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         goto fail;
     }
     vkmt_core_set_backend_faults(s->core, &s->faults); /* checked when set */
+    s->trim_timer = timer_new_ms(QEMU_CLOCK_VIRTUAL, vkmt_trim_tick, s);
+    if (s->trim_period_ms) {
+        /* No queue is claimed yet: nothing to restart. */
+        timer_mod(s->trim_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    }
 
     memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs",
                           VKMT_REGS_SIZE);
@@ -1331,6 +1415,7 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
     DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
+    DEFINE_PROP_BOOL("events", VkmtState, events, true),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
     DEFINE_PROP_STRING("event-log", VkmtState, event_log),
@@ -1357,6 +1442,16 @@ static const struct {
       "object 16 (0: unbounded)" },
     { "guest-trim",
       "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
+    { "events",
+      "post trim and budget events on each queue's event ring (feature "
+      "VKMT_F_EVENTS, protocol 1.2)" },
+    { "trim-notify",
+      "write N to ask every guest process for N bytes back (0: all it holds; "
+      "at least what it holds over budget) with a TRIM_TO_BUDGET event; "
+      "reads back how many queues the last request reached" },
+    { "trim-period-ms",
+      "post a PERIODIC_TRIM event to every queue this often, in guest "
+      "(virtual clock) time; setting it posts RESTART_PERIODIC_TRIM (0: off)" },
     { "backend",
       "what holds allocation content: mem (host memory, default)"
 #ifdef VKMT_HAVE_VIRGL
@@ -1448,6 +1543,12 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               NULL, NULL);
     object_class_property_add(klass, "trim", "size", vkmt_get_trim,
                               vkmt_set_trim, NULL, NULL);
+    object_class_property_add(klass, "trim-notify", "size",
+                              vkmt_get_trim_notify, vkmt_set_trim, NULL,
+                              (void *)1);
+    object_class_property_add(klass, "trim-period-ms", "uint32",
+                              vkmt_get_trim_period, vkmt_set_trim_period, NULL,
+                              NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
     object_class_property_add_enum(
