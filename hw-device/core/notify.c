@@ -15,8 +15,7 @@
 /* Queues that take events: negotiated, and claimed in working order. */
 static bool queue_takes_events(const struct vkmt_core *core, uint32_t q)
 {
-    return (core->driver_features & VKMT_F_EVENTS) &&
-           core->queues[q].state == VKMT_QSTATE_ACTIVE;
+    return (core->driver_features & VKMT_F_EVENTS) && core->queues[q].state == VKMT_QSTATE_ACTIVE;
 }
 
 bool core_post_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t value)
