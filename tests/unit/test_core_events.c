@@ -83,6 +83,11 @@ static void budget_change_posts_the_budget_then_the_excess(void)
     CHECK_EQ(e.type, VKMT_QEV_BUDGET_CHANGED);
     CHECK(!next_event(other.q, &e));
     CHECK_EQ(F.irqs, 3);
+    /* A request for less than the excess asks for the excess. */
+    CHECK_EQ(vkmt_core_trim_notify(F.core, 1), 1);
+    CHECK(next_event(0, &e));
+    CHECK_EQ(e.type, VKMT_QEV_TRIM_TO_BUDGET);
+    CHECK_EQ(e.value, PAGE);
     /* A host trim that frees nothing leaves queue 0 over: asked again. */
     trim(0);
     CHECK(next_event(0, &e));
