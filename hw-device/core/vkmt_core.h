@@ -198,6 +198,22 @@ uint32_t vkmt_core_periodic_trim(struct vkmt_core *core, bool restart);
  * BUDGET_CHANGED, and TRIM_TO_BUDGET when they hold more than the budget. */
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget);
 
+/*
+ * A budget that follows the host's memory pressure (pressure.c), from the
+ * budget configured, @base. PSI: the first line's "some avg10" share of
+ * time stalled on memory, parsed by vkmt_psi_some_avg10 into permille (0
+ * or -1 for text that is not a PSI line); the budget shrinks in proportion,
+ * to half of @base at VKMT_PSI_HALF_PERMILLE and beyond. cgroup: the
+ * device may hold what it has committed plus the room left under the
+ * cgroup's memory.high (@high minus @current), between a quarter of @base
+ * and @base.
+ */
+#define VKMT_PSI_HALF_PERMILLE 200u /* 20% of the time stalled: half the budget */
+int vkmt_psi_some_avg10(const char *text, uint32_t *permille);
+uint64_t vkmt_pressure_budget_psi(uint64_t base, uint32_t some_avg10_permille);
+uint64_t vkmt_pressure_budget_cgroup(uint64_t base, uint64_t committed, uint64_t current,
+                                     uint64_t high);
+
 /* Surprise removal: every later command completes with DEVICE_REMOVED. */
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
 

@@ -52,6 +52,7 @@
 #include "migration/vmstate.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
 #include "qemu/host-utils.h"
@@ -123,6 +124,11 @@ struct VkmtState {
     uint32_t trim_period_ms; /* PERIODIC_TRIM events every this long; 0 off */
     QEMUTimer *trim_timer;
     uint32_t last_notified; /* queues the last "trim-notify" reached */
+    char *pressure;     /* "off", "psi" or "cgroup:DIR": the budget policy */
+    char *pressure_dir; /* cgroup:DIR's DIR */
+    uint32_t pressure_period_ms;
+    QEMUTimer *pressure_timer;
+    uint64_t pressure_base; /* the budget configured, which pressure shrinks */
     char *backend;
     char *doorbell;
     char *event_log; /* path of the event log, or NULL */
@@ -554,6 +560,12 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
     visit_end_struct(v, NULL);
 }
 
+static uint64_t vkmt_engine_budget(VkmtState *s)
+{
+    return vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
+           (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi)) << 32;
+}
+
 static void vkmt_get_budget(Object *obj, Visitor *v, const char *name,
                             void *opaque, Error **errp)
 {
@@ -562,9 +574,7 @@ static void vkmt_get_budget(Object *obj, Visitor *v, const char *name,
 
     if (s->core) {
         qemu_mutex_lock(&s->lock);
-        budget = vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
-                 (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi))
-                     << 32;
+        budget = vkmt_engine_budget(s);
         qemu_mutex_unlock(&s->lock);
     }
     visit_type_size(v, name, &budget, errp);
@@ -584,6 +594,7 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name,
         trace_vkmt_budget(budget);
         vkmt_lock(s);
         vkmt_core_set_budget(s->core, budget);
+        s->pressure_base = vkmt_engine_budget(s);
         vkmt_evlog_flush(&s->evlog);
         /* BUDGET_CHANGED events raise their interrupts here. */
         vkmt_unlock(s);
@@ -664,6 +675,96 @@ static void vkmt_trim_period_start(VkmtState *s)
         timer_mod(s->trim_timer,
                   qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
     }
+}
+
+/* A cgroup v2 memory file's number: "max" is no limit. */
+static bool vkmt_read_cgroup(VkmtState *s, const char *name, uint64_t *out)
+{
+    g_autofree char *path = g_build_filename(s->pressure_dir, name, NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return false;
+    }
+    g_strstrip(text); /* the kernel ends the value with a newline */
+    if (!strcmp(text, "max")) {
+        *out = UINT64_MAX;
+        return true;
+    }
+    return qemu_strtou64(text, NULL, 10, out) == 0;
+}
+
+/*
+ * The pressure policy's sample (docs/DEVICE.md): the budget the host's
+ * pressure allows, or 0 when the files cannot be read (the budget stays).
+ */
+static uint64_t vkmt_pressure_sample(VkmtState *s, uint64_t committed)
+{
+    g_autofree char *text = NULL;
+    uint64_t current, high;
+    uint32_t pm;
+
+    if (!s->pressure_dir) {
+        if (!g_file_get_contents("/proc/pressure/memory", &text, NULL, NULL) ||
+            vkmt_psi_some_avg10(text, &pm) < 0) {
+            return 0;
+        }
+        return vkmt_pressure_budget_psi(s->pressure_base, pm);
+    }
+    if (!vkmt_read_cgroup(s, "memory.current", &current) ||
+        !vkmt_read_cgroup(s, "memory.high", &high)) {
+        return 0;
+    }
+    return vkmt_pressure_budget_cgroup(s->pressure_base, committed, current,
+                                       high);
+}
+
+/*
+ * Every pressure-period-ms of guest time: apply the budget the host's
+ * pressure allows when it moved by 1/64 of the base or more (smaller
+ * moves would only churn events). The change is logged and posted as any
+ * budget change.
+ */
+static void vkmt_pressure_tick(void *opaque)
+{
+    VkmtState *s = opaque;
+    struct vkmt_stats st;
+    uint64_t now, want;
+
+    vkmt_lock(s);
+    vkmt_core_get_stats(s->core, &st);
+    now = vkmt_engine_budget(s);
+    want = vkmt_pressure_sample(s, st.committed_bytes);
+    if (want &&
+        (want > now ? want - now : now - want) >= s->pressure_base / 64) {
+        trace_vkmt_budget(want);
+        vkmt_core_set_budget(s->core, want);
+        vkmt_evlog_flush(&s->evlog);
+    }
+    vkmt_unlock(s);
+    if (!s->unrealized) {
+        timer_mod(s->pressure_timer, qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) +
+                                         s->pressure_period_ms);
+    }
+}
+
+static bool vkmt_parse_pressure(VkmtState *s, Error **errp)
+{
+    const char *p = s->pressure ? s->pressure : "off";
+
+    if (strcmp(p, "off") && s->pressure_period_ms < 10) {
+        error_setg(errp, "vkmt: pressure-period-ms must be at least 10");
+        return false;
+    }
+    if (!strcmp(p, "off") || !strcmp(p, "psi")) {
+        return true;
+    }
+    if (g_str_has_prefix(p, "cgroup:") && p[7]) {
+        s->pressure_dir = g_strdup(p + 7);
+        return true;
+    }
+    error_setg(errp, "vkmt: pressure=%s: use off, psi or cgroup:DIR", p);
+    return false;
 }
 
 static void vkmt_get_trim_period(Object *obj, Visitor *v, const char *name,
@@ -1253,6 +1354,8 @@ static void vkmt_teardown(VkmtState *s)
         vkmt_doorbells_stop(s);
     }
     g_clear_pointer(&s->trim_timer, timer_free);
+    g_clear_pointer(&s->pressure_timer, timer_free);
+    g_clear_pointer(&s->pressure_dir, g_free);
     msix_uninit_exclusive_bar(pdev);
     vkmt_core_destroy(s->core);
     s->core = NULL;
@@ -1301,7 +1404,8 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vkmt: queues must be 1..%u", VKMT_MAX_QUEUES);
         return;
     }
-    if (!vkmt_parse_backend(s, errp) || !vkmt_parse_mode(s, errp)) {
+    if (!vkmt_parse_backend(s, errp) || !vkmt_parse_mode(s, errp) ||
+        !vkmt_parse_pressure(s, errp)) {
         return;
     }
     qemu_mutex_init(&s->lock);
@@ -1322,6 +1426,13 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
     }
     vkmt_core_set_backend_faults(s->core, &s->faults); /* checked when set */
     s->trim_timer = timer_new_ms(QEMU_CLOCK_VIRTUAL, vkmt_trim_tick, s);
+    s->pressure_base = vkmt_engine_budget(s);
+    if (s->pressure && strcmp(s->pressure, "off")) {
+        s->pressure_timer =
+            timer_new_ms(QEMU_CLOCK_VIRTUAL, vkmt_pressure_tick, s);
+        timer_mod(s->pressure_timer, qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) +
+                                         s->pressure_period_ms);
+    }
     if (s->trim_period_ms) {
         /* No queue is claimed yet: nothing to restart. */
         timer_mod(s->trim_timer,
@@ -1416,6 +1527,9 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
     DEFINE_PROP_BOOL("events", VkmtState, events, true),
+    DEFINE_PROP_STRING("pressure", VkmtState, pressure),
+    DEFINE_PROP_UINT32("pressure-period-ms", VkmtState, pressure_period_ms,
+                       1000),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
     DEFINE_PROP_STRING("event-log", VkmtState, event_log),
@@ -1445,6 +1559,12 @@ static const struct {
     { "events",
       "post trim and budget events on each queue's event ring (feature "
       "VKMT_F_EVENTS, protocol 1.2)" },
+    { "pressure",
+      "a budget that follows the host's memory pressure: off (default), psi "
+      "(/proc/pressure/memory) or cgroup:DIR (DIR's memory.current against "
+      "memory.high); each change is logged and posted as BUDGET_CHANGED" },
+    { "pressure-period-ms",
+      "how often the pressure policy samples, in guest time (default 1000)" },
     { "trim-notify",
       "write N to ask every guest process for N bytes back (0: all it holds; "
       "at least what it holds over budget) with a TRIM_TO_BUDGET event; "

@@ -867,6 +867,52 @@ static void test_events(void)
     stop(&v);
 }
 
+/*
+ * pressure=cgroup:DIR: every period of guest time the budget becomes what
+ * is committed plus the room under DIR's memory.high (at least a quarter
+ * of the configured budget), each change a BUDGET_CHANGED event; a change
+ * below 1/64 of the budget is not applied.
+ */
+static void test_pressure_cgroup(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vkmt-cgroup-XXXXXX", NULL);
+    g_autofree char *cur = g_build_filename(dir, "memory.current", NULL);
+    g_autofree char *high = g_build_filename(dir, "memory.high", NULL);
+    g_autofree char *props = NULL;
+    uint64_t value;
+    Vkmt v;
+    Drv d;
+
+    g_assert(dir);
+    g_assert_true(g_file_set_contents(cur, "1000000000\n", -1, NULL));
+    g_assert_true(g_file_set_contents(high, "max\n", -1, NULL));
+    props = g_strdup_printf("pressure=cgroup:%s,pressure-period-ms=10", dir);
+    start(&v, props);
+    bring_up(&v);
+    d = claim(&v);
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 8 * MiB); /* no limit */
+    /* 3 MiB of room under memory.high, nothing committed. */
+    g_assert_true(g_file_set_contents(high, "1003145728\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 3 * MiB);
+    g_assert_cmphex(event_at(&v, &d, 0, &value), ==, VKMT_QEV_BUDGET_CHANGED);
+    g_assert_cmpuint(value, ==, 3 * MiB);
+    /* Over memory.high: a quarter of the 8 MiB configured. */
+    g_assert_true(g_file_set_contents(high, "900000000\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 2 * MiB);
+    /* A move below 1/64 of the base is left alone. */
+    g_assert_true(g_file_set_contents(high, "1002100000\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 2 * MiB);
+    g_assert_cmpuint(hdr_field(&v, &d, EV_TAIL), ==, 2);
+    stop(&v);
+    unlink(cur);
+    unlink(high);
+    rmdir(dir);
+}
+
 static void test_intx(void)
 {
     Vkmt v;
@@ -2456,6 +2502,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
     qtest_add_func("/vkmt/events", test_events);
+    qtest_add_func("/vkmt/pressure-cgroup", test_pressure_cgroup);
     qtest_add_func("/vkmt/reset", test_reset);
     qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/inline",
                    test_sbr_by_msix_inline);

@@ -29,6 +29,8 @@ extern const struct test core_bounded_tests[];
 extern const unsigned core_bounded_ntests;
 extern const struct test core_snapshot_tests[];
 extern const unsigned core_snapshot_ntests;
+extern const struct test core_pressure_tests[];
+extern const unsigned core_pressure_ntests;
 extern const struct test core_event_tests[];
 extern const unsigned core_event_ntests;
 extern const struct test core_fault_tests[];
