@@ -649,15 +649,14 @@ static void vkmt_trim_tick(void *opaque)
 {
     VkmtState *s = opaque;
 
+    /* Armed first: after the callouts the device may be gone (unrealize
+     * frees the timer with it). */
+    timer_mod(s->trim_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
     vkmt_lock(s);
     vkmt_core_periodic_trim(s->core, false);
     vkmt_evlog_flush(&s->evlog);
     vkmt_unlock(s);
-    /* A callout may have unplugged the device (unrealize frees the timer). */
-    if (!s->unrealized && s->trim_period_ms) {
-        timer_mod(s->trim_timer,
-                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
-    }
 }
 
 /* A new period: the guest's processes restart their periodic trim. */
@@ -667,14 +666,12 @@ static void vkmt_trim_period_start(VkmtState *s)
         timer_del(s->trim_timer);
         return;
     }
+    timer_mod(s->trim_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
     vkmt_lock(s);
     vkmt_core_periodic_trim(s->core, true);
     vkmt_evlog_flush(&s->evlog);
-    vkmt_unlock(s);
-    if (!s->unrealized) {
-        timer_mod(s->trim_timer,
-                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
-    }
+    vkmt_unlock(s); /* the device may be gone on return */
 }
 
 /* A cgroup v2 memory file's number: "max" is no limit. */
@@ -695,28 +692,22 @@ static bool vkmt_read_cgroup(VkmtState *s, const char *name, uint64_t *out)
 }
 
 /*
- * The pressure policy's sample (docs/DEVICE.md): the budget the host's
- * pressure allows, or 0 when the files cannot be read (the budget stays).
+ * The pressure policy's inputs (docs/DEVICE.md), read before the device's
+ * lock is taken: PSI's some avg10 in permille, or the cgroup's
+ * memory.current and memory.high. False when they cannot be read (the
+ * budget then stays).
  */
-static uint64_t vkmt_pressure_sample(VkmtState *s, uint64_t committed)
+static bool vkmt_pressure_read(VkmtState *s, uint32_t *pm, uint64_t *current,
+                               uint64_t *high)
 {
     g_autofree char *text = NULL;
-    uint64_t current, high;
-    uint32_t pm;
 
-    if (!s->pressure_dir) {
-        if (!g_file_get_contents("/proc/pressure/memory", &text, NULL, NULL) ||
-            vkmt_psi_some_avg10(text, &pm) < 0) {
-            return 0;
-        }
-        return vkmt_pressure_budget_psi(s->pressure_base, pm);
+    if (s->pressure_dir) {
+        return vkmt_read_cgroup(s, "memory.current", current) &&
+               vkmt_read_cgroup(s, "memory.high", high);
     }
-    if (!vkmt_read_cgroup(s, "memory.current", &current) ||
-        !vkmt_read_cgroup(s, "memory.high", &high)) {
-        return 0;
-    }
-    return vkmt_pressure_budget_cgroup(s->pressure_base, committed, current,
-                                       high);
+    return g_file_get_contents("/proc/pressure/memory", &text, NULL, NULL) &&
+           vkmt_psi_some_avg10(text, pm) == 0;
 }
 
 /*
@@ -728,23 +719,27 @@ static uint64_t vkmt_pressure_sample(VkmtState *s, uint64_t committed)
 static void vkmt_pressure_tick(void *opaque)
 {
     VkmtState *s = opaque;
+    uint64_t current = 0, high = 0, now, want;
     struct vkmt_stats st;
-    uint64_t now, want;
+    uint32_t pm = 0;
 
-    vkmt_lock(s);
-    vkmt_core_get_stats(s->core, &st);
-    now = vkmt_engine_budget(s);
-    want = vkmt_pressure_sample(s, st.committed_bytes);
-    if (want &&
-        (want > now ? want - now : now - want) >= s->pressure_base / 64) {
-        trace_vkmt_budget(want);
-        vkmt_core_set_budget(s->core, want);
-        vkmt_evlog_flush(&s->evlog);
-    }
-    vkmt_unlock(s);
-    if (!s->unrealized) {
-        timer_mod(s->pressure_timer, qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) +
-                                         s->pressure_period_ms);
+    /* Armed first: after the callouts the device may be gone. */
+    timer_mod(s->pressure_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->pressure_period_ms);
+    if (vkmt_pressure_read(s, &pm, &current, &high)) {
+        vkmt_lock(s);
+        vkmt_core_get_stats(s->core, &st);
+        now = vkmt_engine_budget(s);
+        want = s->pressure_dir ? vkmt_pressure_budget_cgroup(s->pressure_base,
+                                                             st.committed_bytes,
+                                                             current, high)
+                               : vkmt_pressure_budget_psi(s->pressure_base, pm);
+        if ((want > now ? want - now : now - want) >= s->pressure_base / 64) {
+            trace_vkmt_budget(want);
+            vkmt_core_set_budget(s->core, want);
+            vkmt_evlog_flush(&s->evlog);
+        }
+        vkmt_unlock(s);
     }
 }
 
