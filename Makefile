@@ -271,15 +271,20 @@ mutants: | check-config
 # The README's main command: everything from a fresh clone to a VM running
 # the demo scenario (configure installs what is missing when run as root).
 # BACKEND=virgl puts a virglrenderer GL buffer behind every allocation.
+# SCENARIO=residency runs an application that answers the host's trim
+# notification by offering, and shows the host memory it gave back.
 BACKEND ?= mem
+SCENARIO ?= offer
 .PHONY: demo
 demo:
 	@test -f build/config.mk || ./configure
 	@test "$(BACKEND)" != virgl || test "$$(sed -n 's/^WITH_VIRGL := //p' build/config.mk)" != 0 || \
 		{ echo "demo: BACKEND=virgl needs the virgl backend (configured without it: see ./configure's output)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory qemu vm-image
-	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo (backend=$(BACKEND))"
-	@scripts/vm-run --timeout 300 --device-props backend=$(BACKEND) -- vkmt-demo
+	@case "$(SCENARIO)" in offer|residency) ;; *) echo "demo: SCENARIO=$(SCENARIO): use offer or residency" >&2; exit 1;; esac
+	@echo "demo: booting the test VM (qboot, TCG unless KVM works) and running vkmt-demo (backend=$(BACKEND), scenario $(SCENARIO))"
+	@scripts/vm-run --timeout 300 --device-props backend=$(BACKEND) -- vkmt-demo \
+		$(if $(filter residency,$(SCENARIO)),--residency)
 
 # Twice: with the kernel-checked pointer copies (the default) and without.
 bench-host: build/bench/bench_host build/libvkmt-loopback.so

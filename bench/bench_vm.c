@@ -507,12 +507,14 @@ int main(int argc, char **argv)
         { "trim", section_trim, 1 },     { "nop", section_nop, 0 },
         { "rtt", section_rtt, 1 },       { "wait", section_wait, 1 },
         { "scale", section_scale, 0 },   { "migrate", section_migrate, 1 },
+        { "notify", section_notify, 1 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
     if (argc < 2) {
-        fprintf(stderr, "usage: vkmt-bench "
-                        "mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale|migrate...\n");
+        fprintf(stderr,
+                "usage: vkmt-bench "
+                "mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale|migrate|notify...\n");
         return 2;
     }
     clock_ns = bench_clock_cost();

@@ -37,5 +37,6 @@ void section_scale(void);
 
 /* bench_migrate.c */
 void section_migrate(void);
+void section_notify(void);
 
 #endif /* VKMT_BENCH_VM_H */

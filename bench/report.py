@@ -319,6 +319,9 @@ def main():
             ("live migration of that guest into a second QEMU: downtime (QEMU's)",
              "vm.migrate.downtime@migrate", "ms"),
             ("... total time", "vm.migrate.total@migrate", "ms"),
+            ("host trim request (QMP trim-notify) to the guest's trim callback, pci transport",
+             "vm.notify.trim_callback@notify-pci", "ms"),
+            ("... kmd transport", "vm.notify.trim_callback@notify-kmd", "ms"),
             ("longest QMP round trip, idle device", "stall.idle.max", "us")]
     for what, label in STALLS:
         rows += [("longest engine call during %s" % label, "step.%s.max" % what, "us"),

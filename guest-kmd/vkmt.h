@@ -107,6 +107,12 @@ struct vkmt_file {
 	bool broken;	       /* timeout or protocol violation: -ENODEV */
 	atomic_t events;       /* VKMT_KMD_EV_* not yet read */
 
+	/* The queue's event ring (VKMT_F_EVENTS): one reader at a time. */
+	struct mutex ev_lock;
+	u32 ev_head;	  /* events consumed; written back to sh_ev_head */
+	u32 ev_lost_seen; /* sh_ev_lost at the last read */
+	bool ev_broken;	  /* the device broke the ring's rules: -EIO */
+
 	/* One command at a time: the queue state, the bounce buffer. */
 	struct mutex cmd_lock;
 	u32 queue;

@@ -181,6 +181,9 @@ static irqreturn_t vkmt_irq(int irq, void *data)
 		return IRQ_NONE;
 	wr(vdev, VKMT_REG(isr_lo), lo);
 	wr(vdev, VKMT_REG(isr_hi), hi);
+	/* A queue's bit also stands for device events: poll() looks at the rings. */
+	if (vdev->features & VKMT_F_EVENTS)
+		wake_up_interruptible(&vdev->event_wait);
 	bits = lo;
 	for_each_set_bit(q, &bits, 32)
 		if (q < vdev->num_queues)
@@ -319,6 +322,9 @@ static void vkmt_watch(struct work_struct *work)
 
 	if (changed)
 		vkmt_notify(vdev, VKMT_KMD_EV_BUDGET);
+	else if (!vdev->irq_ok && (vdev->features & VKMT_F_EVENTS))
+		/* No interrupt: pollers look at their event rings this often. */
+		wake_up_interruptible(&vdev->event_wait);
 	if (reset) {
 		dev_info(&vdev->pdev->dev, "device was reset (epoch %u -> %u)\n", vdev->epoch,
 			 epoch);

@@ -72,6 +72,7 @@ static int vkmt_open(struct inode *inode, struct file *filp)
 	vf->vdev = vdev;
 	mutex_init(&vf->cmd_lock);
 	mutex_init(&vf->map_lock);
+	mutex_init(&vf->ev_lock);
 	INIT_LIST_HEAD(&vf->locks);
 	xa_init(&vf->members);
 	atomic_set(&vf->events, 0);
@@ -159,6 +160,96 @@ static long vkmt_ioctl_info(struct vkmt_file *vf, void __user *arg)
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
+/* Whether events wait on this file's ring; the caller holds bar_sem. */
+static bool vkmt_ring_pending(struct vkmt_file *vf)
+{
+	return (vf->vdev->features & VKMT_F_EVENTS) && vkmt_file_alive(vf) &&
+	       !READ_ONCE(vf->ev_broken) &&
+	       readl(vf->q + HDR(sh_ev_tail)) != READ_ONCE(vf->ev_head);
+}
+
+/*
+ * Takes events from the ring into @out (@room of them) under ev_lock.
+ * Every value comes from the device: the tail may run at most a ring ahead
+ * of our head, entries are copied once, and an entry of a type the protocol
+ * does not define, or with its reserved field set, is skipped.
+ */
+static int vkmt_ring_read(struct vkmt_file *vf, struct vkmt_kmd_event *out, u32 room, u32 *lost)
+{
+	u32 tail, n = 0, seen;
+
+	if (!vkmt_file_alive(vf))
+		return -ENODEV;
+	if (vf->ev_broken)
+		return -EIO;
+	tail = readl(vf->q + HDR(sh_ev_tail));
+	/* Pairs with the device's release store of the tail: entries after it. */
+	rmb();
+	if (tail - vf->ev_head > VKMT_EVQ_DEPTH) {
+		dev_warn_ratelimited(
+			&vf->vdev->pdev->dev,
+			"queue %u: event tail %u is past head %u by more than a ring\n", vf->queue,
+			tail, vf->ev_head);
+		WRITE_ONCE(vf->ev_broken, true);
+		return -EIO;
+	}
+	while (n < room && vf->ev_head != tail) {
+		struct vkmt_qev e;
+
+		memcpy_fromio(&e,
+			      vf->q + VKMT_QUEUE_EVQ_OFF +
+				      (vf->ev_head & (VKMT_EVQ_DEPTH - 1)) * sizeof(e),
+			      sizeof(e));
+		WRITE_ONCE(vf->ev_head, vf->ev_head + 1);
+		if (!vkmt_qev_type_known(e.type) || e.reserved)
+			continue;
+		out[n].type = e.type;
+		out[n].reserved = 0;
+		out[n].value = e.value;
+		n++;
+	}
+	/* Our copies are done before the device may reuse the slots. */
+	mb();
+	writel(vf->ev_head, vf->q + HDR(sh_ev_head));
+	seen = readl(vf->q + HDR(sh_ev_lost));
+	*lost = seen - vf->ev_lost_seen;
+	vf->ev_lost_seen = seen;
+	return n;
+}
+
+static long vkmt_ioctl_read_events(struct vkmt_file *vf, void __user *arg)
+{
+	struct vkmt_kmd_read_events req;
+	struct vkmt_kmd_event *evs;
+	u32 lost = 0;
+	int n;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.count == 0 || req.count > VKMT_KMD_MAX_EVENTS || req.lost)
+		return -EINVAL;
+	if (!(vf->vdev->features & VKMT_F_EVENTS))
+		return -EOPNOTSUPP;
+	evs = kmalloc_array(req.count, sizeof(*evs), GFP_KERNEL);
+	if (!evs)
+		return -ENOMEM;
+	down_read(&vf->vdev->bar_sem);
+	mutex_lock(&vf->ev_lock);
+	n = vkmt_ring_read(vf, evs, req.count, &lost);
+	mutex_unlock(&vf->ev_lock);
+	up_read(&vf->vdev->bar_sem);
+	if (n >= 0) {
+		/* User memory only after the locks: a fault may take its time. */
+		req.count = n;
+		req.lost = lost;
+		if (copy_to_user(u64_to_user_ptr(req.events), evs, n * sizeof(*evs)) ||
+		    copy_to_user(arg, &req, sizeof(req)))
+			n = -EFAULT;
+	}
+	kfree(evs);
+	return n < 0 ? n : 0;
+}
+
 static long vkmt_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 {
 	struct vkmt_file *vf = filp->private_data;
@@ -176,6 +267,8 @@ static long vkmt_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	case VKMT_KMD_IOC_EVENTS:
 		/* Also after a removal: that is how the caller learns of it. */
 		return put_user((u32)atomic_xchg(&vf->events, 0), (u32 __user *)uarg);
+	case VKMT_KMD_IOC_READ_EVENTS:
+		return vkmt_ioctl_read_events(vf, uarg);
 	case VKMT_KMD_IOC_RESET:
 		if (!capable(CAP_SYS_ADMIN))
 			return -EPERM;
@@ -188,9 +281,17 @@ static long vkmt_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 static __poll_t vkmt_poll(struct file *filp, poll_table *wait)
 {
 	struct vkmt_file *vf = filp->private_data;
+	bool ring = false;
 
 	poll_wait(filp, &vf->vdev->event_wait, wait);
-	return atomic_read(&vf->events) ? EPOLLIN | EPOLLRDNORM : 0;
+	if (atomic_read(&vf->events))
+		return EPOLLIN | EPOLLRDNORM;
+	/* Never sleep here: a reset or remove holding the BARs wakes us again. */
+	if (down_read_trylock(&vf->vdev->bar_sem)) {
+		ring = vkmt_ring_pending(vf);
+		up_read(&vf->vdev->bar_sem);
+	}
+	return ring ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 const struct file_operations vkmt_fops = {

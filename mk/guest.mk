@@ -20,7 +20,8 @@ build/guest/test_kmd: build/obj/tests/vm/test_kmd.o build/obj/$(HARNESS:.c=.o)
 build/obj/tests/vm/test_kmd.o: INC = $(INC_TOOLS) -Itests -Iguest-kmd/uapi
 build/guest/as-nobody: build/obj/tests/vm/as_nobody.o
 build/guest/vkmt-bench: build/obj/bench/bench_vm.o build/obj/bench/bench_kmd.o \
-	build/obj/bench/bench_migrate.o build/obj/bench/bench_common.o build/libvkmt.a
+	build/obj/bench/bench_migrate.o build/obj/bench/bench_notify.o build/obj/bench/bench_common.o \
+	build/libvkmt.a
 # The driver's NOP ioctl: its uAPI header.
 build/obj/bench/bench_kmd.o: INC = $(INC_TOOLS) -Iguest-kmd/uapi
 $(GUEST_PROGS):

@@ -38,7 +38,7 @@
 
 #define VKMT_MAGIC 0x544d4b56u /* "VKMT" read as a little-endian u32 */
 #define VKMT_VERSION_MAJOR 1u
-#define VKMT_VERSION_MINOR 1u
+#define VKMT_VERSION_MINOR 2u
 #define VKMT_VERSION ((VKMT_VERSION_MAJOR << 16) | VKMT_VERSION_MINOR)
 
 /* ---- Registers (BAR 0, 32-bit accesses only) ---- */
@@ -128,7 +128,8 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 #define VKMT_F_GUEST_TRIM 0x00000001u /* the TRIM opcode is honoured */
 #define VKMT_F_RESOURCES 0x00000002u  /* resource handles group allocations */
 #define VKMT_F_TEXTURES 0x00000004u   /* allocations may be 2D textures (VKMT_ALLOC_F_TEXTURE2D) */
-#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES)
+#define VKMT_F_EVENTS 0x00000010u     /* the device posts events on each queue's event ring (1.2) */
+#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_EVENTS)
 
 /* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
 
@@ -137,6 +138,7 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 #define VKMT_QUEUE_HDR_OFF 0x0000u
 #define VKMT_QUEUE_SQ_OFF 0x1000u
 #define VKMT_QUEUE_CQ_OFF 0x2000u
+#define VKMT_QUEUE_EVQ_OFF 0x2800u /* 1.2: the event ring, in the CQ page's unused half */
 #define VKMT_QUEUE_STAGING_OFF 0x3000u
 #define VKMT_STAGING_SIZE (VKMT_QUEUE_STRIDE - VKMT_QUEUE_STAGING_OFF)
 #define VKMT_MAX_BATCH 10240u
@@ -154,7 +156,10 @@ struct vkmt_queue_hdr {
     uint32_t sh_owner;     /* driver: informative owner tag (guest pid) */
     uint32_t sh_claim_seq; /* device: bumped on every claim of this queue */
     uint32_t sh_sq_tail;   /* driver: SQ tail, written before each doorbell */
-    uint32_t reserved[9];
+    uint32_t sh_ev_tail;   /* device: events posted (free-running; 1.2, VKMT_F_EVENTS) */
+    uint32_t sh_ev_head;   /* driver: events consumed (free-running) */
+    uint32_t sh_ev_lost;   /* device: events dropped because the ring was full */
+    uint32_t reserved[6];
 };
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_sq_head) == 0, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_cq_head) == 4, "hdr");
@@ -163,6 +168,9 @@ VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_error) == 12, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_owner) == 16, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_claim_seq) == 20, "hdr");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_sq_tail) == 24, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_ev_tail) == 28, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_ev_head) == 32, "hdr");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_queue_hdr, sh_ev_lost) == 36, "hdr");
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_queue_hdr) == 64, "hdr");
 
 #define VKMT_QSTATE_FREE 0u
@@ -239,6 +247,43 @@ VKMT_STATIC_ASSERT(VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <=
                        VKMT_QUEUE_STAGING_OFF - VKMT_QUEUE_CQ_OFF,
                    "CQ fits its slot");
 VKMT_STATIC_ASSERT((VKMT_QUEUE_DEPTH & (VKMT_QUEUE_DEPTH - 1)) == 0, "depth is a power of two");
+
+/*
+ * Event ring entry (1.2, VKMT_F_EVENTS): 16 bytes. The device fills the entry
+ * at sh_ev_tail mod VKMT_EVQ_DEPTH, then publishes it by storing sh_ev_tail + 1
+ * with release ordering; the driver reads entries after an acquire load of
+ * sh_ev_tail and hands the slots back with a release store of sh_ev_head.
+ */
+struct vkmt_qev {
+    uint32_t type;     /* VKMT_QEV_* */
+    uint32_t reserved; /* 0 */
+    uint64_t value;    /* bytes: to trim (TRIM_TO_BUDGET) or the new budget (BUDGET_CHANGED) */
+};
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_qev, type) == 0, "qev");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_qev, reserved) == 4, "qev");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_qev, value) == 8, "qev");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_qev) == 16, "qev");
+
+#define VKMT_EVQ_DEPTH 64u
+VKMT_STATIC_ASSERT((VKMT_EVQ_DEPTH & (VKMT_EVQ_DEPTH - 1)) == 0, "event depth is a power of two");
+VKMT_STATIC_ASSERT(VKMT_QUEUE_CQ_OFF + VKMT_QUEUE_DEPTH * sizeof(struct vkmt_cqe) <=
+                       VKMT_QUEUE_EVQ_OFF,
+                   "event ring follows the CQ");
+VKMT_STATIC_ASSERT(VKMT_QUEUE_EVQ_OFF + VKMT_EVQ_DEPTH * sizeof(struct vkmt_qev) <=
+                       VKMT_QUEUE_STAGING_OFF,
+                   "event ring fits before staging");
+
+/* Event types; the trim kinds are the D3DDDI_TRIMRESIDENCYSET_FLAGS bits. */
+#define VKMT_QEV_PERIODIC_TRIM 0x1u         /* trim what was not used since the last one */
+#define VKMT_QEV_RESTART_PERIODIC_TRIM 0x2u /* the periodic trim's period starts afresh */
+#define VKMT_QEV_TRIM_TO_BUDGET 0x4u        /* over budget: trim value bytes */
+#define VKMT_QEV_BUDGET_CHANGED 0x100u      /* the budget is now value bytes */
+
+static inline int vkmt_qev_type_known(uint32_t type)
+{
+    return type == VKMT_QEV_PERIODIC_TRIM || type == VKMT_QEV_RESTART_PERIODIC_TRIM ||
+           type == VKMT_QEV_TRIM_TO_BUDGET || type == VKMT_QEV_BUDGET_CHANGED;
+}
 
 /* Payload element of CREATE_ALLOCATIONS: 16 bytes. */
 struct vkmt_alloc_desc {

@@ -21,7 +21,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 rm -rf "$raw"
 mkdir -p "$raw"
 start=$(date +%s)
-step() { say "[$1/13] $2 ($(($(date +%s) - start)) s so far)"; }
+step() { say "[$1/14] $2 ($(($(date +%s) - start)) s so far)"; }
 
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -134,19 +134,23 @@ head -n 1 "$raw/boot-accel.txt" >>"$raw/meta.txt"
 
 step 11 "VM (build/vm), migration: 64 MiB of allocations, half offered: stream bytes with migrate-offered keep and discard, then live downtime; 7 runs"
 vm_on "$root/build/vm" migrate -- 'vkmt-bench migrate'
+
+step 12 "VM (build/vm): a host trim request (QMP trim-notify) to the guest's trim callback, over pci and over kmd; 7 runs each"
+vm_on "$root/build/vm" notify-pci -- 'vkmt-bench notify'
+vm_on "$root/build/vm" notify-kmd -- 'kmd-load && VKMT_TRANSPORT=kmd vkmt-bench notify'
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/meta.txt"
 
 # --- the longest main-loop stall a guest causes, seen from a host QMP loop
 # (docs/DEVICE.md, threat model): the guest is played over qtest, whose MMIO writes hold the BQL
 # on the main loop as a vCPU's do. Once more with the work bound off, as the
 # device was before it had one.
-step 12 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
+step 13 "host: longest QMP round trip during a 10,240-element command storm and a 40,240-allocation reset; 3 runs, then 1 unbounded"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 3 >"$raw/stall.txt" ||
     die "bench-stall.py failed"
 "$root/scripts/bench-stall.py" "$root/build/qemu/qemu-system-x86_64" --runs 1 --work-bound 0 \
     >>"$raw/stall.txt" || die "bench-stall.py --work-bound 0 failed"
 
-step 13 "results: $out/results.json, results.md, results.png"
+step 14 "results: $out/results.json, results.md, results.png"
 python3 "$root/bench/report.py" "$out"
 gnuplot "$out/results.gp" || die "gnuplot failed on $out/results.gp"
 cat "$out/results.md"

@@ -9,11 +9,20 @@
  * (docs/VM.md): a line "vkmt-vm: qmp JSON" or "vkmt-vm: aperture-bytes" is
  * answered with one line on stdin. With --guest-trim the device is asked
  * directly instead (no runner needed; no host memory figures).
+ *
+ * With --residency (make demo SCENARIO=residency) the application reacts to
+ * the host instead: it registers a trim callback, the host asks for memory
+ * back over QMP (trim-notify), the callback offers allocations until it has
+ * offered what was asked, the host then trims, and the demo prints the host
+ * memory the aperture gave back and what the reclaim found.
  * Exits 1 on any mismatch.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vkmt.h"
 
@@ -96,6 +105,160 @@ static int content(D3DKMT_HANDLE dev, D3DKMT_HANDLE a, unsigned seed, int write)
     return pattern ? 1 : zero ? 0 : -1;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The residency scenario's application state, shared with its callback. */
+static struct {
+    D3DKMT_HANDLE dev;
+    D3DKMT_HANDLE h[N];
+    int offered[N];
+    UINT64 asked, given;
+    uint64_t called_ns;
+    atomic_int done;
+} app;
+
+/* Runs on libvkmt's thread: give back what the host asks, cheapest first. */
+static VOID on_trim(D3DKMT_TRIMNOTIFICATION *n)
+{
+    if (n->Flags.TrimToBudget) {
+        app.called_ns = now_ns();
+        app.asked = n->NumBytesToTrim;
+        for (int i = 0; i < N && app.given < app.asked; i++) {
+            D3DKMT_OFFERALLOCATIONS o = { .hDevice = app.dev,
+                                          .HandleList = &app.h[i],
+                                          .NumAllocations = 1,
+                                          .Priority = D3DKMT_OFFER_PRIORITY_LOW };
+
+            check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
+            app.offered[i] = 1;
+            app.given += SIZE;
+        }
+        atomic_store(&app.done, 1);
+    }
+}
+
+static const char *qom_set(const char *prop, unsigned long long value)
+{
+    char request[256];
+
+    snprintf(request, sizeof(request),
+             "qmp {\"execute\": \"qom-set\", \"arguments\": {\"path\": "
+             "\"/machine/peripheral/vk\", \"property\": \"%s\", \"value\": %llu}}",
+             prop, value);
+    return host(request);
+}
+
+static int residency(void)
+{
+    const unsigned long long ask = 3ull * SIZE + SIZE / 2; /* 3.5 allocations: 4 go */
+    D3DKMT_ADAPTERINFO adapter;
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &adapter };
+    D3DKMT_CREATEDEVICE cd = { 0 };
+    VKMT_ALLOCATION_DESC desc = { .Size = SIZE };
+    D3DDDI_ALLOCATIONINFO2 info[N];
+    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = N, .pAllocationInfo2 = info };
+    D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = app.h };
+    D3DKMT_REGISTERTRIMNOTIFICATION reg = { 0 };
+    D3DKMT_UNREGISTERTRIMNOTIFICATION unreg = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
+    D3DDDI_RECLAIM_RESULT result[N];
+    unsigned long long before, after;
+    uint64_t sent_ns;
+    int mismatches = 0;
+
+    check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
+    if (e.NumAdapters == 0) {
+        printf("vkmt-demo: no vkmt adapter\n");
+        return 1;
+    }
+    cd.hAdapter = adapter.hAdapter;
+    check("D3DKMTCreateDevice", D3DKMTCreateDevice(&cd));
+    app.dev = pq.hDevice = ca.hDevice = cd.hDevice;
+    check("D3DKMTCreatePagingQueue", D3DKMTCreatePagingQueue(&pq));
+    memset(info, 0, sizeof(info));
+    for (int i = 0; i < N; i++) {
+        info[i].pPrivateDriverData = &desc;
+        info[i].PrivateDriverDataSize = sizeof(desc);
+    }
+    check("D3DKMTCreateAllocation2", D3DKMTCreateAllocation2(&ca));
+    for (int i = 0; i < N; i++) {
+        app.h[i] = info[i].hAllocation;
+        content(cd.hDevice, app.h[i], (unsigned)i, 1);
+    }
+    reg.AdapterLuid = adapter.AdapterLuid;
+    reg.hDevice = cd.hDevice;
+    reg.Callback = on_trim;
+    check("D3DKMTRegisterTrimNotification", D3DKMTRegisterTrimNotification(&reg));
+    printf("vkmt-demo: %d resident allocations of %u MiB, a trim callback registered "
+           "(transport %s)\n",
+           N, SIZE >> 20, vkmt_transport_name());
+
+    before = host_aperture_bytes();
+    sent_ns = now_ns();
+    if (!strstr(qom_set("trim-notify", ask), "\"return\"")) {
+        printf("vkmt-demo: the host's trim request failed\n");
+        return 1;
+    }
+    for (int ms = 0; ms < 30000 && !atomic_load(&app.done); ms++) {
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    }
+    if (!atomic_load(&app.done)) {
+        printf("vkmt-demo: MISMATCH: no trim callback within 30 s\n");
+        return 1;
+    }
+    printf("host asked for %llu KiB (QMP trim-notify); the callback ran %.1f ms after the "
+           "request left the guest and offered %llu MiB\n",
+           (unsigned long long)app.asked >> 10, (double)(app.called_ns - sent_ns) / 1e6,
+           (unsigned long long)app.given >> 20);
+    if (app.asked != ask) {
+        printf("vkmt-demo: MISMATCH: asked for %llu bytes, not %llu\n",
+               (unsigned long long)app.asked, ask);
+        mismatches++;
+    }
+    /* The host takes what was offered. */
+    if (!strstr(qom_set("trim", app.given), "\"return\"")) {
+        printf("vkmt-demo: the host's trim failed\n");
+        return 1;
+    }
+    after = host_aperture_bytes();
+    unreg.Handle = reg.Handle;
+    check("D3DKMTUnregisterTrimNotification", D3DKMTUnregisterTrimNotification(&unreg));
+
+    rc.hPagingQueue = pq.hPagingQueue;
+    rc.pResults = result;
+    check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&rc));
+    printf("\n| alloc | offered by the callback | result        | content |\n");
+    printf("|-------|-------------------------|---------------|---------|\n");
+    for (int i = 0; i < N; i++) {
+        int c = content(cd.hDevice, app.h[i], (unsigned)i, 0);
+        D3DDDI_RECLAIM_RESULT want =
+            app.offered[i] ? D3DDDI_RECLAIM_RESULT_DISCARDED : D3DDDI_RECLAIM_RESULT_OK;
+        int ok = result[i] == want && c == (want == D3DDDI_RECLAIM_RESULT_OK);
+
+        mismatches += !ok;
+        printf("| %5d | %-23s | %-13s | %-7s |\n", i, app.offered[i] ? "yes" : "no",
+               (unsigned)result[i] <= 2 ? result_name[result[i]] : "?",
+               !ok      ? "WRONG"
+               : c == 1 ? "intact"
+                        : "zeroed");
+    }
+    printf("\nhost memory held by the aperture: %llu MiB before, %llu MiB after "
+           "(given back %llu MiB)\n",
+           before >> 20, after >> 20, before > after ? (before - after) >> 20 : 0);
+    if (before < after || before - after < app.given) {
+        printf("vkmt-demo: MISMATCH: the host got back less than the callback offered\n");
+        mismatches++;
+    }
+    printf("%s\n", mismatches ? "vkmt-demo: MISMATCH" : "vkmt-demo: every result matches");
+    return mismatches ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const D3DKMT_OFFER_PRIORITY prio[N] = {
@@ -121,6 +284,9 @@ int main(int argc, char **argv)
     char request[256], renderer[128] = "";
     int mismatches = 0;
 
+    if (argc > 1 && !strcmp(argv[1], "--residency")) {
+        return residency();
+    }
     check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
     if (e.NumAdapters == 0) {
         printf("vkmt-demo: no vkmt adapter (transport %s)\n",

@@ -86,6 +86,31 @@ struct vkmt_kmd_submit {
 #define VKMT_KMD_EV_BUDGET 0x1u	 /* the budget or another config field changed */
 #define VKMT_KMD_EV_REMOVED 0x2u /* reset or removed: every later call fails */
 
+/*
+ * VKMT_KMD_IOC_READ_EVENTS: take up to @count (1..VKMT_KMD_MAX_EVENTS)
+ * device events (protocol 1.2, VKMT_F_EVENTS in the info's features) from
+ * this file's queue, oldest first, into the array at @events; poll() reports
+ * POLLIN while any wait. On return @count is how many were written (0: none
+ * waiting) and @lost how many the device dropped on a full ring since the
+ * last call. An event taken is consumed even when writing it to @events
+ * fails (-EFAULT). -EOPNOTSUPP without VKMT_F_EVENTS, -EINVAL for a count
+ * out of range or a reserved field not 0, -ENODEV once the device is gone,
+ * -EIO once the device broke the event ring's rules (every later call too).
+ * A driver before this call answers -ENOTTY.
+ */
+struct vkmt_kmd_event {
+	__u32 type;	/* VKMT_QEV_* (vkmt_proto.h), only the types it defines */
+	__u32 reserved; /* 0 */
+	__u64 value;	/* bytes to trim, or the new budget */
+};
+
+struct vkmt_kmd_read_events {
+	__u64 events; /* user pointer to struct vkmt_kmd_event[count] */
+	__u32 count;  /* in: room; out: events written */
+	__u32 lost;   /* out: events the device dropped since the last call */
+};
+#define VKMT_KMD_MAX_EVENTS 64u
+
 #define VKMT_KMD_IOC_MAGIC 'V'
 #define VKMT_KMD_IOC_INFO _IOR(VKMT_KMD_IOC_MAGIC, 0x00, struct vkmt_kmd_info)
 #define VKMT_KMD_IOC_SUBMIT _IOW(VKMT_KMD_IOC_MAGIC, 0x01, struct vkmt_kmd_submit)
@@ -101,6 +126,7 @@ struct vkmt_kmd_submit {
  * same.
  */
 #define VKMT_KMD_IOC_RUN _IOWR(VKMT_KMD_IOC_MAGIC, 0x05, struct vkmt_kmd_cmd)
+#define VKMT_KMD_IOC_READ_EVENTS _IOWR(VKMT_KMD_IOC_MAGIC, 0x06, struct vkmt_kmd_read_events)
 
 /*
  * mmap(fd, len, ..., offset): maps aperture bytes [offset, offset + len), page
@@ -116,5 +142,7 @@ struct vkmt_kmd_submit {
 _Static_assert(sizeof(struct vkmt_kmd_info) == 56, "vkmt_kmd_info layout");
 _Static_assert(sizeof(struct vkmt_kmd_cmd) == 104, "vkmt_kmd_cmd layout");
 _Static_assert(sizeof(struct vkmt_kmd_submit) == 16, "vkmt_kmd_submit layout");
+_Static_assert(sizeof(struct vkmt_kmd_event) == 16, "vkmt_kmd_event layout");
+_Static_assert(sizeof(struct vkmt_kmd_read_events) == 16, "vkmt_kmd_read_events layout");
 
 #endif /* VKMT_KMD_H */

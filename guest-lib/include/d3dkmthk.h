@@ -646,6 +646,105 @@ VKMT_CHECK_OFFSET(D3DKMT_QUERYVIDEOMEMORYINFO, PhysicalAdapterIndex, 48);
 #endif
 
 /* ------------------------------------------------------------------------ */
+/* Trim and budget-change notifications                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Why a trim callback runs; TrimToBudget comes with NumBytesToTrim. */
+typedef struct _D3DDDI_TRIMRESIDENCYSET_FLAGS {
+    union {
+        struct {
+            UINT PeriodicTrim        : 1; /* trim what was unused since the last one */
+            UINT RestartPeriodicTrim : 1; /* only restart that period */
+            UINT TrimToBudget        : 1; /* over budget: trim NumBytesToTrim */
+            UINT Reserved            : 29;
+        };
+        UINT Value;
+    };
+} D3DDDI_TRIMRESIDENCYSET_FLAGS;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DDDI_TRIMRESIDENCYSET_FLAGS, 4);
+#endif
+
+typedef struct _D3DKMT_TRIMNOTIFICATION {
+    VOID                         *Context;        /* the registration's */
+    D3DDDI_TRIMRESIDENCYSET_FLAGS Flags;
+    UINT64                        NumBytesToTrim; /* with TrimToBudget */
+} D3DKMT_TRIMNOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_TRIMNOTIFICATION, 24);
+VKMT_CHECK_OFFSET(D3DKMT_TRIMNOTIFICATION, Context, 0);
+VKMT_CHECK_OFFSET(D3DKMT_TRIMNOTIFICATION, Flags, 8);
+VKMT_CHECK_OFFSET(D3DKMT_TRIMNOTIFICATION, NumBytesToTrim, 16);
+#endif
+
+typedef VOID (*PFND3DKMT_TRIMNOTIFICATIONCALLBACK)(D3DKMT_TRIMNOTIFICATION *);
+
+typedef struct _D3DKMT_REGISTERTRIMNOTIFICATION {
+    LUID                              AdapterLuid; /* the adapter of hDevice */
+    D3DKMT_HANDLE                     hDevice;
+    PFND3DKMT_TRIMNOTIFICATIONCALLBACK Callback;
+    VOID                             *Context;
+    VOID                             *Handle;      /* out: for Unregister */
+} D3DKMT_REGISTERTRIMNOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_REGISTERTRIMNOTIFICATION, 40);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERTRIMNOTIFICATION, AdapterLuid, 0);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERTRIMNOTIFICATION, hDevice, 8);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERTRIMNOTIFICATION, Callback, 16);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERTRIMNOTIFICATION, Context, 24);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERTRIMNOTIFICATION, Handle, 32);
+#endif
+
+/* Handle NULL and Callback set: every registration of that callback goes. */
+typedef struct _D3DKMT_UNREGISTERTRIMNOTIFICATION {
+    VOID                             *Handle;
+    PFND3DKMT_TRIMNOTIFICATIONCALLBACK Callback;
+} D3DKMT_UNREGISTERTRIMNOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_UNREGISTERTRIMNOTIFICATION, 16);
+VKMT_CHECK_OFFSET(D3DKMT_UNREGISTERTRIMNOTIFICATION, Handle, 0);
+VKMT_CHECK_OFFSET(D3DKMT_UNREGISTERTRIMNOTIFICATION, Callback, 8);
+#endif
+
+typedef struct _D3DKMT_BUDGETCHANGENOTIFICATION {
+    VOID  *Context;
+    UINT64 Budget; /* the new budget, bytes */
+} D3DKMT_BUDGETCHANGENOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_BUDGETCHANGENOTIFICATION, 16);
+VKMT_CHECK_OFFSET(D3DKMT_BUDGETCHANGENOTIFICATION, Budget, 8);
+#endif
+
+typedef VOID (*PFND3DKMT_BUDGETCHANGENOTIFICATIONCALLBACK)(D3DKMT_BUDGETCHANGENOTIFICATION *);
+
+typedef struct _D3DKMT_REGISTERBUDGETCHANGENOTIFICATION {
+    D3DKMT_HANDLE                             hDevice;
+    PFND3DKMT_BUDGETCHANGENOTIFICATIONCALLBACK Callback;
+    VOID                                     *Context;
+    VOID                                     *Handle; /* out */
+} D3DKMT_REGISTERBUDGETCHANGENOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_REGISTERBUDGETCHANGENOTIFICATION, 32);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERBUDGETCHANGENOTIFICATION, Callback, 8);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERBUDGETCHANGENOTIFICATION, Context, 16);
+VKMT_CHECK_OFFSET(D3DKMT_REGISTERBUDGETCHANGENOTIFICATION, Handle, 24);
+#endif
+
+typedef struct _D3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION {
+    VOID *Handle;
+} D3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION, 8);
+#endif
+
+/* ------------------------------------------------------------------------ */
 /* CPU waits on monitored fences                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -716,6 +815,21 @@ VKMT_API NTSTATUS D3DKMTReclaimAllocations(const D3DKMT_RECLAIMALLOCATIONS *pDat
 VKMT_API NTSTATUS D3DKMTReclaimAllocations2(D3DKMT_RECLAIMALLOCATIONS2 *pData);
 
 VKMT_API NTSTATUS D3DKMTQueryVideoMemoryInfo(D3DKMT_QUERYVIDEOMEMORYINFO *pData);
+
+VKMT_API NTSTATUS D3DKMTRegisterTrimNotification(D3DKMT_REGISTERTRIMNOTIFICATION *pData);
+VKMT_API NTSTATUS D3DKMTUnregisterTrimNotification(D3DKMT_UNREGISTERTRIMNOTIFICATION *pData);
+/*
+ * Microsoft's d3dkmthk.h declares only the PFND3DKMT_* pointer types of these
+ * two; libvkmt exports them as functions of that type all the same.
+ */
+VKMT_API NTSTATUS D3DKMTRegisterBudgetChangeNotification(
+    D3DKMT_REGISTERBUDGETCHANGENOTIFICATION *pData);
+VKMT_API NTSTATUS D3DKMTUnregisterBudgetChangeNotification(
+    D3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION *pData);
+typedef NTSTATUS (*PFND3DKMT_REGISTERBUDGETCHANGENOTIFICATION)(
+    D3DKMT_REGISTERBUDGETCHANGENOTIFICATION *);
+typedef NTSTATUS (*PFND3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION)(
+    D3DKMT_UNREGISTERBUDGETCHANGENOTIFICATION *);
 
 VKMT_API NTSTATUS D3DKMTWaitForSynchronizationObjectFromCpu(
     const D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU *pData);

@@ -37,6 +37,10 @@ struct qclient {
      * the driver reads the one and zero-fills, then fills, the other). */
     const void *payload_user;
     void *results_user;
+    /* The event ring (mapped transports, VKMT_F_EVENTS): private copies. */
+    uint32_t ev_head;
+    uint32_t ev_lost_seen;
+    bool ev_broken; /* the device broke the ring's rules: no more events */
 };
 
 /* How long a command may take before the device counts as gone: generous,
@@ -82,6 +86,17 @@ void qc_close(struct qclient *qc);
  * QC_TIMEOUT_MS; the latter are sticky too.
  */
 int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res);
+
+/*
+ * Take up to @max device events from the queue's event ring (mapped
+ * transports, with VKMT_F_EVENTS), oldest first, without blocking. Every
+ * value read is checked: a tail more than a ring ahead breaks the ring for
+ * good, and entries of a type the protocol does not define, or with the
+ * reserved field set, are skipped. Returns the count, or -EIO once the ring
+ * is broken (or -ENODEV once the queue is gone); *@lost gets the events the
+ * device dropped since the last call. Not thread-safe: one reader.
+ */
+int qc_read_events(struct qclient *qc, struct vkmt_qev *out, uint32_t max, uint32_t *lost);
 
 /* True once every command answers DEVICE_REMOVED (removed or broken). */
 static inline bool qc_dead(const struct qclient *qc)

@@ -11,6 +11,7 @@
 
 struct vkmt_transport;
 struct vkmt_kmd_cmd; /* vkmt_kmd.h */
+struct vkmt_qev;     /* vkmt_proto.h */
 
 struct vkmt_transport_ops {
     const char *name;
@@ -34,6 +35,18 @@ struct vkmt_transport_ops {
     void *(*map)(struct vkmt_transport *t, uint64_t off, uint64_t len);
     void (*unmap)(struct vkmt_transport *t, void *p, uint64_t len);
     int (*reset)(struct vkmt_transport *t);
+    /*
+     * Device events (VKMT_F_EVENTS) where the driver owns the rings (kmd);
+     * NULL where the library reads the event ring itself. event_fd: a file
+     * that polls readable (POLLIN) while events wait. read_events takes up
+     * to @max of them without blocking: their count (0: none), -ENODEV once
+     * the device is gone, -ENOTSUP when the driver has no events, another
+     * negative errno for a driver that broke the rules; *@lost is set to
+     * the events the device dropped since the last call.
+     */
+    int (*event_fd)(struct vkmt_transport *t);
+    int (*read_events)(struct vkmt_transport *t, struct vkmt_qev *out, uint32_t max,
+                       uint32_t *lost);
 };
 
 struct vkmt_transport {
@@ -68,6 +81,14 @@ extern const struct vkmt_transport_ops vkmt_pci_transport;
 /* Symbol the loopback library exports its ops under. */
 #define VKMT_LOOPBACK_SYMBOL "vkmt_loopback_transport"
 #define VKMT_LOOPBACK_SONAME "libvkmt-loopback.so.1"
+
+/*
+ * The loopback library's host controls, for tests and tools that play the
+ * host's part (QMP's qom-set on a real device): @prop "trim",
+ * "trim-notify", "budget" as in docs/DEVICE.md, or "periodic-trim" (@value
+ * 1: a restart, 0: a tick). 0, -ENODEV with no device open, -EINVAL.
+ */
+int vkmt_loopback_host(const char *prop, uint64_t value);
 
 /*
  * The transport chosen by VKMT_TRANSPORT for this process, loaded on first

@@ -15,9 +15,15 @@
  * that is unless ./configure --without-virgl).
  * The device lives while any adapter has it open; the next open after the
  * last close gets a fresh one.
+ *
+ * The engine is not thread-safe: one mutex serializes every call into it,
+ * as the QEMU glue's lock does, because besides the library's thunks the
+ * host's controls (vkmt_loopback_host, for tests and tools playing the
+ * host's part) may come from any thread.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,7 @@ struct loopback {
 };
 
 static struct loopback *dev;
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void report(void *opaque, const char *msg)
 {
@@ -221,20 +228,58 @@ static void lb_close(struct vkmt_transport *t)
 {
     struct loopback *lb = (struct loopback *)t;
 
+    pthread_mutex_lock(&engine_lock);
     if (--lb->refs == 0) {
         dev = NULL;
         destroy(lb);
     }
+    pthread_mutex_unlock(&engine_lock);
 }
 
 static uint32_t lb_reg_read(struct vkmt_transport *t, uint32_t off)
 {
-    return vkmt_core_reg_read(((struct loopback *)t)->core, off);
+    uint32_t v;
+
+    pthread_mutex_lock(&engine_lock);
+    v = vkmt_core_reg_read(((struct loopback *)t)->core, off);
+    pthread_mutex_unlock(&engine_lock);
+    return v;
 }
 
 static void lb_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
 {
+    pthread_mutex_lock(&engine_lock);
     vkmt_core_reg_write(((struct loopback *)t)->core, off, val);
+    pthread_mutex_unlock(&engine_lock);
+}
+
+/*
+ * The host's side of the device, as QMP sets -device vkmt's properties:
+ * @prop is "trim", "trim-notify" or "budget" (DEVICE.md), or
+ * "periodic-trim" with @value 1 for a restart and 0 for a tick of the
+ * period. Returns 0, -ENODEV when no adapter has the device open, or
+ * -EINVAL for an unknown @prop.
+ */
+__attribute__((visibility("default"))) int vkmt_loopback_host(const char *prop, uint64_t value)
+{
+    int err = 0;
+
+    pthread_mutex_lock(&engine_lock);
+    if (!dev) {
+        err = -ENODEV;
+    } else if (!strcmp(prop, "trim")) {
+        vkmt_core_trim(dev->core, value ? value : UINT64_MAX);
+    } else if (!strcmp(prop, "trim-notify")) {
+        vkmt_core_trim_notify(dev->core, value ? value : UINT64_MAX);
+    } else if (!strcmp(prop, "budget")) {
+        vkmt_core_set_budget(dev->core, value);
+    } else if (!strcmp(prop, "periodic-trim")) {
+        vkmt_core_periodic_trim(dev->core, value != 0);
+    } else {
+        err = -EINVAL;
+    }
+    pthread_mutex_unlock(&engine_lock);
+    return err;
 }
 
 __attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loopback_transport = {
@@ -255,19 +300,23 @@ __attribute__((visibility("default"))) int vkmt_loopback_virgl_info(struct vkmt_
 
 static int lb_open(uint32_t index, struct vkmt_transport **out)
 {
+    int err = 0;
+
     if (index != 0) {
         return -ENODEV;
     }
+    pthread_mutex_lock(&engine_lock);
     if (!dev) {
-        int err = create(&dev);
-
-        if (err < 0) {
-            return err;
+        err = create(&dev);
+        if (err == 0) {
+            dev->t.ops = &vkmt_loopback_transport;
+            dev->t.lock_fd = -1; /* the engine is this process's alone: no reaping */
         }
-        dev->t.ops = &vkmt_loopback_transport;
-        dev->t.lock_fd = -1; /* the engine is this process's alone: no reaping */
     }
-    dev->refs++;
-    *out = &dev->t;
-    return 0;
+    if (err == 0) {
+        dev->refs++;
+        *out = &dev->t;
+    }
+    pthread_mutex_unlock(&engine_lock);
+    return err;
 }

@@ -32,6 +32,7 @@ struct adapter {
     uint32_t opens; /* adapter handles that refer to it */
     struct lock_map *maps;
     uint32_t nmaps;
+    uint32_t notify_id; /* notify.c's name for it, 0 until it has registrations */
 };
 
 struct dev_rec {
@@ -122,6 +123,9 @@ int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE
         lib_unlock();                                                                              \
         return st_;                                                                                \
     }
+
+/* notify.c: end the trim and budget-change registrations of closing @a. */
+void lib_notify_forget(struct adapter *a);
 
 /* LUID of a transport device. */
 LUID lib_luid(uint64_t id);

@@ -344,3 +344,40 @@ int32_t qc_run(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult *res)
     res->value1 = done.value1;
     return (int32_t)done.status;
 }
+
+int qc_read_events(struct qclient *qc, struct vkmt_qev *out, uint32_t max, uint32_t *lost)
+{
+    const struct vkmt_qev *ring =
+        (const struct vkmt_qev *)((uint8_t *)qc->sh_hdr + VKMT_QUEUE_EVQ_OFF - VKMT_QUEUE_HDR_OFF);
+    uint32_t tail, n = 0, seen;
+
+    /* Shared memory only: the thunks own the rest of @qc meanwhile. */
+    if (vkmt_sh_load_acquire(&qc->sh_hdr->sh_state) != VKMT_QSTATE_ACTIVE ||
+        vkmt_sh_load(&qc->sh_hdr->sh_claim_seq) != qc->claim_seq) {
+        return -ENODEV;
+    }
+    if (qc->ev_broken) {
+        return -EIO;
+    }
+    /* Pairs with the device's release store: the entries before the tail. */
+    tail = vkmt_sh_load_acquire(&qc->sh_hdr->sh_ev_tail);
+    if (tail - qc->ev_head > VKMT_EVQ_DEPTH) {
+        qc->ev_broken = true;
+        return -EIO;
+    }
+    while (n < max && qc->ev_head != tail) {
+        struct vkmt_qev e;
+
+        memcpy(&e, &ring[qc->ev_head & (VKMT_EVQ_DEPTH - 1)], sizeof(e)); /* one fetch */
+        qc->ev_head++;
+        if (vkmt_qev_type_known(e.type) && e.reserved == 0) {
+            out[n++] = e;
+        }
+    }
+    /* Pairs with the device's acquire load: our copies are done with the slots. */
+    vkmt_sh_store_release(&qc->sh_hdr->sh_ev_head, qc->ev_head);
+    seen = vkmt_sh_load(&qc->sh_hdr->sh_ev_lost);
+    *lost = seen - qc->ev_lost_seen;
+    qc->ev_lost_seen = seen;
+    return (int)n;
+}

@@ -180,6 +180,7 @@ int32_t lib_close_adapter(D3DKMT_HANDLE h)
     if (--a->opens) {
         return removed ? STATUS_DEVICE_REMOVED : STATUS_SUCCESS;
     }
+    lib_notify_forget(a);
     /* Releasing the queue destroys every object created through it. */
     for (uint32_t i = g.ndevs; i-- > 0;) {
         if (g.devs[i].a == a) {

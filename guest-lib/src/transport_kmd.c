@@ -113,6 +113,41 @@ static int kmd_reset(struct vkmt_transport *t)
     return ioctl(((struct kmd_dev *)t)->fd, VKMT_KMD_IOC_RESET) < 0 ? -errno : 0;
 }
 
+static int kmd_event_fd(struct vkmt_transport *t)
+{
+    return ((struct kmd_dev *)t)->fd;
+}
+
+static int kmd_read_events(struct vkmt_transport *t, struct vkmt_qev *out, uint32_t max,
+                           uint32_t *lost)
+{
+    struct kmd_dev *d = (struct kmd_dev *)t;
+    struct vkmt_kmd_event ev[VKMT_KMD_MAX_EVENTS];
+    struct vkmt_kmd_read_events req = { .events = (uintptr_t)ev };
+    uint32_t flags = 0;
+
+    /* The sticky bits keep the file readable: take them, and see a removal. */
+    if (ioctl(d->fd, VKMT_KMD_IOC_EVENTS, &flags) < 0) {
+        return -errno;
+    }
+    if (flags & VKMT_KMD_EV_REMOVED) {
+        return -ENODEV;
+    }
+    req.count = max < VKMT_KMD_MAX_EVENTS ? max : VKMT_KMD_MAX_EVENTS;
+    if (ioctl(d->fd, VKMT_KMD_IOC_READ_EVENTS, &req) < 0) {
+        return errno == ENOTTY || errno == EOPNOTSUPP ? -ENOTSUP : -errno;
+    }
+    /* The driver checked the ring; its own answer is bounded all the same. */
+    if (req.count > max) {
+        return -EPROTO;
+    }
+    for (uint32_t i = 0; i < req.count; i++) {
+        out[i] = (struct vkmt_qev){ .type = ev[i].type, .value = ev[i].value };
+    }
+    *lost = req.lost;
+    return (int)req.count;
+}
+
 static int kmd_open(uint32_t index, struct vkmt_transport **out);
 
 const struct vkmt_transport_ops vkmt_kmd_transport = {
@@ -126,6 +161,8 @@ const struct vkmt_transport_ops vkmt_kmd_transport = {
     .map = kmd_map,
     .unmap = kmd_unmap,
     .reset = kmd_reset,
+    .event_fd = kmd_event_fd,
+    .read_events = kmd_read_events,
 };
 
 static int kmd_open(uint32_t index, struct vkmt_transport **out)

@@ -69,6 +69,15 @@ void core_queue_event(struct vkmt_core *core, enum vkmt_event_type type, uint32_
     }
 }
 
+void core_notify_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t value)
+{
+    struct vkmt_event ev = { .type = VKMT_EV_NOTIFY, .queue = q, .status = type, .size = value };
+
+    if (core->ops->event) {
+        core->ops->event(core->opaque, &ev);
+    }
+}
+
 uint8_t *core_queue_base(struct vkmt_core *core, uint32_t q)
 {
     return core->ctrl + (size_t)q * VKMT_QUEUE_STRIDE;
@@ -271,6 +280,7 @@ static void queue_release_begin(struct vkmt_core *core, uint32_t q)
     vq->sq_head = vq->sq_tail = vq->cq_tail = vq->phase = 0;
     vq->resumed = false;
     vq->trim_freed = 0;
+    vq->ev_tail = vq->ev_lost = 0;
     vq->state = QSTATE_DRAINING;
     core->draining |= 1ull << q;
     core->backlog &= ~(1ull << q);
@@ -517,6 +527,7 @@ uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
     core->scrub_next = 0;
     evict_scrub_free(core, NULL);
     core_trim_done(core, freed);
+    core_post_over_budget(core);
     return freed;
 }
 
@@ -527,6 +538,7 @@ void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
     core_queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
     core->evict_stuck = false;
     evict_enforce_budget(core, NULL);
+    core_post_budget(core);
 }
 
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed)

@@ -116,6 +116,8 @@ struct vkmt_queue {
      */
     bool resumed;
     uint64_t trim_freed;
+    uint32_t ev_tail; /* events posted (private; sh_ev_tail is its report) */
+    uint32_t ev_lost; /* events dropped on a full ring */
 };
 
 struct fifo {
@@ -217,6 +219,20 @@ void core_queue_release(struct vkmt_core *core, uint32_t q);
 bool core_queue_claimed(const struct vkmt_core *core, uint32_t q);
 void core_work_begin(struct vkmt_core *core);
 void core_work_end(struct vkmt_core *core);
+
+/*
+ * notify.c: device events on the queues' event rings (VKMT_F_EVENTS).
+ * core_post_event posts one to queue @q and raises its interrupt; false when
+ * the queue takes no events or its ring is full (the event is then lost and
+ * counted). core_post_over_budget posts TRIM_TO_BUDGET to every queue over
+ * its budget, core_post_budget BUDGET_CHANGED to all, then the former.
+ */
+bool core_post_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t value);
+uint64_t core_queue_budget(const struct vkmt_core *core, uint32_t q);
+void core_post_over_budget(struct vkmt_core *core);
+void core_post_budget(struct vkmt_core *core);
+/* core.c: the event hook's record of a posted event. */
+void core_notify_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t value);
 
 /* objects.c */
 int obj_table_init(struct vkmt_core *core);

@@ -10,7 +10,7 @@
  * every cross-reference, builds the new state aside, and installs it only
  * when all of it is consistent, so a bad blob leaves the engine as it was.
  *
- * Layout, version 1 (u8/u16/u32/u64 little-endian, bools as u8 0 or 1):
+ * Layout, version 2 (u8/u16/u32/u64 little-endian, bools as u8 0 or 1):
  *   header   u32 magic "VKSN", version, num_queues, aperture pages, features
  *   device   u32 status, driver_features, epoch, config_gen, isr[2];
  *            bool removed, failed, resetting, deaf, scrubbing;
@@ -18,9 +18,10 @@
  *            draining
  *   faults   bool evict_stuck; u64 seed, stall_ns; per kind (commit,
  *            discard, stall): u32 every, ppm; u64 operations seen
- *   stats    u64 each cumulative counter (snap_stats() order)
+ *   stats    u64 each cumulative counter (snap_stats() order), then
+ *            u64 events, events_lost
  *   queues   per queue: u32 state, claim_seq, sq_head, sq_tail, cq_tail,
- *            phase; bool resumed; u64 trim_freed
+ *            phase; bool resumed; u64 trim_freed; u32 ev_tail, ev_lost
  *   objects  u32 slots (index 0 included, never used); per slot from 1:
  *            u8 type, u16 gen; live ones add u16 queue, u32 parent, then
  *            paging queue: u64 fence, u32 sync;
@@ -30,6 +31,8 @@
  *   lists    u32 count + indices each: every queue's devices, every
  *            device's children (devices in index order), the three offered
  *            FIFOs (LOW, NORMAL, HIGH), the free slots
+ * Version 1 is version 2 without the event fields (stats events and
+ * events_lost, each queue's ev_tail and ev_lost), which then load as 0.
  * A new field means a new version; a version this code does not know is
  * refused (docs/DEVICE.md has the compatibility promise).
  */
@@ -194,6 +197,8 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
     for (unsigned i = 0; i < SNAP_NSTATS; i++) {
         put(&w, *stat[i], 8);
     }
+    put(&w, core->stats.events, 8);
+    put(&w, core->stats.events_lost, 8);
 
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
         const struct vkmt_queue *vq = &core->queues[q];
@@ -206,6 +211,8 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
         put(&w, vq->phase, 4);
         put(&w, vq->resumed, 1);
         put(&w, vq->trim_freed, 8);
+        put(&w, vq->ev_tail, 4);
+        put(&w, vq->ev_lost, 4);
     }
 
     put(&w, core->nobjs, 4);
@@ -242,7 +249,8 @@ struct reader {
     char *why;
     size_t why_len;
     bool bad;
-    bool nomem; /* refused for want of memory, not for its content */
+    bool nomem;       /* refused for want of memory, not for its content */
+    uint32_t version; /* the snapshot's, once its header was read */
 };
 
 /* Records the first reason a snapshot is refused; returns false. */
@@ -299,10 +307,11 @@ static bool check_header(struct reader *r, const struct vkmt_core *core)
     if (magic != SNAP_MAGIC) {
         return reject(r, "not a vkmt engine snapshot (magic 0x%08x)", magic);
     }
-    if (version != VKMT_SNAPSHOT_VERSION) {
-        return reject(r, "snapshot version %u; this device reads version %u", version,
+    if (version < 1 || version > VKMT_SNAPSHOT_VERSION) {
+        return reject(r, "snapshot version %u; this device reads versions 1 to %u", version,
                       VKMT_SNAPSHOT_VERSION);
     }
+    r->version = version;
     if (nq != core->cfg.num_queues) {
         return reject(r, "the snapshot has %u queues, this device %u", nq, core->cfg.num_queues);
     }
@@ -406,6 +415,10 @@ static bool read_stats(struct reader *r, struct vkmt_core *n)
     for (unsigned i = 0; i < SNAP_NSTATS; i++) {
         *stat[i] = get(r, 8); /* counters: every value is one a device can reach */
     }
+    if (r->version >= 2) {
+        n->stats.events = get(r, 8);
+        n->stats.events_lost = get(r, 8);
+    }
     return !r->bad;
 }
 
@@ -426,6 +439,11 @@ static bool read_queue(struct reader *r, struct vkmt_core *n, uint32_t q)
         return false;
     }
     vq->trim_freed = get(r, 8);
+    if (r->version >= 2) {
+        /* Free-running like the ring indices: any value is one a queue reaches. */
+        vq->ev_tail = get32(r);
+        vq->ev_lost = get32(r);
+    }
     if (r->bad) {
         return false;
     }
@@ -440,7 +458,8 @@ static bool read_queue(struct reader *r, struct vkmt_core *n, uint32_t q)
         return reject(r, "queue %u: a trim's progress without a command to resume", q);
     }
     if (vq->state == VKMT_QSTATE_FREE || vq->state == QSTATE_DRAINING) {
-        if (vq->sq_head || vq->sq_tail || vq->cq_tail || vq->phase || vq->resumed) {
+        if (vq->sq_head || vq->sq_tail || vq->cq_tail || vq->phase || vq->resumed || vq->ev_tail ||
+            vq->ev_lost) {
             return reject(r, "queue %u: a released queue with ring state", q);
         }
         return true;

@@ -38,6 +38,7 @@ enum vkmt_event_type {
     VKMT_EV_FAULT_DISCARD, /* an injected fault failed the discard of an offer */
     VKMT_EV_STALL_COMMIT,  /* an injected stall delayed an allocation's commit */
     VKMT_EV_STALL_DISCARD, /* ... or the discard of an offer */
+    VKMT_EV_NOTIFY,        /* an event was posted to a queue: status = VKMT_QEV_*, size = value */
 };
 
 /* The queue of an event the host caused (a trim or a budget change). */
@@ -118,6 +119,9 @@ struct vkmt_stats {
     uint64_t faults_discard;
     uint64_t stalls;
     uint64_t stall_ns;
+    /* Events posted on the queues' event rings, and those a full ring lost. */
+    uint64_t events;
+    uint64_t events_lost;
     uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];       /* LOW NORMAL HIGH AUTO */
     uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES];     /* cumulative */
     uint64_t offered_bytes_total_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
@@ -173,14 +177,42 @@ bool vkmt_core_continue(struct vkmt_core *core);
 
 /*
  * Host-side pressure: discard offered content in eviction order until at
- * least @bytes were freed or nothing offered is left (UINT64_MAX: all).
+ * least @bytes were freed or nothing offered is left (UINT64_MAX: all);
+ * queues that still hold more than their budget get TRIM_TO_BUDGET.
  * Returns the bytes discarded.
  */
 uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes);
 
+/*
+ * Device events (VKMT_F_EVENTS, PROTOCOL.md 5.4), to the queues that
+ * negotiated them. trim_notify asks every queue for @bytes back (at most what
+ * it holds, at least what it holds beyond its budget) with TRIM_TO_BUDGET;
+ * periodic_trim posts PERIODIC_TRIM, or RESTART_PERIODIC_TRIM when the
+ * host's period (re)starts. Both return the queues that got the event.
+ */
+uint32_t vkmt_core_trim_notify(struct vkmt_core *core, uint64_t bytes);
+uint32_t vkmt_core_periodic_trim(struct vkmt_core *core, bool restart);
+
 /* Change the budget (0: half the aperture, capped at the aperture); content
- * offered beyond the new budget is discarded. */
+ * offered beyond the new budget is discarded. Queues that take events get
+ * BUDGET_CHANGED, and TRIM_TO_BUDGET when they hold more than the budget. */
 void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget);
+
+/*
+ * A budget that follows the host's memory pressure (pressure.c), from the
+ * budget configured, @base. PSI: the first line's "some avg10" share of
+ * time stalled on memory, parsed by vkmt_psi_some_avg10 into permille (0
+ * or -1 for text that is not a PSI line); the budget shrinks in proportion,
+ * to half of @base at VKMT_PSI_HALF_PERMILLE and beyond. cgroup: the
+ * device may hold what it has committed plus the room left under the
+ * cgroup's memory.high (@high minus @current), between a quarter of @base
+ * and @base.
+ */
+#define VKMT_PSI_HALF_PERMILLE 200u /* 20% of the time stalled: half the budget */
+int vkmt_psi_some_avg10(const char *text, uint32_t *permille);
+uint64_t vkmt_pressure_budget_psi(uint64_t base, uint32_t some_avg10_permille);
+uint64_t vkmt_pressure_budget_cgroup(uint64_t base, uint64_t committed, uint64_t current,
+                                     uint64_t high);
 
 /* Surprise removal: every later command completes with DEVICE_REMOVED. */
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed);
@@ -254,7 +286,7 @@ void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *dea
  * the aperture are not in it: the host moves them as RAM, before the blob
  * is loaded.
  */
-#define VKMT_SNAPSHOT_VERSION 1u
+#define VKMT_SNAPSHOT_VERSION 2u
 
 /* Writes at most @cap bytes of the snapshot to @buf (may be NULL with @cap
  * 0); returns the snapshot's whole size. */

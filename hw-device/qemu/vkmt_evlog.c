@@ -14,6 +14,7 @@
 #include "qemu/error-report.h"
 
 #include "vkmt_evlog.h"
+#include "vkmt_proto.h"
 
 #define VKMT_EVLOG_HEADER                                                      \
     "# vkmt event log 1: time_ns is CLOCK_MONOTONIC in nanoseconds\n"          \
@@ -40,6 +41,7 @@ static const char *const vkmt_event_names[] = {
     [VKMT_EV_FAULT_DISCARD] = "fault_discard",
     [VKMT_EV_STALL_COMMIT] = "stall_commit",
     [VKMT_EV_STALL_DISCARD] = "stall_discard",
+    [VKMT_EV_NOTIFY] = "notify",
 };
 
 const char *vkmt_event_name(enum vkmt_event_type type)
@@ -54,6 +56,21 @@ const char *vkmt_prio_name(uint32_t prio)
     static const char *const names[] = { "-", "low", "normal", "high", "auto" };
 
     return prio < ARRAY_SIZE(names) ? names[prio] : "?";
+}
+
+static const char *vkmt_qev_name(uint32_t type)
+{
+    switch (type) {
+    case VKMT_QEV_PERIODIC_TRIM:
+        return "periodic_trim";
+    case VKMT_QEV_RESTART_PERIODIC_TRIM:
+        return "restart_periodic_trim";
+    case VKMT_QEV_TRIM_TO_BUDGET:
+        return "trim_to_budget";
+    case VKMT_QEV_BUDGET_CHANGED:
+        return "budget_changed";
+    }
+    return "?";
 }
 
 static const char *vkmt_result_name(uint32_t result)
@@ -155,6 +172,12 @@ void vkmt_evlog_event(VkmtEvlog *l, const struct vkmt_event *ev)
         vkmt_evlog_put(l, vkmt_event_name(ev->type), fields);
         return;
     }
+    case VKMT_EV_NOTIFY:
+        /* The event's kind in the result column, its value as the size. */
+        snprintf(fields, sizeof(fields), "%u\t-\t%" PRIu64 "\t-\t%s", ev->queue,
+                 ev->size, vkmt_qev_name(ev->status));
+        vkmt_evlog_put(l, "notify", fields);
+        return;
     default:
         snprintf(fields, sizeof(fields), "%u\t0x%08x\t%" PRIu64 "\t%s\t%s",
                  ev->queue, ev->handle, ev->size, vkmt_prio_name(ev->priority),

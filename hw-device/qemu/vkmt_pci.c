@@ -52,6 +52,7 @@
 #include "migration/vmstate.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
 #include "qemu/host-utils.h"
@@ -119,6 +120,15 @@ struct VkmtState {
     uint64_t budget; /* 0: half the aperture */
     uint32_t max_objects;
     bool guest_trim;
+    bool events;             /* offer VKMT_F_EVENTS */
+    uint32_t trim_period_ms; /* PERIODIC_TRIM events every this long; 0 off */
+    QEMUTimer *trim_timer;
+    uint32_t last_notified; /* queues the last "trim-notify" reached */
+    char *pressure;     /* "off", "psi" or "cgroup:DIR": the budget policy */
+    char *pressure_dir; /* cgroup:DIR's DIR */
+    uint32_t pressure_period_ms;
+    QEMUTimer *pressure_timer;
+    uint64_t pressure_base; /* the budget configured, which pressure shrinks */
     char *backend;
     char *doorbell;
     char *event_log; /* path of the event log, or NULL */
@@ -513,7 +523,7 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
         STAT(discarded_bytes) && STAT(decommits) && STAT(reclaim_ok) &&
         STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
         STAT(trimmed_bytes) && STAT(faults_commit) && STAT(faults_discard) &&
-        STAT(stalls) && STAT(stall_ns) &&
+        STAT(stalls) && STAT(stall_ns) && STAT(events) && STAT(events_lost) &&
         visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp) &&
         visit_type_uint64(v, "longest_step_ns", &longest_step_ns, errp)) {
 #undef STAT
@@ -550,6 +560,12 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
     visit_end_struct(v, NULL);
 }
 
+static uint64_t vkmt_engine_budget(VkmtState *s)
+{
+    return vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
+           (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi)) << 32;
+}
+
 static void vkmt_get_budget(Object *obj, Visitor *v, const char *name,
                             void *opaque, Error **errp)
 {
@@ -558,9 +574,7 @@ static void vkmt_get_budget(Object *obj, Visitor *v, const char *name,
 
     if (s->core) {
         qemu_mutex_lock(&s->lock);
-        budget = vkmt_core_reg_read(s->core, VKMT_REG(budget_lo)) |
-                 (uint64_t)vkmt_core_reg_read(s->core, VKMT_REG(budget_hi))
-                     << 32;
+        budget = vkmt_engine_budget(s);
         qemu_mutex_unlock(&s->lock);
     }
     visit_type_size(v, name, &budget, errp);
@@ -578,10 +592,12 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name,
     s->budget = budget;
     if (s->core) {
         trace_vkmt_budget(budget);
-        qemu_mutex_lock(&s->lock);
+        vkmt_lock(s);
         vkmt_core_set_budget(s->core, budget);
+        s->pressure_base = vkmt_engine_budget(s);
         vkmt_evlog_flush(&s->evlog);
-        qemu_mutex_unlock(&s->lock);
+        /* BUDGET_CHANGED events raise their interrupts here. */
+        vkmt_unlock(s);
     }
 }
 
@@ -591,6 +607,10 @@ static void vkmt_get_trim(Object *obj, Visitor *v, const char *name,
     visit_type_size(v, name, &VKMT(obj)->last_trim, errp);
 }
 
+/*
+ * "trim" (opaque NULL) discards offered content now; "trim-notify" asks
+ * the guest's processes to give memory back (TRIM_TO_BUDGET events).
+ */
 static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp)
 {
@@ -601,14 +621,166 @@ static void vkmt_set_trim(Object *obj, Visitor *v, const char *name,
         return;
     }
     if (!s->core) {
-        error_setg(errp, "vkmt: trim needs a realized device");
+        error_setg(errp, "vkmt: %s needs a realized device", name);
         return;
     }
-    qemu_mutex_lock(&s->lock);
-    s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+    vkmt_lock(s);
+    /* Records first: the callouts after the lock may reset or unplug it. */
+    if (opaque) {
+        s->last_notified =
+            vkmt_core_trim_notify(s->core, bytes ? bytes : UINT64_MAX);
+        trace_vkmt_trim_notify(bytes, s->last_notified);
+    } else {
+        s->last_trim = vkmt_core_trim(s->core, bytes ? bytes : UINT64_MAX);
+        trace_vkmt_trim(bytes, s->last_trim);
+    }
     vkmt_evlog_flush(&s->evlog);
-    qemu_mutex_unlock(&s->lock);
-    trace_vkmt_trim(bytes, s->last_trim);
+    vkmt_unlock(s);
+}
+
+static void vkmt_get_trim_notify(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &VKMT(obj)->last_notified, errp);
+}
+
+/* The periodic trim's tick, on the virtual clock: a stopped VM gets none. */
+static void vkmt_trim_tick(void *opaque)
+{
+    VkmtState *s = opaque;
+
+    /* Armed first: after the callouts the device may be gone (unrealize
+     * frees the timer with it). */
+    timer_mod(s->trim_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    vkmt_lock(s);
+    vkmt_core_periodic_trim(s->core, false);
+    vkmt_evlog_flush(&s->evlog);
+    vkmt_unlock(s);
+}
+
+/* A new period: the guest's processes restart their periodic trim. */
+static void vkmt_trim_period_start(VkmtState *s)
+{
+    if (!s->trim_period_ms) {
+        timer_del(s->trim_timer);
+        return;
+    }
+    timer_mod(s->trim_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    vkmt_lock(s);
+    vkmt_core_periodic_trim(s->core, true);
+    vkmt_evlog_flush(&s->evlog);
+    vkmt_unlock(s); /* the device may be gone on return */
+}
+
+/* A cgroup v2 memory file's number: "max" is no limit. */
+static bool vkmt_read_cgroup(VkmtState *s, const char *name, uint64_t *out)
+{
+    g_autofree char *path = g_build_filename(s->pressure_dir, name, NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return false;
+    }
+    g_strstrip(text); /* the kernel ends the value with a newline */
+    if (!strcmp(text, "max")) {
+        *out = UINT64_MAX;
+        return true;
+    }
+    return qemu_strtou64(text, NULL, 10, out) == 0;
+}
+
+/*
+ * The pressure policy's inputs (docs/DEVICE.md), read before the device's
+ * lock is taken: PSI's some avg10 in permille, or the cgroup's
+ * memory.current and memory.high. False when they cannot be read (the
+ * budget then stays).
+ */
+static bool vkmt_pressure_read(VkmtState *s, uint32_t *pm, uint64_t *current,
+                               uint64_t *high)
+{
+    g_autofree char *text = NULL;
+
+    if (s->pressure_dir) {
+        return vkmt_read_cgroup(s, "memory.current", current) &&
+               vkmt_read_cgroup(s, "memory.high", high);
+    }
+    return g_file_get_contents("/proc/pressure/memory", &text, NULL, NULL) &&
+           vkmt_psi_some_avg10(text, pm) == 0;
+}
+
+/*
+ * Every pressure-period-ms of guest time: apply the budget the host's
+ * pressure allows when it moved by 1/64 of the base or more (smaller
+ * moves would only churn events). The change is logged and posted as any
+ * budget change.
+ */
+static void vkmt_pressure_tick(void *opaque)
+{
+    VkmtState *s = opaque;
+    uint64_t current = 0, high = 0, now, want;
+    struct vkmt_stats st;
+    uint32_t pm = 0;
+
+    /* Armed first: after the callouts the device may be gone. */
+    timer_mod(s->pressure_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->pressure_period_ms);
+    if (vkmt_pressure_read(s, &pm, &current, &high)) {
+        vkmt_lock(s);
+        vkmt_core_get_stats(s->core, &st);
+        now = vkmt_engine_budget(s);
+        want = s->pressure_dir ? vkmt_pressure_budget_cgroup(s->pressure_base,
+                                                             st.committed_bytes,
+                                                             current, high)
+                               : vkmt_pressure_budget_psi(s->pressure_base, pm);
+        if ((want > now ? want - now : now - want) >= s->pressure_base / 64) {
+            trace_vkmt_budget(want);
+            vkmt_core_set_budget(s->core, want);
+            vkmt_evlog_flush(&s->evlog);
+        }
+        vkmt_unlock(s);
+    }
+}
+
+static bool vkmt_parse_pressure(VkmtState *s, Error **errp)
+{
+    const char *p = s->pressure ? s->pressure : "off";
+
+    if (strcmp(p, "off") && s->pressure_period_ms < 10) {
+        error_setg(errp, "vkmt: pressure-period-ms must be at least 10");
+        return false;
+    }
+    if (!strcmp(p, "off") || !strcmp(p, "psi")) {
+        return true;
+    }
+    if (g_str_has_prefix(p, "cgroup:") && p[7]) {
+        s->pressure_dir = g_strdup(p + 7);
+        return true;
+    }
+    error_setg(errp, "vkmt: pressure=%s: use off, psi or cgroup:DIR", p);
+    return false;
+}
+
+static void vkmt_get_trim_period(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &VKMT(obj)->trim_period_ms, errp);
+}
+
+static void vkmt_set_trim_period(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    uint32_t ms;
+
+    if (!visit_type_uint32(v, name, &ms, errp)) {
+        return;
+    }
+    s->trim_period_ms = ms;
+    if (s->core) {
+        vkmt_trim_period_start(s);
+    }
 }
 
 /* Faults on purpose (vkmt_core_set_faults), to test a guest driver. */
@@ -1176,6 +1348,9 @@ static void vkmt_teardown(VkmtState *s)
     if (s->work_bh) {
         vkmt_doorbells_stop(s);
     }
+    g_clear_pointer(&s->trim_timer, timer_free);
+    g_clear_pointer(&s->pressure_timer, timer_free);
+    g_clear_pointer(&s->pressure_dir, g_free);
     msix_uninit_exclusive_bar(pdev);
     vkmt_core_destroy(s->core);
     s->core = NULL;
@@ -1214,7 +1389,8 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .budget = s->budget,
         .max_objects = s->max_objects,
         .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES |
-                    (s->guest_trim ? VKMT_F_GUEST_TRIM : 0),
+                    (s->guest_trim ? VKMT_F_GUEST_TRIM : 0) |
+                    (s->events ? VKMT_F_EVENTS : 0),
         .work_bound = s->work_bound,
     };
     int err;
@@ -1223,7 +1399,8 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vkmt: queues must be 1..%u", VKMT_MAX_QUEUES);
         return;
     }
-    if (!vkmt_parse_backend(s, errp) || !vkmt_parse_mode(s, errp)) {
+    if (!vkmt_parse_backend(s, errp) || !vkmt_parse_mode(s, errp) ||
+        !vkmt_parse_pressure(s, errp)) {
         return;
     }
     qemu_mutex_init(&s->lock);
@@ -1243,6 +1420,19 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         goto fail;
     }
     vkmt_core_set_backend_faults(s->core, &s->faults); /* checked when set */
+    s->trim_timer = timer_new_ms(QEMU_CLOCK_VIRTUAL, vkmt_trim_tick, s);
+    s->pressure_base = vkmt_engine_budget(s);
+    if (s->pressure && strcmp(s->pressure, "off")) {
+        s->pressure_timer =
+            timer_new_ms(QEMU_CLOCK_VIRTUAL, vkmt_pressure_tick, s);
+        timer_mod(s->pressure_timer, qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) +
+                                         s->pressure_period_ms);
+    }
+    if (s->trim_period_ms) {
+        /* No queue is claimed yet: nothing to restart. */
+        timer_mod(s->trim_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + s->trim_period_ms);
+    }
 
     memory_region_init_io(&s->regs, OBJECT(s), &vkmt_mmio_ops, s, "vkmt-regs",
                           VKMT_REGS_SIZE);
@@ -1331,6 +1521,10 @@ static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
     DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
+    DEFINE_PROP_BOOL("events", VkmtState, events, true),
+    DEFINE_PROP_STRING("pressure", VkmtState, pressure),
+    DEFINE_PROP_UINT32("pressure-period-ms", VkmtState, pressure_period_ms,
+                       1000),
     DEFINE_PROP_STRING("backend", VkmtState, backend),
     DEFINE_PROP_STRING("doorbell", VkmtState, doorbell),
     DEFINE_PROP_STRING("event-log", VkmtState, event_log),
@@ -1357,6 +1551,22 @@ static const struct {
       "object 16 (0: unbounded)" },
     { "guest-trim",
       "let the guest request trims itself (feature VKMT_F_GUEST_TRIM)" },
+    { "events",
+      "post trim and budget events on each queue's event ring (feature "
+      "VKMT_F_EVENTS, protocol 1.2)" },
+    { "pressure",
+      "a budget that follows the host's memory pressure: off (default), psi "
+      "(/proc/pressure/memory) or cgroup:DIR (DIR's memory.current against "
+      "memory.high); each change is logged and posted as BUDGET_CHANGED" },
+    { "pressure-period-ms",
+      "how often the pressure policy samples, in guest time (default 1000)" },
+    { "trim-notify",
+      "write N to ask every guest process for N bytes back (0: all it holds; "
+      "at least what it holds over budget) with a TRIM_TO_BUDGET event; "
+      "reads back how many queues the last request reached" },
+    { "trim-period-ms",
+      "post a PERIODIC_TRIM event to every queue this often, in guest "
+      "(virtual clock) time; setting it posts RESTART_PERIODIC_TRIM (0: off)" },
     { "backend",
       "what holds allocation content: mem (host memory, default)"
 #ifdef VKMT_HAVE_VIRGL
@@ -1448,6 +1658,12 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               NULL, NULL);
     object_class_property_add(klass, "trim", "size", vkmt_get_trim,
                               vkmt_set_trim, NULL, NULL);
+    object_class_property_add(klass, "trim-notify", "size",
+                              vkmt_get_trim_notify, vkmt_set_trim, NULL,
+                              (void *)1);
+    object_class_property_add(klass, "trim-period-ms", "uint32",
+                              vkmt_get_trim_period, vkmt_set_trim_period, NULL,
+                              NULL);
     object_class_property_add_bool(klass, "removed", vkmt_get_removed,
                                    vkmt_set_removed);
     object_class_property_add_enum(

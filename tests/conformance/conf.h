@@ -73,6 +73,7 @@ CONF_TABLE(conf_alloc_tests);
 CONF_TABLE(conf_offer_tests);
 CONF_TABLE(conf_reclaim_tests);
 CONF_TABLE(conf_pressure_tests);
+CONF_TABLE(conf_notify_tests);
 CONF_TABLE(conf_removal_tests);
 
 #define CONF_COUNT(table) const unsigned table##_count = sizeof(table) / sizeof(table[0])

@@ -786,6 +786,133 @@ static void test_msix(void)
     stop(&v);
 }
 
+/* Entry @i of @d's event ring: type, and value through *@value. */
+static uint32_t event_at(Vkmt *v, const Drv *d, uint32_t i, uint64_t *value)
+{
+    uint64_t off = qoff(d, VKMT_QUEUE_EVQ_OFF +
+                               (i % VKMT_EVQ_DEPTH) * sizeof(struct vkmt_qev));
+
+    *value =
+        qpci_io_readq(v->dev, v->ctrl, off + offsetof(struct vkmt_qev, value));
+    return qpci_io_readl(v->dev, v->ctrl, off);
+}
+
+#define EV_TAIL offsetof(struct vkmt_queue_hdr, sh_ev_tail)
+
+/*
+ * The host's requests become events on the queues' rings, each with the
+ * queue's interrupt (MSI-X vector q, masked here so it shows as pending):
+ * trim-notify to the queue that holds memory only, a budget change to every
+ * queue, trim-period-ms a restart and then a tick per period of the
+ * virtual clock. With events=off the feature is not offered and nothing is
+ * posted.
+ */
+static void test_events(void)
+{
+    Vkmt v;
+    Drv d0, d1;
+    uint32_t dev, h[2];
+    uint64_t value;
+    QDict *resp;
+
+    start(&v, "queues=2");
+    g_assert_cmphex(rd(&v, VKMT_REG(device_features)) & VKMT_F_EVENTS, ==,
+                    VKMT_F_EVENTS);
+    qpci_msix_enable(v.dev);
+    bring_up(&v);
+    d0 = claim(&v);
+    d1 = claim(&v);
+    dev = new_device(&v, &d0);
+    create(&v, &d0, dev, 2, PAGE, h);
+    qom_set_size(&v, "trim-notify", PAGE);
+    resp = qom_get(&v, "trim-notify");
+    g_assert_cmpint(qdict_get_int(resp, "return"), ==, 1);
+    qobject_unref(resp);
+    g_assert_cmpuint(hdr_field(&v, &d0, EV_TAIL), ==, 1);
+    g_assert_cmpuint(hdr_field(&v, &d1, EV_TAIL), ==, 0);
+    g_assert_cmphex(event_at(&v, &d0, 0, &value), ==, VKMT_QEV_TRIM_TO_BUDGET);
+    g_assert_cmpuint(value, ==, PAGE);
+    g_assert_true(qpci_msix_pending(v.dev, d0.q));
+    g_assert_false(qpci_msix_pending(v.dev, d1.q));
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 1u << d0.q);
+    wr(&v, VKMT_REG(isr_lo), ~0u);
+
+    qom_set_size(&v, "budget", MiB);
+    g_assert_cmphex(event_at(&v, &d0, 1, &value), ==, VKMT_QEV_BUDGET_CHANGED);
+    g_assert_cmpuint(value, ==, MiB);
+    g_assert_cmphex(event_at(&v, &d1, 0, &value), ==, VKMT_QEV_BUDGET_CHANGED);
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 3);
+    wr(&v, VKMT_REG(isr_lo), ~0u);
+
+    qom_set_size(&v, "trim-period-ms", 10);
+    g_assert_cmphex(event_at(&v, &d1, 1, &value), ==,
+                    VKMT_QEV_RESTART_PERIODIC_TRIM);
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(hdr_field(&v, &d1, EV_TAIL), ==, 3);
+    g_assert_cmphex(event_at(&v, &d1, 2, &value), ==, VKMT_QEV_PERIODIC_TRIM);
+    qom_set_size(&v, "trim-period-ms", 0);
+    qtest_clock_step(v.qs->qts, 100 * 1000 * 1000);
+    g_assert_cmpuint(hdr_field(&v, &d1, EV_TAIL), ==, 3);
+    g_assert_cmpint(stats_get(&v, "events"), ==, 7);
+    g_assert_cmpint(stats_get(&v, "events_lost"), ==, 0);
+    stop(&v);
+
+    start(&v, "events=off");
+    g_assert_cmphex(rd(&v, VKMT_REG(device_features)) & VKMT_F_EVENTS, ==, 0);
+    bring_up(&v);
+    d0 = claim(&v);
+    qom_set_size(&v, "budget", MiB);
+    g_assert_cmpuint(hdr_field(&v, &d0, EV_TAIL), ==, 0);
+    g_assert_cmphex(rd(&v, VKMT_REG(isr_lo)), ==, 0);
+    stop(&v);
+}
+
+/*
+ * pressure=cgroup:DIR: every period of guest time the budget becomes what
+ * is committed plus the room under DIR's memory.high (at least a quarter
+ * of the configured budget), each change a BUDGET_CHANGED event; a change
+ * below 1/64 of the budget is not applied.
+ */
+static void test_pressure_cgroup(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vkmt-cgroup-XXXXXX", NULL);
+    g_autofree char *cur = g_build_filename(dir, "memory.current", NULL);
+    g_autofree char *high = g_build_filename(dir, "memory.high", NULL);
+    g_autofree char *props = NULL;
+    uint64_t value;
+    Vkmt v;
+    Drv d;
+
+    g_assert(dir);
+    g_assert_true(g_file_set_contents(cur, "1000000000\n", -1, NULL));
+    g_assert_true(g_file_set_contents(high, "max\n", -1, NULL));
+    props = g_strdup_printf("pressure=cgroup:%s,pressure-period-ms=10", dir);
+    start(&v, props);
+    bring_up(&v);
+    d = claim(&v);
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 8 * MiB); /* no limit */
+    /* 3 MiB of room under memory.high, nothing committed. */
+    g_assert_true(g_file_set_contents(high, "1003145728\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 3 * MiB);
+    g_assert_cmphex(event_at(&v, &d, 0, &value), ==, VKMT_QEV_BUDGET_CHANGED);
+    g_assert_cmpuint(value, ==, 3 * MiB);
+    /* Over memory.high: a quarter of the 8 MiB configured. */
+    g_assert_true(g_file_set_contents(high, "900000000\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 2 * MiB);
+    /* A move below 1/64 of the base is left alone. */
+    g_assert_true(g_file_set_contents(high, "1002100000\n", -1, NULL));
+    qtest_clock_step(v.qs->qts, 10 * 1000 * 1000);
+    g_assert_cmpuint(rd(&v, VKMT_REG(budget_lo)), ==, 2 * MiB);
+    g_assert_cmpuint(hdr_field(&v, &d, EV_TAIL), ==, 2);
+    stop(&v);
+    unlink(cur);
+    unlink(high);
+    rmdir(dir);
+}
+
 static void test_intx(void)
 {
     Vkmt v;
@@ -1465,15 +1592,16 @@ static void test_event_log(void)
                            "15\tdecommit\t0\t0x%08x\t5000\tauto\t-\n"
                            "16\treclaim\t0\t0x%08x\t5000\tauto\tnot_committed\n"
                            "17\tbudget\t-\t-\t8388608\t-\t-\n"
-                           "18\tcreate\t0\t0x%08x\t4096\t-\t-\n"
-                           "19\toffer\t0\t0x%08x\t4096\tlow\t-\n"
-                           "20\ttrim\t0\t-\t0\t-\t-\n"
-                           "21\tdiscard\t0\t0x%08x\t4096\tlow\t-\n",
+                           "18\tnotify\t0\t-\t8388608\t-\tbudget_changed\n"
+                           "19\tcreate\t0\t0x%08x\t4096\t-\t-\n"
+                           "20\toffer\t0\t0x%08x\t4096\tlow\t-\n"
+                           "21\ttrim\t0\t-\t0\t-\t-\n"
+                           "22\tdiscard\t0\t0x%08x\t4096\tlow\t-\n",
                            head, h[0], h[1], h[0], h[1], h[0], h[0], h[1], h[0],
                            h[1], h[1], h[1], h[1], h2, h2, h2);
     g_assert_cmpstr(log, ==, want);
     /* One monotonic clock for every line. */
-    g_assert_cmpuint(times->len, ==, 21);
+    g_assert_cmpuint(times->len, ==, 22);
     for (guint i = 1; i < times->len; i++) {
         g_assert_cmpuint(g_array_index(times, uint64_t, i), >=,
                          g_array_index(times, uint64_t, i - 1));
@@ -2373,6 +2501,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/longest-step", test_longest_step);
     qtest_add_func("/vkmt/msix", test_msix);
     qtest_add_func("/vkmt/intx", test_intx);
+    qtest_add_func("/vkmt/events", test_events);
+    qtest_add_func("/vkmt/pressure-cgroup", test_pressure_cgroup);
     qtest_add_func("/vkmt/reset", test_reset);
     qtest_add_func("/vkmt/q35-root-port/sbr-by-msix/inline",
                    test_sbr_by_msix_inline);

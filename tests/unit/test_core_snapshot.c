@@ -22,8 +22,9 @@
  * queues. */
 #define DEV 20u
 #define FAULTS (DEV + 65u)
-#define QUEUES (FAULTS + 17u + VKMT_FAULT_KINDS * 16u + 37u * 8u)
-#define QUEUE_BYTES 33u
+#define STATS (FAULTS + 17u + VKMT_FAULT_KINDS * 16u)
+#define QUEUES (STATS + 39u * 8u)
+#define QUEUE_BYTES 41u
 #define OBJECTS(nq) (QUEUES + (nq)*QUEUE_BYTES)
 
 struct blob {
@@ -258,7 +259,8 @@ struct bad {
 
 static const struct bad bad_fields[] = {
     { "magic", 0, 0, 4, 0, "magic" },
-    { "version", 0, 4, 4, 2, "version 2" },
+    { "version", 0, 4, 4, 3, "version 3" },
+    { "version 0", 0, 4, 4, 0, "version 0" },
     { "queue count", 0, 8, 4, 3, "3 queues" },
     { "aperture pages", 0, 12, 4, 512, "aperture has 512 pages" },
     { "features", 0, 16, 4, 0, "features 0x0" },
@@ -282,6 +284,9 @@ static const struct bad bad_fields[] = {
     { "cq tail", 0, QUEUES + 16, 4, 3, "completions for" },
     { "phase", 0, QUEUES + 20, 4, 0, "phase 0" },
     { "free queue's ring", 0, QUEUES + 2 * QUEUE_BYTES + 8, 4, 1, "queue 2: a released queue" },
+    { "free queue's events", 0, QUEUES + 2 * QUEUE_BYTES + 33, 4, 1, "queue 2: a released queue" },
+    { "free queue's lost events", 0, QUEUES + 2 * QUEUE_BYTES + 37, 4, 1,
+      "queue 2: a released queue" },
     { "no slots", 0, OBJECTS(4), 4, 0, "0 object slots" },
     { "too many slots", 0, OBJECTS(4), 4, 0xffffffffu, "object slots" },
     { "object type", 1, 0, 1, 9, "object 1: type 9" },
@@ -448,7 +453,54 @@ static void snapshot_needs_content_in_the_aperture(void)
     teardown();
 }
 
+/*
+ * The event rings' private state travels (version 2), and a version-1 blob
+ * (the same without it) still loads, with that state 0.
+ */
+static void snapshot_carries_event_state_and_reads_version_1(void)
+{
+    struct blob b, v1;
+    struct vkmt_stats s;
+    size_t from = 0, to = 0;
+
+    scenario();
+    for (int i = 0; i < 3; i++) {
+        vkmt_core_periodic_trim(F.core, false);
+    }
+    CHECK_EQ(hdr(0)->sh_ev_tail, 3);
+    b = save();
+    CHECK_EQ(load(b, NULL, 0), 0);
+    vkmt_core_periodic_trim(F.core, false);
+    CHECK_EQ(hdr(0)->sh_ev_tail, 4); /* went on from the tail it carried */
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.events, 8); /* 3 + 1 on queue 0, as many on queue 1 */
+
+    /* Version 1: no event counters after the stats, 8 bytes less per queue. */
+    v1.p = malloc(b.len);
+    CHECK(v1.p != NULL);
+    memcpy(v1.p, b.p, QUEUES - 16);
+    from = QUEUES;
+    to = QUEUES - 16;
+    for (uint32_t q = 0; q < 4; q++) {
+        memcpy(v1.p + to, b.p + from, QUEUE_BYTES - 8);
+        from += QUEUE_BYTES;
+        to += QUEUE_BYTES - 8;
+    }
+    memcpy(v1.p + to, b.p + from, b.len - from);
+    v1.len = to + b.len - from;
+    put_le(v1.p + 4, 1, 4);
+    CHECK_EQ(load(v1, NULL, 0), 0);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.events, 0);
+    vkmt_core_periodic_trim(F.core, false);
+    CHECK_EQ(hdr(0)->sh_ev_tail, 1);
+    free(v1.p);
+    free(b.p);
+    teardown();
+}
+
 const struct test core_snapshot_tests[] = {
+    TEST(snapshot_carries_event_state_and_reads_version_1),
     TEST(snapshot_round_trip_keeps_everything),
     TEST(snapshot_resumes_a_command_stopped_by_the_work_bound),
     TEST(snapshot_refuses_each_bad_field),

@@ -6,6 +6,7 @@
  * queue, a completion for the wrong command, a reset while a command waits).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -250,6 +251,52 @@ static void qclient_brings_the_device_up(void)
     CHECK_EQ(res.value0, 0x1234);
     qc_close(&qc);
     CHECK_EQ(fk.released, 1);
+}
+
+/*
+ * The event ring as the device writes it: entries read once in order, a
+ * type the protocol does not define or a reserved field set skipped, the
+ * head handed back, the loss counter reported as a difference, and a tail
+ * that runs more than a ring ahead ending the events for good.
+ */
+static void qclient_reads_the_event_ring_and_distrusts_it(void)
+{
+    struct qclient qc;
+    struct vkmt_queue_hdr *h;
+    struct vkmt_qev *ring, out[8];
+    uint32_t lost = 99;
+
+    fake_reset();
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    h = (struct vkmt_queue_hdr *)fk.t.ctrl;
+    ring = (struct vkmt_qev *)(fk.t.ctrl + VKMT_QUEUE_EVQ_OFF);
+    CHECK_EQ(qc_read_events(&qc, out, 8, &lost), 0);
+    CHECK_EQ(lost, 0);
+    ring[0] = (struct vkmt_qev){ .type = VKMT_QEV_TRIM_TO_BUDGET, .value = 8192 };
+    ring[1] = (struct vkmt_qev){ .type = 0x8 }; /* not a type of the protocol */
+    ring[2] = (struct vkmt_qev){ .type = VKMT_QEV_PERIODIC_TRIM, .reserved = 1 };
+    ring[3] = (struct vkmt_qev){ .type = VKMT_QEV_BUDGET_CHANGED, .value = 1u << 20 };
+    vkmt_sh_store(&h->sh_ev_lost, 3);
+    vkmt_sh_store_release(&h->sh_ev_tail, 4);
+    CHECK_EQ(qc_read_events(&qc, out, 1, &lost), 1); /* room for one */
+    CHECK_EQ(out[0].type, VKMT_QEV_TRIM_TO_BUDGET);
+    CHECK_EQ(out[0].value, 8192);
+    CHECK_EQ(h->sh_ev_head, 1);
+    CHECK_EQ(lost, 3);
+    CHECK_EQ(qc_read_events(&qc, out, 8, &lost), 1);
+    CHECK_EQ(out[0].type, VKMT_QEV_BUDGET_CHANGED);
+    CHECK_EQ(h->sh_ev_head, 4);
+    CHECK_EQ(lost, 0);
+    vkmt_sh_store_release(&h->sh_ev_tail, 4 + VKMT_EVQ_DEPTH + 1);
+    CHECK_EQ(qc_read_events(&qc, out, 8, &lost), -EIO);
+    CHECK_EQ(h->sh_ev_head, 4); /* nothing taken from a broken ring */
+    vkmt_sh_store_release(&h->sh_ev_tail, 5);
+    CHECK_EQ(qc_read_events(&qc, out, 8, &lost), -EIO); /* for good */
+    /* A queue that is not ours any more has no events. */
+    fake_reset();
+    CHECK_EQ(qc_open(&qc, &fk.t), STATUS_SUCCESS);
+    vkmt_sh_store(&((struct vkmt_queue_hdr *)fk.t.ctrl)->sh_state, VKMT_QSTATE_FREE);
+    CHECK_EQ(qc_read_events(&qc, out, 8, &lost), -ENODEV);
 }
 
 static void qclient_refuses_a_wrong_device(void)
@@ -531,6 +578,7 @@ static const struct test tests[] = {
     TEST(reap_trusts_the_queue_lock_not_the_pid),
     TEST(an_open_queue_holds_its_lock),
     TEST(a_setuid_program_ignores_the_environment),
+    TEST(qclient_reads_the_event_ring_and_distrusts_it),
 };
 
 int main(int argc, char **argv)

@@ -658,6 +658,60 @@ static int device_fault(const char *prop, const char *value)
                     prop, value);
 }
 
+/*
+ * A host trim request (QMP trim-notify) posts TRIM_TO_BUDGET to the queue
+ * of a file that holds memory: its file polls readable, READ_EVENTS hands
+ * the event over once, and a file that holds nothing gets none.
+ */
+static void trim_request_polls_in_and_reads_once(void)
+{
+    int a = open_node(), b = open_node();
+    uint32_t flags = 0, dev = create_device(a), h[2];
+    struct pollfd pfd = { .fd = a, .events = POLLIN };
+    struct vkmt_kmd_event ev[4];
+    struct vkmt_kmd_read_events req = { .events = (uintptr_t)ev, .count = 4 };
+
+    create_allocs(a, dev, h, 2);
+    CHECK_EQ(device_fault("trim-notify", "4096"), 0);
+    CHECK_EQ(poll(&pfd, 1, 5000), 1);
+    CHECK(pfd.revents & POLLIN);
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, &req), 0);
+    CHECK_EQ(req.count, 1);
+    CHECK_EQ(req.lost, 0);
+    CHECK_EQ(ev[0].type, VKMT_QEV_TRIM_TO_BUDGET);
+    CHECK_EQ(ev[0].value, 4096);
+    CHECK_EQ(ev[0].reserved, 0);
+    req.count = 4;
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, &req), 0);
+    CHECK_EQ(req.count, 0);
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_EVENTS, &flags), 0);
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+    req.count = 4;
+    CHECK_EQ(ioctl(b, VKMT_KMD_IOC_READ_EVENTS, &req), 0);
+    CHECK_EQ(req.count, 0);
+    close(b);
+    close(a);
+}
+
+static void read_events_checks_its_request(void)
+{
+    int a = open_node();
+    struct vkmt_kmd_event ev[1];
+    struct vkmt_kmd_read_events req = { .events = (uintptr_t)ev, .count = 0 };
+
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, &req), -1);
+    CHECK_EQ(errno, EINVAL);
+    req.count = VKMT_KMD_MAX_EVENTS + 1;
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, &req), -1);
+    CHECK_EQ(errno, EINVAL);
+    req = (struct vkmt_kmd_read_events){ .events = (uintptr_t)ev, .count = 1, .lost = 1 };
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, &req), -1);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(ioctl(a, VKMT_KMD_IOC_READ_EVENTS, (void *)8), -1);
+    CHECK_EQ(errno, EFAULT);
+    close(a);
+}
+
 static int set_timeout_ms(const char *ms)
 {
     int fd = open("/sys/module/vkmt/parameters/cmd_timeout_ms", O_WRONLY);
@@ -746,6 +800,8 @@ static const struct test tests[] = {
     TEST(a_killed_process_releases_everything),
     TEST(bars_cannot_be_mapped_through_sysfs),
     TEST(reset_ends_every_file),
+    TEST(trim_request_polls_in_and_reads_once),
+    TEST(read_events_checks_its_request),
     TEST(a_poisoned_completion_ends_only_its_file),
     TEST(a_deaf_device_times_out),
     TEST(unload_only_when_closed),
