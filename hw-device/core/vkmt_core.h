@@ -38,6 +38,8 @@ enum vkmt_event_type {
     VKMT_EV_FAULT_DISCARD, /* an injected fault failed the discard of an offer */
     VKMT_EV_STALL_COMMIT,  /* an injected stall delayed an allocation's commit */
     VKMT_EV_STALL_DISCARD, /* ... or the discard of an offer */
+    VKMT_EV_DEMOTE,        /* content moved to the non-local segment */
+    VKMT_EV_PROMOTE,       /* ... and back into the aperture */
 };
 
 /* The queue of an event the host caused (a trim or a budget change). */
@@ -86,6 +88,14 @@ struct vkmt_core_config {
      * call. 0: unbounded.
      */
     uint32_t work_bound;
+    /*
+     * The non-local segment: bytes of host memory (a multiple of
+     * VKMT_PAGE_SIZE, 0: none) that keep demoted allocations' content, at
+     * @nonlocal (the host's, e.g. migratable RAM), or mapped by the engine
+     * when NULL. Never visible to the guest.
+     */
+    uint64_t nonlocal_size;
+    void *nonlocal;
 };
 
 /* Per-priority counters; index with vkmt_prio_index(). */
@@ -118,7 +128,10 @@ struct vkmt_stats {
     uint64_t faults_discard;
     uint64_t stalls;
     uint64_t stall_ns;
-    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];       /* LOW NORMAL HIGH AUTO */
+    uint64_t demoted_bytes;                            /* live: content in the non-local segment */
+    uint64_t demotions;                                /* cumulative */
+    uint64_t promotions;                               /* cumulative */
+    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES]; /* LOW NORMAL HIGH AUTO */
     uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES];     /* cumulative */
     uint64_t offered_bytes_total_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
     /*
