@@ -62,8 +62,8 @@ bool demotion_enabled(const struct vkmt_core *core)
 
     /* A backend with commit or lock hooks keeps content outside the
      * aperture, where a copy would miss it. */
-    return core->nl_base && (core->driver_features & VKMT_F_RESIDENCY) && !b->commit &&
-           !b->lock && !b->unlock;
+    return core->nl_base && (core->driver_features & VKMT_F_RESIDENCY) && !b->commit && !b->lock &&
+           !b->unlock;
 }
 
 bool demote_one(struct vkmt_core *core, uint32_t idx)
@@ -188,11 +188,10 @@ static uint32_t resolve_allocs(struct cmd *c, uint32_t dev, const uint32_t *h, u
         uint32_t x = obj_lookup(core, h[i * stride], OBJ_ALLOCATION, c->queue);
 
         if (x == NIL || core->objs[x].parent != dev || (core->objs[x].flags & OBJF_MARK)) {
-            core_guest_error(core, "opcode %u element %u: 0x%x is %s", c->sqe.opcode, i,
-                             h[i * stride],
-                             x == NIL || core->objs[x].parent != dev
-                                 ? "not an allocation of this device"
-                                 : "listed twice");
+            core_guest_error(
+                core, "opcode %u element %u: 0x%x is %s", c->sqe.opcode, i, h[i * stride],
+                x == NIL || core->objs[x].parent != dev ? "not an allocation of this device"
+                                                        : "listed twice");
             unmark_all(core, idx, i);
             return VKMT_ST_INVALID_PARAMETER;
         }
@@ -264,9 +263,9 @@ uint32_t cmd_make_resident(struct cmd *c)
         bool over_ok = (flags & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
                        core->committed + need <= core->ap.npages * (uint64_t)VKMT_PAGE_SIZE;
 
-        room = over_ok ? ROOM_MADE
+        room = over_ok                        ? ROOM_MADE
                : evict_can_fit(core, need, 0) ? evict_make_room(core, need)
-                                               : ROOM_REFUSED;
+                                              : ROOM_REFUSED;
     }
     unmark_all(core, idx, c->sqe.count);
     if (room == ROOM_LATER) {
@@ -340,8 +339,7 @@ uint32_t cmd_evict(struct cmd *c)
  * @h with stride @stride. Returns the status; *@idx and *@n on success,
  * with no marks left.
  */
-static uint32_t residency_targets(struct cmd *c, uint32_t stride, const uint32_t **idx,
-                                  uint32_t *n)
+static uint32_t residency_targets(struct cmd *c, uint32_t stride, const uint32_t **idx, uint32_t *n)
 {
     struct vkmt_core *core = c->core;
     uint32_t dev = obj_lookup(core, c->sqe.handle, OBJ_DEVICE, c->queue), st, *out;
@@ -458,8 +456,8 @@ uint32_t cmd_query_residency(struct cmd *c)
  * share Windows' own reference implementations report. */
 uint64_t residency_available(const struct vkmt_core *core, uint32_t g)
 {
-    uint64_t size = g == VKMT_SEGMENT_LOCAL ? core->budget
-                                            : (uint64_t)core->nl.npages * VKMT_PAGE_SIZE;
+    uint64_t size =
+        g == VKMT_SEGMENT_LOCAL ? core->budget : (uint64_t)core->nl.npages * VKMT_PAGE_SIZE;
 
     return size / 2 / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
 }

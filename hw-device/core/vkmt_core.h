@@ -263,11 +263,11 @@ void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *dea
 
 /*
  * Snapshots, for migration and savevm (snapshot.c has the layout): the
- * engine's whole state as one flat little-endian blob. Control memory and
- * the aperture are not in it: the host moves them as RAM, before the blob
- * is loaded.
+ * engine's whole state as one flat little-endian blob. Control memory, the
+ * aperture and the non-local segment are not in it: the host moves them as
+ * RAM, before the blob is loaded.
  */
-#define VKMT_SNAPSHOT_VERSION 1u
+#define VKMT_SNAPSHOT_VERSION 2u
 
 /* Writes at most @cap bytes of the snapshot to @buf (may be NULL with @cap
  * 0); returns the snapshot's whole size. */
@@ -279,8 +279,8 @@ size_t vkmt_core_snapshot_max(const struct vkmt_core *core);
 
 /*
  * Replace the engine's state with the @len-byte snapshot at @buf, taken
- * from an engine of the same configuration (queues, aperture size, features
- * offered) with a backend that keeps all content in the aperture. Every
+ * from an engine of the same configuration (queues, aperture and
+ * non-local sizes, features offered) with a backend that keeps all content in the aperture. Every
  * value is checked: the snapshot may be corrupt or hostile. Returns 0; or
  * -EINVAL for a snapshot that is malformed, inconsistent or of another
  * configuration, -ENOTSUP for a backend with content outside the aperture,

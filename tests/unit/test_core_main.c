@@ -28,6 +28,7 @@ int main(void)
         { core_bounded_tests, &core_bounded_ntests },
         { core_snapshot_tests, &core_snapshot_ntests },
         { core_fault_tests, &core_fault_ntests },
+        { core_residency_tests, &core_residency_ntests },
         { aperture_tests, &aperture_ntests },
     };
     enum { NTABLES = sizeof(tables) / sizeof(tables[0]) };

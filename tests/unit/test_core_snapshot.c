@@ -20,10 +20,10 @@
 
 /* The layout's fixed offsets (snapshot.c): header, device, faults, stats,
  * queues. */
-#define DEV 20u
-#define FAULTS (DEV + 65u)
-#define QUEUES (FAULTS + 17u + VKMT_FAULT_KINDS * 16u + 37u * 8u)
-#define QUEUE_BYTES 33u
+#define DEV 24u
+#define FAULTS (DEV + 70u)
+#define QUEUES (FAULTS + 17u + VKMT_FAULT_KINDS * 16u + 39u * 8u)
+#define QUEUE_BYTES 49u
 #define OBJECTS(nq) (QUEUES + (nq)*QUEUE_BYTES)
 
 struct blob {
@@ -232,7 +232,7 @@ static size_t slot(struct blob b, uint32_t idx)
         uint8_t type = b.p[off];
 
         off += type == 0 ? 3 : 9;
-        off += type == 2 ? 12 : type == 4 ? 27 : 0;
+        off += type == 2 ? 12 : type == 4 ? 39 : 0;
         if (type == 5) {
             uint32_t count;
 
@@ -258,10 +258,11 @@ struct bad {
 
 static const struct bad bad_fields[] = {
     { "magic", 0, 0, 4, 0, "magic" },
-    { "version", 0, 4, 4, 2, "version 2" },
+    { "version", 0, 4, 4, 3, "version 3" },
     { "queue count", 0, 8, 4, 3, "3 queues" },
     { "aperture pages", 0, 12, 4, 512, "aperture has 512 pages" },
     { "features", 0, 16, 4, 0, "features 0x0" },
+    { "non-local pages", 0, 20, 4, 4, "non-local segment has 4 pages" },
     { "status bits", 0, DEV, 4, 0x4f, "never stores" },
     { "DRIVER_OK alone", 0, DEV, 4, VKMT_STATUS_DRIVER_OK, "DRIVER_OK without" },
     { "driver features", 0, DEV + 4, 4, 0x80, "exceed" },
@@ -272,6 +273,8 @@ static const struct bad bad_fields[] = {
     { "scrub position", 0, DEV + 33, 4, 256, "scrub position 256" },
     { "cursor", 0, DEV + 37, 4, 300, "cursor 300" },
     { "budget", 0, DEV + 41, 8, 2 * MIB, "budget" },
+    { "non-local cursor", 0, DEV + 65, 4, 1, "non-local cursor 1" },
+    { "demote_pending", 0, DEV + 69, 1, 2, "demote_pending is 2" },
     { "evict_stuck", 0, FAULTS, 1, 3, "evict_stuck is 3" },
     { "stall length", 0, FAULTS + 9, 8, VKMT_FAULT_STALL_MAX_NS + 1ull, "stall of" },
     { "discard chance", 0, FAULTS + 17 + 16 + 4, 4, VKMT_FAULT_PPM + 1u, "fault kind 1: chance" },
@@ -281,6 +284,10 @@ static const struct bad bad_fields[] = {
     { "sq tail", 0, QUEUES + 12, 4, 1000, "more than a ring" },
     { "cq tail", 0, QUEUES + 16, 4, 3, "completions for" },
     { "phase", 0, QUEUES + 20, 4, 0, "phase 0" },
+    { "reservation", 0, QUEUES + 33, 8, 2 * MIB, "queue 0: reservations 2097152" },
+    { "non-local reservation", 0, QUEUES + 41, 8, 1, "queue 0: reservations 0 and 1" },
+    { "free queue's reservation", 0, QUEUES + 2 * QUEUE_BYTES + 33, 8, PAGE,
+      "queue 2: a released queue with a reservation" },
     { "free queue's ring", 0, QUEUES + 2 * QUEUE_BYTES + 8, 4, 1, "queue 2: a released queue" },
     { "no slots", 0, OBJECTS(4), 4, 0, "0 object slots" },
     { "too many slots", 0, OBJECTS(4), 4, 0xffffffffu, "object slots" },
@@ -291,7 +298,8 @@ static const struct bad bad_fields[] = {
     { "free slot's generation", 10, 1, 2, 513, "object 10: generation 513" },
     { "parent", 2, 5, 4, 2, "parent 2 is not a device" },
     { "state none", 2, 9, 1, 0, "allocation 2: state 0" },
-    { "state past the last", 2, 9, 1, 5, "allocation 2: state 5" },
+    { "state past the last", 2, 9, 1, 6, "allocation 2: state 6" },
+    { "demoted without a non-local segment", 2, 9, 1, 5, "allocation 2: state 5" },
     { "resident with a priority", 2, 10, 1, 1, "do not fit state resident" },
     { "offered without one", 3, 10, 1, 0, "do not fit state offered" },
     { "transient flag", 2, 11, 1, 1, "flags 0x1" },
@@ -302,6 +310,7 @@ static const struct bad bad_fields[] = {
     { "decommitted range outside", 4, 20, 4, 256, "outside the aperture" },
     { "size 0", 2, 28, 8, 0, "allocation 2: size 0" },
     { "size past the backend", 2, 28, 8, 2 * MIB, "allocation 2: size 2097152" },
+    { "non-local page while resident", 2, 44, 4, 1, "named while not demoted" },
     { "locked offer", 3, 24, 4, 1, "offered with flags 0x0 and 1 locks" },
     { "no members", 5, 9, 4, 0, "resource 5: 0 members" },
     { "member twice", 5, 17, 4, 6, "listed twice" },
