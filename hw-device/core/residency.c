@@ -78,6 +78,9 @@ bool demote_one(struct vkmt_core *core, uint32_t idx)
     memcpy(core->nl_base + (uint64_t)page * VKMT_PAGE_SIZE, core->backend->base + alloc_off(o),
            alloc_bytes(o));
     o->u.alloc.nl_page = page;
+    if (core->ops->wrote) {
+        core->ops->wrote(core->opaque, true, (uint64_t)page * VKMT_PAGE_SIZE, alloc_bytes(o));
+    }
     /* The local copy goes back to the host, and the range reads zeros
      * until the promotion fills it. */
     err = core_scrub(core, o->u.alloc.page, o->u.alloc.npages);
@@ -94,6 +97,9 @@ void promote(struct vkmt_core *core, uint32_t idx)
 
     memcpy(core->backend->base + alloc_off(o),
            core->nl_base + (uint64_t)o->u.alloc.nl_page * VKMT_PAGE_SIZE, alloc_bytes(o));
+    if (core->ops->wrote) {
+        core->ops->wrote(core->opaque, false, alloc_off(o), alloc_bytes(o));
+    }
     alloc_move(core, idx, ALLOC_DEMOTED, ALLOC_RESIDENT);
 }
 

@@ -70,6 +70,13 @@ struct vkmt_core_ops {
      * soon, from a fresh event-loop turn. May be NULL when work_bound is 0.
      */
     void (*more_work)(void *opaque);
+    /*
+     * The engine copied @len bytes of allocation content through its own
+     * pointer to @off of the aperture (a promotion) or, @nonlocal, of the
+     * non-local segment (a demotion): guest-side dirty logging never sees
+     * such writes, and a live migration must. May be NULL.
+     */
+    void (*wrote)(void *opaque, bool nonlocal, uint64_t off, uint64_t len);
 };
 
 /* Work units a torn-down object costs: it gives its memory back to the host

@@ -133,10 +133,10 @@ static void residency_opcodes_need_the_feature(void)
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg1 = 1 }, NULL),
              VKMT_ST_INVALID_PARAMETER);
     /* A 1.1 driver sees no system-memory segment, as before. */
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY,
-                                    .arg0 = VKMT_SEGMENT_NON_LOCAL },
-                 &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = VKMT_SEGMENT_NON_LOCAL },
+            &c),
+        VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0 + c.value1, 0);
     teardown_nl();
 }
@@ -371,13 +371,12 @@ static void priorities_and_residency_by_allocation_and_by_resource(void)
     CHECK_EQ(results[1], 0x78000001u);
     CHECK_EQ(create_on(&F.d, dev, 2, PAGE, members, VKMT_SQE_F_CREATE_RESOURCE, &res),
              VKMT_ST_SUCCESS);
-    CHECK_EQ(cmd(VKMT_OP_SET_PRIORITY, dev, NULL, 0, 0, (uint32_t)res, VKMT_ALLOC_PRIO_LOW, 0,
-                 NULL),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(
+        cmd(VKMT_OP_SET_PRIORITY, dev, NULL, 0, 0, (uint32_t)res, VKMT_ALLOC_PRIO_LOW, 0, NULL),
+        VKMT_ST_SUCCESS);
     CHECK_EQ(query(VKMT_OP_GET_PRIORITY, dev, members, 2), VKMT_ST_SUCCESS);
     CHECK_EQ(results[0] + 0ull + results[1], 2ull * VKMT_ALLOC_PRIO_LOW);
-    CHECK_EQ(cmd(VKMT_OP_GET_PRIORITY, dev, NULL, 0, 0, (uint32_t)res, 0, 0, &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(cmd(VKMT_OP_GET_PRIORITY, dev, NULL, 0, 0, (uint32_t)res, 0, 0, &c), VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, VKMT_ALLOC_PRIO_LOW);
     /* A resource is as resident as its least resident member. */
     CHECK_EQ(offer(dev, &members[1], 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
@@ -403,10 +402,10 @@ static void memory_query_reports_both_segments_and_the_reservation(void)
     dev = new_device();
     CHECK_EQ(create(dev, 3, PAGE, h), VKMT_ST_SUCCESS);
     vkmt_core_set_budget(F.core, 2 * PAGE);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY,
-                                    .arg0 = VKMT_SEGMENT_NON_LOCAL },
-                 &c),
-             VKMT_ST_SUCCESS);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg0 = VKMT_SEGMENT_NON_LOCAL },
+            &c),
+        VKMT_ST_SUCCESS);
     CHECK_EQ(c.value0, NL_PAGES * PAGE);
     CHECK_EQ(c.value1, PAGE);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg1 = 1 }, &c),
@@ -415,9 +414,9 @@ static void memory_query_reports_both_segments_and_the_reservation(void)
     CHECK_EQ(c.value1, PAGE);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CHANGE_RESERVATION, .arg64 = PAGE }, NULL),
              VKMT_ST_SUCCESS);
-    CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CHANGE_RESERVATION, .arg64 = PAGE + 1 },
-                 NULL),
-             VKMT_ST_INVALID_PARAMETER);
+    CHECK_EQ(
+        run((struct vkmt_sqe){ .opcode = VKMT_OP_CHANGE_RESERVATION, .arg64 = PAGE + 1 }, NULL),
+        VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_CHANGE_RESERVATION, .arg0 = 2 }, NULL),
              VKMT_ST_INVALID_PARAMETER);
     CHECK_EQ(run((struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY, .arg1 = 1 }, &c),
@@ -560,4 +559,5 @@ const struct test core_residency_tests[] = {
     TEST(no_content_lost_through_demotion_cycles),
     TEST(snapshot_carries_demoted_state),
 };
-const unsigned core_residency_ntests = sizeof(core_residency_tests) / sizeof(core_residency_tests[0]);
+const unsigned core_residency_ntests =
+    sizeof(core_residency_tests) / sizeof(core_residency_tests[0]);
