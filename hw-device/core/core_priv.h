@@ -297,6 +297,8 @@ bool demotion_enabled(const struct vkmt_core *core);
  * class, then priority, then table order first, until @bytes are freed or
  * *@work runs out (NULL: unbounded). Returns the bytes demoted. */
 uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
+/* The bytes demote_bytes() could free now (for evict_can_fit). */
+uint64_t demotable_bytes(const struct vkmt_core *core);
 /* Demote @idx if the non-local segment has room; true when it did. */
 bool demote_one(struct vkmt_core *core, uint32_t idx);
 /* Copy demoted @idx's content back to its aperture range and make it

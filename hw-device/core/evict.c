@@ -153,20 +153,21 @@ bool evict_scrub_free(struct vkmt_core *core, uint32_t *work)
 }
 
 /*
- * Whether @need more committed bytes may fit the budget once every offered
+ * Whether @need more committed bytes fit the budget once every offered
  * allocation outside the batch being validated is discarded and, with
- * demotion, the non-local segment's free pages are filled. @pinned is the
- * batch's own offered bytes, which cannot be discarded to make room for
- * itself. Pure: changes nothing. Demotion depends on which allocations are
- * unlocked and on non-local fragmentation, so a true answer can still end
- * in ROOM_REFUSED; a false one is exact. Sizes stay far below 2^63.
+ * demotion, every resident unlocked allocation outside it (OBJF_MARK) is
+ * demoted into the non-local segment's free pages. @pinned is the batch's
+ * own offered bytes, which cannot be discarded to make room for itself.
+ * Pure: changes nothing. The table is scanned only when discards alone
+ * cannot suffice. Exact but for non-local fragmentation, which can still
+ * end a true answer in ROOM_REFUSED. Sizes stay far below 2^63.
  */
 bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
 {
-    uint64_t nl_free =
-        demotion_enabled(core) ? (uint64_t)(core->nl.npages - core->nl.used) * VKMT_PAGE_SIZE : 0;
+    uint64_t room = core->budget + (core->offered_bytes - pinned);
 
-    return core->committed + need <= core->budget + (core->offered_bytes - pinned) + nl_free;
+    return core->committed + need <= room ||
+           (demotion_enabled(core) && core->committed + need <= room + demotable_bytes(core));
 }
 
 /*

@@ -340,8 +340,17 @@ uint32_t cmd_reclaim(struct cmd *c)
         /* Failing, they leave the aperture as it was, down to where the
          * next range goes, so a failed command changes no placement. */
         uint32_t cursor = core->ap.cursor;
+        bool fits;
 
-        if (!evict_can_fit(core, need, pinned)) {
+        /* Marked, the batch's resident members count as nothing to demote. */
+        for (uint32_t i = 0; i < b.n; i++) {
+            core->objs[b.idx[i]].flags |= OBJF_MARK;
+        }
+        fits = evict_can_fit(core, need, pinned);
+        for (uint32_t i = 0; i < b.n; i++) {
+            core->objs[b.idx[i]].flags &= (uint8_t)~OBJF_MARK;
+        }
+        if (!fits) {
             return VKMT_ST_NO_MEMORY;
         }
         status = reclaim_ranges(core, &b);

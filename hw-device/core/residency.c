@@ -103,6 +103,26 @@ void promote(struct vkmt_core *core, uint32_t idx)
     alloc_move(core, idx, ALLOC_DEMOTED, ALLOC_RESIDENT);
 }
 
+/* What demote_bytes() could free now: resident, unlocked, unmarked
+ * allocations, as far as the non-local segment's free pages reach. */
+static bool demotable(const struct vkmt_obj *o)
+{
+    return o->type == OBJ_ALLOCATION && o->state == ALLOC_RESIDENT && !o->u.alloc.locks &&
+           !(o->flags & OBJF_MARK);
+}
+
+uint64_t demotable_bytes(const struct vkmt_core *core)
+{
+    uint64_t nl_free = (uint64_t)(core->nl.npages - core->nl.used) * VKMT_PAGE_SIZE, sum = 0;
+
+    for (uint32_t i = 1; i < core->nobjs && sum < nl_free; i++) {
+        if (demotable(&core->objs[i])) {
+            sum += alloc_bytes(&core->objs[i]);
+        }
+    }
+    return sum < nl_free ? sum : nl_free;
+}
+
 /* Demotion order: unheld (rcount 0) first, then priority, then index. */
 static const struct vkmt_core *sort_core;
 
@@ -134,10 +154,7 @@ uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work)
         return 0;
     }
     for (uint32_t i = 1; i < core->nobjs && n < core->stats.allocations; i++) {
-        const struct vkmt_obj *o = &core->objs[i];
-
-        if (o->type == OBJ_ALLOCATION && o->state == ALLOC_RESIDENT && !o->u.alloc.locks &&
-            !(o->flags & OBJF_MARK)) {
+        if (demotable(&core->objs[i])) {
             victims[n++] = i;
         }
     }

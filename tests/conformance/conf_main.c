@@ -17,6 +17,7 @@ int main(void)
         { conf_offer_tests, &conf_offer_tests_count },
         { conf_reclaim_tests, &conf_reclaim_tests_count },
         { conf_pressure_tests, &conf_pressure_tests_count },
+        { conf_residency_tests, &conf_residency_tests_count },
         { conf_removal_tests, &conf_removal_tests_count },
     };
     static struct test all[256];
