@@ -244,8 +244,7 @@ static NTSTATUS query_residency(const D3DKMT_QUERYALLOCATIONRESIDENCY *p)
                                        p->AllocationCount, p->pResidencyStatus, &st);
 
     return d ? query_values(d, VKMT_OP_QUERY_RESIDENCY, p->hResource, p->phAllocationList,
-                            p->AllocationCount, (UINT *)p->pResidencyStatus,
-                            VKMT_RESIDENCY_NONE)
+                            p->AllocationCount, (UINT *)p->pResidencyStatus, VKMT_RESIDENCY_NONE)
              : st;
 }
 

@@ -222,9 +222,10 @@ static void priorities_by_allocation_and_by_resource(void)
         .hDevice = c.pq, .phAllocationList = h, .AllocationCount = 2, .pPriorities = prio
     };
     CHECK_ST(D3DKMTSetAllocationPriority(&s), STATUS_INVALID_PARAMETER);
-    g = (D3DKMT_GETALLOCATIONPRIORITY){
-        .hDevice = c.dev, .phAllocationList = h, .AllocationCount = 2, .pPriorities = conf_readonly()
-    };
+    g = (D3DKMT_GETALLOCATIONPRIORITY){ .hDevice = c.dev,
+                                        .phAllocationList = h,
+                                        .AllocationCount = 2,
+                                        .pPriorities = conf_readonly() };
     CHECK_ST(D3DKMTGetAllocationPriority(&g), STATUS_INVALID_PARAMETER);
     g.pPriorities = got;
     g.phAllocationList = (D3DKMT_HANDLE[]){ h[0], 0x7777 };
@@ -252,7 +253,8 @@ static void residency_of_allocations_and_resources(void)
     CHECK_EQ(st[0], D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY);
     CHECK_EQ(st[1], D3DKMT_ALLOCATIONRESIDENCYSTATUS_NOTRESIDENT); /* offered */
     /* A resource is as resident as its least resident allocation. */
-    q = (D3DKMT_QUERYALLOCATIONRESIDENCY){ .hDevice = c.dev, .hResource = res,
+    q = (D3DKMT_QUERYALLOCATIONRESIDENCY){ .hDevice = c.dev,
+                                           .hResource = res,
                                            .pResidencyStatus = &one };
     CHECK_ST(D3DKMTQueryAllocationResidency(&q), STATUS_SUCCESS);
     CHECK_EQ(one, D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY);

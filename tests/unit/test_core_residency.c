@@ -543,7 +543,31 @@ static void snapshot_carries_demoted_state(void)
     teardown_nl();
 }
 
+/* Making room counts only what it may discard: a reclaim whose own offers
+ * would have to go fails without discarding anyone else's. */
+static void a_reclaim_that_cannot_fit_discards_no_other_offer(void)
+{
+    uint32_t dev, a, b, x, y, r;
+
+    setup_nl(MIB, 4 * PAGE, 0, VKMT_F_KNOWN);
+    dev = new_device();
+    CHECK_EQ(create(dev, 1, 2 * PAGE, &a), VKMT_ST_SUCCESS);
+    CHECK_EQ(create(dev, 1, PAGE, &b), VKMT_ST_SUCCESS);
+    CHECK_EQ(create(dev, 1, PAGE, &x), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &a, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &x, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    CHECK_EQ(trim(2 * PAGE), 2 * PAGE); /* a, the oldest offer */
+    CHECK_EQ(create(dev, 1, 2 * PAGE, &y), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, &b, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    /* a needs 2 pages: only b (1) may go, x is the batch's own. */
+    CHECK_EQ(reclaim(dev, (uint32_t[]){ a, x }, 2, NULL), VKMT_ST_NO_MEMORY);
+    CHECK_EQ(reclaim(dev, &b, 1, &r), VKMT_ST_SUCCESS);
+    CHECK_EQ(r, VKMT_RECLAIM_OK);
+    teardown_nl();
+}
+
 const struct test core_residency_tests[] = {
+    TEST(a_reclaim_that_cannot_fit_discards_no_other_offer),
     TEST(residency_opcodes_need_the_feature),
     TEST(without_the_feature_nothing_is_demoted),
     TEST(pressure_discards_offers_then_demotes_then_fails),
