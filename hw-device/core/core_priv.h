@@ -290,8 +290,9 @@ int nonlocal_init(struct vkmt_core *core);
 void nonlocal_fini(struct vkmt_core *core);
 /* Give back @npages non-local pages at @page (their memory too). */
 void nonlocal_free(struct vkmt_core *core, uint32_t page, uint32_t npages);
-/* Whether pressure may demote: a non-local segment, the driver took
- * VKMT_F_RESIDENCY and content lives in the aperture. */
+/* Whether pressure may demote: a non-local segment (none with a backend
+ * that keeps content outside the aperture) and the driver took
+ * VKMT_F_RESIDENCY. */
 bool demotion_enabled(const struct vkmt_core *core);
 /* Demote resident, unlocked, unmarked allocations, lowest residency count
  * class, then priority, then table order first, until @bytes are freed or

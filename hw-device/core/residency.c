@@ -25,7 +25,11 @@ int nonlocal_init(struct vkmt_core *core)
     uint64_t size = core->cfg.nonlocal_size;
     uint8_t *base = core->cfg.nonlocal;
 
-    if (size == 0) {
+    const struct vkmt_backend_ops *b = core->backend->ops;
+
+    /* A backend with commit or lock hooks keeps content outside the
+     * aperture, where a copy would miss it: no segment to demote into. */
+    if (size == 0 || b->commit || b->lock || b->unlock) {
         return 0;
     }
     if (!base) {
@@ -58,12 +62,7 @@ void nonlocal_free(struct vkmt_core *core, uint32_t page, uint32_t npages)
 
 bool demotion_enabled(const struct vkmt_core *core)
 {
-    const struct vkmt_backend_ops *b = core->backend->ops;
-
-    /* A backend with commit or lock hooks keeps content outside the
-     * aperture, where a copy would miss it. */
-    return core->nl_base && (core->driver_features & VKMT_F_RESIDENCY) && !b->commit && !b->lock &&
-           !b->unlock;
+    return core->nl_base && (core->driver_features & VKMT_F_RESIDENCY);
 }
 
 bool demote_one(struct vkmt_core *core, uint32_t idx)
