@@ -44,7 +44,9 @@ static uint32_t cmd(uint8_t op, uint32_t handle, const uint32_t *words, uint32_t
 {
     uint32_t roff = (n * 4 + 63) & ~63u;
 
-    memcpy(staging(0), words, n * 4);
+    if (n) {
+        memcpy(staging(0), words, n * 4);
+    }
     return run((struct vkmt_sqe){ .opcode = op,
                                   .handle = handle,
                                   .count = count,
