@@ -128,8 +128,10 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 #define VKMT_F_GUEST_TRIM 0x00000001u /* the TRIM opcode is honoured */
 #define VKMT_F_RESOURCES 0x00000002u  /* resource handles group allocations */
 #define VKMT_F_TEXTURES 0x00000004u   /* allocations may be 2D textures (VKMT_ALLOC_F_TEXTURE2D) */
+#define VKMT_F_RESIDENCY 0x00000008u  /* 1.2: non-local segment, residency opcodes 0x0f..0x14 */
 #define VKMT_F_EVENTS 0x00000010u     /* the device posts events on each queue's event ring (1.2) */
-#define VKMT_F_KNOWN (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_EVENTS)
+#define VKMT_F_KNOWN                                                                               \
+    (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS)
 
 /* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
 
@@ -333,13 +335,14 @@ enum vkmt_alloc_state {
     VKMT_ALLOC_OFFERED,
     VKMT_ALLOC_DISCARDED,
     VKMT_ALLOC_DECOMMITTED,
+    VKMT_ALLOC_DEMOTED, /* 1.2: content kept in the non-local segment */
     VKMT_ALLOC_STATES
 };
 
 static inline const char *vkmt_alloc_state_name(uint32_t state)
 {
-    static const char *const names[VKMT_ALLOC_STATES] = { "none", "resident", "offered",
-                                                          "discarded", "decommitted" };
+    static const char *const names[VKMT_ALLOC_STATES] = { "none",      "resident",    "offered",
+                                                          "discarded", "decommitted", "demoted" };
 
     return state < VKMT_ALLOC_STATES ? names[state] : "?";
 }
@@ -392,8 +395,43 @@ enum vkmt_opcode {
     VKMT_OP_QUERY_FENCE = 0x0c,
     VKMT_OP_TRIM = 0x0d,
     VKMT_OP_QUERY_STATS = 0x0e,
-    VKMT_OP_MAX = VKMT_OP_QUERY_STATS,
+    VKMT_OP_MAKE_RESIDENT = 0x0f, /* 1.2, VKMT_F_RESIDENCY */
+    VKMT_OP_EVICT = 0x10,
+    VKMT_OP_SET_PRIORITY = 0x11,
+    VKMT_OP_GET_PRIORITY = 0x12,
+    VKMT_OP_QUERY_RESIDENCY = 0x13,
+    VKMT_OP_CHANGE_RESERVATION = 0x14,
+    VKMT_OP_MAX = VKMT_OP_CHANGE_RESERVATION,
 };
+
+/* Residency (1.2): MAKE_RESIDENT and EVICT flags in arg0 (D3DDDI bit positions). */
+#define VKMT_RESIDENT_F_CANT_TRIM_FURTHER 0x1u
+#define VKMT_RESIDENT_F_MUST_SUCCEED 0x2u
+#define VKMT_RESIDENT_F_KNOWN (VKMT_RESIDENT_F_CANT_TRIM_FURTHER | VKMT_RESIDENT_F_MUST_SUCCEED)
+#define VKMT_EVICT_F_ONLY_IF_NECESSARY 0x1u
+#define VKMT_EVICT_F_NOT_WRITTEN_TO 0x2u
+#define VKMT_EVICT_F_KNOWN (VKMT_EVICT_F_ONLY_IF_NECESSARY | VKMT_EVICT_F_NOT_WRITTEN_TO)
+
+/* Allocation priorities (D3DDDI_ALLOCATIONPRIORITY_*): any value is legal,
+ * these name levels; a new allocation has NORMAL. */
+#define VKMT_ALLOC_PRIO_MINIMUM 0x28000000u
+#define VKMT_ALLOC_PRIO_LOW 0x50000000u
+#define VKMT_ALLOC_PRIO_NORMAL 0x78000000u
+#define VKMT_ALLOC_PRIO_HIGH 0xa0000000u
+#define VKMT_ALLOC_PRIO_MAXIMUM 0xc8000000u
+
+/* QUERY_RESIDENCY results (D3DKMT_ALLOCATIONRESIDENCYSTATUS values); a
+ * resource reports the highest (least resident) of its allocations. */
+#define VKMT_RESIDENCY_LOCAL 1u     /* in the aperture */
+#define VKMT_RESIDENCY_NON_LOCAL 2u /* demoted: content kept in the non-local segment */
+#define VKMT_RESIDENCY_NONE 3u      /* offered, discarded or decommitted */
+
+/* MAKE_RESIDENT and EVICT take at most this many handles (D3DKMT's limit). */
+#define VKMT_RESIDENCY_MAX_BATCH VKMT_MAX_BATCH
+
+/* QUERY_MEMORY's arg1 (1.2): what value0/value1 report. */
+#define VKMT_MEMQ_USAGE 0u       /* budget, current usage */
+#define VKMT_MEMQ_RESERVATION 1u /* current reservation, available for reservation */
 
 /* Offer priorities and flags on the wire (D3DKMT values and bit positions). */
 #define VKMT_PRIO_LOW 1u

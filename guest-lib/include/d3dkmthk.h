@@ -645,6 +645,156 @@ VKMT_CHECK_OFFSET(D3DKMT_QUERYVIDEOMEMORYINFO, AvailableForReservation, 40);
 VKMT_CHECK_OFFSET(D3DKMT_QUERYVIDEOMEMORYINFO, PhysicalAdapterIndex, 48);
 #endif
 
+typedef struct _D3DKMT_CHANGEVIDEOMMEMORYRESERVATION { /* sic: Windows' tag */
+    HANDLE                      hProcess; /* NULL: the calling process */
+    D3DKMT_HANDLE               hAdapter;
+    D3DKMT_MEMORY_SEGMENT_GROUP MemorySegmentGroup;
+    UINT64                      Reservation; /* at most AvailableForReservation */
+    UINT                        PhysicalAdapterIndex;
+} D3DKMT_CHANGEVIDEOMEMORYRESERVATION;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, 32);
+VKMT_CHECK_OFFSET(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, hProcess, 0);
+VKMT_CHECK_OFFSET(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, hAdapter, 8);
+VKMT_CHECK_OFFSET(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, MemorySegmentGroup, 12);
+VKMT_CHECK_OFFSET(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, Reservation, 16);
+VKMT_CHECK_OFFSET(D3DKMT_CHANGEVIDEOMEMORYRESERVATION, PhysicalAdapterIndex, 24);
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Residency                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Allocation priorities: named levels of a scale on which every UINT is
+ * legal; lower ones are demoted first under pressure. */
+#define D3DDDI_ALLOCATIONPRIORITY_MINIMUM 0x28000000
+#define D3DDDI_ALLOCATIONPRIORITY_LOW     0x50000000
+#define D3DDDI_ALLOCATIONPRIORITY_NORMAL  0x78000000
+#define D3DDDI_ALLOCATIONPRIORITY_HIGH    0xa0000000
+#define D3DDDI_ALLOCATIONPRIORITY_MAXIMUM 0xc8000000
+
+typedef struct _D3DDDI_MAKERESIDENT_FLAGS {
+    union {
+        struct {
+            UINT CantTrimFurther : 1; /* may exceed the current budget */
+            UINT MustSucceed     : 1; /* only with CantTrimFurther */
+            UINT Reserved        : 30;
+        };
+        UINT Value;
+    };
+} D3DDDI_MAKERESIDENT_FLAGS;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DDDI_MAKERESIDENT_FLAGS, 4);
+#endif
+
+/* The device is implied by the paging queue. */
+typedef struct _D3DDDI_MAKERESIDENT {
+    D3DKMT_HANDLE             hPagingQueue;
+    UINT                      NumAllocations; /* in and out */
+    const D3DKMT_HANDLE      *AllocationList;
+    const UINT               *PriorityList;   /* ignored, may be NULL */
+    D3DDDI_MAKERESIDENT_FLAGS Flags;
+    UINT64                    PagingFenceValue; /* out */
+    UINT64                    NumBytesToTrim;   /* out, on STATUS_NO_MEMORY */
+} D3DDDI_MAKERESIDENT;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DDDI_MAKERESIDENT, 48);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, hPagingQueue, 0);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, NumAllocations, 4);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, AllocationList, 8);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, PriorityList, 16);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, Flags, 24);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, PagingFenceValue, 32);
+VKMT_CHECK_OFFSET(D3DDDI_MAKERESIDENT, NumBytesToTrim, 40);
+#endif
+
+typedef struct _D3DDDI_EVICT_FLAGS {
+    union {
+        struct {
+            UINT EvictOnlyIfNecessary : 1; /* likely reused: only under pressure */
+            UINT NotWrittenTo         : 1;
+            UINT Reserved             : 30;
+        };
+        UINT Value;
+    };
+} D3DDDI_EVICT_FLAGS;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DDDI_EVICT_FLAGS, 4);
+#endif
+
+typedef struct _D3DKMT_EVICT {
+    D3DKMT_HANDLE        hDevice;
+    UINT                 NumAllocations;
+    const D3DKMT_HANDLE *AllocationList;
+    D3DDDI_EVICT_FLAGS   Flags;
+    UINT64               NumBytesToTrim; /* out */
+} D3DKMT_EVICT;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_EVICT, 32);
+VKMT_CHECK_OFFSET(D3DKMT_EVICT, hDevice, 0);
+VKMT_CHECK_OFFSET(D3DKMT_EVICT, NumAllocations, 4);
+VKMT_CHECK_OFFSET(D3DKMT_EVICT, AllocationList, 8);
+VKMT_CHECK_OFFSET(D3DKMT_EVICT, Flags, 16);
+VKMT_CHECK_OFFSET(D3DKMT_EVICT, NumBytesToTrim, 24);
+#endif
+
+/* Either hResource (AllocationCount 0, phAllocationList NULL, one
+ * priority) or an allocation list with one priority each. */
+typedef struct _D3DKMT_SETALLOCATIONPRIORITY {
+    D3DKMT_HANDLE        hDevice;
+    D3DKMT_HANDLE        hResource;
+    const D3DKMT_HANDLE *phAllocationList;
+    UINT                 AllocationCount;
+    const UINT          *pPriorities;
+} D3DKMT_SETALLOCATIONPRIORITY;
+
+typedef struct _D3DKMT_GETALLOCATIONPRIORITY {
+    D3DKMT_HANDLE        hDevice;
+    D3DKMT_HANDLE        hResource;
+    const D3DKMT_HANDLE *phAllocationList;
+    UINT                 AllocationCount;
+    UINT                *pPriorities; /* out */
+} D3DKMT_GETALLOCATIONPRIORITY;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_SETALLOCATIONPRIORITY, 32);
+VKMT_CHECK_OFFSET(D3DKMT_SETALLOCATIONPRIORITY, hDevice, 0);
+VKMT_CHECK_OFFSET(D3DKMT_SETALLOCATIONPRIORITY, hResource, 4);
+VKMT_CHECK_OFFSET(D3DKMT_SETALLOCATIONPRIORITY, phAllocationList, 8);
+VKMT_CHECK_OFFSET(D3DKMT_SETALLOCATIONPRIORITY, AllocationCount, 16);
+VKMT_CHECK_OFFSET(D3DKMT_SETALLOCATIONPRIORITY, pPriorities, 24);
+VKMT_CHECK_SIZE(D3DKMT_GETALLOCATIONPRIORITY, 32);
+VKMT_CHECK_OFFSET(D3DKMT_GETALLOCATIONPRIORITY, pPriorities, 24);
+#endif
+
+typedef enum _D3DKMT_ALLOCATIONRESIDENCYSTATUS {
+    D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY    = 1,
+    D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINSHAREDMEMORY = 2,
+    D3DKMT_ALLOCATIONRESIDENCYSTATUS_NOTRESIDENT            = 3
+} D3DKMT_ALLOCATIONRESIDENCYSTATUS;
+
+typedef struct _D3DKMT_QUERYALLOCATIONRESIDENCY {
+    D3DKMT_HANDLE                     hDevice;
+    D3DKMT_HANDLE                     hResource;
+    const D3DKMT_HANDLE              *phAllocationList;
+    UINT                              AllocationCount;
+    D3DKMT_ALLOCATIONRESIDENCYSTATUS *pResidencyStatus; /* out */
+} D3DKMT_QUERYALLOCATIONRESIDENCY;
+
+#if defined(__x86_64__)
+VKMT_CHECK_SIZE(D3DKMT_ALLOCATIONRESIDENCYSTATUS, 4);
+VKMT_CHECK_SIZE(D3DKMT_QUERYALLOCATIONRESIDENCY, 32);
+VKMT_CHECK_OFFSET(D3DKMT_QUERYALLOCATIONRESIDENCY, hResource, 4);
+VKMT_CHECK_OFFSET(D3DKMT_QUERYALLOCATIONRESIDENCY, phAllocationList, 8);
+VKMT_CHECK_OFFSET(D3DKMT_QUERYALLOCATIONRESIDENCY, AllocationCount, 16);
+VKMT_CHECK_OFFSET(D3DKMT_QUERYALLOCATIONRESIDENCY, pResidencyStatus, 24);
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Trim and budget-change notifications                                      */
 /* ------------------------------------------------------------------------ */
@@ -815,6 +965,14 @@ VKMT_API NTSTATUS D3DKMTReclaimAllocations(const D3DKMT_RECLAIMALLOCATIONS *pDat
 VKMT_API NTSTATUS D3DKMTReclaimAllocations2(D3DKMT_RECLAIMALLOCATIONS2 *pData);
 
 VKMT_API NTSTATUS D3DKMTQueryVideoMemoryInfo(D3DKMT_QUERYVIDEOMEMORYINFO *pData);
+VKMT_API NTSTATUS D3DKMTChangeVideoMemoryReservation(
+    const D3DKMT_CHANGEVIDEOMEMORYRESERVATION *pData);
+
+VKMT_API NTSTATUS D3DKMTMakeResident(D3DDDI_MAKERESIDENT *pData);
+VKMT_API NTSTATUS D3DKMTEvict(D3DKMT_EVICT *pData);
+VKMT_API NTSTATUS D3DKMTSetAllocationPriority(const D3DKMT_SETALLOCATIONPRIORITY *pData);
+VKMT_API NTSTATUS D3DKMTGetAllocationPriority(const D3DKMT_GETALLOCATIONPRIORITY *pData);
+VKMT_API NTSTATUS D3DKMTQueryAllocationResidency(const D3DKMT_QUERYALLOCATIONRESIDENCY *pData);
 
 VKMT_API NTSTATUS D3DKMTRegisterTrimNotification(D3DKMT_REGISTERTRIMNOTIFICATION *pData);
 VKMT_API NTSTATUS D3DKMTUnregisterTrimNotification(D3DKMT_UNREGISTERTRIMNOTIFICATION *pData);

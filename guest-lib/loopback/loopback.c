@@ -8,7 +8,8 @@
  * doorbell processes the queue before the write returns.
  *
  * VKMT_LOOPBACK configures the device the way -device vkmt,... would:
- * "queues=N,aperture=SIZE,budget=SIZE,features=MASK" (sizes take K/M/G).
+ * "queues=N,aperture=SIZE,budget=SIZE,features=MASK,nonlocal=SIZE" (sizes
+ * take K/M/G; nonlocal is the non-local segment, 256M as on the device).
  * VKMT_LOOPBACK_BACKEND picks what holds allocation content: "mem" (host
  * memory, the default) or "virgl" (GPU buffer resources through
  * virglrenderer, docs/VIRGL.md; built when VKMT_WITH_VIRGL is defined,
@@ -39,6 +40,7 @@
 
 #define DEFAULT_QUEUES 8u
 #define DEFAULT_APERTURE (256ull << 20)
+#define DEFAULT_NONLOCAL (256ull << 20)
 #define LOOPBACK_LUID 0x00000000766b6d74ull /* "tmkv": one fixed device */
 
 struct loopback {
@@ -103,6 +105,7 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
 
     cfg->num_queues = DEFAULT_QUEUES;
     cfg->features = VKMT_F_KNOWN;
+    cfg->nonlocal_size = DEFAULT_NONLOCAL;
     *aperture = DEFAULT_APERTURE;
     if (!env || !*env) {
         return 0;
@@ -125,6 +128,8 @@ static int parse_config(struct vkmt_core_config *cfg, uint64_t *aperture)
             cfg->budget = v;
         } else if (!strncmp(kv, "features=", 9)) {
             cfg->features = (uint32_t)v;
+        } else if (!strncmp(kv, "nonlocal=", 9)) {
+            cfg->nonlocal_size = v;
         } else {
             err = -EINVAL;
         }

@@ -106,6 +106,10 @@ bool lib_stage_results(struct adapter *a, void *out, size_t len);
 int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE *resources,
                           const D3DKMT_HANDLE *handles, struct vkmt_sqe *sqe);
 
+/* Stage @len bytes the library built itself at @buf (alive until lib_run)
+ * as the payload of @sqe. */
+void lib_stage_payload(struct adapter *a, const void *buf, uint32_t len, struct vkmt_sqe *sqe);
+
 /*
  * Define the exported thunk @name: a NULL argument is STATUS_INVALID_PARAMETER,
  * anything else is handled by @impl under the library lock.

@@ -328,3 +328,14 @@ int32_t lib_stage_handles(struct adapter *a, uint32_t count, const D3DKMT_HANDLE
     }
     return STATUS_SUCCESS;
 }
+
+void lib_stage_payload(struct adapter *a, const void *buf, uint32_t len, struct vkmt_sqe *sqe)
+{
+    if (a->t->ops->submit) {
+        pending_payload = buf;
+    } else {
+        memcpy(a->qc.sh_staging + QC_PAYLOAD_OFF, buf, len);
+    }
+    sqe->payload_off = QC_PAYLOAD_OFF;
+    sqe->payload_len = len;
+}

@@ -13,6 +13,8 @@ VKMT_API const char *vkmt_status_name(NTSTATUS status)
         return "STATUS_PENDING";
     case STATUS_UNSUCCESSFUL:
         return "STATUS_UNSUCCESSFUL";
+    case STATUS_INVALID_HANDLE:
+        return "STATUS_INVALID_HANDLE";
     case STATUS_INVALID_PARAMETER:
         return "STATUS_INVALID_PARAMETER";
     case STATUS_NO_MEMORY:

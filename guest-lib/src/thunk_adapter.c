@@ -83,38 +83,90 @@ static NTSTATUS close_adapter(const D3DKMT_CLOSEADAPTER *p)
 
 LIB_THUNK(D3DKMTCloseAdapter, const D3DKMT_CLOSEADAPTER, close_adapter)
 
+/*
+ * The adapter and segment a memory query or reservation names, checked in
+ * Wine's order: the adapter, the group and physical adapter index, then
+ * the process. Only the calling process can be named (NULL, or the
+ * current-process pseudo-handle -1): a guest has no handles to others, so
+ * any other value is STATUS_INVALID_HANDLE, as Windows answers a handle
+ * that names no process.
+ */
+static struct adapter *segment_args(HANDLE process, D3DKMT_HANDLE adapter,
+                                    D3DKMT_MEMORY_SEGMENT_GROUP group, UINT index, NTSTATUS *st)
+{
+    struct adapter *a = lib_adapter(adapter);
+
+    *st = STATUS_INVALID_PARAMETER;
+    if (!a) {
+        return NULL;
+    }
+    if (qc_dead(&a->qc)) {
+        *st = STATUS_DEVICE_REMOVED;
+        return NULL;
+    }
+    /* One physical adapter and two segment groups. */
+    if (index || (group != D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
+                  group != D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL)) {
+        return NULL;
+    }
+    if (process && process != (HANDLE)(intptr_t)-1) {
+        *st = STATUS_INVALID_HANDLE;
+        return NULL;
+    }
+    return a;
+}
+
 static NTSTATUS query_memory(D3DKMT_QUERYVIDEOMEMORYINFO *p)
 {
     struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_MEMORY };
-    struct adapter *a = lib_adapter(p->hAdapter);
-    struct qresult res = { 0 };
+    struct qresult use = { 0 }, rsv = { 0 };
     NTSTATUS st;
+    struct adapter *a =
+        segment_args(p->hProcess, p->hAdapter, p->MemorySegmentGroup, p->PhysicalAdapterIndex, &st);
 
     if (!a) {
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (qc_dead(&a->qc)) {
-        return STATUS_DEVICE_REMOVED;
-    }
-    /* Only the calling process, and the one physical adapter, are known. */
-    if (p->hProcess || p->PhysicalAdapterIndex ||
-        (p->MemorySegmentGroup != D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
-         p->MemorySegmentGroup != D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL)) {
-        return STATUS_INVALID_PARAMETER;
+        return st;
     }
     sqe.arg0 = (uint32_t)p->MemorySegmentGroup;
-    st = lib_run(a, &sqe, &res);
+    st = lib_run(a, &sqe, &use);
+    /* A 1.1 device has no reservations: nothing reserved, none available. */
+    if (st == STATUS_SUCCESS && (a->qc.features & VKMT_F_RESIDENCY)) {
+        sqe = (struct vkmt_sqe){ .opcode = VKMT_OP_QUERY_MEMORY,
+                                 .arg0 = (uint32_t)p->MemorySegmentGroup,
+                                 .arg1 = VKMT_MEMQ_RESERVATION };
+        st = lib_run(a, &sqe, &rsv);
+    }
     if (st == STATUS_SUCCESS) {
-        p->Budget = res.value0;
-        p->CurrentUsage = res.value1;
-        /* Reservations are not supported: nothing reserved, none available. */
-        p->CurrentReservation = 0;
-        p->AvailableForReservation = 0;
+        p->Budget = use.value0;
+        p->CurrentUsage = use.value1;
+        p->CurrentReservation = rsv.value0;
+        p->AvailableForReservation = rsv.value1;
     }
     return st;
 }
 
 LIB_THUNK(D3DKMTQueryVideoMemoryInfo, D3DKMT_QUERYVIDEOMEMORYINFO, query_memory)
+
+static NTSTATUS change_reservation(const D3DKMT_CHANGEVIDEOMEMORYRESERVATION *p)
+{
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_CHANGE_RESERVATION };
+    NTSTATUS st;
+    struct adapter *a =
+        segment_args(p->hProcess, p->hAdapter, p->MemorySegmentGroup, p->PhysicalAdapterIndex, &st);
+
+    if (!a) {
+        return st;
+    }
+    if (!(a->qc.features & VKMT_F_RESIDENCY)) {
+        return STATUS_NOT_SUPPORTED;
+    }
+    sqe.arg0 = (uint32_t)p->MemorySegmentGroup;
+    sqe.arg64 = p->Reservation; /* the device refuses more than is available */
+    return lib_run(a, &sqe, NULL);
+}
+
+LIB_THUNK(D3DKMTChangeVideoMemoryReservation, const D3DKMT_CHANGEVIDEOMEMORYRESERVATION,
+          change_reservation)
 
 VKMT_API NTSTATUS vkmt_trim(D3DKMT_HANDLE hAdapter, UINT64 bytes, UINT64 *discarded)
 {

@@ -398,6 +398,8 @@ uint32_t cmd_create_allocations(struct cmd *c)
         o->u.alloc.page = out[i];
         o->u.alloc.npages = pages_of(&desc[i]);
         o->u.alloc.size = desc[i].size;
+        o->u.alloc.rprio = VKMT_ALLOC_PRIO_NORMAL;
+        o->u.alloc.rcount = 0;
         out[i] = idx;
         err = core_alloc_commit(core, idx);
         if (err < 0) {
@@ -517,6 +519,18 @@ uint32_t cmd_lock(struct cmd *c)
         return VKMT_ST_INVALID_PARAMETER;
     }
     o = &core->objs[idx];
+    if (o->state == ALLOC_DEMOTED) {
+        /* The CPU view is the aperture: a lock pages the content back in
+         * first, making room as a creation does. */
+        enum room room = evict_can_fit(core, alloc_bytes(o), 0)
+                             ? evict_make_room(core, alloc_bytes(o))
+                             : ROOM_REFUSED;
+
+        if (room != ROOM_MADE) {
+            return room == ROOM_LATER ? CMD_RETRY : VKMT_ST_NO_MEMORY;
+        }
+        promote(core, idx);
+    }
     if (o->state != ALLOC_RESIDENT || o->u.alloc.locks == UINT32_MAX) {
         core_guest_error(core, "lock of allocation 0x%x that is %s", c->sqe.arg0,
                          o->state != ALLOC_RESIDENT ? vkmt_alloc_state_name(o->state)
@@ -557,17 +571,28 @@ uint32_t cmd_unlock(struct cmd *c)
 
 uint32_t cmd_query_memory(struct cmd *c)
 {
-    switch (c->sqe.arg0) {
-    case VKMT_SEGMENT_LOCAL:
-        c->value0 = c->core->budget;
-        c->value1 = c->core->queues[c->queue].committed;
-        return VKMT_ST_SUCCESS;
-    case VKMT_SEGMENT_NON_LOCAL: /* the device has no system-memory segment */
-        return VKMT_ST_SUCCESS;
-    default:
-        core_guest_error(c->core, "unknown segment group %u", c->sqe.arg0);
+    struct vkmt_core *core = c->core;
+    const struct vkmt_queue *vq = &core->queues[c->queue];
+    bool residency = core->driver_features & VKMT_F_RESIDENCY;
+    uint32_t g = c->sqe.arg0;
+
+    if (g > VKMT_SEGMENT_NON_LOCAL || c->sqe.arg1 > VKMT_MEMQ_RESERVATION ||
+        (c->sqe.arg1 && !residency)) {
+        core_guest_error(core, "query memory: segment group %u, what %u", g, c->sqe.arg1);
         return VKMT_ST_INVALID_PARAMETER;
     }
+    if (c->sqe.arg1 == VKMT_MEMQ_RESERVATION) {
+        c->value0 = vq->reservation[g];
+        c->value1 = residency_available(core, g);
+    } else if (g == VKMT_SEGMENT_LOCAL) {
+        c->value0 = core->budget;
+        c->value1 = vq->committed;
+    } else if (residency) {
+        /* Before 1.2 the device reported no system-memory segment. */
+        c->value0 = (uint64_t)core->nl.npages * VKMT_PAGE_SIZE;
+        c->value1 = vq->demoted;
+    }
+    return VKMT_ST_SUCCESS;
 }
 
 /*

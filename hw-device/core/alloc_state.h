@@ -20,19 +20,24 @@ static const struct alloc_state_info {
     bool held;      /* holds its aperture pages: a trim's scrub leaves them */
     bool ranged;    /* owns an aperture range */
     bool offered;   /* on an eviction FIFO */
+    bool demoted;   /* holds a non-local range with its content */
 } state_info[VKMT_ALLOC_STATES] = {
-    [ALLOC_NONE] = { false, false, false, false },
-    [ALLOC_RESIDENT] = { true, true, true, false },
-    [ALLOC_OFFERED] = { true, true, true, true },
-    [ALLOC_DISCARDED] = { false, false, true, false },
-    [ALLOC_DECOMMITTED] = { false, false, false, false },
+    [ALLOC_NONE] = { false, false, false, false, false },
+    [ALLOC_RESIDENT] = { true, true, true, false, false },
+    [ALLOC_OFFERED] = { true, true, true, true, false },
+    [ALLOC_DISCARDED] = { false, false, true, false, false },
+    [ALLOC_DECOMMITTED] = { false, false, false, false, false },
+    /* Keeps its aperture range, so a promotion never needs address space. */
+    [ALLOC_DEMOTED] = { false, false, true, false, true },
 };
 
 /*
  * Move allocation @idx from state @from, which it is in, to state @to. A
- * range is the caller's to take before a state that owns one (taking it
- * may fail, and commands fail whole); this function gives it back when the
- * allocation leaves such states. A destroy (to ALLOC_NONE) leaves the slot
+ * range (aperture or non-local, with its content copied there) is the
+ * caller's to take before a state that owns one (taking it may fail, and
+ * commands fail whole); this function gives it back when the allocation
+ * leaves such states, so content leaving the non-local segment is copied
+ * out by the caller first. A destroy (to ALLOC_NONE) leaves the slot
  * to the caller. The offer in effect (o->prio, OBJF_DECOMMIT) is set before
  * a move to ALLOC_OFFERED. A caller that knows @from as a constant (an
  * offer moves only resident allocations) gets just that move's bookkeeping.
@@ -64,6 +69,16 @@ static inline __attribute__((always_inline)) void alloc_move(struct vkmt_core *c
     if (state_info[from].ranged && !state_info[to].ranged) {
         aperture_free(&core->ap, o->u.alloc.page, o->u.alloc.npages);
     }
+    if (state_info[from].demoted != state_info[to].demoted) {
+        if (state_info[to].demoted) {
+            core->demoted_bytes += bytes;
+            core->queues[o->queue].demoted += bytes;
+        } else {
+            core->demoted_bytes -= bytes;
+            core->queues[o->queue].demoted -= bytes;
+            nonlocal_free(core, o->u.alloc.nl_page, o->u.alloc.npages);
+        }
+    }
     o->state = to;
 
     if (from == ALLOC_NONE && to == ALLOC_RESIDENT) {
@@ -81,6 +96,12 @@ static inline __attribute__((always_inline)) void alloc_move(struct vkmt_core *c
     } else if (to == ALLOC_DECOMMITTED) {
         core->stats.decommits++;
         core_event(core, VKMT_EV_DECOMMIT, idx, 0);
+    } else if (to == ALLOC_DEMOTED) {
+        core->stats.demotions++;
+        core_event(core, VKMT_EV_DEMOTE, idx, 0);
+    } else if (from == ALLOC_DEMOTED && to == ALLOC_RESIDENT) {
+        core->stats.promotions++;
+        core_event(core, VKMT_EV_PROMOTE, idx, 0);
     } else if (to == ALLOC_NONE) {
         core->stats.allocations--;
         core_event(core, VKMT_EV_DESTROY, idx, 0);

@@ -109,7 +109,9 @@ int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *ba
 
     if (!cfg || !backend || !ctrl || !ops || cfg->num_queues == 0 ||
         cfg->num_queues > VKMT_MAX_QUEUES || (cfg->features & ~VKMT_F_KNOWN) ||
-        cfg->max_objects > OBJ_INDEX_MAX || backend->size % VKMT_PAGE_SIZE) {
+        cfg->max_objects > OBJ_INDEX_MAX || backend->size % VKMT_PAGE_SIZE ||
+        cfg->nonlocal_size % VKMT_PAGE_SIZE ||
+        cfg->nonlocal_size / VKMT_PAGE_SIZE >= APERTURE_NONE) {
         return -EINVAL;
     }
     if (!backend->ops->scrub || backend->max_alloc == 0 || backend->max_alloc > backend->size ||
@@ -131,7 +133,8 @@ int vkmt_core_create(const struct vkmt_core_config *cfg, struct vkmt_backend *ba
     core->ctrl = ctrl;
     core->max_objects = cfg->max_objects ? cfg->max_objects : OBJ_INDEX_MAX;
     core->budget = default_budget(cfg->budget, backend->size);
-    if (obj_table_init(core) < 0 || aperture_init(&core->ap, (uint32_t)npages) < 0) {
+    if (obj_table_init(core) < 0 || aperture_init(&core->ap, (uint32_t)npages) < 0 ||
+        nonlocal_init(core) < 0) {
         vkmt_core_destroy(core);
         return -ENOMEM;
     }
@@ -162,6 +165,7 @@ void vkmt_core_destroy(struct vkmt_core *core)
     }
     obj_table_fini(core);
     aperture_fini(&core->ap);
+    nonlocal_fini(core);
     free(core->scratch);
     free(core->results);
     free(core->batch);
@@ -216,6 +220,9 @@ static void reset_finish(struct vkmt_core *core)
     /* Nothing holds a range any more; rewinding the next-fit cursor makes a
      * reset device place allocations exactly as a new one would. */
     aperture_clear(&core->ap);
+    if (core->nl_base) {
+        aperture_clear(&core->nl);
+    }
     core->scrubbing = false;
     /* Whatever the guest wrote into the aperture goes with the reset too:
      * the next boot starts with no host memory held (one backend call). */
@@ -537,6 +544,7 @@ void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
     core->config_gen++;
     core_queue_event(core, VKMT_EV_BUDGET, VKMT_EV_HOST, core->budget);
     core->evict_stuck = false;
+    core->demote_pending = true;
     evict_enforce_budget(core, NULL);
     core_post_budget(core);
 }
@@ -569,4 +577,5 @@ void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out)
     out->committed_bytes = core->committed;
     out->offered_bytes = core->offered_bytes;
     out->budget_bytes = core->budget;
+    out->demoted_bytes = core->demoted_bytes;
 }

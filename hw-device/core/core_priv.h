@@ -31,6 +31,7 @@ enum {
     ALLOC_OFFERED = VKMT_ALLOC_OFFERED,         /* content valid, may be discarded */
     ALLOC_DISCARDED = VKMT_ALLOC_DISCARDED,     /* offered and lost; range kept, memory returned */
     ALLOC_DECOMMITTED = VKMT_ALLOC_DECOMMITTED, /* offered and lost with its aperture range */
+    ALLOC_DEMOTED = VKMT_ALLOC_DEMOTED,         /* content in the non-local segment */
 };
 
 /* Object flags. */
@@ -47,7 +48,7 @@ enum {
 #define NIL 0u                             /* "no object" in index links */
 
 /*
- * One slot of the object table; allocations dominate, so it is kept at 56
+ * One slot of the object table; allocations dominate, so it is kept at 72
  * bytes. Links are table indices, not pointers, so the table can grow.
  * Every object but a sync object sits on its owner's list (a device on its
  * queue's, the rest on their device's), so tearing an owner down costs what
@@ -77,7 +78,10 @@ struct vkmt_obj {
             uint32_t page;  /* first aperture page */
             uint32_t npages;
             uint32_t locks;
-            uint64_t size; /* bytes the guest asked for */
+            uint64_t size;    /* bytes the guest asked for */
+            uint32_t nl_page; /* first non-local page while demoted */
+            uint32_t rprio;   /* residency priority (VKMT_ALLOC_PRIO_* scale) */
+            uint32_t rcount;  /* MAKE_RESIDENT count not yet undone by EVICT */
         } alloc;
         struct {
             uint32_t *members; /* allocation indices */
@@ -90,7 +94,7 @@ struct vkmt_obj {
     } u;
 };
 
-VKMT_STATIC_ASSERT(sizeof(struct vkmt_obj) == 56, "an allocation costs 56 bytes of table");
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_obj) == 72, "an allocation costs 72 bytes of table");
 
 /* A texture shape in 32 bits: format code (4 bits), width - 1 and height - 1
  * (14 bits each; dimensions are 1..VKMT_TEXTURE_MAX_DIM). Never 0. */
@@ -109,7 +113,9 @@ struct vkmt_queue {
     uint32_t phase;
     uint32_t state; /* VKMT_QSTATE_* */
     uint32_t claim_seq;
-    uint64_t committed; /* bytes committed by this queue's allocations */
+    uint64_t committed;      /* bytes committed by this queue's allocations */
+    uint64_t demoted;        /* bytes of its allocations in the non-local segment */
+    uint64_t reservation[2]; /* CHANGE_RESERVATION, per segment group */
     /*
      * The command at sq_head stopped at the work bound (CMD_RETRY) and runs
      * again from a fresh copy; a TRIM keeps what it freed so far.
@@ -191,6 +197,18 @@ struct vkmt_core {
 
     struct fifo offered[EVICT_CLASSES];
     struct vkmt_aperture ap;
+    /*
+     * The non-local segment (residency.c): host memory outside every BAR
+     * that keeps demoted allocations' content, with its own page map. Its
+     * size is nl.npages pages; none when nl_base is NULL.
+     */
+    uint8_t *nl_base;
+    bool nl_owned; /* mapped here, not the host's */
+    struct vkmt_aperture nl;
+    uint64_t demoted_bytes;
+    /* A lowered budget still to be met by demotion: cleared when a pass
+     * finds nothing more it can demote, so the engine never spins. */
+    bool demote_pending;
     uint64_t budget;
     uint64_t committed;
     uint64_t offered_bytes;
@@ -283,6 +301,29 @@ int fault_commit(struct vkmt_core *core, uint32_t idx);
 /* The discard of offered allocation @idx: true when it must fail. */
 bool fault_discard(struct vkmt_core *core, uint32_t idx);
 
+/* residency.c: the non-local segment, demotion and promotion */
+int nonlocal_init(struct vkmt_core *core);
+void nonlocal_fini(struct vkmt_core *core);
+/* Give back @npages non-local pages at @page (their memory too). */
+void nonlocal_free(struct vkmt_core *core, uint32_t page, uint32_t npages);
+/* Whether pressure may demote: a non-local segment (none with a backend
+ * that keeps content outside the aperture) and the driver took
+ * VKMT_F_RESIDENCY. */
+bool demotion_enabled(const struct vkmt_core *core);
+/* Demote resident, unlocked, unmarked allocations, lowest residency count
+ * class, then priority, then table order first, until @bytes are freed or
+ * *@work runs out (NULL: unbounded). Returns the bytes demoted. */
+uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
+/* The bytes demote_bytes() could free now (for evict_can_fit). */
+uint64_t demotable_bytes(const struct vkmt_core *core);
+/* Demote @idx if the non-local segment has room; true when it did. */
+bool demote_one(struct vkmt_core *core, uint32_t idx);
+/* Copy demoted @idx's content back to its aperture range and make it
+ * resident; the committed bytes are the caller's to have made room for. */
+void promote(struct vkmt_core *core, uint32_t idx);
+/* What a queue may reserve in segment group @g (CHANGE_RESERVATION). */
+uint64_t residency_available(const struct vkmt_core *core, uint32_t g);
+
 /* evict.c */
 unsigned evict_class(uint32_t prio);
 /* The eviction FIFOs, kept by alloc_set_state(). */
@@ -331,6 +372,12 @@ uint32_t cmd_offer(struct cmd *c);
 uint32_t cmd_reclaim(struct cmd *c);
 uint32_t cmd_trim(struct cmd *c);
 uint32_t cmd_query_stats(struct cmd *c);
+uint32_t cmd_make_resident(struct cmd *c);
+uint32_t cmd_evict(struct cmd *c);
+uint32_t cmd_set_priority(struct cmd *c);
+uint32_t cmd_get_priority(struct cmd *c);
+uint32_t cmd_query_residency(struct cmd *c);
+uint32_t cmd_change_reservation(struct cmd *c);
 
 /* queue.c: ring processing within the current work bound; payload and
  * result access for command handlers */

@@ -3,7 +3,8 @@
  * Budget and eviction. Offered allocations that still hold content sit in one
  * FIFO per eviction class; pressure discards from the head of LOW, then
  * NORMAL (AUTO is treated as NORMAL), then HIGH, so within a class the oldest
- * offer goes first. Every discard hands the pages back to the host through
+ * offer goes first. Only then does it demote resident content to the
+ * non-local segment (residency.c). Every discard hands the pages back to the host through
  * the backend before the accounting says they are free.
  */
 #include "core_priv.h"
@@ -153,26 +154,41 @@ bool evict_scrub_free(struct vkmt_core *core, uint32_t *work)
 
 /*
  * Whether @need more committed bytes fit the budget once every offered
- * allocation outside the batch being validated is discarded. @pinned is the
- * batch's own offered bytes, which cannot be discarded to make room for
- * itself. Pure: changes nothing. Sizes stay far below 2^63, so no overflow.
+ * allocation outside the batch being validated is discarded and, with
+ * demotion, every resident unlocked allocation outside it (OBJF_MARK) is
+ * demoted into the non-local segment's free pages. @pinned is the batch's
+ * own offered bytes, which cannot be discarded to make room for itself.
+ * Pure: changes nothing. The table is scanned only when discards alone
+ * cannot suffice. Exact but for non-local fragmentation, which can still
+ * end a true answer in ROOM_REFUSED. Sizes stay far below 2^63.
  */
 bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned)
 {
-    return core->committed + need <= core->budget + (core->offered_bytes - pinned);
+    uint64_t room = core->budget + (core->offered_bytes - pinned);
+
+    return core->committed + need <= room ||
+           (demotion_enabled(core) && core->committed + need <= room + demotable_bytes(core));
 }
 
 /*
- * Discard offered content until @need more bytes fit (check can_fit first),
- * within the work left. Short of room, the command has changed nothing but
- * offered content, which the offer contract lets go at any time: it
- * retries from a fresh copy in a later step when the bound stopped it, and
- * fails when a discard did.
+ * Discard offered content, then demote resident content, until @need more
+ * bytes fit (check can_fit first), within the work left. Short of room,
+ * the command has changed nothing but offered content, which the offer
+ * contract lets go at any time, and where allocations' content lives,
+ * which demotion keeps: it retries from a fresh copy in a later step when
+ * the bound stopped it, and fails when a discard failed or nothing more
+ * could be demoted.
  */
 enum room evict_make_room(struct vkmt_core *core, uint64_t need)
 {
     if (core->committed + need > core->budget) {
         evict_bytes(core, core->committed + need - core->budget, &core->work_left);
+    }
+    if (core->committed + need > core->budget && !core->evict_stuck && core->work_left) {
+        demote_bytes(core, core->committed + need - core->budget, &core->work_left);
+        if (core->committed + need > core->budget && core->work_left) {
+            return ROOM_REFUSED; /* nothing left that could be demoted */
+        }
     }
     if (core->committed + need <= core->budget) {
         return ROOM_MADE;
@@ -180,16 +196,25 @@ enum room evict_make_room(struct vkmt_core *core, uint64_t need)
     return core->evict_stuck ? ROOM_REFUSED : ROOM_LATER;
 }
 
-/* Over the budget with content left to discard, and no failed discard to
- * wait out: evict_enforce_budget's work. */
+/* Over the budget with content left to discard or demote, and no failed
+ * discard to wait out: evict_enforce_budget's work. */
 bool evict_over_budget(const struct vkmt_core *core)
 {
-    return core->committed > core->budget && core->offered_bytes && !core->evict_stuck;
+    return core->committed > core->budget && (core->offered_bytes || core->demote_pending) &&
+           !core->evict_stuck;
 }
 
 void evict_enforce_budget(struct vkmt_core *core, uint32_t *work)
 {
     if (core->committed > core->budget) {
         evict_bytes(core, core->committed - core->budget, work);
+    }
+    if (core->demote_pending && core->committed > core->budget && !core->evict_stuck &&
+        (!work || *work)) {
+        demote_bytes(core, core->committed - core->budget, work);
+    }
+    /* Done when it fits, or when a pass with work to spare found no more. */
+    if (core->committed <= core->budget || !work || *work) {
+        core->demote_pending = false;
     }
 }

@@ -108,7 +108,7 @@ uint32_t cmd_offer(struct cmd *c)
     for (uint32_t i = 0; status == VKMT_ST_SUCCESS && i < b.n; i++) {
         const struct vkmt_obj *o = &core->objs[b.idx[i]];
 
-        if (o->state != ALLOC_RESIDENT || o->u.alloc.locks) {
+        if ((o->state != ALLOC_RESIDENT && o->state != ALLOC_DEMOTED) || o->u.alloc.locks) {
             core_guest_error(core, "offer: allocation 0x%x is %s", obj_handle(core, b.idx[i]),
                              o->u.alloc.locks ? "locked" : vkmt_alloc_state_name(o->state));
             status = VKMT_ST_INVALID_PARAMETER;
@@ -125,6 +125,15 @@ uint32_t cmd_offer(struct cmd *c)
             o->flags |= OBJF_DECOMMIT;
         } else {
             o->flags &= (uint8_t)~OBJF_DECOMMIT;
+        }
+        if (o->state == ALLOC_DEMOTED) {
+            /* Its content is already out of the local segment, and pressure
+             * would discard it before any other: the offer lets it go now. */
+            alloc_move(core, b.idx[i], ALLOC_DEMOTED, ALLOC_DISCARDED);
+            if (flags & VKMT_OFFER_F_ALLOW_DECOMMIT) {
+                alloc_move(core, b.idx[i], ALLOC_DISCARDED, ALLOC_DECOMMITTED);
+            }
+            continue;
         }
         alloc_move(core, b.idx[i], ALLOC_RESIDENT, ALLOC_OFFERED); /* checked above */
     }
@@ -217,6 +226,8 @@ static uint64_t reclaim_classify(struct vkmt_core *core, struct batch *b, bool r
         b->result[i] = VKMT_RECLAIM_OK;
         if (o->state == ALLOC_OFFERED) {
             *pinned += alloc_bytes(o);
+        } else if (o->state == ALLOC_DEMOTED) {
+            need += alloc_bytes(o); /* promoted, its content kept */
         } else if (o->state == ALLOC_DISCARDED || (o->state == ALLOC_DECOMMITTED && recommit)) {
             need += alloc_bytes(o);
             b->result[i] = VKMT_RECLAIM_DISCARDED;
@@ -273,10 +284,10 @@ static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
 }
 
 /*
- * Step 3, room (see cmd_create_allocations), the batch's own offers marked
- * so that making room passes over them. Short of ROOM_MADE the caller frees
- * step 2's ranges; the command runs again (ROOM_LATER: the work bound
- * stopped it) or fails (ROOM_REFUSED: a discard failed).
+ * Step 3, room (see cmd_create_allocations), the whole batch marked so
+ * that making room neither discards its offers nor demotes its members. Short of ROOM_MADE the
+ * caller frees step 2's ranges; the command runs again (ROOM_LATER: the work bound stopped it) or
+ * fails (ROOM_REFUSED: a discard failed).
  */
 static enum room reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
 {
@@ -286,9 +297,7 @@ static enum room reclaim_room(struct vkmt_core *core, const struct batch *b, uin
         return ROOM_MADE; /* nothing to discard: no marks needed */
     }
     for (uint32_t i = 0; i < b->n; i++) {
-        if (core->objs[b->idx[i]].state == ALLOC_OFFERED) {
-            core->objs[b->idx[i]].flags |= OBJF_MARK;
-        }
+        core->objs[b->idx[i]].flags |= OBJF_MARK;
     }
     room = evict_make_room(core, need);
     for (uint32_t i = 0; i < b->n; i++) {
@@ -331,8 +340,17 @@ uint32_t cmd_reclaim(struct cmd *c)
         /* Failing, they leave the aperture as it was, down to where the
          * next range goes, so a failed command changes no placement. */
         uint32_t cursor = core->ap.cursor;
+        bool fits;
 
-        if (!evict_can_fit(core, need, pinned)) {
+        /* Marked, the batch's resident members count as nothing to demote. */
+        for (uint32_t i = 0; i < b.n; i++) {
+            core->objs[b.idx[i]].flags |= OBJF_MARK;
+        }
+        fits = evict_can_fit(core, need, pinned);
+        for (uint32_t i = 0; i < b.n; i++) {
+            core->objs[b.idx[i]].flags &= (uint8_t)~OBJF_MARK;
+        }
+        if (!fits) {
             return VKMT_ST_NO_MEMORY;
         }
         status = reclaim_ranges(core, &b);
@@ -353,6 +371,9 @@ uint32_t cmd_reclaim(struct cmd *c)
     }
     /* Step 5, apply: nothing can fail any more. */
     for (uint32_t i = 0; i < b.n; i++) {
+        if (core->objs[b.idx[i]].state == ALLOC_DEMOTED) {
+            promote(core, b.idx[i]);
+        }
         alloc_reclaimed(core, b.idx[i], b.result[i]);
     }
     /* A resource reports the worst result among its members. */

@@ -45,10 +45,20 @@ static const struct op_desc op_table[VKMT_OP_MAX + 1] = {
     [VKMT_OP_RECLAIM] = { cmd_reclaim, USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT,
                           VKMT_SQE_F_RESOURCES | VKMT_SQE_F_PAGING_QUEUE |
                               VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT },
-    [VKMT_OP_QUERY_MEMORY] = { cmd_query_memory, USE_ARG0, 0 },
+    [VKMT_OP_QUERY_MEMORY] = { cmd_query_memory, USE_ARG0 | USE_ARG1, 0 },
     [VKMT_OP_QUERY_FENCE] = { cmd_query_fence, USE_HANDLE, 0 },
     [VKMT_OP_TRIM] = { cmd_trim, USE_ARG64, 0 },
     [VKMT_OP_QUERY_STATS] = { cmd_query_stats, USE_RESULT, 0 },
+    [VKMT_OP_MAKE_RESIDENT] = { cmd_make_resident, USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0,
+                                0 },
+    [VKMT_OP_EVICT] = { cmd_evict, USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0, 0 },
+    [VKMT_OP_SET_PRIORITY] = { cmd_set_priority,
+                               USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_ARG0 | USE_ARG1, 0 },
+    [VKMT_OP_GET_PRIORITY] = { cmd_get_priority,
+                               USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT | USE_ARG0, 0 },
+    [VKMT_OP_QUERY_RESIDENCY] = { cmd_query_residency,
+                                  USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT | USE_ARG0, 0 },
+    [VKMT_OP_CHANGE_RESERVATION] = { cmd_change_reservation, USE_ARG0 | USE_ARG64, 0 },
 };
 
 static const uint8_t zero16[16];

@@ -11,28 +11,29 @@
  * when all of it is consistent, so a bad blob leaves the engine as it was.
  *
  * Layout, version 2 (u8/u16/u32/u64 little-endian, bools as u8 0 or 1):
- *   header   u32 magic "VKSN", version, num_queues, aperture pages, features
+ *   header   u32 magic "VKSN", version, num_queues, aperture pages, features,
+ *            non-local pages
  *   device   u32 status, driver_features, epoch, config_gen, isr[2];
  *            bool removed, failed, resetting, deaf, scrubbing;
  *            u32 poison, scrub_next, aperture cursor; u64 budget, backlog,
- *            draining
+ *            draining; u32 non-local cursor; bool demote_pending
  *   faults   bool evict_stuck; u64 seed, stall_ns; per kind (commit,
  *            discard, stall): u32 every, ppm; u64 operations seen
  *   stats    u64 each cumulative counter (snap_stats() order), then
  *            u64 events, events_lost
  *   queues   per queue: u32 state, claim_seq, sq_head, sq_tail, cq_tail,
- *            phase; bool resumed; u64 trim_freed; u32 ev_tail, ev_lost
+ *            phase; bool resumed; u64 trim_freed; u32 ev_tail, ev_lost;
+ *            u64 reservation local, non-local
  *   objects  u32 slots (index 0 included, never used); per slot from 1:
  *            u8 type, u16 gen; live ones add u16 queue, u32 parent, then
  *            paging queue: u64 fence, u32 sync;
  *            allocation: u8 state, prio, flags; u32 shape, group, page,
- *            locks; u64 size;
+ *            locks; u64 size; u32 residency priority, residency count,
+ *            non-local page (0 unless demoted);
  *            resource: u32 count, count x u32 member
  *   lists    u32 count + indices each: every queue's devices, every
  *            device's children (devices in index order), the three offered
  *            FIFOs (LOW, NORMAL, HIGH), the free slots
- * Version 1 is version 2 without the event fields (stats events and
- * events_lost, each queue's ev_tail and ev_lost), which then load as 0.
  * A new field means a new version; a version this code does not know is
  * refused (docs/DEVICE.md has the compatibility promise).
  */
@@ -51,17 +52,29 @@
 #define SNAP_FIXED_MAX 4096u
 
 /* The cumulative counters, in blob order; the live ones are recomputed. */
-#define SNAP_NSTATS (17u + (2u + VKMT_RECLAIM_RESULTS) * VKMT_PRIO_CLASSES)
+#define SNAP_NSTATS (19u + (2u + VKMT_RECLAIM_RESULTS) * VKMT_PRIO_CLASSES)
 
 static void snap_stats(struct vkmt_stats *s, uint64_t *v[SNAP_NSTATS])
 {
-    uint64_t *fixed[] = {
-        &s->commands,      &s->command_errors,    &s->guest_errors,          &s->queue_errors,
-        &s->offers,        &s->discards,          &s->discarded_bytes,       &s->decommits,
-        &s->reclaim_ok,    &s->reclaim_discarded, &s->reclaim_not_committed, &s->trims,
-        &s->trimmed_bytes, &s->faults_commit,     &s->faults_discard,        &s->stalls,
-        &s->stall_ns
-    };
+    uint64_t *fixed[] = { &s->commands,
+                          &s->command_errors,
+                          &s->guest_errors,
+                          &s->queue_errors,
+                          &s->offers,
+                          &s->discards,
+                          &s->discarded_bytes,
+                          &s->decommits,
+                          &s->reclaim_ok,
+                          &s->reclaim_discarded,
+                          &s->reclaim_not_committed,
+                          &s->trims,
+                          &s->trimmed_bytes,
+                          &s->faults_commit,
+                          &s->faults_discard,
+                          &s->stalls,
+                          &s->stall_ns,
+                          &s->demotions,
+                          &s->promotions };
     unsigned n = 0;
 
     for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
@@ -144,6 +157,9 @@ static void put_object(struct writer *w, const struct vkmt_obj *o)
         put(w, o->u.alloc.page, 4);
         put(w, o->u.alloc.locks, 4);
         put(w, o->u.alloc.size, 8);
+        put(w, o->u.alloc.rprio, 4);
+        put(w, o->u.alloc.rcount, 4);
+        put(w, o->state == ALLOC_DEMOTED ? o->u.alloc.nl_page : 0, 4);
         break;
     case OBJ_RESOURCE:
         put(w, o->u.res.count, 4);
@@ -165,6 +181,7 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
     put(&w, core->cfg.num_queues, 4);
     put(&w, core->ap.npages, 4);
     put(&w, core->cfg.features, 4);
+    put(&w, core->nl.npages, 4);
 
     put(&w, core->status, 4);
     put(&w, core->driver_features, 4);
@@ -183,6 +200,8 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
     put(&w, core->budget, 8);
     put(&w, core->backlog, 8);
     put(&w, core->draining, 8);
+    put(&w, core->nl.cursor, 4);
+    put(&w, core->demote_pending, 1);
 
     put(&w, core->evict_stuck, 1);
     put(&w, core->faults.seed, 8);
@@ -213,6 +232,8 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
         put(&w, vq->trim_freed, 8);
         put(&w, vq->ev_tail, 4);
         put(&w, vq->ev_lost, 4);
+        put(&w, vq->reservation[0], 8);
+        put(&w, vq->reservation[1], 8);
     }
 
     put(&w, core->nobjs, 4);
@@ -249,8 +270,7 @@ struct reader {
     char *why;
     size_t why_len;
     bool bad;
-    bool nomem;       /* refused for want of memory, not for its content */
-    uint32_t version; /* the snapshot's, once its header was read */
+    bool nomem; /* refused for want of memory, not for its content */
 };
 
 /* Records the first reason a snapshot is refused; returns false. */
@@ -299,7 +319,7 @@ static bool get_bool(struct reader *r, const char *what, bool *out)
 static bool check_header(struct reader *r, const struct vkmt_core *core)
 {
     uint32_t magic = get32(r), version = get32(r), nq = get32(r), pages = get32(r);
-    uint32_t features = get32(r);
+    uint32_t features = get32(r), nl_pages = get32(r);
 
     if (r->bad) {
         return false;
@@ -307,11 +327,10 @@ static bool check_header(struct reader *r, const struct vkmt_core *core)
     if (magic != SNAP_MAGIC) {
         return reject(r, "not a vkmt engine snapshot (magic 0x%08x)", magic);
     }
-    if (version < 1 || version > VKMT_SNAPSHOT_VERSION) {
-        return reject(r, "snapshot version %u; this device reads versions 1 to %u", version,
+    if (version != VKMT_SNAPSHOT_VERSION) {
+        return reject(r, "snapshot version %u; this device reads version %u", version,
                       VKMT_SNAPSHOT_VERSION);
     }
-    r->version = version;
     if (nq != core->cfg.num_queues) {
         return reject(r, "the snapshot has %u queues, this device %u", nq, core->cfg.num_queues);
     }
@@ -322,6 +341,10 @@ static bool check_header(struct reader *r, const struct vkmt_core *core)
     if (features != core->cfg.features) {
         return reject(r, "the snapshot's device offered features 0x%x, this one offers 0x%x",
                       features, core->cfg.features);
+    }
+    if (nl_pages != core->nl.npages) {
+        return reject(r, "the snapshot's non-local segment has %u pages, this device's %u",
+                      nl_pages, core->nl.npages);
     }
     return true;
 }
@@ -351,7 +374,8 @@ static bool read_device(struct reader *r, struct vkmt_core *n)
     n->budget = get(r, 8);
     n->backlog = get(r, 8);
     n->draining = get(r, 8);
-    if (r->bad) {
+    n->nl.cursor = get32(r);
+    if (!get_bool(r, "demote_pending", &n->demote_pending)) {
         return false;
     }
     if (n->status & ~STATUS_STORED) {
@@ -375,6 +399,9 @@ static bool read_device(struct reader *r, struct vkmt_core *n)
     if (n->scrub_next >= n->ap.npages || n->ap.cursor >= n->ap.npages) {
         return reject(r, "scrub position %u or allocation cursor %u outside the aperture",
                       n->scrub_next, n->ap.cursor);
+    }
+    if (n->nl.cursor && n->nl.cursor >= n->nl.npages) {
+        return reject(r, "non-local cursor %u outside the segment", n->nl.cursor);
     }
     if (n->budget > n->backend->size) {
         return reject(r, "budget %llu exceeds the aperture", (unsigned long long)n->budget);
@@ -415,10 +442,8 @@ static bool read_stats(struct reader *r, struct vkmt_core *n)
     for (unsigned i = 0; i < SNAP_NSTATS; i++) {
         *stat[i] = get(r, 8); /* counters: every value is one a device can reach */
     }
-    if (r->version >= 2) {
-        n->stats.events = get(r, 8);
-        n->stats.events_lost = get(r, 8);
-    }
+    n->stats.events = get(r, 8);
+    n->stats.events_lost = get(r, 8);
     return !r->bad;
 }
 
@@ -439,13 +464,22 @@ static bool read_queue(struct reader *r, struct vkmt_core *n, uint32_t q)
         return false;
     }
     vq->trim_freed = get(r, 8);
-    if (r->version >= 2) {
-        /* Free-running like the ring indices: any value is one a queue reaches. */
-        vq->ev_tail = get32(r);
-        vq->ev_lost = get32(r);
-    }
+    /* Free-running like the ring indices: any value is one a queue reaches. */
+    vq->ev_tail = get32(r);
+    vq->ev_lost = get32(r);
+    vq->reservation[0] = get(r, 8);
+    vq->reservation[1] = get(r, 8);
     if (r->bad) {
         return false;
+    }
+    if (vq->reservation[0] > n->backend->size ||
+        vq->reservation[1] > (uint64_t)n->nl.npages * VKMT_PAGE_SIZE) {
+        return reject(r, "queue %u: reservations %llu and %llu exceed their segments", q,
+                      (unsigned long long)vq->reservation[0],
+                      (unsigned long long)vq->reservation[1]);
+    }
+    if (vq->state == VKMT_QSTATE_FREE && (vq->reservation[0] || vq->reservation[1])) {
+        return reject(r, "queue %u: a released queue with a reservation", q);
     }
     if (vq->state != VKMT_QSTATE_FREE && vq->state != VKMT_QSTATE_ACTIVE &&
         vq->state != VKMT_QSTATE_ERROR && vq->state != QSTATE_DRAINING) {
@@ -497,17 +531,22 @@ static bool read_alloc(struct reader *r, struct vkmt_core *n, uint32_t idx)
     o->u.alloc.page = get32(r);
     o->u.alloc.locks = get32(r);
     size = get(r, 8);
+    o->u.alloc.rprio = get32(r); /* any value is a priority */
+    o->u.alloc.rcount = get32(r);
+    o->u.alloc.nl_page = get32(r);
     if (r->bad) {
         return false;
     }
-    if (o->state < ALLOC_RESIDENT || o->state > ALLOC_DECOMMITTED) {
+    if (o->state < ALLOC_RESIDENT || o->state > ALLOC_DEMOTED ||
+        (o->state == ALLOC_DEMOTED && !n->nl_base)) {
         return reject(r, "allocation %u: state %u", idx, o->state);
     }
     if (o->flags & ~OBJF_DECOMMIT) {
         return reject(r, "allocation %u: flags 0x%x", idx, o->flags);
     }
-    if (o->state == ALLOC_RESIDENT ? o->prio != 0 || o->flags
-                                   : o->prio < VKMT_PRIO_LOW || o->prio > VKMT_PRIO_AUTO) {
+    if (o->state == ALLOC_RESIDENT || o->state == ALLOC_DEMOTED
+            ? o->prio != 0 || o->flags
+            : o->prio < VKMT_PRIO_LOW || o->prio > VKMT_PRIO_AUTO) {
         return reject(r, "allocation %u: priority %u or flags 0x%x do not fit state %s", idx,
                       o->prio, o->flags, vkmt_alloc_state_name(o->state));
     }
@@ -542,6 +581,18 @@ static bool read_alloc(struct reader *r, struct vkmt_core *n, uint32_t idx)
     }
     if (state_info[o->state].held) {
         aperture_hold(&n->ap, o->u.alloc.page, o->u.alloc.npages, 1);
+    }
+    if (o->state == ALLOC_DEMOTED) {
+        err = aperture_claim(&n->nl, o->u.alloc.nl_page, o->u.alloc.npages);
+    } else if (o->u.alloc.nl_page) {
+        err = -EINVAL;
+    }
+    if (err < 0) {
+        return reject(r, "allocation %u: non-local pages %u+%u %s", idx, o->u.alloc.nl_page,
+                      o->u.alloc.npages,
+                      err == -EBUSY    ? "overlap another range"
+                      : err == -EINVAL ? "named while not demoted"
+                                       : "lie outside the segment");
     }
     return true;
 }
@@ -827,6 +878,7 @@ static bool derive(struct reader *r, struct vkmt_core *n)
 {
     n->live_objs = n->retired_objs = 0;
     n->committed = 0;
+    n->demoted_bytes = 0;
     n->stats.devices = n->stats.allocations = n->stats.resources = 0;
     for (uint32_t i = 1; i < n->nobjs; i++) {
         const struct vkmt_obj *o = &n->objs[i];
@@ -843,6 +895,10 @@ static bool derive(struct reader *r, struct vkmt_core *n)
             if (state_info[o->state].committed) {
                 n->committed += alloc_bytes(o);
                 n->queues[o->queue].committed += alloc_bytes(o);
+            }
+            if (state_info[o->state].demoted) {
+                n->demoted_bytes += alloc_bytes(o);
+                n->queues[o->queue].demoted += alloc_bytes(o);
             }
         }
     }
@@ -898,6 +954,7 @@ static void free_state(struct vkmt_core *n)
     }
     obj_table_fini(n);
     aperture_fini(&n->ap);
+    aperture_fini(&n->nl);
 }
 
 int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len, char *why,
@@ -920,7 +977,10 @@ int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len,
     n.objs = NULL;
     n.nobjs = n.cap = 0;
     memset(n.queues, 0, sizeof(n.queues));
-    if (aperture_init(&n.ap, core->ap.npages) < 0) {
+    memset(&n.nl, 0, sizeof(n.nl));
+    if (aperture_init(&n.ap, core->ap.npages) < 0 ||
+        (core->nl_base && aperture_init(&n.nl, core->nl.npages) < 0)) {
+        aperture_fini(&n.ap);
         return -ENOMEM;
     }
     if (!read_all(&r, &n)) {

@@ -39,6 +39,8 @@ enum vkmt_event_type {
     VKMT_EV_STALL_COMMIT,  /* an injected stall delayed an allocation's commit */
     VKMT_EV_STALL_DISCARD, /* ... or the discard of an offer */
     VKMT_EV_NOTIFY,        /* an event was posted to a queue: status = VKMT_QEV_*, size = value */
+    VKMT_EV_DEMOTE,        /* content moved to the non-local segment */
+    VKMT_EV_PROMOTE,       /* ... and back into the aperture */
 };
 
 /* The queue of an event the host caused (a trim or a budget change). */
@@ -69,6 +71,13 @@ struct vkmt_core_ops {
      * soon, from a fresh event-loop turn. May be NULL when work_bound is 0.
      */
     void (*more_work)(void *opaque);
+    /*
+     * The engine copied @len bytes of allocation content through its own
+     * pointer to @off of the aperture (a promotion) or, @nonlocal, of the
+     * non-local segment (a demotion): guest-side dirty logging never sees
+     * such writes, and a live migration must. May be NULL.
+     */
+    void (*wrote)(void *opaque, bool nonlocal, uint64_t off, uint64_t len);
 };
 
 /* Work units a torn-down object costs: it gives its memory back to the host
@@ -87,6 +96,14 @@ struct vkmt_core_config {
      * call. 0: unbounded.
      */
     uint32_t work_bound;
+    /*
+     * The non-local segment: bytes of host memory (a multiple of
+     * VKMT_PAGE_SIZE, 0: none) that keep demoted allocations' content, at
+     * @nonlocal (the host's, e.g. migratable RAM), or mapped by the engine
+     * when NULL. Never visible to the guest.
+     */
+    uint64_t nonlocal_size;
+    void *nonlocal;
 };
 
 /* Per-priority counters; index with vkmt_prio_index(). */
@@ -122,7 +139,10 @@ struct vkmt_stats {
     /* Events posted on the queues' event rings, and those a full ring lost. */
     uint64_t events;
     uint64_t events_lost;
-    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES];       /* LOW NORMAL HIGH AUTO */
+    uint64_t demoted_bytes;                            /* live: content in the non-local segment */
+    uint64_t demotions;                                /* cumulative */
+    uint64_t promotions;                               /* cumulative */
+    uint64_t offered_bytes_by_prio[VKMT_PRIO_CLASSES]; /* LOW NORMAL HIGH AUTO */
     uint64_t discarded_bytes_by_prio[VKMT_PRIO_CLASSES];     /* cumulative */
     uint64_t offered_bytes_total_by_prio[VKMT_PRIO_CLASSES]; /* cumulative */
     /*
@@ -282,9 +302,9 @@ void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *dea
 
 /*
  * Snapshots, for migration and savevm (snapshot.c has the layout): the
- * engine's whole state as one flat little-endian blob. Control memory and
- * the aperture are not in it: the host moves them as RAM, before the blob
- * is loaded.
+ * engine's whole state as one flat little-endian blob. Control memory, the
+ * aperture and the non-local segment are not in it: the host moves them as
+ * RAM, before the blob is loaded.
  */
 #define VKMT_SNAPSHOT_VERSION 2u
 
@@ -298,8 +318,8 @@ size_t vkmt_core_snapshot_max(const struct vkmt_core *core);
 
 /*
  * Replace the engine's state with the @len-byte snapshot at @buf, taken
- * from an engine of the same configuration (queues, aperture size, features
- * offered) with a backend that keeps all content in the aperture. Every
+ * from an engine of the same configuration (queues, aperture and
+ * non-local sizes, features offered) with a backend that keeps all content in the aperture. Every
  * value is checked: the snapshot may be corrupt or hostile. Returns 0; or
  * -EINVAL for a snapshot that is malformed, inconsistent or of another
  * configuration, -ENOTSUP for a backend with content outside the aperture,

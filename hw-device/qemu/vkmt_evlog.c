@@ -42,6 +42,8 @@ static const char *const vkmt_event_names[] = {
     [VKMT_EV_STALL_COMMIT] = "stall_commit",
     [VKMT_EV_STALL_DISCARD] = "stall_discard",
     [VKMT_EV_NOTIFY] = "notify",
+    [VKMT_EV_DEMOTE] = "demote",
+    [VKMT_EV_PROMOTE] = "promote",
 };
 
 const char *vkmt_event_name(enum vkmt_event_type type)

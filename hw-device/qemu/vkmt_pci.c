@@ -142,6 +142,8 @@ struct VkmtState {
     MemoryRegion ctrl;
     MemoryRegion aperture_own; /* used when no memdev is given */
     MemoryRegion *aperture;
+    uint64_t nonlocal_size; /* property "nonlocal-size"; 0: no segment */
+    MemoryRegion nonlocal;  /* in no BAR: demoted content, migrated as RAM */
     struct vkmt_backend *be;
     struct vkmt_core *core;
     QemuMutex lock; /* serializes every engine call */
@@ -310,11 +312,21 @@ static void vkmt_core_event(void *opaque, const struct vkmt_event *ev)
     vkmt_evlog_event(&s->evlog, ev);
 }
 
+/* Content the engine copied between the segments: dirty for migration. */
+static void vkmt_core_wrote(void *opaque, bool nonlocal, uint64_t off,
+                            uint64_t len)
+{
+    VkmtState *s = opaque;
+
+    memory_region_set_dirty(nonlocal ? &s->nonlocal : s->aperture, off, len);
+}
+
 static const struct vkmt_core_ops vkmt_core_ops = {
     .raise_irq = vkmt_core_irq,
     .guest_error = vkmt_core_guest_error,
     .event = vkmt_core_event,
     .more_work = vkmt_core_more_work,
+    .wrote = vkmt_core_wrote,
 };
 
 /* ---- registers and doorbells ---- */
@@ -524,6 +536,7 @@ static void vkmt_get_stats(Object *obj, Visitor *v, const char *name,
         STAT(reclaim_discarded) && STAT(reclaim_not_committed) && STAT(trims) &&
         STAT(trimmed_bytes) && STAT(faults_commit) && STAT(faults_discard) &&
         STAT(stalls) && STAT(stall_ns) && STAT(events) && STAT(events_lost) &&
+        STAT(demoted_bytes) && STAT(demotions) && STAT(promotions) &&
         visit_type_uint64(v, "evlog_dropped", &evlog_dropped, errp) &&
         visit_type_uint64(v, "longest_step_ns", &longest_step_ns, errp)) {
 #undef STAT
@@ -1368,6 +1381,9 @@ static void vkmt_teardown(VkmtState *s)
     if (s->ctrl.ram_block) {
         vmstate_unregister_ram(&s->ctrl, DEVICE(s));
     }
+    if (s->nonlocal.ram_block) {
+        vmstate_unregister_ram(&s->nonlocal, DEVICE(s));
+    }
     s->aperture = NULL;
     /* After the engine: tearing it down logs the last destroys. */
     vkmt_evlog_close(&s->evlog);
@@ -1388,10 +1404,11 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .num_queues = s->num_queues,
         .budget = s->budget,
         .max_objects = s->max_objects,
-        .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES |
+        .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_RESIDENCY |
                     (s->guest_trim ? VKMT_F_GUEST_TRIM : 0) |
                     (s->events ? VKMT_F_EVENTS : 0),
         .work_bound = s->work_bound,
+        .nonlocal_size = s->nonlocal_size,
     };
     int err;
 
@@ -1403,12 +1420,30 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         !vkmt_parse_pressure(s, errp)) {
         return;
     }
+    if (s->nonlocal_size % VKMT_PAGE_SIZE ||
+        s->nonlocal_size / VKMT_PAGE_SIZE >= UINT32_MAX) {
+        error_setg(errp, "vkmt: nonlocal-size must be a multiple of 4 KiB "
+                         "below 16 TiB");
+        return;
+    }
     qemu_mutex_init(&s->lock);
     if (!vkmt_open_event_log(s, errp) || !vkmt_init_aperture(s, errp) ||
         !memory_region_init_ram(&s->ctrl, OBJECT(s), "vkmt-ctrl",
                                 pow2ceil(vkmt_core_ctrl_size(s->num_queues)),
                                 errp)) {
         goto fail;
+    }
+    /*
+     * Host memory in no BAR: the guest never maps it. As RAM it migrates
+     * with the rest (memory_region_init_ram() registers it), so demoted
+     * content needs no code of its own in the stream.
+     */
+    if (s->nonlocal_size) {
+        if (!memory_region_init_ram(&s->nonlocal, OBJECT(s), "vkmt-nonlocal",
+                                    s->nonlocal_size, errp)) {
+            goto fail;
+        }
+        cfg.nonlocal = memory_region_get_ram_ptr(&s->nonlocal);
     }
 #ifdef VKMT_HAVE_VIRGL
     cfg.budget = vkmt_backend_virgl_budget(s->be, s->budget);
@@ -1518,6 +1553,7 @@ static void vkmt_reset(DeviceState *dev)
 static const Property vkmt_properties[] = {
     DEFINE_PROP_UINT32("queues", VkmtState, num_queues, 8),
     DEFINE_PROP_SIZE("aperture-size", VkmtState, aperture_size, 256 * MiB),
+    DEFINE_PROP_SIZE("nonlocal-size", VkmtState, nonlocal_size, 256 * MiB),
     DEFINE_PROP_UINT32("max-objects", VkmtState, max_objects, 0),
     DEFINE_PROP_UINT32("work-bound", VkmtState, work_bound, 2048),
     DEFINE_PROP_BOOL("guest-trim", VkmtState, guest_trim, true),
@@ -1582,6 +1618,10 @@ static const struct {
     { "doorbell",
       "doorbell processing: inline (default), ioeventfd, iothread" },
     { "memdev", "memory backend for the aperture instead of a private memfd" },
+    { "nonlocal-size",
+      "bytes of host memory outside the BARs that keep demoted allocations' "
+      "content (the non-local segment; default 256 MiB, 0: none, so pressure "
+      "that offers cannot relieve fails)" },
     { "iothread", "IOThread that processes doorbells with doorbell=iothread" },
     { "event-log",
       "log every allocation transition, trim and budget change to this file, "

@@ -122,13 +122,18 @@ static void query_video_memory_info(void)
     q.hAdapter = c.adapter;
     q.MemorySegmentGroup = D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL;
     CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_SUCCESS);
-    CHECK_EQ(q.Budget, 0);
+    /* The non-local segment: nothing demoted yet, whatever its size. */
     CHECK_EQ(q.CurrentUsage, 0);
+    CHECK(q.Budget >= q.AvailableForReservation);
+    CHECK_EQ(q.CurrentReservation, 0);
     q.MemorySegmentGroup = (D3DKMT_MEMORY_SEGMENT_GROUP)2;
     CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_INVALID_PARAMETER);
     q.MemorySegmentGroup = D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL;
+    /* The calling process by its pseudo-handle; any other names none. */
+    q.hProcess = (HANDLE)(intptr_t)-1;
+    CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_SUCCESS);
     q.hProcess = (HANDLE)&q;
-    CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_INVALID_PARAMETER);
+    CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_INVALID_HANDLE);
     q.hProcess = NULL;
     q.PhysicalAdapterIndex = 1;
     CHECK_ST(D3DKMTQueryVideoMemoryInfo(&q), STATUS_INVALID_PARAMETER);

@@ -102,7 +102,10 @@ static void creation_beyond_the_budget_fails(void)
         return;
     }
     CHECK_ST(conf_create(&c, 1, c.budget, h), STATUS_SUCCESS);
+    /* Locked, it cannot be demoted to the non-local segment either. */
+    CHECK_ST(conf_lock(&c, h[0], NULL), STATUS_SUCCESS);
     CHECK_ST(conf_create(&c, 1, 4096, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
+    CHECK_ST(conf_unlock(&c, h[0]), STATUS_SUCCESS);
     CHECK_ST(conf_destroy(&c, 1, h), STATUS_SUCCESS);
     /* A batch that does not fit as a whole creates nothing. */
     CHECK_ST(conf_create(&c, 2, c.budget / 2 + 4096, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);

@@ -59,13 +59,28 @@ static void creation_under_pressure_discards_offered_content(void)
     for (int i = 0; i < 8; i++) {
         conf_fill(&c, h[i], unit, 60 + (unsigned)i);
     }
+    /* Locked allocations are never demoted: nothing can make room. */
+    for (int i = 0; i < 8; i++) {
+        CHECK_ST(conf_lock(&c, h[i], NULL), STATUS_SUCCESS);
+    }
     CHECK_ST(conf_create(&c, 1, PAGE, NULL), STATUS_GRAPHICS_NO_VIDEO_MEMORY);
+    for (int i = 0; i < 8; i++) {
+        CHECK_ST(conf_unlock(&c, h[i]), STATUS_SUCCESS);
+    }
     CHECK_ST(conf_offer(&c, &h[0], 2, D3DKMT_OFFER_PRIORITY_HIGH, 0), STATUS_SUCCESS);
     CHECK_ST(conf_offer(&c, &h[2], 2, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
     CHECK_ST(conf_offer(&c, &h[6], 1, D3DKMT_OFFER_PRIORITY_AUTO, 0), STATUS_SUCCESS);
     /* Room for three: LOW first (h[2], h[3]), then AUTO (h[6]). */
     CHECK_ST(conf_create(&c, 3, unit, more), STATUS_SUCCESS);
-    CHECK_ST(conf_reclaim2(&c, h, 8, NULL), STATUS_NO_MEMORY); /* no room left */
+    /* With every resident allocation locked (none can be demoted), no room. */
+    for (int i = 0; i < 6; i++) {
+        CHECK_ST(conf_lock(&c, i < 3 ? more[i] : h[(int[]){ 4, 5, 7 }[i - 3]], NULL),
+                 STATUS_SUCCESS);
+    }
+    CHECK_ST(conf_reclaim2(&c, h, 8, NULL), STATUS_NO_MEMORY);
+    for (int i = 0; i < 6; i++) {
+        CHECK_ST(conf_unlock(&c, i < 3 ? more[i] : h[(int[]){ 4, 5, 7 }[i - 3]]), STATUS_SUCCESS);
+    }
     CHECK_ST(conf_destroy(&c, 3, more), STATUS_SUCCESS);
     CHECK_ST(conf_reclaim2(&c, h, 8, r), STATUS_SUCCESS);
     CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_OK);
@@ -104,11 +119,14 @@ static void a_reclaim_that_cannot_fit_changes_nothing(void)
     CHECK_ST(conf_offer(&c, h, 4, D3DKMT_OFFER_PRIORITY_LOW, 0), STATUS_SUCCESS);
     CHECK_ST(vkmt_trim(c.adapter, 2 * unit, NULL), STATUS_SUCCESS); /* h[0], h[1] */
     CHECK_ST(conf_create(&c, 1, 3 * unit, big), STATUS_SUCCESS);    /* evicts h[2] */
-    /* h[0] and h[1] need 2 units; only h[3] (1 unit) could still be evicted. */
+    /* h[0] and h[1] need 2 units; only h[3] (1 unit) could still be evicted,
+     * and big, locked, cannot be demoted. */
+    CHECK_ST(conf_lock(&c, big[0], NULL), STATUS_SUCCESS);
     CHECK_ST(conf_reclaim2(&c, h, 2, r), STATUS_NO_MEMORY);
     CHECK_ST(conf_reclaim1(&c, h, 2, NULL), STATUS_NO_MEMORY);
     CHECK_ST(conf_lock(&c, h[0], NULL), STATUS_INVALID_PARAMETER); /* still offered */
     CHECK_EQ(conf_usage(&c), 4 * unit);
+    CHECK_ST(conf_unlock(&c, big[0]), STATUS_SUCCESS);
     CHECK_ST(conf_destroy(&c, 1, big), STATUS_SUCCESS);
     CHECK_ST(conf_reclaim2(&c, h, 4, r), STATUS_SUCCESS);
     CHECK_EQ(r[0], D3DDDI_RECLAIM_RESULT_DISCARDED);

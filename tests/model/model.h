@@ -82,7 +82,7 @@ struct model {
     struct model_res res[MODEL_MAX_RES];
     struct handle_set seen;
     UINT64 budget;
-    uint64_t clock;   /* offer order */
+    uint64_t clock; /* offer order */
     /* Every offer is UNKNOWN from the start (a host that trims at will). */
     bool lenient;
     char err[512];

@@ -2385,12 +2385,12 @@ static size_t find_snapshot(const uint8_t *p, size_t len)
 
 /*
  * The engine snapshot's layout (hw-device/core/snapshot.c) with the default
- * 8 queues: 20 header bytes, 65 device, 65 injected faults, 37 statistics of
- * 8, 8 queues of 33, the slot count; then slot 1 (the device, 9 bytes) and
+ * 8 queues: 24 header bytes, 70 device, 65 injected faults, 41 statistics of
+ * 8, 8 queues of 57, the slot count; then slot 1 (the device, 9 bytes) and
  * slot 2, the first allocation, whose state is its 10th byte and first page
  * its 21st.
  */
-#define SNAP_SLOT2 (20 + 65 + 65 + 37 * 8 + 8 * 33 + 4 + 9)
+#define SNAP_SLOT2 (24 + 70 + 65 + 41 * 8 + 8 * 57 + 4 + 9)
 
 /*
  * Truncated and corrupted streams: the destination refuses each load, says

@@ -35,6 +35,8 @@ extern const struct test core_event_tests[];
 extern const unsigned core_event_ntests;
 extern const struct test core_fault_tests[];
 extern const unsigned core_fault_ntests;
+extern const struct test core_residency_tests[];
+extern const unsigned core_residency_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 

@@ -20,11 +20,11 @@
 
 /* The layout's fixed offsets (snapshot.c): header, device, faults, stats,
  * queues. */
-#define DEV 20u
-#define FAULTS (DEV + 65u)
+#define DEV 24u
+#define FAULTS (DEV + 70u)
 #define STATS (FAULTS + 17u + VKMT_FAULT_KINDS * 16u)
-#define QUEUES (STATS + 39u * 8u)
-#define QUEUE_BYTES 41u
+#define QUEUES (STATS + 41u * 8u)
+#define QUEUE_BYTES 57u
 #define OBJECTS(nq) (QUEUES + (nq)*QUEUE_BYTES)
 
 struct blob {
@@ -233,7 +233,7 @@ static size_t slot(struct blob b, uint32_t idx)
         uint8_t type = b.p[off];
 
         off += type == 0 ? 3 : 9;
-        off += type == 2 ? 12 : type == 4 ? 27 : 0;
+        off += type == 2 ? 12 : type == 4 ? 39 : 0;
         if (type == 5) {
             uint32_t count;
 
@@ -260,10 +260,11 @@ struct bad {
 static const struct bad bad_fields[] = {
     { "magic", 0, 0, 4, 0, "magic" },
     { "version", 0, 4, 4, 3, "version 3" },
-    { "version 0", 0, 4, 4, 0, "version 0" },
+    { "version 1", 0, 4, 4, 1, "version 1" },
     { "queue count", 0, 8, 4, 3, "3 queues" },
     { "aperture pages", 0, 12, 4, 512, "aperture has 512 pages" },
     { "features", 0, 16, 4, 0, "features 0x0" },
+    { "non-local pages", 0, 20, 4, 4, "non-local segment has 4 pages" },
     { "status bits", 0, DEV, 4, 0x4f, "never stores" },
     { "DRIVER_OK alone", 0, DEV, 4, VKMT_STATUS_DRIVER_OK, "DRIVER_OK without" },
     { "driver features", 0, DEV + 4, 4, 0x80, "exceed" },
@@ -274,6 +275,8 @@ static const struct bad bad_fields[] = {
     { "scrub position", 0, DEV + 33, 4, 256, "scrub position 256" },
     { "cursor", 0, DEV + 37, 4, 300, "cursor 300" },
     { "budget", 0, DEV + 41, 8, 2 * MIB, "budget" },
+    { "non-local cursor", 0, DEV + 65, 4, 1, "non-local cursor 1" },
+    { "demote_pending", 0, DEV + 69, 1, 2, "demote_pending is 2" },
     { "evict_stuck", 0, FAULTS, 1, 3, "evict_stuck is 3" },
     { "stall length", 0, FAULTS + 9, 8, VKMT_FAULT_STALL_MAX_NS + 1ull, "stall of" },
     { "discard chance", 0, FAULTS + 17 + 16 + 4, 4, VKMT_FAULT_PPM + 1u, "fault kind 1: chance" },
@@ -283,6 +286,10 @@ static const struct bad bad_fields[] = {
     { "sq tail", 0, QUEUES + 12, 4, 1000, "more than a ring" },
     { "cq tail", 0, QUEUES + 16, 4, 3, "completions for" },
     { "phase", 0, QUEUES + 20, 4, 0, "phase 0" },
+    { "reservation", 0, QUEUES + 41, 8, 2 * MIB, "queue 0: reservations 2097152" },
+    { "non-local reservation", 0, QUEUES + 49, 8, 1, "queue 0: reservations 0 and 1" },
+    { "free queue's reservation", 0, QUEUES + 2 * QUEUE_BYTES + 41, 8, PAGE,
+      "queue 2: a released queue with a reservation" },
     { "free queue's ring", 0, QUEUES + 2 * QUEUE_BYTES + 8, 4, 1, "queue 2: a released queue" },
     { "free queue's events", 0, QUEUES + 2 * QUEUE_BYTES + 33, 4, 1, "queue 2: a released queue" },
     { "free queue's lost events", 0, QUEUES + 2 * QUEUE_BYTES + 37, 4, 1,
@@ -296,7 +303,8 @@ static const struct bad bad_fields[] = {
     { "free slot's generation", 10, 1, 2, 513, "object 10: generation 513" },
     { "parent", 2, 5, 4, 2, "parent 2 is not a device" },
     { "state none", 2, 9, 1, 0, "allocation 2: state 0" },
-    { "state past the last", 2, 9, 1, 5, "allocation 2: state 5" },
+    { "state past the last", 2, 9, 1, 6, "allocation 2: state 6" },
+    { "demoted without a non-local segment", 2, 9, 1, 5, "allocation 2: state 5" },
     { "resident with a priority", 2, 10, 1, 1, "do not fit state resident" },
     { "offered without one", 3, 10, 1, 0, "do not fit state offered" },
     { "transient flag", 2, 11, 1, 1, "flags 0x1" },
@@ -307,6 +315,7 @@ static const struct bad bad_fields[] = {
     { "decommitted range outside", 4, 20, 4, 256, "outside the aperture" },
     { "size 0", 2, 28, 8, 0, "allocation 2: size 0" },
     { "size past the backend", 2, 28, 8, 2 * MIB, "allocation 2: size 2097152" },
+    { "non-local page while resident", 2, 44, 4, 1, "named while not demoted" },
     { "locked offer", 3, 24, 4, 1, "offered with flags 0x0 and 1 locks" },
     { "no members", 5, 9, 4, 0, "resource 5: 0 members" },
     { "member twice", 5, 17, 4, 6, "listed twice" },
@@ -453,15 +462,11 @@ static void snapshot_needs_content_in_the_aperture(void)
     teardown();
 }
 
-/*
- * The event rings' private state travels (version 2), and a version-1 blob
- * (the same without it) still loads, with that state 0.
- */
-static void snapshot_carries_event_state_and_reads_version_1(void)
+/* The event rings' private state travels with the rest. */
+static void snapshot_carries_event_state(void)
 {
-    struct blob b, v1;
+    struct blob b;
     struct vkmt_stats s;
-    size_t from = 0, to = 0;
 
     scenario();
     for (int i = 0; i < 3; i++) {
@@ -474,33 +479,12 @@ static void snapshot_carries_event_state_and_reads_version_1(void)
     CHECK_EQ(hdr(0)->sh_ev_tail, 4); /* went on from the tail it carried */
     vkmt_core_get_stats(F.core, &s);
     CHECK_EQ(s.events, 8); /* 3 + 1 on queue 0, as many on queue 1 */
-
-    /* Version 1: no event counters after the stats, 8 bytes less per queue. */
-    v1.p = malloc(b.len);
-    CHECK(v1.p != NULL);
-    memcpy(v1.p, b.p, QUEUES - 16);
-    from = QUEUES;
-    to = QUEUES - 16;
-    for (uint32_t q = 0; q < 4; q++) {
-        memcpy(v1.p + to, b.p + from, QUEUE_BYTES - 8);
-        from += QUEUE_BYTES;
-        to += QUEUE_BYTES - 8;
-    }
-    memcpy(v1.p + to, b.p + from, b.len - from);
-    v1.len = to + b.len - from;
-    put_le(v1.p + 4, 1, 4);
-    CHECK_EQ(load(v1, NULL, 0), 0);
-    vkmt_core_get_stats(F.core, &s);
-    CHECK_EQ(s.events, 0);
-    vkmt_core_periodic_trim(F.core, false);
-    CHECK_EQ(hdr(0)->sh_ev_tail, 1);
-    free(v1.p);
     free(b.p);
     teardown();
 }
 
 const struct test core_snapshot_tests[] = {
-    TEST(snapshot_carries_event_state_and_reads_version_1),
+    TEST(snapshot_carries_event_state),
     TEST(snapshot_round_trip_keeps_everything),
     TEST(snapshot_resumes_a_command_stopped_by_the_work_bound),
     TEST(snapshot_refuses_each_bad_field),

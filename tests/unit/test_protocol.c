@@ -58,11 +58,11 @@ SA(VKMT_SEGMENT_LOCAL == D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
 /* Code written for Windows finds BOOL's values where windef.h puts them. */
 SA(TRUE == 1 && FALSE == 0 && sizeof(BOOL) == 4, "TRUE and FALSE");
 
-/* Opcodes are dense; feature bits are assigned from the bottom (bit 3 is
- * held back, PROTOCOL.md 2). */
-SA(VKMT_OP_CREATE_DEVICE == 1 && VKMT_OP_MAX == VKMT_OP_QUERY_STATS && VKMT_OP_QUERY_STATS == 14,
-   "opcodes 1..14");
-SA(VKMT_F_KNOWN == 0x17u, "known features are bits 0, 1, 2 and 4");
+/* Opcodes are dense, feature bits contiguous. */
+SA(VKMT_OP_CREATE_DEVICE == 1 && VKMT_OP_MAX == VKMT_OP_CHANGE_RESERVATION &&
+       VKMT_OP_CHANGE_RESERVATION == 0x14,
+   "opcodes 1..0x14");
+SA((VKMT_F_KNOWN & (VKMT_F_KNOWN + 1)) == 0, "known features are the low bits");
 
 static void staging_holds_the_largest_commands(void)
 {

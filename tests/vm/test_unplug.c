@@ -164,11 +164,34 @@ static int wait_present(int want)
     return 0;
 }
 
-/* The device the VM had: on the root port vm-run --hotplug made, on the
- * aperture file the host measures. */
-#define DEVICE_ADD                                                                                 \
-    "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vkmt\",\"id\":\"vk\","                \
-    "\"memdev\":\"ap\",\"bus\":\"rp\"}}"
+/* The device's non-local segment size (a property the VM runner may have
+ * set), so that the device plugged again is the one the VM started with
+ * (a later migration needs the same device on both sides). */
+static unsigned long long nonlocal_size(void)
+{
+    char reply[4096];
+    const char *v;
+
+    host("qmp {\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine/peripheral/vk\","
+         "\"property\":\"nonlocal-size\"}}",
+         reply, sizeof(reply));
+    v = strstr(reply, "\"return\":");
+    return v ? strtoull(v + 9, NULL, 10) : 0;
+}
+
+/* Plugs the device the VM had again: on the root port vm-run --hotplug
+ * made, on the aperture file the host measures, with @nonlocal bytes of
+ * non-local segment. */
+static int plug_again(unsigned long long nonlocal)
+{
+    char json[256];
+
+    snprintf(json, sizeof(json),
+             "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vkmt\",\"id\":\"vk\","
+             "\"memdev\":\"ap\",\"bus\":\"rp\",\"nonlocal-size\":%llu}}",
+             nonlocal);
+    return qmp(json);
+}
 
 static void unplug_with_a_command_in_flight_then_plug_again(void)
 {
@@ -179,6 +202,7 @@ static void unplug_with_a_command_in_flight_then_plug_again(void)
     int ok = 0;
 
     D3DKMT_LOCK2 live;
+    unsigned long long nonlocal = nonlocal_size();
 
     CHECK(open_session(&s, 0x5a));
     CHECK(aperture_bytes() >= (unsigned long long)N * SIZE);
@@ -211,7 +235,7 @@ static void unplug_with_a_command_in_flight_then_plug_again(void)
     ca.hAdapter = s.adapter;
     D3DKMTCloseAdapter(&ca);
 
-    CHECK(qmp(DEVICE_ADD));
+    CHECK(plug_again(nonlocal));
     for (int i = 0; i < WAIT_TRIES && !ok; i++) {
         ok = open_session(&again, 0xa5);
         if (!ok) {

@@ -94,6 +94,10 @@ enum fz_op {
     FZ_OP_RAW_SQE = 32,          /* 64 bytes, written as they are */
     FZ_OP_BULK = 33, /* q, mod, what, n: 1 + n % 64 CREATE_DEVICE (what & 1: CREATE_PAGING_QUEUE
                       * on the newest device) entries behind one doorbell */
+    FZ_OP_RESIDENCY = 34, /* kind, dev|pq, flags, n, elem[n] (and a priority each):
+                           * kind % 5: MAKE_RESIDENT, EVICT, SET_PRIORITY, GET_PRIORITY,
+                           * QUERY_RESIDENCY; kind & 0x80: by resource */
+    FZ_OP_RESERVE = 35,   /* g, b: CHANGE_RESERVATION of group g % 3, b * FZ_BYTE_UNIT bytes */
     FZ_OP_COUNT
 };
 

@@ -85,12 +85,15 @@ struct mobj {
     uint64_t size;
     uint32_t tex_flags, tex_dims; /* allocations: the descriptor's shape, 0 for a buffer */
     uint64_t offer_seq;
-    uint64_t stamp; /* the pattern its pages must hold; 0: zeros */
-    uint64_t fence; /* paging queue: reclaims through it */
+    uint64_t stamp;  /* the pattern its pages must hold; 0: zeros */
+    uint64_t fence;  /* paging queue: reclaims through it */
+    uint32_t rprio;  /* allocations: residency priority */
+    uint32_t rcount; /* allocations: MAKE_RESIDENTs not yet evicted */
 };
 
 struct mqueue {
     uint32_t state, head, tail, cq_tail, phase, claim_seq;
+    uint64_t reservation[2]; /* CHANGE_RESERVATION, per segment group */
 };
 
 struct model {

@@ -41,10 +41,16 @@ static const struct {
     [VKMT_OP_RECLAIM] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT,
                           VKMT_SQE_F_RESOURCES | VKMT_SQE_F_PAGING_QUEUE |
                               VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT },
-    [VKMT_OP_QUERY_MEMORY] = { U_ARG0, 0 },
+    [VKMT_OP_QUERY_MEMORY] = { U_ARG0 | U_ARG1, 0 },
     [VKMT_OP_QUERY_FENCE] = { U_HANDLE, 0 },
     [VKMT_OP_TRIM] = { U_ARG64, 0 },
     [VKMT_OP_QUERY_STATS] = { U_RESULT, 0 },
+    [VKMT_OP_MAKE_RESIDENT] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_ARG0, 0 },
+    [VKMT_OP_EVICT] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_ARG0, 0 },
+    [VKMT_OP_SET_PRIORITY] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_ARG0 | U_ARG1, 0 },
+    [VKMT_OP_GET_PRIORITY] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT | U_ARG0, 0 },
+    [VKMT_OP_QUERY_RESIDENCY] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT | U_ARG0, 0 },
+    [VKMT_OP_CHANGE_RESERVATION] = { U_ARG0 | U_ARG64, 0 },
 };
 
 static bool fields_ok(const struct vkmt_sqe *s)
@@ -284,6 +290,9 @@ static void c_create_allocations(void)
         struct vkmt_alloc_desc desc;
         const struct bcall *c;
         uint32_t a = mobj_new(K_ALLOC, C.q, d);
+
+        obj(a)->rprio = VKMT_ALLOC_PRIO_NORMAL;
+        obj(a)->rcount = 0;
 
         memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
         obj(a)->size = desc.size;
@@ -592,16 +601,201 @@ static void c_reclaim(void)
     }
 }
 
+/* What a queue may reserve: half the budget; the harness's device has no
+ * non-local segment, so nothing there. */
+static uint64_t m_available(uint32_t g)
+{
+    return g == VKMT_SEGMENT_LOCAL ? M.budget / 2 / PAGE * PAGE : 0;
+}
+
 static void c_query_memory(void)
 {
-    uint32_t seg = C.sqe.arg0;
+    uint32_t seg = C.sqe.arg0, what = C.sqe.arg1;
+    bool bad = seg > VKMT_SEGMENT_NON_LOCAL || what > VKMT_MEMQ_RESERVATION ||
+               (what && !(M.driver_features & VKMT_F_RESIDENCY));
 
-    if (!expect(seg > VKMT_SEGMENT_NON_LOCAL ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
+    if (!expect(bad ? VKMT_ST_INVALID_PARAMETER : VKMT_ST_SUCCESS)) {
         return;
     }
-    if (seg == VKMT_SEGMENT_LOCAL) {
+    if (what == VKMT_MEMQ_RESERVATION) {
+        C.value0 = M.q[C.q].reservation[seg];
+        C.value1 = m_available(seg);
+    } else if (seg == VKMT_SEGMENT_LOCAL) {
         C.value0 = M.budget;
         C.value1 = queue_committed(C.q);
+    }
+}
+
+/* ---- residency (1.2): no non-local segment here, so nothing is demoted ---- */
+
+static bool residency_negotiated(void)
+{
+    if (!(M.driver_features & VKMT_F_RESIDENCY)) {
+        expect(VKMT_ST_NOT_SUPPORTED);
+        return false;
+    }
+    return true;
+}
+
+/* The payload's allocations of device @d (every @stride-th word) into
+ * batch; false: unknown, foreign or listed twice. */
+static bool resolve_allocs(uint32_t d, uint32_t stride)
+{
+    uint32_t mark = ++M.mark;
+
+    batch.n = 0;
+    for (uint32_t i = 0; i < C.sqe.count; i++) {
+        uint32_t x = lookup(pl32(i * stride), K_ALLOC, C.q);
+
+        if (x == NONE || obj(x)->parent != d || obj(x)->mark == mark) {
+            return false;
+        }
+        obj(x)->mark = mark;
+        PUSH(batch, x);
+    }
+    return true;
+}
+
+static void c_make_resident(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t pq;
+
+    if (!residency_negotiated()) {
+        return;
+    }
+    pq = lookup(s->handle, K_PQ, C.q);
+    if (pq == NONE || (s->arg0 & ~VKMT_RESIDENT_F_KNOWN) ||
+        ((s->arg0 & VKMT_RESIDENT_F_MUST_SUCCEED) &&
+         !(s->arg0 & VKMT_RESIDENT_F_CANT_TRIM_FURTHER)) ||
+        !payload_ok(4) || !resolve_allocs(obj(pq)->parent, 1)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    for (uint32_t i = 0; i < batch.n; i++) {
+        if (obj(batch.v[i])->state != A_RESIDENT || obj(batch.v[i])->rcount == UINT32_MAX) {
+            expect(VKMT_ST_INVALID_PARAMETER);
+            return;
+        }
+    }
+    expect(VKMT_ST_SUCCESS);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        obj(batch.v[i])->rcount++;
+    }
+    C.value0 = obj(pq)->fence;
+}
+
+static void c_evict(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t d;
+    uint64_t used;
+
+    if (!residency_negotiated()) {
+        return;
+    }
+    d = lookup(s->handle, K_DEVICE, C.q);
+    if (d == NONE || (s->arg0 & ~VKMT_EVICT_F_KNOWN) || !payload_ok(4) || !resolve_allocs(d, 1)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    for (uint32_t i = 0; i < batch.n; i++) {
+        if (obj(batch.v[i])->rcount == 0) {
+            expect(VKMT_ST_INVALID_PARAMETER);
+            return;
+        }
+    }
+    expect(VKMT_ST_SUCCESS);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        obj(batch.v[i])->rcount--;
+    }
+    used = queue_committed(C.q);
+    C.value0 = used > M.budget ? used - M.budget : 0;
+}
+
+/* The allocations a priority or residency command names, into batch. */
+static bool residency_targets(uint32_t stride, bool results)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    uint32_t d = lookup(s->handle, K_DEVICE, C.q);
+
+    if (d == NONE) {
+        return false;
+    }
+    if (s->arg0) {
+        uint32_t r = lookup(s->arg0, K_RES, C.q);
+
+        if (r == NONE || obj(r)->parent != d || s->count || s->payload_off || s->payload_len ||
+            s->result_off || s->result_len) {
+            return false;
+        }
+        batch.n = 0;
+        for (uint32_t m = r + 1; m <= r + obj(r)->nmembers; m++) {
+            PUSH(batch, m);
+        }
+        return true;
+    }
+    return payload_ok(stride * 4) && resolve_allocs(d, stride) && (!results || results_ok());
+}
+
+static void c_set_priority(void)
+{
+    if (!residency_negotiated()) {
+        return;
+    }
+    if (!residency_targets(2, false) || (!C.sqe.arg0 && C.sqe.arg1)) {
+        expect(VKMT_ST_INVALID_PARAMETER);
+        return;
+    }
+    expect(VKMT_ST_SUCCESS);
+    for (uint32_t i = 0; i < batch.n; i++) {
+        obj(batch.v[i])->rprio = C.sqe.arg0 ? C.sqe.arg1 : pl32(2 * i + 1);
+    }
+}
+
+static uint32_t m_residency(const struct mobj *o)
+{
+    return o->state == A_RESIDENT ? VKMT_RESIDENCY_LOCAL : VKMT_RESIDENCY_NONE;
+}
+
+/* GET_PRIORITY (@prio) or QUERY_RESIDENCY: one value each, and in value0
+ * the lowest priority or the least resident status. */
+static void c_query_each(bool prio)
+{
+    uint32_t acc = prio ? UINT32_MAX : 0;
+
+    if (!residency_negotiated()) {
+        return;
+    }
+    if (!expect(residency_targets(1, true) ? VKMT_ST_SUCCESS : VKMT_ST_INVALID_PARAMETER)) {
+        return;
+    }
+    for (uint32_t i = 0; i < batch.n; i++) {
+        const struct mobj *o = obj(batch.v[i]);
+        uint32_t v = prio ? o->rprio : m_residency(o);
+
+        if (!C.sqe.arg0) {
+            put_result(i, v);
+        }
+        acc = prio ? (v < acc ? v : acc) : (v > acc ? v : acc);
+    }
+    if (!C.sqe.arg0) {
+        C.result_len = batch.n * 4;
+    }
+    C.value0 = acc;
+}
+
+static void c_change_reservation(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+
+    if (!residency_negotiated()) {
+        return;
+    }
+    if (expect(s->arg0 > VKMT_SEGMENT_NON_LOCAL || s->arg64 > m_available(s->arg0)
+                   ? VKMT_ST_INVALID_PARAMETER
+                   : VKMT_ST_SUCCESS)) {
+        M.q[C.q].reservation[s->arg0] = s->arg64;
     }
 }
 
@@ -713,6 +907,24 @@ void m_command(void)
         break;
     case VKMT_OP_TRIM:
         c_trim();
+        break;
+    case VKMT_OP_MAKE_RESIDENT:
+        c_make_resident();
+        break;
+    case VKMT_OP_EVICT:
+        c_evict();
+        break;
+    case VKMT_OP_SET_PRIORITY:
+        c_set_priority();
+        break;
+    case VKMT_OP_GET_PRIORITY:
+        c_query_each(true);
+        break;
+    case VKMT_OP_QUERY_RESIDENCY:
+        c_query_each(false);
+        break;
+    case VKMT_OP_CHANGE_RESERVATION:
+        c_change_reservation();
         break;
     default:
         c_query_stats();

@@ -315,6 +315,52 @@ static void command_op(uint8_t op)
         s.opcode = VKMT_OP_QUERY_MEMORY;
         f = g8();
         s.arg0 = f < 0xf0 ? f % 2u : f;
+        s.arg1 = f & 0x80 ? (f >> 4) % 3u : 0; /* 1: reservation, 2: invalid */
+        break;
+    case FZ_OP_RESIDENCY: {
+        static const uint8_t ops[5] = { VKMT_OP_MAKE_RESIDENT, VKMT_OP_EVICT, VKMT_OP_SET_PRIORITY,
+                                        VKMT_OP_GET_PRIORITY, VKMT_OP_QUERY_RESIDENCY };
+        uint8_t kind = g8();
+
+        s.opcode = ops[kind % 5];
+        if (s.opcode == VKMT_OP_MAKE_RESIDENT) {
+            uint32_t p;
+
+            s.handle = pick(K_PQ, q, NONE);
+            p = lookup(s.handle, K_PQ, q);
+            dev = p == NONE ? NONE : obj(p)->parent;
+        } else {
+            s.handle = pick_device(q, &dev);
+        }
+        f = g8();
+        if (s.opcode <= VKMT_OP_EVICT) {
+            s.arg0 = f & 0x0fu; /* flags, reserved bits included */
+        }
+        if ((kind & 0x80) && s.opcode >= VKMT_OP_SET_PRIORITY) {
+            s.arg0 = pick(K_RES, q, dev);
+            s.arg1 = s.opcode == VKMT_OP_SET_PRIORITY ? (uint32_t)f << 24 : 0;
+            break;
+        }
+        n = 1 + g8() % FZ_MAX_ELEMS;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t h = pick(K_ALLOC, q, dev), prio = (uint32_t)g8() << 24;
+
+            if (s.opcode == VKMT_OP_SET_PRIORITY) {
+                memcpy(pl + i * 8, &h, 4);
+                memcpy(pl + i * 8 + 4, &prio, 4);
+            } else {
+                memcpy(pl + i * 4, &h, 4);
+            }
+        }
+        s.count = n;
+        plen = n * (s.opcode == VKMT_OP_SET_PRIORITY ? 8 : 4);
+        rlen = s.opcode >= VKMT_OP_GET_PRIORITY ? n * 4 : 0;
+        break;
+    }
+    case FZ_OP_RESERVE:
+        s.opcode = VKMT_OP_CHANGE_RESERVATION;
+        s.arg0 = g8() % 3u;
+        s.arg64 = (uint64_t)g8() * FZ_BYTE_UNIT;
         break;
     case FZ_OP_QUERY_FENCE:
         s.opcode = VKMT_OP_QUERY_FENCE;

@@ -626,6 +626,7 @@ uint32_t m_claim(void)
             M.q[q].head = M.q[q].tail = M.q[q].cq_tail = 0;
             M.q[q].phase = VKMT_CQE_F_PHASE;
             M.q[q].claim_seq++;
+            M.q[q].reservation[0] = M.q[q].reservation[1] = 0;
             e = ev_take(VKMT_EV_QUEUE_CLAIM);
             CHECK(e->queue == q, "QUEUE_CLAIM names queue %u, due %u", e->queue, q);
             return q;
