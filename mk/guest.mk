@@ -10,9 +10,10 @@ build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
 build/guest/conformance: $(CONF_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/guest/test_reap: build/obj/tests/vm/test_reap.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
-build/guest/test_unplug: build/obj/tests/vm/test_unplug.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
-build/guest/test_migrate: build/obj/tests/vm/test_migrate.o build/obj/tests/conformance/conf_util.o \
+build/guest/test_unplug: build/obj/tests/vm/test_unplug.o build/obj/tests/vm/vm_host.o \
 	build/obj/$(HARNESS:.c=.o) build/libvkmt.a
+build/guest/test_migrate: build/obj/tests/vm/test_migrate.o build/obj/tests/vm/vm_host.o \
+	build/obj/tests/conformance/conf_util.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/obj/tests/vm/test_migrate.o: INC = $(INC_TOOLS) -Itests -Itests/conformance
 build/guest/modeltest: $(MODEL_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 # The guest kernel driver's ioctl test: protocol and uAPI headers, no libvkmt.

@@ -16,33 +16,18 @@
 #include <string.h>
 
 #include "conf.h"
+#include "vm_host.h"
 
 #define SIZE (256u << 10)
 #define N 24
 #define OFFERED 8 /* the last OFFERED of N */
 
-/* One request to the VM runner over the console; its one-line answer. */
-static const char *host(const char *fmt, const char *arg)
-{
-    static char reply[4096];
-
-    printf("vkmt-vm: ");
-    printf(fmt, arg);
-    printf("\n");
-    fflush(stdout);
-    if (!fgets(reply, sizeof(reply), stdin)) {
-        return "";
-    }
-    reply[strcspn(reply, "\r\n")] = 0;
-    return reply;
-}
-
 static int set_migrate_offered(const char *how)
 {
-    const char *r = host("qmp {\"execute\":\"qom-set\",\"arguments\":{\"path\":"
-                         "\"/machine/peripheral/vk\",\"property\":\"migrate-offered\","
-                         "\"value\":\"%s\"}}",
-                         how);
+    const char *r = vm_host("qmp {\"execute\":\"qom-set\",\"arguments\":{\"path\":"
+                            "\"/machine/peripheral/vk\",\"property\":\"migrate-offered\","
+                            "\"value\":\"%s\"}}",
+                            how);
 
     return strstr(r, "\"return\"") ? 0 : -1;
 }
@@ -110,7 +95,7 @@ static void a_loadvm_brings_back_the_saved_device(void)
     if (set_up(&c, h, seed, 100) != 0) {
         return;
     }
-    r = host("savevm %s", "vkmt-test");
+    r = vm_host("savevm %s", "vkmt-test");
     if (strcmp(r, "saved") == 0) {
         /* Everything the load must undo; a failure here stops the test
          * before the load, which would otherwise erase its report. */
@@ -121,7 +106,7 @@ static void a_loadvm_brings_back_the_saved_device(void)
         CHECK_ST(conf_create(&c, 4, SIZE, extra), STATUS_SUCCESS);
         CHECK_ST(conf_reclaim2(&c, h + N - OFFERED, OFFERED, NULL), STATUS_SUCCESS);
         if (!harness_failures()) {
-            r = host("loadvm %s", "vkmt-test");
+            r = vm_host("loadvm %s", "vkmt-test");
             harness_fail(__FILE__, __LINE__, "loadvm did not take the VM back: %s", r);
         }
         conf_close(&c);
@@ -158,7 +143,7 @@ static void content_survives_a_live_migration(void)
         return;
     }
     /* Slow enough (32 MiB/s) that the rounds below overlap the copy. */
-    r = host("migrate-start %s", "32");
+    r = vm_host("migrate-start %s", "32");
     if (strcmp(r, "started") != 0) {
         harness_fail(__FILE__, __LINE__, "migrate-start: %s", r);
         conf_close(&c);
@@ -183,7 +168,7 @@ static void content_survives_a_live_migration(void)
         CHECK_ST(conf_offer(&c, h + N - OFFERED, OFFERED, D3DKMT_OFFER_PRIORITY_LOW, 0),
                  STATUS_SUCCESS);
     }
-    r = host("migrate-wait%s", "");
+    r = vm_host("migrate-wait");
     printf("# %s\n", r);
     CHECK(strncmp(r, "done", 4) == 0);
     check_all(&c, h, seed, 0);
@@ -206,12 +191,12 @@ static void a_migration_with_discard_drops_offered_content(void)
         return;
     }
     CHECK_EQ(set_migrate_offered("keep"), 0);
-    CHECK_EQ(sscanf(host("migrate-file%s", ""), "%llu", &keep), 1);
+    CHECK_EQ(sscanf(vm_host("migrate-file"), "%llu", &keep), 1);
     CHECK_EQ(check_all(&c, h, seed, 0), 0);
     CHECK_ST(conf_offer(&c, h + N - OFFERED, OFFERED, D3DKMT_OFFER_PRIORITY_LOW, 0),
              STATUS_SUCCESS);
     CHECK_EQ(set_migrate_offered("discard"), 0);
-    CHECK_EQ(sscanf(host("migrate-file%s", ""), "%llu", &discard), 1);
+    CHECK_EQ(sscanf(vm_host("migrate-file"), "%llu", &discard), 1);
     CHECK_EQ(set_migrate_offered("keep"), 0);
     CHECK_EQ(check_all(&c, h, seed, 1), OFFERED);
     printf("# stream: keep %llu bytes, discard %llu bytes\n", keep, discard);

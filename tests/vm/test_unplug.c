@@ -22,29 +22,16 @@
 
 #include "harness.h"
 #include "vkmt.h"
+#include "vm_host.h"
 
 #define N 4
 #define SIZE (256u << 10)
 #define WAIT_TRIES 300 /* of 100 ms */
 
-/* One host service request (docs/VM.md); the reply line in @reply. */
-static void host(const char *request, char *reply, size_t len)
-{
-    printf("vkmt-vm: %s\n", request);
-    fflush(stdout);
-    if (!fgets(reply, (int)len, stdin)) {
-        reply[0] = '\0';
-    }
-}
-
 /* A QMP command: 1 when it answered "return". */
 static int qmp(const char *json)
 {
-    char req[512], reply[4096];
-
-    snprintf(req, sizeof(req), "qmp %s", json);
-    host(req, reply, sizeof(reply));
-    return strstr(reply, "\"return\"") != NULL;
+    return strstr(vm_host("qmp %s", json), "\"return\"") != NULL;
 }
 
 static int device_present(void)
@@ -55,10 +42,7 @@ static int device_present(void)
 
 static unsigned long long aperture_bytes(void)
 {
-    char reply[64];
-
-    host("aperture-bytes", reply, sizeof(reply));
-    return strtoull(reply, NULL, 10);
+    return strtoull(vm_host("aperture-bytes"), NULL, 10);
 }
 
 struct session {
@@ -169,13 +153,11 @@ static int wait_present(int want)
  * (a later migration needs the same device on both sides). */
 static unsigned long long nonlocal_size(void)
 {
-    char reply[4096];
-    const char *v;
+    const char *v =
+        vm_host("qmp {\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine/peripheral/vk\","
+                "\"property\":\"nonlocal-size\"}}");
 
-    host("qmp {\"execute\":\"qom-get\",\"arguments\":{\"path\":\"/machine/peripheral/vk\","
-         "\"property\":\"nonlocal-size\"}}",
-         reply, sizeof(reply));
-    v = strstr(reply, "\"return\":");
+    v = strstr(v, "\"return\":");
     return v ? strtoull(v + 9, NULL, 10) : 0;
 }
 
