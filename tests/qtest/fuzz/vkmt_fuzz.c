@@ -59,6 +59,7 @@
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "system/iothread.h"
 #include "tests/qtest/fuzz/fuzz.h"
 #include "tests/qtest/libqos/pci-pc.h"
@@ -70,6 +71,12 @@
 
 #define VF_QUEUES 4
 #define VF_APERTURE (4 * MiB)
+/*
+ * A non-local segment smaller than the aperture, so that demotion meets its
+ * limit too; injected stalls of a microsecond, so that they cost the fuzzer
+ * little.
+ */
+#define VF_PROPS ",nonlocal-size=2M,x-fault-stall-ns=1000"
 #define VF_PATH "/machine/peripheral/vk"
 #define VF_AP_TRACKED                                                          \
     64 /* aperture writes undone one by one; more: clear it all */
@@ -546,12 +553,21 @@ static void op_cmd(const uint8_t *a)
     case VF_PAY_HANDLES: {
         uint32_t *h = (uint32_t *)vf_buf;
         uint32_t start = c.pval & 0xff, step = (c.pval >> 8) & 0xff;
+        /* SET_PRIORITY's elements are {handle, priority} pairs. */
+        uint32_t width = c.opcode == VKMT_OP_SET_PRIORITY ? 2 : 1;
 
-        plen = count * 4;
+        plen = count * 4 * width;
         wlen = MIN(plen, VKMT_STAGING_SIZE);
-        for (uint32_t i = 0; i < wlen / 4; i++) {
-            h[i] = cpu_to_le32(vf.npool ? vf.pool[(start + i * step) % vf.npool]
-                                        : c.pval);
+        for (uint32_t i = 0; i < wlen / 4 / width; i++) {
+            h[i * width] = cpu_to_le32(
+                vf.npool ? vf.pool[(start + i * step) % vf.npool] : c.pval);
+            if (width == 2) {
+                h[i * 2 + 1] =
+                    cpu_to_le32(le32_to_cpu(c.arg1) + i * 0x08000000u);
+            }
+        }
+        if (width == 2) {
+            sqe.arg1 = 0;
         }
         break;
     }
@@ -1086,13 +1102,22 @@ static void qom_set(const char *property, QObject *val)
 }
 
 static const char *const host_reads[] = {
-    "stats", "budget", "trim", "removed", "longest-step-ns",
+    "stats",           "budget",         "trim",
+    "removed",         "trim-notify",    "trim-period-ms",
+    "longest-step-ns", "x-fault-commit",
+};
+
+static const char *const fault_props[] = {
+    "x-fault-commit",
+    "x-fault-discard",
+    "x-fault-stall",
 };
 
 static void op_host(const uint8_t *a)
 {
     QObject *o;
     uint64_t val;
+    char rule[16];
 
     memcpy(&val, a + 1, 8);
     val = le64_to_cpu(val);
@@ -1133,6 +1158,28 @@ static void op_host(const uint8_t *a)
     case VF_HOST_FLUSH:
         flush_events(vf.qts);
         check_intx();
+        break;
+    case VF_HOST_TRIM_NOTIFY:
+        qom_set("trim-notify", QOBJECT(qnum_from_uint(val)));
+        break;
+    case VF_HOST_TRIM_PERIOD:
+        vf.host_dirty = true;
+        qom_set("trim-period-ms", QOBJECT(qnum_from_uint(val & 0xffff)));
+        break;
+    case VF_HOST_CLOCK:
+        /* Never 0: qtest refuses a step that does not advance the clock. */
+        qtest_clock_step(vf.qts, 1 + (val & 0x0fffffff));
+        break;
+    case VF_HOST_FAULT:
+        vf.host_dirty = true;
+        if ((val >> 8) & 0xff) {
+            snprintf(rule, sizeof(rule), "every:%u",
+                     (unsigned)((val >> 8) & 0xff));
+        } else {
+            snprintf(rule, sizeof(rule), "off");
+        }
+        qom_set(fault_props[(val & 0xff) % ARRAY_SIZE(fault_props)],
+                QOBJECT(qstring_from_str(rule)));
         break;
     }
 }
@@ -1275,7 +1322,7 @@ static void vf_reset(void)
 {
     static const char *const zero_after_reset[] = {
         "devices",         "allocations",   "resources",
-        "committed_bytes", "offered_bytes",
+        "committed_bytes", "offered_bytes", "demoted_bytes",
     };
     QObject *o;
     QDict *st;
@@ -1301,6 +1348,10 @@ static void vf_reset(void)
     if (vf.host_dirty) {
         qom_set("removed", QOBJECT(qbool_from_bool(false)));
         qom_set("budget", QOBJECT(qnum_from_uint(0)));
+        qom_set("trim-period-ms", QOBJECT(qnum_from_uint(0)));
+        for (size_t i = 0; i < ARRAY_SIZE(fault_props); i++) {
+            qom_set(fault_props[i], QOBJECT(qstring_from_str("off")));
+        }
     }
     settle();
 
@@ -1477,7 +1528,9 @@ static GString *vkmt_fuzz_cmdline(FuzzTarget *t)
         cmd, " -display none -machine q35,accel=qtest -m 64M -nodefaults");
     if (!vf.cfg->port) {
         g_string_append_printf(
-            cmd, " -device vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s",
+            cmd,
+            " -device "
+            "vkmt,id=vk,queues=%u,aperture-size=%u,doorbell=%s" VF_PROPS,
             VF_QUEUES, (unsigned)VF_APERTURE, vf.cfg->doorbell);
     } else {
         make_memdev_file();
@@ -1488,7 +1541,8 @@ static GString *vkmt_fuzz_cmdline(FuzzTarget *t)
             " -device pcie-root-port,id=rp,bus=pcie.0,addr=0x%x,chassis=1"
             " -object "
             "memory-backend-file,id=ap,mem-path=%s,size=%u,share=on,offset=%u%s"
-            " -device vkmt,id=vk,bus=rp,queues=%u,memdev=ap,doorbell=%s%s",
+            " -device "
+            "vkmt,id=vk,bus=rp,queues=%u,memdev=ap,doorbell=%s%s" VF_PROPS,
             VF_PORT_BDF >> 3, vf.file_path, (unsigned)VF_APERTURE,
             (unsigned)VF_FILE_OFFSET,
             vf.iothread ? " -object iothread,id=io" : "", VF_QUEUES,

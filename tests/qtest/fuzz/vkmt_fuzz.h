@@ -121,7 +121,8 @@ enum vkmt_fuzz_op {
 /*
  * VF_PAY_HANDLES: element i is pool[(start + i * step) mod n], start = pval
  * bits 0-7, step = bits 8-15 (step 0 repeats one handle: a duplicate). An
- * empty pool gives pval itself.
+ * empty pool gives pval itself. For SET_PRIORITY an element is the pair
+ * {handle, arg1 + i * 0x08000000} and the SQE's arg1 is 0 (the payload form).
  */
 
 /* One command; fields not named by the mode are copied into the SQE as they
@@ -173,6 +174,12 @@ enum {
     VF_HOST_RESET, /* a machine-style reset of the device (config space too) */
     VF_HOST_FLUSH, /* run the main loop (bottom halves of the deferred doorbell
                       modes) */
+    VF_HOST_TRIM_NOTIFY, /* qom-set trim-notify value: TRIM_TO_BUDGET events */
+    VF_HOST_TRIM_PERIOD, /* qom-set trim-period-ms value mod 65536 (0: off) */
+    VF_HOST_CLOCK, /* the virtual clock steps 1 + value mod 2^28 ns (timers)
+                    */
+    VF_HOST_FAULT, /* x-fault-{commit,discard,stall} (value bits 0-7 mod 3) =
+                      every:N, N = value bits 8-15 (0: off) */
     VF_HOST_COUNT
 };
 

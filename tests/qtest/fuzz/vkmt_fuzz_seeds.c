@@ -29,8 +29,12 @@
 #define NQUEUES 4 /* as the target's device */
 /* What the target's device offers (guest-trim on), and what the seeds' driver
  * takes. */
-#define OFFERED (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES)
+#define OFFERED                                                                \
+    (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES |                  \
+     VKMT_F_RESIDENCY | VKMT_F_EVENTS)
 #define FEATURES (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
+/* A 1.2 driver: residency and device events. */
+#define FEATURES_1_2 (FEATURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS)
 
 struct seed {
     uint8_t buf[1 << 16];
@@ -1294,6 +1298,151 @@ static void w_port_storm(struct seed *s)
     destroy(s, q, dev, a, 8);
 }
 
+/* ---- residency (1.2) ---- */
+
+static uint32_t open_device_1_2(struct seed *s, uint8_t *q)
+{
+    bring_up(s, FEATURES_1_2);
+    *q = claim(s);
+    return create_device(s, *q);
+}
+
+/* A batch command naming @n pool handles from @first (the queries with
+ * their result arrays). */
+static void batch(struct seed *s, uint8_t q, uint8_t op, uint32_t subject,
+                  uint32_t flags, uint32_t first, uint16_t n, uint32_t arg1)
+{
+    bool answers = op == VKMT_OP_GET_PRIORITY || op == VKMT_OP_QUERY_RESIDENCY;
+
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = op,
+                            .hsel = P(subject),
+                            .aval = flags,
+                            .arg1 = arg1,
+                            .mode = VF_PAY_HANDLES | (answers ? VF_RESULTS : 0),
+                            .count = n,
+                            .pval = list(first) });
+}
+
+/* A resource-form query or priority change (arg0 = the resource). */
+static void on_resource(struct seed *s, uint8_t q, uint8_t op, uint32_t dev,
+                        uint32_t res, uint32_t arg1)
+{
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = op,
+                            .hsel = P(dev),
+                            .asel = P(res),
+                            .arg1 = arg1 });
+}
+
+/*
+ * Every residency opcode in both forms: make resident (with and without
+ * CantTrimFurther, a duplicate refused), priorities, queries, evictions that
+ * demote, an eviction of a count at 0, reservations, and the promotions
+ * (LOCK, MAKE_RESIDENT, RECLAIM) that bring content back.
+ */
+static void w_residency(struct seed *s)
+{
+    uint8_t q, pat[64];
+    uint32_t dev = open_device_1_2(s, &q);
+    uint32_t pq, a, res;
+
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    pq = s->npool;
+    harvested(s, 2);
+    a = create(s, q, dev, 8, 2 * PAGE, 0);
+    fill_pattern(pat, sizeof(pat), 9);
+    for (uint32_t i = 0; i < 2; i++) {
+        lock(s, q, dev, a + i);
+        aperture(s, i * 2 * PAGE, pat, sizeof(pat));
+        unlock(s, q, dev, a + i);
+    }
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, a, 4, 0);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq,
+          VKMT_RESIDENT_F_CANT_TRIM_FURTHER | VKMT_RESIDENT_F_MUST_SUCCEED,
+          a + 4, 2, 0);
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_MAKE_RESIDENT,
+                            .hsel = P(pq),
+                            .mode = VF_PAY_HANDLES,
+                            .count = 2,
+                            .pval = a & 0xff }); /* a duplicate: refused */
+    batch(s, q, VKMT_OP_SET_PRIORITY, dev, 0, a, 8, 0x10000000);
+    batch(s, q, VKMT_OP_GET_PRIORITY, dev, 0, a, 8, 0);
+    batch(s, q, VKMT_OP_QUERY_RESIDENCY, dev, 0, a, 8, 0);
+    batch(s, q, VKMT_OP_EVICT, dev, 0, a, 4, 0); /* counts reach 0: demoted */
+    batch(s, q, VKMT_OP_QUERY_RESIDENCY, dev, 0, a, 8, 0);
+    batch(s, q, VKMT_OP_EVICT, dev, 0, a, 4, 0); /* counts at 0: refused */
+    batch(s, q, VKMT_OP_EVICT, dev, VKMT_EVICT_F_ONLY_IF_NECESSARY, a + 4, 2,
+          0);
+    cmd(s,
+        (struct vf_cmd){ .q = q, .opcode = VKMT_OP_QUERY_MEMORY, .aval = 1 });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CHANGE_RESERVATION,
+                            .aval = 1,
+                            .arg64 = PAGE });
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_CHANGE_RESERVATION,
+                            .arg64 = 1ull << 40 }); /* refused */
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CHANGE_RESERVATION, .aval = 2 });
+    lock(s, q, dev, a); /* promotes */
+    unlock(s, q, dev, a);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, a + 1, 1, 0);
+    offer(s, q, dev, a + 2, 1, VKMT_PRIO_LOW, 0, 0); /* DEMOTED: discarded */
+    reclaim(s, q, dev, a, 8, VKMT_SQE_F_WRITE_RESULTS);
+    res = create_resource(s, q, dev, 3, PAGE);
+    on_resource(s, q, VKMT_OP_SET_PRIORITY, dev, res, 0x50000000);
+    on_resource(s, q, VKMT_OP_GET_PRIORITY, dev, res, 0);
+    on_resource(s, q, VKMT_OP_QUERY_RESIDENCY, dev, res, 0);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, res + 1, 3, 0);
+    batch(s, q, VKMT_OP_EVICT, dev, 0, res + 1, 3, 0);
+    on_resource(s, q, VKMT_OP_QUERY_RESIDENCY, dev, res, 0);
+    destroy(s, q, dev, a, 8);
+}
+
+/*
+ * Pressure with both segments: a lowered budget discards the offered
+ * allocations, then demotes; creation fills the non-local segment until it
+ * fails; trim and budget events (with a periodic trim on the virtual clock)
+ * fill the event ring past its depth while the driver consumes a few;
+ * injected commit faults; the budget back, the later allocations destroyed
+ * and everything else reclaimed.
+ */
+static void w_demotion(struct seed *s)
+{
+    uint8_t q;
+    uint32_t dev = open_device_1_2(s, &q);
+    uint32_t a, b, head = 3;
+
+    host(s, VF_HOST_TRIM_PERIOD, 5);
+    host(s, VF_HOST_CLOCK, 20 * 1000 * 1000);
+    a = create(s, q, dev, 32, 16 * PAGE, 0); /* the whole 2 MiB budget */
+    offer(s, q, dev, a, 4, VKMT_PRIO_LOW, 0, 0);
+    host(s, VF_HOST_BUDGET, 1 << 20);
+    host(s, VF_HOST_TRIM_NOTIFY, 0);
+    host(s, VF_HOST_TRIM_NOTIFY, 64 * PAGE);
+    batch(s, q, VKMT_OP_QUERY_RESIDENCY, dev, 0, a, 32, 0);
+    ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_ev_head),
+               &head, sizeof(head));
+    b = create(s, q, dev, 16, 16 * PAGE, 0); /* demotes what is left */
+    create_refused(s, q, dev, 16, 16 * PAGE,
+                   0);                         /* the non-local segment full */
+    host(s, VF_HOST_CLOCK, 200 * 1000 * 1000); /* the event ring overflows */
+    host(s, VF_HOST_STATS, 0);
+    reclaim(s, q, dev, a, 32,
+            VKMT_SQE_F_WRITE_RESULTS);  /* no room to promote */
+    host(s, VF_HOST_FAULT, 0 | 2 << 8); /* every second commit fails */
+    host(s, VF_HOST_BUDGET, 0);
+    reclaim(s, q, dev, a, 32, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    host(s, VF_HOST_FAULT, 0);
+    destroy(s, q, dev, b, 16);
+    reclaim(s, q, dev, a, 32, VKMT_SQE_F_WRITE_RESULTS | VKMT_SQE_F_RECOMMIT);
+    host(s, VF_HOST_TRIM_PERIOD, 0);
+    destroy(s, q, dev, a, 32);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct seed *s);
@@ -1328,6 +1477,8 @@ static const struct {
     { "port-hotplug", w_port_hotplug },
     { "port-msix", w_port_msix },
     { "port-storm", w_port_storm },
+    { "residency", w_residency },
+    { "demotion", w_demotion },
 };
 
 /* ---- regression inputs of fixed bugs ---- */
