@@ -170,3 +170,62 @@ void bench_round_fini(struct bench_round *r)
     free(r->discarded);
     free(r->results);
 }
+
+void bench_residency_init(struct bench_residency *r, UINT n)
+{
+    double t[2];
+
+    *r = (struct bench_residency){
+        .n = n,
+        .h = calloc(n, sizeof(*r->h)),
+        .status = calloc(n, sizeof(*r->status)),
+        .make = { .hPagingQueue = bench.pq },
+        .evict = { .hDevice = bench.dev },
+    };
+    if (!r->h || !r->status) {
+        bench_die("calloc", STATUS_NO_MEMORY);
+    }
+    bench_create(n, 4096, r->h);
+    r->make.AllocationList = r->evict.AllocationList = r->h;
+    /* A new allocation is resident already: one round leaves all demoted. */
+    bench_residency_run(r, t);
+}
+
+void bench_residency_run(struct bench_residency *r, double t[2])
+{
+    double t0, t1, t2;
+    NTSTATUS s1, s2;
+
+    r->make.NumAllocations = r->evict.NumAllocations = r->n;
+    t0 = bench_now_ns();
+    s1 = D3DKMTMakeResident(&r->make);
+    t1 = bench_now_ns();
+    s2 = D3DKMTEvict(&r->evict);
+    t2 = bench_now_ns();
+    if (s1 || s2) {
+        bench_die(s1 ? "D3DKMTMakeResident" : "D3DKMTEvict", s1 ? s1 : s2);
+    }
+    t[0] = t1 - t0;
+    t[1] = t2 - t1;
+}
+
+void bench_residency_fini(struct bench_residency *r)
+{
+    D3DKMT_QUERYALLOCATIONRESIDENCY q = { .hDevice = bench.dev,
+                                          .phAllocationList = r->h,
+                                          .AllocationCount = r->n,
+                                          .pResidencyStatus = r->status };
+    NTSTATUS st = D3DKMTQueryAllocationResidency(&q);
+
+    if (st != STATUS_SUCCESS) {
+        bench_die("D3DKMTQueryAllocationResidency", st);
+    }
+    for (UINT i = 0; i < r->n; i++) {
+        if (r->status[i] != D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINSHAREDMEMORY) {
+            bench_die("Evict left an allocation resident (no non-local segment?)", STATUS_SUCCESS);
+        }
+    }
+    bench_destroy(r->n, r->h);
+    free(r->h);
+    free(r->status);
+}

@@ -53,4 +53,25 @@ void bench_round_run(struct bench_round *r, double t[4]);
 /* Destroys the allocations and frees @r's arrays. */
 void bench_round_fini(struct bench_round *r);
 
+/*
+ * @n 4 KiB allocations that MakeResident and Evict move between the
+ * segments (the device needs a non-local segment): after init every one is
+ * demoted, each run's MakeResident promotes them all and its Evict (count
+ * back to 0) demotes them all again, so both calls copy every allocation.
+ */
+struct bench_residency {
+    UINT n;
+    D3DKMT_HANDLE *h;
+    D3DKMT_ALLOCATIONRESIDENCYSTATUS *status;
+    D3DDDI_MAKERESIDENT make;
+    D3DKMT_EVICT evict;
+};
+void bench_residency_init(struct bench_residency *r, UINT n);
+/* MakeResident then Evict of all @r's allocations: @t gets both durations
+ * in ns (clock cost included). Exits on a failure. */
+void bench_residency_run(struct bench_residency *r, double t[2]);
+/* Exits unless every allocation of @r is demoted now (each run moved them),
+ * then destroys them and frees @r's arrays. */
+void bench_residency_fini(struct bench_residency *r);
+
 #endif /* VKMT_BENCH_COMMON_H */

@@ -3,7 +3,9 @@
  * Host benchmark over the loopback transport (make bench-host): the cost of
  * D3DKMTOfferAllocations, D3DKMTReclaimAllocations and
  * D3DKMTReclaimAllocations2 per call and per allocation at batch sizes 1, 64,
- * 1024 and 10240, and the engine's bookkeeping bytes per allocation with
+ * 1024 and 10240, D3DKMTMakeResident and D3DKMTEvict per allocation at batch
+ * sizes 1 and 1024 (each call moves every allocation between the local and
+ * the non-local segment), and the engine's bookkeeping bytes per allocation with
  * 100k allocations alive. Every call is timed on its own, minus the clock's
  * own cost. By default a table of min / median / max over the calls; with
  * --raw (make bench) one sample line per figure: each call's median and the
@@ -88,6 +90,29 @@ static void bench_batch(UINT n, double clock)
     free(offer.v);
     free(reclaim.v);
     free(reclaim2.v);
+}
+
+/* MakeResident promotes and Evict demotes @n allocations, alternately:
+ * series 0 times MakeResident, series 1 Evict. */
+static void bench_residency(UINT n, double clock)
+{
+    unsigned reps = n >= 1024 ? 60 : 20000;
+    struct series s[2] = { { calloc(reps, sizeof(double)), 0 },
+                           { calloc(reps, sizeof(double)), 0 } };
+    struct bench_residency r;
+    double t[2];
+
+    bench_residency_init(&r, n);
+    while (s[0].n < reps) {
+        bench_residency_run(&r, t);
+        add(&s[0], t[0]);
+        add(&s[1], t[1]);
+    }
+    bench_residency_fini(&r);
+    report("resident", n, &s[0], clock);
+    report("evict", n, &s[1], clock);
+    free(s[0].v);
+    free(s[1].v);
 }
 
 /* One --backend figure: the median of @s in ns. */
@@ -252,6 +277,8 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
         bench_batch(batches[i], clock);
     }
+    bench_residency(1, clock);
+    bench_residency(1024, clock);
     if (!raw) {
         printf("\ntargets: <= 500 ns per single-allocation call, <= 20 ns per allocation "
                "at 10240\n");

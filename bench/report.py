@@ -281,6 +281,17 @@ def main():
         "%s %d: %s" % (c, b, fmt(med("loopback.%s.%d.nochecks" % (c, b))))
         for c, _ in CALLS for b in (1, 10240)) + ".")
     md.append("")
+    md.append("Residency over loopback: D3DKMTMakeResident promoting and D3DKMTEvict demoting "
+              "every 4 KiB allocation of the batch, alternately (non-local segment 256 MiB):")
+    md.append("")
+    md.append("| call | batch | ns per call | ns per allocation (median) |")
+    md.append("|---|---:|---|---:|")
+    for c, name in (("resident", "D3DKMTMakeResident"), ("evict", "D3DKMTEvict")):
+        for b in (1, 1024):
+            f = fig("loopback.%s.%d" % (c, b))
+            if f is not None:
+                md.append("| %s | %d | %s | %s |" % (name, b, cell(f), fmt(f["median"] / b)))
+    md.append("")
     md.append("Baselines in the same VM run (doorbell=inline unless named), and host figures:")
     md.append("")
     md.append("| figure | unit | min / **median** / max | runs | accelerator |")

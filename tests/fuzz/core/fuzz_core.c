@@ -138,9 +138,10 @@ static void setup(const uint8_t *data, size_t size)
     G.nq = G.cfg & FZ_CFG_TWO_QUEUES ? 2 : 1;
     G.deferred = G.cfg & FZ_CFG_DEFERRED;
     G.memfd = (G.cfg & FZ_CFG_MEMFD) && ap_memfd;
-    /* No header bit is left for textures: the device always offers them and
-     * the handshake operand decides whether the driver takes them. */
+    /* No header bit is left for textures or protocol 1.2: the device always
+     * offers them; the bring-up takes textures, a handshake operand the rest. */
     G.features = ((G.cfg >> FZ_CFG_FEATURES_SHIFT) & FZ_CFG_FEATURES_MASK) | VKMT_F_TEXTURES;
+    G.offered = G.features | VKMT_F_RESIDENCY | VKMT_F_EVENTS;
     G.npages = FZ_PAGES_MIN + h[FZ_HDR_PAGES] % FZ_PAGES_SPAN;
     G.aperture = (uint64_t)G.npages * PAGE;
     G.fault_at = h[FZ_HDR_FAULT];
@@ -148,7 +149,7 @@ static void setup(const uint8_t *data, size_t size)
     cfg.num_queues = G.nq;
     cfg.budget = (uint64_t)h[FZ_HDR_BUDGET] * FZ_BYTE_UNIT;
     cfg.max_objects = G.cfg & FZ_CFG_OBJ_LIMIT ? 4u + h[FZ_HDR_OBJECTS] % 124u : 0;
-    cfg.features = G.features;
+    cfg.features = G.offered;
     G.max_objects = cfg.max_objects ? cfg.max_objects : DEFAULT_MAX_OBJECTS;
     M.budget = budget_for(cfg.budget);
     backend = (struct vkmt_backend){ .ops = &backend_ops,
@@ -166,7 +167,7 @@ static void setup(const uint8_t *data, size_t size)
     CHECK(err == 0, "vkmt_core_create: %d", err);
     if (G.trace) {
         fprintf(stderr, "device: %u queues, %u pages, budget %llu, features %u, objects %u%s%s\n",
-                G.nq, G.npages, (unsigned long long)M.budget, G.features, G.max_objects,
+                G.nq, G.npages, (unsigned long long)M.budget, G.offered, G.max_objects,
                 G.deferred ? ", deferred" : "", G.memfd ? ", memfd" : "");
     }
     if (!(G.cfg & FZ_CFG_NO_BRINGUP)) {

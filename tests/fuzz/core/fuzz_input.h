@@ -33,9 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_CFG_TWO_QUEUES 0x01u /* two queues (foreign handles, claims); else one */
 #define FZ_CFG_DEFERRED 0x02u   /* doorbells only notify; the harness processes */
 #define FZ_CFG_MEMFD 0x04u      /* discards punch holes in a memfd (the real backend) */
-#define FZ_CFG_FEATURES_SHIFT                                                                      \
-    3u /* two bits: GUEST_TRIM, RESOURCES offered (and TEXTURES always)                            \
-        */
+/* Two bits: GUEST_TRIM, RESOURCES offered. TEXTURES, RESIDENCY and EVENTS
+ * are always offered; the bring-up takes TEXTURES and the header's bits, as
+ * a 1.1 driver, and a later FZ_OP_HANDSHAKE may take the 1.2 features. */
+#define FZ_CFG_FEATURES_SHIFT 3u
 #define FZ_CFG_FEATURES_MASK 0x3u
 #define FZ_CFG_OBJ_LIMIT 0x20u  /* a small handle table (FZ_HDR_OBJECTS) */
 #define FZ_CFG_NO_BRINGUP 0x40u /* no automatic handshake and claims before the ops */
@@ -55,7 +56,8 @@ enum fz_op {
     /* Registers and rings. q operands are taken modulo the queue count where
      * the harness must touch that queue's memory, raw where only the engine
      * looks at them. */
-    FZ_OP_HANDSHAKE = 0, /* features: the spec's bring-up sequence */
+    FZ_OP_HANDSHAKE = 0, /* f: the spec's bring-up sequence, taking f & 3 (below 0x80),
+                          * f & VKMT_F_KNOWN (a 1.2 driver, 0x80..0xbf) or f itself */
     FZ_OP_CLAIM = 1,     /* -: read queue_claim */
     FZ_OP_RELEASE = 2,   /* q: write queue_release (raw value) */
     FZ_OP_REAP = 3,      /* q, d: queue_reap naming claim_seq + (int8)d */
@@ -94,10 +96,14 @@ enum fz_op {
     FZ_OP_RAW_SQE = 32,          /* 64 bytes, written as they are */
     FZ_OP_BULK = 33, /* q, mod, what, n: 1 + n % 64 CREATE_DEVICE (what & 1: CREATE_PAGING_QUEUE
                       * on the newest device) entries behind one doorbell */
-    FZ_OP_RESIDENCY = 34, /* kind, dev|pq, flags, n, elem[n] (and a priority each):
-                           * kind % 5: MAKE_RESIDENT, EVICT, SET_PRIORITY, GET_PRIORITY,
-                           * QUERY_RESIDENCY; kind & 0x80: by resource */
-    FZ_OP_RESERVE = 35,   /* g, b: CHANGE_RESERVATION of group g % 3, b * FZ_BYTE_UNIT bytes */
+    FZ_OP_RESIDENCY = 34,  /* kind, dev|pq, flags, n, elem[n] (and a priority each):
+                            * kind % 5: MAKE_RESIDENT, EVICT, SET_PRIORITY, GET_PRIORITY,
+                            * QUERY_RESIDENCY; kind & 0x80: by resource */
+    FZ_OP_RESERVE = 35,    /* g, b: CHANGE_RESERVATION of group g % 3, b * FZ_BYTE_UNIT bytes */
+    FZ_OP_EVENTS = 36,     /* q, d: the guest reads queue q's event ring to sh_ev_tail, then
+                            * stores sh_ev_head = that tail + (int8)d (0x80: leaves it) */
+    FZ_OP_HOST_EVENT = 37, /* k, b: k % 3: vkmt_core_trim_notify(b * FZ_BYTE_UNIT, 0xff: all),
+                            * vkmt_core_periodic_trim(false), vkmt_core_periodic_trim(true) */
     FZ_OP_COUNT
 };
 

@@ -93,7 +93,9 @@ struct mobj {
 
 struct mqueue {
     uint32_t state, head, tail, cq_tail, phase, claim_seq;
-    uint64_t reservation[2]; /* CHANGE_RESERVATION, per segment group */
+    uint64_t reservation[2];            /* CHANGE_RESERVATION, per segment group */
+    uint32_t ev_tail, ev_lost;          /* the event ring (PROTOCOL.md 5.4) */
+    struct vkmt_qev ev[VKMT_EVQ_DEPTH]; /* what each slot must hold once posted */
 };
 
 struct model {
@@ -142,6 +144,7 @@ extern struct bcall_vec exp_discards;
 struct drv {
     bool claimed;
     uint32_t sq_tail, cq_head, phase, cid;
+    uint32_t ev_head; /* events read */
 };
 
 /* The command being executed: the entry and payload as the engine read them. */
@@ -166,7 +169,8 @@ extern struct cur_cmd C;
 struct harness {
     /* this input's device */
     uint8_t cfg;
-    uint32_t nq, npages, features, max_objects, fault_at;
+    uint32_t nq, npages, max_objects, fault_at;
+    uint32_t offered, features; /* the device's features; what the bring-up takes */
     bool deferred, memfd;
     uint64_t aperture;
     struct vkmt_core *core;
@@ -182,6 +186,7 @@ struct harness {
     uint8_t dirty[FZ_PAGES_MAX]; /* the guest wrote into the page */
     /* what the engine did */
     uint32_t guest_errors, irqs[FZ_MAX_QUEUES], notifies[FZ_MAX_QUEUES];
+    uint32_t irq_base[FZ_MAX_QUEUES], posted[FZ_MAX_QUEUES]; /* a host step's events */
     uint32_t backend_calls;
     uint8_t committed[FZ_PAGES_MAX]; /* the backend's view */
     /* pages a step changed or may have changed, for check_all */
@@ -316,6 +321,13 @@ void m_reset(void);
 /* The queue a claim gets, or VKMT_QUEUE_NONE. */
 uint32_t m_claim(void);
 void m_status_write(uint32_t val);
+/* Event ring entries a host step posts (PROTOCOL.md 5.4): each queue's
+ * budget, and a trim request to the queues over it. */
+void m_post(uint32_t q, uint32_t type, uint64_t value);
+void m_post_budget(void);
+void m_post_over_budget(void);
+/* Bytes queue @q holds over the budget (every queue lives under the device's). */
+uint64_t m_over_budget(uint32_t q);
 /* The budget in effect when the host asks for @b (0: half the aperture; at most all of it). */
 uint64_t budget_for(uint64_t b);
 uint32_t m_reg_value(uint32_t off);
@@ -343,6 +355,8 @@ void host_trim(uint64_t bytes);
 void host_budget(uint64_t b);
 void host_reset(void);
 void reap(void);
+void read_events(uint32_t q, uint8_t d);
+void host_event(uint8_t kind, uint8_t b);
 
 /* ---- fz_checks.c: invariants after every operation ---- */
 

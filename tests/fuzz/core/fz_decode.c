@@ -464,7 +464,7 @@ void one_op(void)
     switch (op) {
     case FZ_OP_HANDSHAKE:
         a = g8();
-        handshake(a < 0xc0 ? a & 3u : a);
+        handshake(a < 0x80 ? a & 3u : a < 0xc0 ? a & VKMT_F_KNOWN : a);
         break;
     case FZ_OP_CLAIM:
         reg_read(VKMT_REG(queue_claim));
@@ -552,6 +552,14 @@ void one_op(void)
         break;
     case FZ_OP_BULK:
         bulk_op();
+        break;
+    case FZ_OP_EVENTS:
+        a = g8();
+        read_events(a % G.nq, g8());
+        break;
+    case FZ_OP_HOST_EVENT:
+        a = g8();
+        host_event(a, g8());
         break;
     default:
         command_op(op);

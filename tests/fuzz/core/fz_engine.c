@@ -166,7 +166,9 @@ void scribble(uint32_t q, bool cur)
         }
         break;
     case 2: {
-        static const uint32_t fields[] = { 0, 8, 12, 16, 20, 24, 28, 60 };
+        /* sh_ev_head among them, never sh_ev_tail or sh_ev_lost: the device
+         * only writes those (and the driver reads them against the model). */
+        static const uint32_t fields[] = { 0, 8, 12, 16, 20, 24, 32, 60 };
         uint32_t v = (uint32_t)(r >> 16);
 
         memcpy(base + fields[(r >> 8) % 8], &v, sizeof(v));
@@ -384,6 +386,8 @@ void call_begin(int proc_q)
     C.ge_start = G.guest_errors;
     events.n = 0;
     bcalls.n = 0;
+    memcpy(G.irq_base, G.irqs, sizeof(G.irq_base));
+    memset(G.posted, 0, sizeof(G.posted));
     step_begin();
 }
 
@@ -435,6 +439,26 @@ static void host_step_end_(bool failures)
 static void host_step_end(void)
 {
     host_step_end_(true);
+}
+
+/* After a host step that may post events: an interrupt per event posted,
+ * and the ring's published tail and loss count as the model has them. */
+static void check_posts(void)
+{
+    for (uint32_t q = 0; q < G.nq; q++) {
+        const struct mqueue *mq = &M.q[q];
+        uint32_t posted = G.posted[q] & 0x7fffffffu;
+
+        CHECK(G.irqs[q] == G.irq_base[q] + posted, "queue %u: %u interrupts for %u events", q,
+              G.irqs[q] - G.irq_base[q], posted);
+        if (G.posted[q]) {
+            CHECK(vkmt_sh_load(&hdr(q)->sh_ev_tail) == mq->ev_tail &&
+                      vkmt_sh_load(&hdr(q)->sh_ev_lost) == mq->ev_lost,
+                  "queue %u: sh_ev_tail %u sh_ev_lost %u, due %u %u", q,
+                  vkmt_sh_load(&hdr(q)->sh_ev_tail), vkmt_sh_load(&hdr(q)->sh_ev_lost), mq->ev_tail,
+                  mq->ev_lost);
+        }
+    }
 }
 
 /* A doorbell write (@kick: an event doorbell reading sh_sq_tail). */
@@ -585,7 +609,9 @@ void host_trim(uint64_t bytes)
     M.st.trimmed_bytes += freed;
     CHECK(got == freed, "trim of %llu freed %llu, due %llu", (unsigned long long)bytes,
           (unsigned long long)got, (unsigned long long)freed);
+    m_post_over_budget();
     host_step_end();
+    check_posts();
 }
 
 void host_budget(uint64_t b)
@@ -596,7 +622,46 @@ void host_budget(uint64_t b)
     M.config_gen++;
     ev_expect_host(VKMT_EV_BUDGET, VKMT_EV_HOST, M.budget);
     m_enforce_budget();
+    m_post_budget();
     host_step_end();
+    check_posts();
+}
+
+/* The host asks the processes for memory back, or starts a periodic trim. */
+void host_event(uint8_t kind, uint8_t b)
+{
+    uint64_t bytes = b == 0xff ? UINT64_MAX : (uint64_t)b * FZ_BYTE_UNIT;
+    uint32_t got, want = 0, type;
+
+    call_begin(-1);
+    if (kind % 3 == 0) {
+        got = vkmt_core_trim_notify(G.core, bytes);
+        for (uint32_t q = 0; q < G.nq; q++) {
+            uint64_t held = queue_committed(q), ask = bytes < held ? bytes : held;
+            uint32_t before = G.posted[q];
+
+            ask = ask > m_over_budget(q) ? ask : m_over_budget(q);
+            if (ask) {
+                m_post(q, VKMT_QEV_TRIM_TO_BUDGET, ask);
+            }
+            want += G.posted[q] != before && !(G.posted[q] & 0x80000000u);
+        }
+    } else {
+        type = kind % 3 == 1 ? VKMT_QEV_PERIODIC_TRIM : VKMT_QEV_RESTART_PERIODIC_TRIM;
+        got = vkmt_core_periodic_trim(G.core, kind % 3 == 2);
+        for (uint32_t q = 0; q < G.nq; q++) {
+            uint32_t before = G.posted[q];
+
+            m_post(q, type, 0);
+            want += G.posted[q] != before && !(G.posted[q] & 0x80000000u);
+        }
+    }
+    CHECK(got == want, "host event %u posted %u, due %u", kind % 3, got, want);
+    if (G.trace) {
+        fprintf(stderr, "host event %u: %u posted\n", kind % 3, got);
+    }
+    host_step_end();
+    check_posts();
 }
 
 void host_reset(void)
@@ -605,6 +670,47 @@ void host_reset(void)
     vkmt_core_reset(G.core);
     m_reset();
     host_step_end_(false);
+}
+
+/*
+ * The guest reads queue @q's event ring (PROTOCOL.md 5.4): the published
+ * tail is the model's, at most a ring ahead of what it read, and every entry
+ * is the one posted, untouched since; then it hands the slots back with
+ * sh_ev_head = tail + (int8)@d, a lie unless @d is 0 (0x80: no store).
+ */
+void read_events(uint32_t q, uint8_t d)
+{
+    struct drv *dv = &G.drv[q];
+    const struct mqueue *mq = &M.q[q];
+    const struct vkmt_qev *ring = (const struct vkmt_qev *)(qbase(q) + VKMT_QUEUE_EVQ_OFF);
+    uint32_t tail;
+
+    if (!dv->claimed || mq->state == VKMT_QSTATE_FREE) {
+        return;
+    }
+    /* Pairs with the device's release store of sh_ev_tail: entries first. */
+    tail = vkmt_sh_load_acquire(&hdr(q)->sh_ev_tail);
+    CHECK(tail == mq->ev_tail && tail - dv->ev_head <= VKMT_EVQ_DEPTH &&
+              vkmt_sh_load(&hdr(q)->sh_ev_lost) == mq->ev_lost,
+          "queue %u: event tail %u lost %u (read up to %u), due %u %u", q, tail,
+          vkmt_sh_load(&hdr(q)->sh_ev_lost), dv->ev_head, mq->ev_tail, mq->ev_lost);
+    CHECK(tail == 0 || (M.driver_features & VKMT_F_EVENTS),
+          "queue %u has events without VKMT_F_EVENTS", q);
+    for (; dv->ev_head != tail; dv->ev_head++) {
+        const struct vkmt_qev *e = &ring[dv->ev_head & (VKMT_EVQ_DEPTH - 1)];
+
+        CHECK(vkmt_qev_type_known(e->type) && e->reserved == 0 &&
+                  !memcmp(e, &mq->ev[dv->ev_head & (VKMT_EVQ_DEPTH - 1)], sizeof(*e)),
+              "queue %u event %u: type 0x%x reserved %u value %llu, not what was posted", q,
+              dv->ev_head, e->type, e->reserved, (unsigned long long)e->value);
+    }
+    if (G.trace) {
+        fprintf(stderr, "q%u events read to %u, %u lost\n", q, tail, mq->ev_lost);
+    }
+    if (d != 0x80) {
+        /* Pairs with the device's acquire load: done with the slots. */
+        vkmt_sh_store_release(&hdr(q)->sh_ev_head, tail + (uint32_t)(int32_t)(int8_t)d);
+    }
 }
 
 /* The guest consumes every completion, as a polling driver does. */

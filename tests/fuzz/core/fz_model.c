@@ -627,6 +627,7 @@ uint32_t m_claim(void)
             M.q[q].phase = VKMT_CQE_F_PHASE;
             M.q[q].claim_seq++;
             M.q[q].reservation[0] = M.q[q].reservation[1] = 0;
+            M.q[q].ev_tail = M.q[q].ev_lost = 0;
             e = ev_take(VKMT_EV_QUEUE_CLAIM);
             CHECK(e->queue == q, "QUEUE_CLAIM names queue %u, due %u", e->queue, q);
             return q;
@@ -642,7 +643,7 @@ void m_status_write(uint32_t val)
         return;
     }
     /* FEATURES_OK sticks only for a subset of what was offered. */
-    if ((val & ~M.status & VKMT_STATUS_FEATURES_OK) && (M.driver_features & ~G.features)) {
+    if ((val & ~M.status & VKMT_STATUS_FEATURES_OK) && (M.driver_features & ~G.offered)) {
         val &= ~VKMT_STATUS_FEATURES_OK;
     }
     if ((val & VKMT_STATUS_DRIVER_OK) && !((val | M.status) & VKMT_STATUS_FEATURES_OK)) {
@@ -650,6 +651,71 @@ void m_status_write(uint32_t val)
     }
     M.status |= val & (VKMT_STATUS_ACKNOWLEDGE | VKMT_STATUS_DRIVER | VKMT_STATUS_DRIVER_OK |
                        VKMT_STATUS_FEATURES_OK | VKMT_STATUS_FAILED);
+}
+
+/* ---- Device events: PROTOCOL.md 5.4 ---- */
+
+/*
+ * One event for queue @q: only an ACTIVE queue of a driver that took
+ * VKMT_F_EVENTS gets it; a ring the driver's head (untrusted, read as the
+ * device read it) says is full drops it and counts the loss; otherwise the
+ * entry is in the slot at the tail, the tail is published, bit q of isr is
+ * set and the interrupt raised (host_step_end checks the count).
+ */
+void m_post(uint32_t q, uint32_t type, uint64_t value)
+{
+    struct mqueue *mq = &M.q[q];
+    struct vkmt_qev *slot =
+        (struct vkmt_qev *)(qbase(q) + VKMT_QUEUE_EVQ_OFF) + (mq->ev_tail & (VKMT_EVQ_DEPTH - 1));
+    uint32_t head = vkmt_sh_load(&hdr(q)->sh_ev_head);
+    const struct vkmt_event *e;
+
+    if (!(M.driver_features & VKMT_F_EVENTS) || mq->state != VKMT_QSTATE_ACTIVE) {
+        return;
+    }
+    if (mq->ev_tail - head >= VKMT_EVQ_DEPTH) {
+        mq->ev_lost++;
+        M.st.events_lost++;
+        G.posted[q] |= 0x80000000u; /* a change to check, without an interrupt */
+        return;
+    }
+    e = ev_take(VKMT_EV_NOTIFY);
+    CHECK(e->queue == q && e->status == type && e->size == value,
+          "NOTIFY event queue %u type 0x%x value %llu, due %u 0x%x %llu", e->queue, e->status,
+          (unsigned long long)e->size, q, type, (unsigned long long)value);
+    mq->ev[mq->ev_tail & (VKMT_EVQ_DEPTH - 1)] = (struct vkmt_qev){ .type = type, .value = value };
+    CHECK(!memcmp(slot, &mq->ev[mq->ev_tail & (VKMT_EVQ_DEPTH - 1)], sizeof(*slot)),
+          "queue %u event slot %u holds type 0x%x reserved %u value %llu, due 0x%x %llu", q,
+          mq->ev_tail, slot->type, slot->reserved, (unsigned long long)slot->value, type,
+          (unsigned long long)value);
+    mq->ev_tail++;
+    M.st.events++;
+    M.isr |= 1u << q;
+    G.posted[q]++;
+}
+
+uint64_t m_over_budget(uint32_t q)
+{
+    uint64_t held = queue_committed(q);
+
+    return held > M.budget ? held - M.budget : 0;
+}
+
+void m_post_over_budget(void)
+{
+    for (uint32_t q = 0; q < G.nq; q++) {
+        if (m_over_budget(q)) {
+            m_post(q, VKMT_QEV_TRIM_TO_BUDGET, m_over_budget(q));
+        }
+    }
+}
+
+void m_post_budget(void)
+{
+    for (uint32_t q = 0; q < G.nq; q++) {
+        m_post(q, VKMT_QEV_BUDGET_CHANGED, M.budget);
+    }
+    m_post_over_budget();
 }
 
 uint64_t budget_for(uint64_t b)
@@ -669,7 +735,7 @@ uint32_t m_reg_value(uint32_t off)
     case VKMT_REG(version):
         return VKMT_VERSION;
     case VKMT_REG(device_features):
-        return G.features;
+        return G.offered;
     case VKMT_REG(driver_features):
         return M.driver_features;
     case VKMT_REG(status):

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,10 @@ static struct recorder {
 } * R;
 
 static unsigned files; /* seeds written by this process */
+
+/* The engine and the seed, as loopback's engine lock: libvkmt's event
+ * thread reads registers beside the test's own calls. */
+static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void put(uint8_t b)
 {
@@ -522,6 +527,9 @@ static int create(void)
     R->t.aperture = R->backend->base;
     R->t.aperture_size = R->backend->size;
     R->t.luid = LUID;
+    /* As loopback's: no other process shares the queues, so none is reaped
+     * (0 would name standard input as the queues' lock file). */
+    R->t.lock_fd = -1;
     /* The seed's header: this device, brought up by the recorded guest. */
     put(FZ_CFG_TWO_QUEUES | FZ_CFG_NO_BRINGUP | FZ_CFG_FEATURES_MASK << FZ_CFG_FEATURES_SHIFT);
     put(PAGES_BYTE);
@@ -538,9 +546,11 @@ static uint32_t rec_count(void)
 
 static uint32_t rec_reg_read(struct vkmt_transport *t, uint32_t off)
 {
-    uint32_t v = vkmt_core_reg_read(R->core, off);
+    uint32_t v;
 
     (void)t;
+    pthread_mutex_lock(&rec_lock);
+    v = vkmt_core_reg_read(R->core, off);
     if (off == VKMT_REG(queue_claim)) {
         put(FZ_OP_CLAIM);
         if (v < QUEUES) {
@@ -550,14 +560,17 @@ static uint32_t rec_reg_read(struct vkmt_transport *t, uint32_t off)
         put(FZ_OP_REG_READ);
         put((uint8_t)(off / 4));
     }
+    pthread_mutex_unlock(&rec_lock);
     return v;
 }
 
 static void rec_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
 {
     (void)t;
+    pthread_mutex_lock(&rec_lock);
     if (off >= VKMT_REG(sq_doorbell) && off < VKMT_REG_DOORBELL(QUEUES) && off % 4 == 0) {
         doorbell((off - VKMT_REG(sq_doorbell)) / 4, val);
+        pthread_mutex_unlock(&rec_lock);
         return;
     }
     if (off == VKMT_REG(status) && val <= 0xff) {
@@ -580,6 +593,52 @@ static void rec_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
         put32(val);
     }
     vkmt_core_reg_write(R->core, off, val);
+    pthread_mutex_unlock(&rec_lock);
+}
+
+/* A byte operand of bytes / FZ_BYTE_UNIT, rounded up; 0 (everything): 0xff. */
+static uint8_t unit_byte(uint64_t bytes)
+{
+    uint64_t b = (bytes + FZ_BYTE_UNIT - 1) / FZ_BYTE_UNIT;
+
+    return bytes == 0 ? 0xff : b < 0xfe ? (uint8_t)b : 0xfe;
+}
+
+/*
+ * The host's controls, as loopback's (transport.h), recorded as the
+ * harness's host operations with the value rounded to its operand: the
+ * conformance tests of the device events play the host through them.
+ */
+__attribute__((visibility("default"))) int vkmt_loopback_host(const char *prop, uint64_t value)
+{
+    int err = 0;
+
+    pthread_mutex_lock(&rec_lock);
+    if (!R) {
+        err = -ENODEV;
+    } else if (!strcmp(prop, "trim")) {
+        put(FZ_OP_TRIM);
+        put(unit_byte(value));
+        vkmt_core_trim(R->core, value ? value : UINT64_MAX);
+    } else if (!strcmp(prop, "trim-notify")) {
+        put(FZ_OP_HOST_EVENT);
+        put(0);
+        put(unit_byte(value));
+        vkmt_core_trim_notify(R->core, value ? value : UINT64_MAX);
+    } else if (!strcmp(prop, "budget")) {
+        put(FZ_OP_BUDGET);
+        put(value / FZ_BYTE_UNIT < 0xff ? (uint8_t)(value / FZ_BYTE_UNIT) : 0xff);
+        vkmt_core_set_budget(R->core, value);
+    } else if (!strcmp(prop, "periodic-trim")) {
+        put(FZ_OP_HOST_EVENT);
+        put(value ? 2 : 1);
+        put(0);
+        vkmt_core_periodic_trim(R->core, value != 0);
+    } else {
+        err = -EINVAL;
+    }
+    pthread_mutex_unlock(&rec_lock);
+    return err;
 }
 
 static int rec_open(uint32_t index, struct vkmt_transport **out);
@@ -587,9 +646,11 @@ static int rec_open(uint32_t index, struct vkmt_transport **out);
 static void rec_close(struct vkmt_transport *t)
 {
     (void)t;
+    pthread_mutex_lock(&rec_lock);
     if (--R->refs == 0) {
         destroy();
     }
+    pthread_mutex_unlock(&rec_lock);
 }
 
 __attribute__((visibility("default"))) const struct vkmt_transport_ops vkmt_loopback_transport = {
@@ -606,15 +667,18 @@ static int rec_open(uint32_t index, struct vkmt_transport **out)
     if (index != 0) {
         return -ENODEV;
     }
+    pthread_mutex_lock(&rec_lock);
     if (!R) {
         int err = create();
 
         if (err < 0) {
+            pthread_mutex_unlock(&rec_lock);
             return err;
         }
         R->t.ops = &vkmt_loopback_transport;
     }
     R->refs++;
     *out = &R->t;
+    pthread_mutex_unlock(&rec_lock);
     return 0;
 }
