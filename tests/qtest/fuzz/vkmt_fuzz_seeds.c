@@ -1404,22 +1404,30 @@ static void w_residency(struct seed *s)
 
 /*
  * Pressure with both segments: a lowered budget discards the offered
- * allocations, then demotes; creation fills the non-local segment until it
- * fails; trim and budget events (with a periodic trim on the virtual clock)
- * fill the event ring past its depth while the driver consumes a few;
- * injected commit faults; the budget back, the later allocations destroyed
- * and everything else reclaimed.
+ * allocations, then demotes (lowest priority first, held ones last);
+ * creation fills the non-local segment until it fails; promotions over
+ * budget are refused, then allowed with CantTrimFurther; trim and budget events
+ * (with a periodic trim on the virtual clock) fill the event ring past its
+ * depth while the driver consumes a few; injected commit faults; the budget
+ * back, the later allocations destroyed and everything else reclaimed.
  */
 static void w_demotion(struct seed *s)
 {
     uint8_t q;
     uint32_t dev = open_device_1_2(s, &q);
-    uint32_t a, b, head = 3;
+    uint32_t pq, a, b, head = 3;
 
+    cmd(s, (struct vf_cmd){
+               .q = q, .opcode = VKMT_OP_CREATE_PAGING_QUEUE, .hsel = P(dev) });
+    pq = s->npool;
+    harvested(s, 2);
     host(s, VF_HOST_TRIM_PERIOD, 5);
     host(s, VF_HOST_CLOCK, 20 * 1000 * 1000);
     a = create(s, q, dev, 32, 16 * PAGE, 0); /* the whole 2 MiB budget */
     offer(s, q, dev, a, 4, VKMT_PRIO_LOW, 0, 0);
+    /* Rising priorities: demotion takes the lowest first. */
+    batch(s, q, VKMT_OP_SET_PRIORITY, dev, 0, a + 8, 8, 0x08000000);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, a + 16, 2, 0); /* held */
     host(s, VF_HOST_BUDGET, 1 << 20);
     host(s, VF_HOST_TRIM_NOTIFY, 0);
     host(s, VF_HOST_TRIM_NOTIFY, 64 * PAGE);
@@ -1427,8 +1435,14 @@ static void w_demotion(struct seed *s)
     ctrl_write(s, q, (uint32_t)offsetof(struct vkmt_queue_hdr, sh_ev_head),
                &head, sizeof(head));
     b = create(s, q, dev, 16, 16 * PAGE, 0); /* demotes what is left */
-    create_refused(s, q, dev, 16, 16 * PAGE,
-                   0);                         /* the non-local segment full */
+    /* The non-local segment is full. */
+    create_refused(s, q, dev, 16, 16 * PAGE, 0);
+    /* Promotions over budget: refused with the bytes to trim, then allowed
+     * past the budget (within the aperture) with CantTrimFurther. */
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, a + 8, 4, 0);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, VKMT_RESIDENT_F_CANT_TRIM_FURTHER,
+          a + 8, 4, 0);
+    batch(s, q, VKMT_OP_MAKE_RESIDENT, pq, 0, a, 1, 0); /* discarded: refused */
     host(s, VF_HOST_CLOCK, 200 * 1000 * 1000); /* the event ring overflows */
     host(s, VF_HOST_STATS, 0);
     reclaim(s, q, dev, a, 32,
