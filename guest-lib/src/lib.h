@@ -85,6 +85,7 @@ int32_t lib_map_locked(struct dev_rec *d, D3DKMT_HANDLE alloc, uint64_t off, uin
 void lib_unmap_locked(struct dev_rec *d, D3DKMT_HANDLE alloc);
 void lib_forget_maps(struct adapter *a, D3DKMT_HANDLE dev, const D3DKMT_HANDLE *allocs, uint32_t n);
 void lib_forget_all_maps(struct adapter *a);
+void lib_forget_destroyed_maps(struct dev_rec *d);
 
 /* Run one command on @a; DEVICE_REMOVED once the device was reset. */
 int32_t lib_run(struct adapter *a, struct vkmt_sqe *sqe, struct qresult *res);

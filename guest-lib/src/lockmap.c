@@ -88,3 +88,36 @@ void lib_forget_all_maps(struct adapter *a)
     free(a->maps);
     a->maps = NULL;
 }
+
+/*
+ * After a resource was destroyed: the library does not know its members,
+ * so it asks the device which of the device's mapped allocations still
+ * exist (a residency query refuses a destroyed handle) and unmaps the
+ * others. Without residency (a 1.1 device) their records stay until the
+ * device or the adapter is closed; the driver has zapped the mappings.
+ */
+void lib_forget_destroyed_maps(struct dev_rec *d)
+{
+    struct adapter *a = d->a;
+
+    if (!(a->qc.features & VKMT_F_RESIDENCY)) {
+        return;
+    }
+    for (uint32_t i = a->nmaps; i-- > 0;) {
+        struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_RESIDENCY, .handle = d->hw, .count = 1 };
+        uint32_t status;
+
+        if (a->maps[i].dev != d->hw) {
+            continue;
+        }
+        lib_stage_payload(a, &a->maps[i].alloc, sizeof(a->maps[i].alloc), &sqe);
+        if (!lib_stage_results(a, &status, sizeof(status))) {
+            continue;
+        }
+        sqe.result_off = qc_result_off(sqe.payload_len);
+        sqe.result_len = sizeof(status);
+        if (lib_run(a, &sqe, NULL) == STATUS_INVALID_PARAMETER) {
+            unmap_at(a, i);
+        }
+    }
+}

@@ -138,10 +138,13 @@ static NTSTATUS destroy(const D3DKMT_DESTROYALLOCATION2 *p)
         }
     }
     st = lib_run(d->a, &sqe, NULL);
-    /* The driver unmapped them; a resource's members keep their (dead)
-     * mappings until the adapter closes, as their handles are not known. */
-    if (st == STATUS_SUCCESS && d->a->nmaps && !p->hResource) {
-        lib_forget_maps(d->a, d->hw, p->phAllocationList, p->AllocationCount);
+    /* The driver took the mappings away; the library's records go too. */
+    if (st == STATUS_SUCCESS && d->a->nmaps) {
+        if (p->hResource) {
+            lib_forget_destroyed_maps(d);
+        } else {
+            lib_forget_maps(d->a, d->hw, p->phAllocationList, p->AllocationCount);
+        }
     }
     return st;
 }

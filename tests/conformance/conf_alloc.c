@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Conformance: creating, locking and destroying allocations and resources. */
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "conf.h"
 
@@ -227,6 +230,48 @@ static void resources_offer_and_reclaim_as_a_unit(void)
     conf_close(&c);
 }
 
+/* Is the page holding @p mapped in this process? */
+static int page_mapped(const void *p)
+{
+    void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+
+    return msync(page, 4096, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+/*
+ * Destroying a resource while one of its members is locked: the member's
+ * mapping goes with it (over kmd each locked allocation is its own mapping;
+ * elsewhere the aperture stays mapped as a whole), and a locked allocation
+ * outside the resource keeps its mapping and its content.
+ */
+static void destroying_a_resource_unmaps_its_locked_members(void)
+{
+    struct conf c;
+    D3DKMT_HANDLE h[2], res, other[1];
+    D3DKMT_DESTROYALLOCATION2 d = { 0 };
+    unsigned char *member, *kept;
+    int per_lock = vkmt_transport_name() && !strcmp(vkmt_transport_name(), "kmd");
+
+    if (!conf_open(&c)) {
+        return;
+    }
+    CHECK_ST(conf_create_resource(&c, 2, 4096, h, &res), STATUS_SUCCESS);
+    CHECK_ST(conf_create(&c, 1, 4096, other), STATUS_SUCCESS);
+    conf_fill(&c, other[0], 4096, 21);
+    CHECK_ST(conf_lock(&c, h[0], &member), STATUS_SUCCESS);
+    CHECK_ST(conf_lock(&c, other[0], &kept), STATUS_SUCCESS);
+    d.hDevice = c.dev;
+    d.hResource = res;
+    CHECK_ST(D3DKMTDestroyAllocation2(&d), STATUS_SUCCESS);
+    CHECK_EQ(page_mapped(member), !per_lock);
+    CHECK_EQ(page_mapped(kept), 1);
+    kept[0] ^= 0xff; /* still writable */
+    kept[0] ^= 0xff;
+    CHECK_ST(conf_unlock(&c, other[0]), STATUS_SUCCESS);
+    CHECK_EQ(conf_content(&c, other[0], 4096, 21), 1);
+    conf_close(&c);
+}
+
 /* A resource's result is the worst of its members' (NOT_COMMITTED >
  * DISCARDED > OK), whichever members were lost. */
 static void a_resource_reports_its_worst_member(void)
@@ -360,10 +405,15 @@ static void texture_shapes_are_checked(void)
 }
 
 const struct test conf_alloc_tests[] = {
-    TEST(create_validates_the_private_data),   TEST(create_validates_the_call),
-    TEST(creation_beyond_the_budget_fails),    TEST(locks_give_separate_persistent_memory),
-    TEST(destroy_is_all_or_nothing),           TEST(resources_offer_and_reclaim_as_a_unit),
-    TEST(a_resource_reports_its_worst_member), TEST(texture_allocations_lock_offer_and_reclaim),
+    TEST(create_validates_the_private_data),
+    TEST(create_validates_the_call),
+    TEST(creation_beyond_the_budget_fails),
+    TEST(locks_give_separate_persistent_memory),
+    TEST(destroy_is_all_or_nothing),
+    TEST(resources_offer_and_reclaim_as_a_unit),
+    TEST(a_resource_reports_its_worst_member),
+    TEST(texture_allocations_lock_offer_and_reclaim),
+    TEST(destroying_a_resource_unmaps_its_locked_members),
     TEST(texture_shapes_are_checked),
 };
 CONF_COUNT(conf_alloc_tests);
