@@ -94,6 +94,7 @@ struct mobj {
 struct mqueue {
     uint32_t state, head, tail, cq_tail, phase, claim_seq;
     uint64_t reservation[2]; /* CHANGE_RESERVATION, per segment group */
+    uint64_t discarded;      /* bytes of its offered content discarded since the claim */
 };
 
 struct model {
