@@ -9,6 +9,7 @@
  * used only when its phase, cid and status are what the protocol allows,
  * and each wait ends after VKMT_CMD_TIMEOUT_MS.
  */
+#include <linux/capability.h>
 #include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/sched/signal.h>
@@ -237,6 +238,11 @@ static int vkmt_cmd_check(const struct vkmt_kmd_cmd *c)
 		return -EINVAL;
 	if (!plen != !c->payload || !rlen != !c->results)
 		return -EINVAL;
+	/* Other processes' figures are the administrator's to see; a process
+	 * may always ask for its own (PROTOCOL.md 13). */
+	if (sqe->opcode == VKMT_OP_QUERY_QUEUE_STATS && (sqe->arg0 & VKMT_QSTATS_ALL) &&
+	    !capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	return 0;
 }
 

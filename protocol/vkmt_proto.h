@@ -38,7 +38,7 @@
 
 #define VKMT_MAGIC 0x544d4b56u /* "VKMT" read as a little-endian u32 */
 #define VKMT_VERSION_MAJOR 1u
-#define VKMT_VERSION_MINOR 2u
+#define VKMT_VERSION_MINOR 3u
 #define VKMT_VERSION ((VKMT_VERSION_MAJOR << 16) | VKMT_VERSION_MINOR)
 
 /* ---- Registers (BAR 0, 32-bit accesses only) ---- */
@@ -130,8 +130,10 @@ VKMT_STATIC_ASSERT(sizeof(struct vkmt_regs) <= VKMT_REGS_SIZE, "regs fit BAR 0")
 #define VKMT_F_TEXTURES 0x00000004u   /* allocations may be 2D textures (VKMT_ALLOC_F_TEXTURE2D) */
 #define VKMT_F_RESIDENCY 0x00000008u  /* 1.2: non-local segment, residency opcodes 0x0f..0x14 */
 #define VKMT_F_EVENTS 0x00000010u     /* the device posts events on each queue's event ring (1.2) */
+#define VKMT_F_QUEUE_STATS 0x00000020u /* 1.3: QUERY_QUEUE_STATS, per-queue figures */
 #define VKMT_F_KNOWN                                                                               \
-    (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS)
+    (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS |   \
+     VKMT_F_QUEUE_STATS)
 
 /* ---- Control memory (BAR 2): one region of queue_stride bytes per queue ---- */
 
@@ -401,7 +403,8 @@ enum vkmt_opcode {
     VKMT_OP_GET_PRIORITY = 0x12,
     VKMT_OP_QUERY_RESIDENCY = 0x13,
     VKMT_OP_CHANGE_RESERVATION = 0x14,
-    VKMT_OP_MAX = VKMT_OP_CHANGE_RESERVATION,
+    VKMT_OP_QUERY_QUEUE_STATS = 0x15, /* 1.3, VKMT_F_QUEUE_STATS */
+    VKMT_OP_MAX = VKMT_OP_QUERY_QUEUE_STATS,
 };
 
 /* Residency (1.2): MAKE_RESIDENT and EVICT flags in arg0 (D3DDDI bit positions). */
@@ -467,6 +470,27 @@ struct vkmt_wire_stats {
 };
 VKMT_STATIC_ASSERT(sizeof(struct vkmt_wire_stats) == 128, "wire stats");
 VKMT_STATIC_ASSERT(offsetof(struct vkmt_wire_stats, queues_claimed) == 104, "wire stats");
+
+/*
+ * QUERY_QUEUE_STATS result (1.3): one record per queue, count of them in
+ * the result area (8-aligned). Byte counts are page-rounded, as the budget
+ * counts them.
+ */
+struct vkmt_wire_queue_stats {
+    uint32_t queue;        /* the queue's index */
+    uint32_t flags;        /* VKMT_QSTATS_CALLER */
+    uint64_t budget;       /* the host's budget for this queue, 0: none */
+    uint64_t budget_local; /* the local budget in force: the smaller of it and the device's */
+    uint64_t committed;    /* resident + offered */
+    uint64_t resident;     /* resident in the local segment, not offered */
+    uint64_t offered;      /* offered and still holding content */
+    uint64_t demoted;      /* in the non-local segment (VKMT_F_RESIDENCY) */
+    uint64_t discarded;    /* offered content discarded since the queue was claimed */
+};
+VKMT_STATIC_ASSERT(sizeof(struct vkmt_wire_queue_stats) == 64, "wire queue stats");
+VKMT_STATIC_ASSERT(offsetof(struct vkmt_wire_queue_stats, discarded) == 56, "wire queue stats");
+#define VKMT_QSTATS_ALL 1u    /* arg0: every claimed queue, not only the caller's */
+#define VKMT_QSTATS_CALLER 1u /* flags: the record of the queue that asked */
 
 /* Memory segment groups for QUERY_MEMORY. */
 #define VKMT_SEGMENT_LOCAL 0u

@@ -5,6 +5,11 @@
  *   vkmtctl info              identity, features, status, sizes, budget
  *   vkmtctl stats             device-wide counters
  *   vkmtctl queues            every queue: state, owner process, alive or not
+ *   vkmtctl memory            per process (queue): the host's budget for it, the
+ *                             budget in force, committed, resident, offered,
+ *                             demoted and discarded bytes; every process's with
+ *                             CAP_SYS_ADMIN over the kernel driver, else this
+ *                             process's own
  *   vkmtctl reap              release the queues of processes that are gone
  *   vkmtctl hold N SIZE       create N allocations of SIZE bytes, print
  *                             "holding", and wait until killed (for tests)
@@ -13,7 +18,7 @@
  *   vkmtctl script            read commands from stdin, one per line, in one
  *                             process: create N SIZE | fill I SEED |
  *                             check I SEED | offer I PRIO | reclaim I |
- *                             trim BYTES | stats | list
+ *                             trim BYTES | stats | memory | list
  *
  * Exit status 0 on success, 1 on a failed call, 2 on bad usage.
  */
@@ -33,7 +38,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: vkmtctl info|stats|queues|reap|hold N SIZE|latency [N]|script\n"
+    fprintf(stderr, "usage: vkmtctl info|stats|queues|memory|reap|hold N SIZE|latency [N]|script\n"
                     "(VKMT_TRANSPORT picks the transport: kmd when /dev/vkmt0 exists, else pci)\n");
     return 2;
 }
@@ -162,6 +167,18 @@ static struct {
     unsigned prio[1024];  /* of the last offer */
     unsigned n;
 } S;
+
+/* One process's figures on one line, its queue first: the host's
+ * queue-budget and queue-stats properties name the process by it. */
+static void print_queue_stats(const VKMT_QUEUE_STATS *q)
+{
+    printf("queue %u%s budget %llu local %llu committed %llu resident %llu offered %llu "
+           "demoted %llu discarded %llu\n",
+           q->Queue, q->Caller ? " (this process)" : "", (unsigned long long)q->BudgetBytes,
+           (unsigned long long)q->LocalBudgetBytes, (unsigned long long)q->CommittedBytes,
+           (unsigned long long)q->ResidentBytes, (unsigned long long)q->OfferedBytes,
+           (unsigned long long)q->DemotedBytes, (unsigned long long)q->DiscardedBytes);
+}
 
 static NTSTATUS open_session(void)
 {
@@ -308,6 +325,12 @@ static int script_line(char *line)
             printf("%5u 0x%08x %10llu %-24s %s\n", i, S.h[i], (unsigned long long)S.size[i],
                    vkmt_alloc_state_name(S.state[i]), S.prio[i] <= 4 ? prio_names[S.prio[i]] : "?");
         }
+    } else if (!strcmp(cmd, "memory") && n == 1) {
+        VKMT_QUEUE_STATS q;
+
+        if ((st = vkmt_query_queue_stats(S.adapter, FALSE, &q, 1, NULL)) == STATUS_SUCCESS) {
+            print_queue_stats(&q);
+        }
     } else if (!strcmp(cmd, "stats") && n == 1) {
         VKMT_DEVICE_STATS s;
 
@@ -403,6 +426,30 @@ static int cmd_latency(int argc, char **argv)
     return 0;
 }
 
+static int cmd_memory(void)
+{
+    VKMT_QUEUE_STATS q[VKMT_MAX_QUEUES];
+    UINT count = 0;
+    NTSTATUS st = open_session();
+
+    if (st) {
+        return fail("open", st);
+    }
+    st = vkmt_query_queue_stats(S.adapter, TRUE, q, VKMT_MAX_QUEUES, &count);
+    if (st == STATUS_ACCESS_DENIED) {
+        fprintf(stderr, "vkmtctl: other processes' figures need CAP_SYS_ADMIN; this one's:\n");
+        count = 1;
+        st = vkmt_query_queue_stats(S.adapter, FALSE, q, 1, NULL);
+    }
+    if (st) {
+        return fail("memory", st);
+    }
+    for (UINT i = 0; i < count && i < VKMT_MAX_QUEUES; i++) {
+        print_queue_stats(&q[i]);
+    }
+    return 0;
+}
+
 static int cmd_stats(void)
 {
     VKMT_DEVICE_STATS s;
@@ -441,6 +488,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "queues")) {
         return cmd_queues();
+    }
+    if (!strcmp(argv[1], "memory")) {
+        return cmd_memory();
     }
     if (!strcmp(argv[1], "reap")) {
         return cmd_reap();

@@ -71,6 +71,36 @@ typedef struct _VKMT_DEVICE_STATS {
 /* Fill *@out with the device's counters. */
 VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *out);
 
+/*
+ * One process's figures: each process that opens the device holds one of
+ * its queues, and the host names the process by that queue (the QOM
+ * properties queue-budget and queue-stats, docs/DEVICE.md). Byte counts
+ * are page-rounded, as the budget counts them.
+ */
+typedef struct _VKMT_QUEUE_STATS {
+    UINT Queue;              /* the device queue the process holds */
+    BOOL Caller;             /* the calling process's own */
+    UINT64 BudgetBytes;      /* the host's budget for the process, 0: none */
+    UINT64 LocalBudgetBytes; /* the budget in force: the smaller of it and the device's */
+    UINT64 CommittedBytes;   /* resident + offered */
+    UINT64 ResidentBytes;    /* resident in the local segment, not offered */
+    UINT64 OfferedBytes;     /* offered and still holding content */
+    UINT64 DemotedBytes;     /* in the non-local segment */
+    UINT64 DiscardedBytes;   /* offered content the device discarded, since the process opened it */
+} VKMT_QUEUE_STATS;
+
+/*
+ * Per-process figures into @out (@capacity entries): the calling
+ * process's own (@all FALSE), or every process's with the device open,
+ * in queue order, as many as fit (@all TRUE). *@count, when non-NULL, gets
+ * how many there are (more than @capacity when some did not fit).
+ * STATUS_NOT_SUPPORTED when the device does not offer VKMT_F_QUEUE_STATS
+ * (protocol 1.3); over the kernel driver (kmd transport) @all needs
+ * CAP_SYS_ADMIN, others get STATUS_ACCESS_DENIED.
+ */
+VKMT_API NTSTATUS vkmt_query_queue_stats(D3DKMT_HANDLE hAdapter, BOOL all, VKMT_QUEUE_STATS *out,
+                                         UINT capacity, UINT *count);
+
 /* Whether the device behind @hAdapter takes 2D texture allocations. */
 VKMT_API BOOL vkmt_textures_supported(D3DKMT_HANDLE hAdapter);
 

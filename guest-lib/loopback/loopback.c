@@ -260,10 +260,11 @@ static void lb_reg_write(struct vkmt_transport *t, uint32_t off, uint32_t val)
 
 /*
  * The host's side of the device, as QMP sets -device vkmt's properties:
- * @prop is "trim", "trim-notify" or "budget" (DEVICE.md), or
- * "periodic-trim" with @value 1 for a restart and 0 for a tick of the
- * period. Returns 0, -ENODEV when no adapter has the device open, or
- * -EINVAL for an unknown @prop.
+ * @prop is "trim", "trim-notify" or "budget" (DEVICE.md), "queue-budget:Q"
+ * for queue Q's own budget (queue-budget "Q:SIZE"), or "periodic-trim"
+ * with @value 1 for a restart and 0 for a tick of the period. Returns 0,
+ * -ENODEV when no adapter has the device open, -EINVAL for an unknown
+ * @prop, or what vkmt_core_set_queue_budget returns.
  */
 __attribute__((visibility("default"))) int vkmt_loopback_host(const char *prop, uint64_t value)
 {
@@ -278,6 +279,13 @@ __attribute__((visibility("default"))) int vkmt_loopback_host(const char *prop, 
         vkmt_core_trim_notify(dev->core, value ? value : UINT64_MAX);
     } else if (!strcmp(prop, "budget")) {
         vkmt_core_set_budget(dev->core, value);
+    } else if (!strncmp(prop, "queue-budget:", 13)) {
+        char *end;
+        unsigned long q = strtoul(prop + 13, &end, 10);
+
+        err = end == prop + 13 || *end || q >= VKMT_MAX_QUEUES
+                  ? -EINVAL
+                  : vkmt_core_set_queue_budget(dev->core, (uint32_t)q, value);
     } else if (!strcmp(prop, "periodic-trim")) {
         vkmt_core_periodic_trim(dev->core, value != 0);
     } else {

@@ -273,6 +273,9 @@ static int32_t forward(struct qclient *qc, struct vkmt_sqe *sqe, struct qresult 
     if (err == -ENOMEM) {
         return STATUS_NO_MEMORY;
     }
+    if (err == -EPERM) {
+        return STATUS_ACCESS_DENIED; /* refused by the driver, not forwarded */
+    }
     if (err) {
         /* Gone, timed out, or interrupted mid-command: nothing it says counts. */
         if (err == -ENODEV) {

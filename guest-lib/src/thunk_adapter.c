@@ -244,6 +244,55 @@ VKMT_API NTSTATUS vkmt_query_stats(D3DKMT_HANDLE hAdapter, VKMT_DEVICE_STATS *ou
     return st;
 }
 
+VKMT_API NTSTATUS vkmt_query_queue_stats(D3DKMT_HANDLE hAdapter, BOOL all, VKMT_QUEUE_STATS *out,
+                                         UINT capacity, UINT *count)
+{
+    struct vkmt_wire_queue_stats w[VKMT_MAX_QUEUES];
+    uint32_t n = all ? (capacity < VKMT_MAX_QUEUES ? capacity : VKMT_MAX_QUEUES) : 1;
+    struct vkmt_sqe sqe = { .opcode = VKMT_OP_QUERY_QUEUE_STATS,
+                            .count = n,
+                            .arg0 = all ? VKMT_QSTATS_ALL : 0,
+                            .result_len = n * (uint32_t)sizeof(w[0]) };
+    struct qresult res = { 0 };
+    struct adapter *a;
+    NTSTATUS st;
+
+    if (!out || capacity == 0) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    lib_lock();
+    a = lib_adapter(hAdapter);
+    st = !a                                       ? STATUS_INVALID_PARAMETER
+         : !(a->qc.features & VKMT_F_QUEUE_STATS) ? STATUS_NOT_SUPPORTED
+                                                  : lib_run(a, &sqe, &res);
+    if (st == STATUS_SUCCESS) {
+        memcpy(w, a->qc.sh_staging, n * sizeof(w[0]));
+    }
+    lib_unlock();
+    if (st != STATUS_SUCCESS) {
+        return st;
+    }
+    /* The device's counts, bounded by what was asked for. */
+    n = res.value0 < n ? (uint32_t)res.value0 : n;
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = (VKMT_QUEUE_STATS){
+            .Queue = w[i].queue,
+            .Caller = (w[i].flags & VKMT_QSTATS_CALLER) != 0,
+            .BudgetBytes = w[i].budget,
+            .LocalBudgetBytes = w[i].budget_local,
+            .CommittedBytes = w[i].committed,
+            .ResidentBytes = w[i].resident,
+            .OfferedBytes = w[i].offered,
+            .DemotedBytes = w[i].demoted,
+            .DiscardedBytes = w[i].discarded,
+        };
+    }
+    if (count) {
+        *count = res.value1 < UINT32_MAX ? (UINT)res.value1 : UINT32_MAX;
+    }
+    return STATUS_SUCCESS;
+}
+
 VKMT_API BOOL vkmt_textures_supported(D3DKMT_HANDLE hAdapter)
 {
     struct adapter *a;

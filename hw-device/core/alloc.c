@@ -342,7 +342,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
         }
         need += (uint64_t)pages_of(&desc[i]) * VKMT_PAGE_SIZE;
     }
-    if (!evict_can_fit(core, need, 0)) {
+    if (!evict_can_fit(core, c->queue, need, 0)) {
         return VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     }
     if (obj_reserve(core, n + group) < 0 ||
@@ -377,7 +377,7 @@ uint32_t cmd_create_allocations(struct cmd *c)
      * back and runs again; stopped by a discard that failed, it fails as a
      * creation that cannot fit.
      */
-    room = evict_make_room(core, need);
+    room = evict_make_room(core, c->queue, need);
     if (room != ROOM_MADE) {
         free_ranges(core, out, desc, 0, n, cursor);
         free(members);
@@ -522,8 +522,8 @@ uint32_t cmd_lock(struct cmd *c)
     if (o->state == ALLOC_DEMOTED) {
         /* The CPU view is the aperture: a lock pages the content back in
          * first, making room as a creation does. */
-        enum room room = evict_can_fit(core, alloc_bytes(o), 0)
-                             ? evict_make_room(core, alloc_bytes(o))
+        enum room room = evict_can_fit(core, c->queue, alloc_bytes(o), 0)
+                             ? evict_make_room(core, c->queue, alloc_bytes(o))
                              : ROOM_REFUSED;
 
         if (room != ROOM_MADE) {
@@ -583,9 +583,9 @@ uint32_t cmd_query_memory(struct cmd *c)
     }
     if (c->sqe.arg1 == VKMT_MEMQ_RESERVATION) {
         c->value0 = vq->reservation[g];
-        c->value1 = residency_available(core, g);
+        c->value1 = residency_available(core, c->queue, g);
     } else if (g == VKMT_SEGMENT_LOCAL) {
-        c->value0 = core->budget;
+        c->value0 = core_queue_budget(core, c->queue);
         c->value1 = vq->committed;
     } else if (residency) {
         /* Before 1.2 the device reported no system-memory segment. */
@@ -611,7 +611,7 @@ static uint32_t guest_trim(struct cmd *c)
         core_queue_event(core, VKMT_EV_TRIM, c->queue, want);
     }
     if (vq->trim_freed < want) {
-        vq->trim_freed += evict_bytes(core, want - vq->trim_freed, &core->work_left);
+        vq->trim_freed += evict_bytes(core, QUEUE_ANY, want - vq->trim_freed, &core->work_left);
     }
     /* A failed discard ends the trim with what it freed so far. */
     if (vq->trim_freed < want && core->offered_bytes && !core->work_left && !core->evict_stuck) {
@@ -666,5 +666,63 @@ uint32_t cmd_query_stats(struct cmd *c)
     w.queues_claimed = claimed;
     memcpy(core->results, &w, sizeof(w));
     c->result_bytes = sizeof(w);
+    return VKMT_ST_SUCCESS;
+}
+
+/* One queue's figures as QUERY_QUEUE_STATS reports them. */
+static void wire_queue_stats(const struct vkmt_core *core, uint32_t q, uint32_t caller,
+                             struct vkmt_wire_queue_stats *w)
+{
+    struct vkmt_queue_stats st;
+
+    vkmt_core_get_queue_stats(core, q, &st);
+    w->queue = q;
+    w->flags = q == caller ? VKMT_QSTATS_CALLER : 0;
+    w->budget = st.budget;
+    w->budget_local = st.budget_local;
+    w->committed = st.committed;
+    w->resident = st.resident;
+    w->offered = st.offered;
+    w->demoted = st.demoted;
+    w->discarded = st.discarded;
+}
+
+/*
+ * QUERY_QUEUE_STATS: arg0 = VKMT_QSTATS_ALL or 0 (the caller's queue only,
+ * count 1); count records of result area, 8-aligned. value0 = records
+ * written (claimed queues in index order, as many as fit), value1 = the
+ * records there were. Which processes may see other queues' figures is the
+ * guest's to decide (the kernel driver asks for CAP_SYS_ADMIN).
+ */
+uint32_t cmd_query_queue_stats(struct cmd *c)
+{
+    struct vkmt_core *core = c->core;
+    struct vkmt_wire_queue_stats *out;
+    uint32_t n = 0, total = 0;
+
+    if (!(core->driver_features & VKMT_F_QUEUE_STATS)) {
+        core_guest_error(core, "QUERY_QUEUE_STATS without the QUEUE_STATS feature");
+        return VKMT_ST_NOT_SUPPORTED;
+    }
+    if (c->sqe.arg0 & ~VKMT_QSTATS_ALL || c->sqe.count == 0 || c->sqe.count > VKMT_MAX_QUEUES ||
+        (!c->sqe.arg0 && c->sqe.count != 1) || c->sqe.result_off % 8) {
+        core_guest_error(core, "QUERY_QUEUE_STATS: arg0 0x%x, %u records at 0x%x", c->sqe.arg0,
+                         c->sqe.count, c->sqe.result_off);
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    if (!(out = (struct vkmt_wire_queue_stats *)cmd_results(c, sizeof(*out)))) {
+        return VKMT_ST_INVALID_PARAMETER;
+    }
+    for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
+        if ((c->sqe.arg0 || q == c->queue) && core_queue_claimed(core, q)) {
+            if (n < c->sqe.count) {
+                wire_queue_stats(core, q, c->queue, &out[n++]);
+            }
+            total++;
+        }
+    }
+    memset(out + n, 0, (size_t)(c->sqe.count - n) * sizeof(*out));
+    c->value0 = n;
+    c->value1 = total;
     return VKMT_ST_SUCCESS;
 }

@@ -4,8 +4,9 @@
  * every change of an allocation's state goes through alloc_move() (or
  * alloc_set_state(), which reads the state it moves from), which keeps in
  * step what the state implies (the offered FIFO and its bytes, the
- * committed bytes of the device and of the queue, which aperture pages are
- * held), the statistics and the event of the transition. A new state is a
+ * committed, offered, demoted and discarded bytes of the device and of the
+ * queue, which aperture pages are held), the statistics and the event of
+ * the transition. A new state is a
  * new row of the table below and its transitions' cases. Included by
  * core_priv.h and always inline, so that each call site compiles to just
  * the bookkeeping of its move: as an out-of-line call it made batch
@@ -92,6 +93,7 @@ static inline __attribute__((always_inline)) void alloc_move(struct vkmt_core *c
         core->stats.discards++;
         core->stats.discarded_bytes += bytes;
         core->stats.discarded_bytes_by_prio[prio] += bytes;
+        core->queues[o->queue].discarded += bytes;
         core_event(core, VKMT_EV_DISCARD, idx, 0);
     } else if (to == ALLOC_DECOMMITTED) {
         core->stats.decommits++;

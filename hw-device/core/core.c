@@ -288,6 +288,9 @@ static void queue_release_begin(struct vkmt_core *core, uint32_t q)
     vq->resumed = false;
     vq->trim_freed = 0;
     vq->ev_tail = vq->ev_lost = 0;
+    /* A budget is the host's word on one process: the next one starts free. */
+    vq->budget = 0;
+    core->budgeted &= ~(1ull << q);
     vq->state = QSTATE_DRAINING;
     core->draining |= 1ull << q;
     core->backlog &= ~(1ull << q);
@@ -528,7 +531,7 @@ uint64_t vkmt_core_trim(struct vkmt_core *core, uint64_t bytes)
 
     core_queue_event(core, VKMT_EV_TRIM, VKMT_EV_HOST, bytes);
     core->evict_stuck = false;
-    freed = evict_bytes(core, bytes, NULL);
+    freed = evict_bytes(core, QUEUE_ANY, bytes, NULL);
     /* The hard bound on host memory is the aperture (docs/DEVICE.md): what
      * the guest wrote outside its allocations goes now too. */
     core->scrub_next = 0;
@@ -547,6 +550,56 @@ void vkmt_core_set_budget(struct vkmt_core *core, uint64_t budget)
     core->demote_pending = true;
     evict_enforce_budget(core, NULL);
     core_post_budget(core);
+}
+
+int vkmt_core_set_queue_budget(struct vkmt_core *core, uint32_t q, uint64_t budget)
+{
+    struct vkmt_queue *vq;
+    uint64_t own, over;
+
+    if (q >= core->cfg.num_queues || budget > core->backend->size) {
+        return -EINVAL;
+    }
+    if (!core_queue_claimed(core, q)) {
+        return -ENOENT;
+    }
+    vq = &core->queues[q];
+    vq->budget = budget;
+    if (budget) {
+        core->budgeted |= 1ull << q;
+    } else {
+        core->budgeted &= ~(1ull << q);
+    }
+    core_queue_event(core, VKMT_EV_BUDGET, q, budget);
+    core->evict_stuck = false;
+    own = core_queue_own_budget(core, q);
+    if (own && vq->committed > own) {
+        evict_bytes(core, q, vq->committed - own, NULL);
+    }
+    if (own && vq->committed > own && !core->evict_stuck) {
+        demote_bytes(core, q, vq->committed - own, NULL);
+    }
+    core_post_event(core, q, VKMT_QEV_BUDGET_CHANGED, core_queue_budget(core, q));
+    over = core_queue_over_budget(core, q);
+    if (over) {
+        core_post_event(core, q, VKMT_QEV_TRIM_TO_BUDGET, over);
+    }
+    return 0;
+}
+
+void vkmt_core_get_queue_stats(const struct vkmt_core *core, uint32_t q,
+                               struct vkmt_queue_stats *out)
+{
+    const struct vkmt_queue *vq = &core->queues[q];
+
+    out->claimed = core_queue_claimed(core, q);
+    out->budget = vq->budget;
+    out->budget_local = core_queue_budget(core, q);
+    out->committed = vq->committed;
+    out->resident = vq->committed - vq->offered;
+    out->offered = vq->offered;
+    out->demoted = vq->demoted;
+    out->discarded = vq->discarded;
 }
 
 void vkmt_core_set_removed(struct vkmt_core *core, bool removed)

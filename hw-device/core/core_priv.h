@@ -114,8 +114,13 @@ struct vkmt_queue {
     uint32_t state; /* VKMT_QSTATE_* */
     uint32_t claim_seq;
     uint64_t committed;      /* bytes committed by this queue's allocations */
+    uint64_t offered;        /* ... of them offered and still holding content */
     uint64_t demoted;        /* bytes of its allocations in the non-local segment */
+    uint64_t discarded;      /* bytes of its offered content discarded since the claim */
     uint64_t reservation[2]; /* CHANGE_RESERVATION, per segment group */
+    /* The host's budget for this queue (vkmt_core_set_queue_budget), 0:
+     * none; it lives under the device's either way, and goes with the claim. */
+    uint64_t budget;
     /*
      * The command at sq_head stopped at the work bound (CMD_RETRY) and runs
      * again from a fresh copy; a TRIM keeps what it freed so far.
@@ -137,6 +142,9 @@ struct fifo {
  * claimed until that is done. Never written to shared memory.
  */
 #define QSTATE_DRAINING 0x100u
+
+/* "Every queue" where eviction and demotion may be scoped to one queue. */
+#define QUEUE_ANY VKMT_MAX_QUEUES
 
 /* Eviction classes: LOW, NORMAL (and AUTO), HIGH. */
 #define EVICT_CLASSES 3
@@ -212,6 +220,7 @@ struct vkmt_core {
     uint64_t budget;
     uint64_t committed;
     uint64_t offered_bytes;
+    uint64_t budgeted; /* queues with a budget of their own, one bit each */
 
     /* Per-command working memory, grown on demand to the largest command
      * seen (at most one staging area and one batch of results). */
@@ -246,7 +255,12 @@ void core_work_end(struct vkmt_core *core);
  * its budget, core_post_budget BUDGET_CHANGED to all, then the former.
  */
 bool core_post_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t value);
+/* Queue @q's own budget where it binds (below the device's), else 0. */
+uint64_t core_queue_own_budget(const struct vkmt_core *core, uint32_t q);
+/* The local budget queue @q lives under: the smaller of the two. */
 uint64_t core_queue_budget(const struct vkmt_core *core, uint32_t q);
+/* Bytes queue @q holds beyond that budget. */
+uint64_t core_queue_over_budget(const struct vkmt_core *core, uint32_t q);
 void core_post_over_budget(struct vkmt_core *core);
 void core_post_budget(struct vkmt_core *core);
 /* core.c: the event hook's record of a posted event. */
@@ -310,34 +324,36 @@ void nonlocal_free(struct vkmt_core *core, uint32_t page, uint32_t npages);
  * that keeps content outside the aperture) and the driver took
  * VKMT_F_RESIDENCY. */
 bool demotion_enabled(const struct vkmt_core *core);
-/* Demote resident, unlocked, unmarked allocations, lowest residency count
- * class, then priority, then table order first, until @bytes are freed or
- * *@work runs out (NULL: unbounded). Returns the bytes demoted. */
-uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
+/* Demote resident, unlocked, unmarked allocations of queue @q (QUEUE_ANY:
+ * of every queue), lowest residency count class, then priority, then table
+ * order first, until @bytes are freed or *@work runs out (NULL:
+ * unbounded). Returns the bytes demoted. */
+uint64_t demote_bytes(struct vkmt_core *core, uint32_t q, uint64_t bytes, uint32_t *work);
 /* The bytes demote_bytes() could free now (for evict_can_fit). */
-uint64_t demotable_bytes(const struct vkmt_core *core);
+uint64_t demotable_bytes(const struct vkmt_core *core, uint32_t q);
 /* Demote @idx if the non-local segment has room; true when it did. */
 bool demote_one(struct vkmt_core *core, uint32_t idx);
 /* Copy demoted @idx's content back to its aperture range and make it
  * resident; the committed bytes are the caller's to have made room for. */
 void promote(struct vkmt_core *core, uint32_t idx);
-/* What a queue may reserve in segment group @g (CHANGE_RESERVATION). */
-uint64_t residency_available(const struct vkmt_core *core, uint32_t g);
+/* What queue @q may reserve in segment group @g (CHANGE_RESERVATION). */
+uint64_t residency_available(const struct vkmt_core *core, uint32_t q, uint32_t g);
 
 /* evict.c */
 unsigned evict_class(uint32_t prio);
 /* The eviction FIFOs, kept by alloc_set_state(). */
 void evict_offer(struct vkmt_core *core, uint32_t idx);
 void evict_unlink(struct vkmt_core *core, uint32_t idx);
-uint64_t evict_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work);
+uint64_t evict_bytes(struct vkmt_core *core, uint32_t q, uint64_t bytes, uint32_t *work);
 bool evict_scrub_free(struct vkmt_core *core, uint32_t *work);
-bool evict_can_fit(const struct vkmt_core *core, uint64_t need, uint64_t pinned);
+uint64_t evict_over_by(const struct vkmt_core *core, uint32_t q, uint64_t need);
+bool evict_can_fit(const struct vkmt_core *core, uint32_t q, uint64_t need, uint64_t pinned);
 enum room {
     ROOM_MADE,    /* the bytes fit the budget now */
     ROOM_LATER,   /* the work bound stopped the discards: retry the command */
     ROOM_REFUSED, /* a discard failed: the command fails as one that cannot fit */
 };
-enum room evict_make_room(struct vkmt_core *core, uint64_t need);
+enum room evict_make_room(struct vkmt_core *core, uint32_t q, uint64_t need);
 bool evict_over_budget(const struct vkmt_core *core);
 void evict_enforce_budget(struct vkmt_core *core, uint32_t *work);
 
@@ -378,6 +394,7 @@ uint32_t cmd_set_priority(struct cmd *c);
 uint32_t cmd_get_priority(struct cmd *c);
 uint32_t cmd_query_residency(struct cmd *c);
 uint32_t cmd_change_reservation(struct cmd *c);
+uint32_t cmd_query_queue_stats(struct cmd *c);
 
 /* queue.c: ring processing within the current work bound; payload and
  * result access for command handlers */

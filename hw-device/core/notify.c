@@ -55,14 +55,21 @@ bool core_post_event(struct vkmt_core *core, uint32_t q, uint32_t type, uint64_t
     return true;
 }
 
-uint64_t core_queue_budget(const struct vkmt_core *core, uint32_t q)
+uint64_t core_queue_own_budget(const struct vkmt_core *core, uint32_t q)
 {
-    (void)q; /* every queue lives under the device's budget */
-    return core->budget;
+    uint64_t own = core->queues[q].budget;
+
+    return own && own < core->budget ? own : 0;
 }
 
-/* Bytes queue @q holds beyond its budget. */
-static uint64_t queue_over_budget(const struct vkmt_core *core, uint32_t q)
+uint64_t core_queue_budget(const struct vkmt_core *core, uint32_t q)
+{
+    uint64_t own = core_queue_own_budget(core, q);
+
+    return own ? own : core->budget;
+}
+
+uint64_t core_queue_over_budget(const struct vkmt_core *core, uint32_t q)
 {
     uint64_t budget = core_queue_budget(core, q);
 
@@ -72,7 +79,7 @@ static uint64_t queue_over_budget(const struct vkmt_core *core, uint32_t q)
 void core_post_over_budget(struct vkmt_core *core)
 {
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
-        uint64_t over = queue_over_budget(core, q);
+        uint64_t over = core_queue_over_budget(core, q);
 
         if (over) {
             core_post_event(core, q, VKMT_QEV_TRIM_TO_BUDGET, over);
@@ -87,7 +94,7 @@ uint32_t vkmt_core_trim_notify(struct vkmt_core *core, uint64_t bytes)
     for (uint32_t q = 0; q < core->cfg.num_queues; q++) {
         const uint64_t held = core->queues[q].committed;
         uint64_t ask = bytes < held ? bytes : held;
-        uint64_t over = queue_over_budget(core, q);
+        uint64_t over = core_queue_over_budget(core, q);
 
         ask = ask > over ? ask : over;
         if (ask && core_post_event(core, q, VKMT_QEV_TRIM_TO_BUDGET, ask)) {

@@ -289,17 +289,18 @@ static uint32_t reclaim_ranges(struct vkmt_core *core, const struct batch *b)
  * caller frees step 2's ranges; the command runs again (ROOM_LATER: the work bound stopped it) or
  * fails (ROOM_REFUSED: a discard failed).
  */
-static enum room reclaim_room(struct vkmt_core *core, const struct batch *b, uint64_t need)
+static enum room reclaim_room(struct vkmt_core *core, uint32_t q, const struct batch *b,
+                              uint64_t need)
 {
     enum room room;
 
-    if (core->committed + need <= core->budget) {
+    if (!evict_over_by(core, q, need)) {
         return ROOM_MADE; /* nothing to discard: no marks needed */
     }
     for (uint32_t i = 0; i < b->n; i++) {
         core->objs[b->idx[i]].flags |= OBJF_MARK;
     }
-    room = evict_make_room(core, need);
+    room = evict_make_room(core, q, need);
     for (uint32_t i = 0; i < b->n; i++) {
         core->objs[b->idx[i]].flags &= (uint8_t)~OBJF_MARK;
     }
@@ -346,7 +347,7 @@ uint32_t cmd_reclaim(struct cmd *c)
         for (uint32_t i = 0; i < b.n; i++) {
             core->objs[b.idx[i]].flags |= OBJF_MARK;
         }
-        fits = evict_can_fit(core, need, pinned);
+        fits = evict_can_fit(core, c->queue, need, pinned);
         for (uint32_t i = 0; i < b.n; i++) {
             core->objs[b.idx[i]].flags &= (uint8_t)~OBJF_MARK;
         }
@@ -355,7 +356,7 @@ uint32_t cmd_reclaim(struct cmd *c)
         }
         status = reclaim_ranges(core, &b);
         if (status == VKMT_ST_SUCCESS) {
-            room = reclaim_room(core, &b, need);
+            room = reclaim_room(core, c->queue, &b, need);
             if (room != ROOM_MADE) {
                 free_new_ranges(core, &b, 0);
                 status = room == ROOM_LATER ? CMD_RETRY : VKMT_ST_NO_MEMORY;

@@ -59,6 +59,7 @@ static const struct op_desc op_table[VKMT_OP_MAX + 1] = {
     [VKMT_OP_QUERY_RESIDENCY] = { cmd_query_residency,
                                   USE_HANDLE | USE_COUNT | USE_PAYLOAD | USE_RESULT | USE_ARG0, 0 },
     [VKMT_OP_CHANGE_RESERVATION] = { cmd_change_reservation, USE_ARG0 | USE_ARG64, 0 },
+    [VKMT_OP_QUERY_QUEUE_STATS] = { cmd_query_queue_stats, USE_COUNT | USE_RESULT | USE_ARG0, 0 },
 };
 
 static const uint8_t zero16[16];
@@ -163,6 +164,9 @@ int core_buf_reserve(void **buf, uint32_t *cap, uint32_t need, uint32_t limit)
 /* QUERY_STATS writes its block through the results buffer. */
 _Static_assert(sizeof(struct vkmt_wire_stats) <= VKMT_MAX_BATCH * sizeof(uint32_t),
                "a stats block fits the results buffer");
+_Static_assert(VKMT_MAX_QUEUES * sizeof(struct vkmt_wire_queue_stats) <=
+                   VKMT_MAX_BATCH * sizeof(uint32_t),
+               "a record per queue fits the results buffer");
 
 /*
  * Working memory for @c, sized from its (not yet validated) lengths, each

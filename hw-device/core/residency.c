@@ -110,12 +110,12 @@ static bool demotable(const struct vkmt_obj *o)
            !(o->flags & OBJF_MARK);
 }
 
-uint64_t demotable_bytes(const struct vkmt_core *core)
+uint64_t demotable_bytes(const struct vkmt_core *core, uint32_t q)
 {
     uint64_t nl_free = (uint64_t)(core->nl.npages - core->nl.used) * VKMT_PAGE_SIZE, sum = 0;
 
     for (uint32_t i = 1; i < core->nobjs && sum < nl_free; i++) {
-        if (demotable(&core->objs[i])) {
+        if (demotable(&core->objs[i]) && (q == QUEUE_ANY || core->objs[i].queue == q)) {
             sum += alloc_bytes(&core->objs[i]);
         }
     }
@@ -140,7 +140,7 @@ static int victim_cmp(const void *a, const void *b)
     return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work)
+uint64_t demote_bytes(struct vkmt_core *core, uint32_t q, uint64_t bytes, uint32_t *work)
 {
     uint32_t *victims, n = 0;
     uint64_t freed = 0;
@@ -153,7 +153,7 @@ uint64_t demote_bytes(struct vkmt_core *core, uint64_t bytes, uint32_t *work)
         return 0;
     }
     for (uint32_t i = 1; i < core->nobjs && n < core->stats.allocations; i++) {
-        if (demotable(&core->objs[i])) {
+        if (demotable(&core->objs[i]) && (q == QUEUE_ANY || core->objs[i].queue == q)) {
             victims[n++] = i;
         }
     }
@@ -224,14 +224,6 @@ static uint32_t resolve_allocs(struct cmd *c, uint32_t dev, const uint32_t *h, u
     return VKMT_ST_SUCCESS;
 }
 
-/* The local budget of queue @q: the device's (per-queue budgets come on top). */
-static uint64_t queue_over_budget(const struct vkmt_core *core, uint32_t q)
-{
-    uint64_t used = core->queues[q].committed;
-
-    return used > core->budget ? used - core->budget : 0;
-}
-
 /*
  * MAKE_RESIDENT: handle = paging queue, payload = allocation handles,
  * arg0 = VKMT_RESIDENT_F_*. Every element must be resident or demoted;
@@ -279,22 +271,23 @@ uint32_t cmd_make_resident(struct cmd *c)
             need += alloc_bytes(o);
         }
     }
-    if (need && core->committed + need > core->budget) {
-        /* Past the budget only for a caller that trimmed all it could, and
-         * never past the aperture, the hard bound. */
+    if (need && evict_over_by(core, c->queue, need)) {
+        /* Past a budget (the device's or the queue's own) only for a caller
+         * that trimmed all it could, and never past the aperture, the hard
+         * bound. */
         bool over_ok = (flags & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
                        core->committed + need <= core->ap.npages * (uint64_t)VKMT_PAGE_SIZE;
 
-        room = over_ok                        ? ROOM_MADE
-               : evict_can_fit(core, need, 0) ? evict_make_room(core, need)
-                                              : ROOM_REFUSED;
+        room = over_ok                                  ? ROOM_MADE
+               : evict_can_fit(core, c->queue, need, 0) ? evict_make_room(core, c->queue, need)
+                                                        : ROOM_REFUSED;
     }
     unmark_all(core, idx, c->sqe.count);
     if (room == ROOM_LATER) {
         return CMD_RETRY;
     }
     if (room == ROOM_REFUSED) {
-        c->value1 = core->committed + need - core->budget;
+        c->value1 = evict_over_by(core, c->queue, need);
         return VKMT_ST_NO_MEMORY;
     }
     for (uint32_t i = 0; i < c->sqe.count; i++) {
@@ -351,7 +344,7 @@ uint32_t cmd_evict(struct cmd *c)
             demote_one(core, idx[i]);
         }
     }
-    c->value0 = queue_over_budget(core, c->queue);
+    c->value0 = core_queue_over_budget(core, c->queue);
     return VKMT_ST_SUCCESS;
 }
 
@@ -474,12 +467,12 @@ uint32_t cmd_query_residency(struct cmd *c)
     return query_each(c, false);
 }
 
-/* What a queue may reserve in segment group @g: half its budget there, the
+/* What queue @q may reserve in segment group @g: half its budget there, the
  * share Windows' own reference implementations report. */
-uint64_t residency_available(const struct vkmt_core *core, uint32_t g)
+uint64_t residency_available(const struct vkmt_core *core, uint32_t q, uint32_t g)
 {
-    uint64_t size =
-        g == VKMT_SEGMENT_LOCAL ? core->budget : (uint64_t)core->nl.npages * VKMT_PAGE_SIZE;
+    uint64_t size = g == VKMT_SEGMENT_LOCAL ? core_queue_budget(core, q)
+                                            : (uint64_t)core->nl.npages * VKMT_PAGE_SIZE;
 
     return size / 2 / VKMT_PAGE_SIZE * VKMT_PAGE_SIZE;
 }
@@ -494,7 +487,7 @@ uint32_t cmd_change_reservation(struct cmd *c)
         return st;
     }
     if (c->sqe.arg0 > VKMT_SEGMENT_NON_LOCAL ||
-        c->sqe.arg64 > residency_available(c->core, c->sqe.arg0)) {
+        c->sqe.arg64 > residency_available(c->core, c->queue, c->sqe.arg0)) {
         core_guest_error(c->core, "change reservation: group %u, %llu bytes", c->sqe.arg0,
                          (unsigned long long)c->sqe.arg64);
         return VKMT_ST_INVALID_PARAMETER;

@@ -10,7 +10,7 @@
  * every cross-reference, builds the new state aside, and installs it only
  * when all of it is consistent, so a bad blob leaves the engine as it was.
  *
- * Layout, version 2 (u8/u16/u32/u64 little-endian, bools as u8 0 or 1):
+ * Layout, version 3 (u8/u16/u32/u64 little-endian, bools as u8 0 or 1):
  *   header   u32 magic "VKSN", version, num_queues, aperture pages, features,
  *            non-local pages
  *   device   u32 status, driver_features, epoch, config_gen, isr[2];
@@ -23,7 +23,7 @@
  *            u64 events, events_lost
  *   queues   per queue: u32 state, claim_seq, sq_head, sq_tail, cq_tail,
  *            phase; bool resumed; u64 trim_freed; u32 ev_tail, ev_lost;
- *            u64 reservation local, non-local
+ *            u64 reservation local, non-local; u64 budget, discarded bytes
  *   objects  u32 slots (index 0 included, never used); per slot from 1:
  *            u8 type, u16 gen; live ones add u16 queue, u32 parent, then
  *            paging queue: u64 fence, u32 sync;
@@ -35,7 +35,8 @@
  *            device's children (devices in index order), the three offered
  *            FIFOs (LOW, NORMAL, HIGH), the free slots
  * A new field means a new version; a version this code does not know is
- * refused (docs/DEVICE.md has the compatibility promise).
+ * refused (docs/DEVICE.md has the compatibility promise). Version 2 is
+ * version 3 without the queues' budgets and discarded bytes (read as 0).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -234,6 +235,8 @@ size_t vkmt_core_snapshot_save(const struct vkmt_core *core, void *buf, size_t c
         put(&w, vq->ev_lost, 4);
         put(&w, vq->reservation[0], 8);
         put(&w, vq->reservation[1], 8);
+        put(&w, vq->budget, 8);
+        put(&w, vq->discarded, 8);
     }
 
     put(&w, core->nobjs, 4);
@@ -270,7 +273,8 @@ struct reader {
     char *why;
     size_t why_len;
     bool bad;
-    bool nomem; /* refused for want of memory, not for its content */
+    bool nomem;       /* refused for want of memory, not for its content */
+    uint32_t version; /* the blob's, from its header */
 };
 
 /* Records the first reason a snapshot is refused; returns false. */
@@ -327,10 +331,11 @@ static bool check_header(struct reader *r, const struct vkmt_core *core)
     if (magic != SNAP_MAGIC) {
         return reject(r, "not a vkmt engine snapshot (magic 0x%08x)", magic);
     }
-    if (version != VKMT_SNAPSHOT_VERSION) {
-        return reject(r, "snapshot version %u; this device reads version %u", version,
+    if (version != VKMT_SNAPSHOT_VERSION && version != 2) {
+        return reject(r, "snapshot version %u; this device reads versions 2 and %u", version,
                       VKMT_SNAPSHOT_VERSION);
     }
+    r->version = version;
     if (nq != core->cfg.num_queues) {
         return reject(r, "the snapshot has %u queues, this device %u", nq, core->cfg.num_queues);
     }
@@ -469,8 +474,22 @@ static bool read_queue(struct reader *r, struct vkmt_core *n, uint32_t q)
     vq->ev_lost = get32(r);
     vq->reservation[0] = get(r, 8);
     vq->reservation[1] = get(r, 8);
+    if (r->version >= 3) {
+        vq->budget = get(r, 8);
+        vq->discarded = get(r, 8); /* a counter: any value is one a queue reaches */
+    }
     if (r->bad) {
         return false;
+    }
+    if (vq->budget > n->backend->size) {
+        return reject(r, "queue %u: budget %llu exceeds the aperture", q,
+                      (unsigned long long)vq->budget);
+    }
+    if (vq->budget && vq->state != VKMT_QSTATE_ACTIVE && vq->state != VKMT_QSTATE_ERROR) {
+        return reject(r, "queue %u: a budget on a queue no driver holds", q);
+    }
+    if (vq->budget) {
+        n->budgeted |= 1ull << q;
     }
     if (vq->reservation[0] > n->backend->size ||
         vq->reservation[1] > (uint64_t)n->nl.npages * VKMT_PAGE_SIZE) {
@@ -976,6 +995,7 @@ int vkmt_core_snapshot_load(struct vkmt_core *core, const void *buf, size_t len,
     }
     n.objs = NULL;
     n.nobjs = n.cap = 0;
+    n.budgeted = 0;
     memset(n.queues, 0, sizeof(n.queues));
     memset(&n.nl, 0, sizeof(n.nl));
     if (aperture_init(&n.ap, core->ap.npages) < 0 ||

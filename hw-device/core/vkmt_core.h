@@ -296,6 +296,38 @@ void vkmt_fault_rate_format(const struct vkmt_fault_rate *r, char *buf, unsigned
 
 void vkmt_core_get_stats(const struct vkmt_core *core, struct vkmt_stats *out);
 
+/*
+ * Per-queue (per guest process) budgets and statistics. A queue's own
+ * budget (0: none) holds only while it is below the device's; beyond it the
+ * queue's creations, reclaims and MAKE_RESIDENTs first discard its own
+ * offered content, then demote its own resident content, and fail short of
+ * room, without touching other queues' allocations. It belongs to the
+ * claim: releasing the queue clears it.
+ */
+struct vkmt_queue_stats {
+    bool claimed;
+    uint64_t budget;       /* the queue's own, as set (0: none) */
+    uint64_t budget_local; /* the budget in force: the smaller of the two */
+    uint64_t committed;    /* resident + offered */
+    uint64_t resident;     /* resident in the local segment, not offered */
+    uint64_t offered;      /* offered and still holding content */
+    uint64_t demoted;      /* in the non-local segment */
+    uint64_t discarded;    /* offered content discarded since the claim */
+};
+
+void vkmt_core_get_queue_stats(const struct vkmt_core *core, uint32_t q,
+                               struct vkmt_queue_stats *out);
+
+/*
+ * Give claimed queue @q a budget of its own (0: none), enforced at once as
+ * a lowered device budget is: the queue's offered content beyond it is
+ * discarded, then its resident content demoted; the queue gets
+ * BUDGET_CHANGED with the budget in force, and TRIM_TO_BUDGET with what it
+ * still holds beyond it. Returns 0, -EINVAL for a queue or size out of
+ * range (beyond the aperture), or -ENOENT for a queue no driver claimed.
+ */
+int vkmt_core_set_queue_budget(struct vkmt_core *core, uint32_t q, uint64_t budget);
+
 /* The host's fault settings in force: a snapshot load brings the source's. */
 void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *deaf,
                           struct vkmt_backend_faults *backend);
@@ -306,7 +338,7 @@ void vkmt_core_get_faults(const struct vkmt_core *core, bool *removed, bool *dea
  * aperture and the non-local segment are not in it: the host moves them as
  * RAM, before the blob is loaded.
  */
-#define VKMT_SNAPSHOT_VERSION 2u
+#define VKMT_SNAPSHOT_VERSION 3u
 
 /* Writes at most @cap bytes of the snapshot to @buf (may be NULL with @cap
  * 0); returns the snapshot's whole size. */

@@ -614,6 +614,118 @@ static void vkmt_set_budget(Object *obj, Visitor *v, const char *name,
     }
 }
 
+/*
+ * "queue-budget": write "QUEUE:SIZE" to give a claimed queue (one guest
+ * process) a budget of its own, "QUEUE:0" to lift it; reads back every
+ * queue's that has one, as "QUEUE:BYTES" joined by commas.
+ */
+static void vkmt_get_queue_budget(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    g_autoptr(GString) out = g_string_new("");
+    g_autofree char *text = NULL;
+
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        for (uint32_t q = 0; q < s->num_queues; q++) {
+            struct vkmt_queue_stats st;
+
+            vkmt_core_get_queue_stats(s->core, q, &st);
+            if (st.budget) {
+                g_string_append_printf(out, "%s%u:%" PRIu64,
+                                       out->len ? "," : "", q, st.budget);
+            }
+        }
+        qemu_mutex_unlock(&s->lock);
+    }
+    text = g_string_free(g_steal_pointer(&out), false);
+    visit_type_str(v, name, &text, errp);
+}
+
+static void vkmt_set_queue_budget(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    g_autofree char *text = NULL;
+    uint32_t nq = s->num_queues;
+    const char *end;
+    unsigned int q;
+    uint64_t size;
+    int err;
+
+    if (!visit_type_str(v, name, &text, errp)) {
+        return;
+    }
+    if (qemu_strtoui(text, &end, 10, &q) < 0 || *end != ':' ||
+        qemu_strtosz(end + 1, NULL, &size) < 0) {
+        error_setg(errp, "vkmt: %s wants QUEUE:SIZE (e.g. 1:64M), not '%s'",
+                   name, text);
+        return;
+    }
+    if (!s->core) {
+        error_setg(errp, "vkmt: %s needs a realized device", name);
+        return;
+    }
+    vkmt_lock(s);
+    err = vkmt_core_set_queue_budget(s->core, q, size);
+    vkmt_evlog_flush(&s->evlog);
+    /* BUDGET_CHANGED raises its interrupt here; s is not touched after. */
+    vkmt_unlock(s);
+    if (err == -ENOENT) {
+        error_setg(errp, "vkmt: queue %u is free: no guest process holds it",
+                   q);
+    } else if (err < 0) {
+        error_setg(errp,
+                   "vkmt: queue %u of %u or %" PRIu64 " bytes is out "
+                   "of range (at most the aperture)",
+                   q, nq, size);
+    }
+}
+
+/* "queue-stats": one struct per claimed queue, in queue order. */
+static void vkmt_get_queue_stats(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    VkmtState *s = VKMT(obj);
+    struct vkmt_queue_stats st[VKMT_MAX_QUEUES] = { 0 };
+    bool ok;
+
+    if (s->core) {
+        qemu_mutex_lock(&s->lock);
+        for (uint32_t q = 0; q < s->num_queues; q++) {
+            vkmt_core_get_queue_stats(s->core, q, &st[q]);
+        }
+        qemu_mutex_unlock(&s->lock);
+    }
+    if (!visit_start_list(v, name, NULL, 0, errp)) {
+        return;
+    }
+    ok = true;
+    for (uint32_t q = 0; ok && q < VKMT_MAX_QUEUES; q++) {
+        if (!st[q].claimed) {
+            continue;
+        }
+        ok = visit_start_struct(v, NULL, NULL, 0, errp);
+        if (!ok) {
+            break;
+        }
+#define QSTAT(f) visit_type_uint64(v, #f, &st[q].f, errp)
+        ok = visit_type_uint32(v, "queue", &q, errp) && QSTAT(budget) &&
+             QSTAT(budget_local) && QSTAT(committed) && QSTAT(resident) &&
+             QSTAT(offered) && QSTAT(demoted) && QSTAT(discarded);
+#undef QSTAT
+        if (ok) {
+            ok = visit_check_struct(v, errp);
+        }
+        visit_end_struct(v, NULL);
+    }
+    if (ok) {
+        visit_check_list(v, errp);
+    }
+    visit_end_list(v, NULL);
+}
+
 static void vkmt_get_trim(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp)
 {
@@ -1634,6 +1746,16 @@ static const struct {
       "bytes that may be committed at once (0: half the aperture, or with "
       "backend=virgl the GPU memory the GL driver reports); "
       "lowering it at run time discards offered content" },
+    { "queue-budget",
+      "write QUEUE:SIZE (e.g. 1:64M) to give the guest process holding that "
+      "queue a budget of its own (0: none; it lives under the device's "
+      "budget either way); reads back QUEUE:BYTES of each queue that has "
+      "one. Beyond it, only that process's content is discarded, then "
+      "demoted; the budget goes when the process releases its queue" },
+    { "queue-stats",
+      "read-only, per claimed queue (one guest process each): its budget, "
+      "the budget in force, committed, resident, offered, demoted and "
+      "discarded bytes" },
     { "stats",
       "read-only statistics: commands, allocations, committed, offered and "
       "discarded bytes, reclaim results (the last three also per priority), "
@@ -1696,6 +1818,11 @@ static void vkmt_class_init(ObjectClass *klass, void *data)
                               vkmt_set_budget, NULL, NULL);
     object_class_property_add(klass, "stats", "VkmtStats", vkmt_get_stats, NULL,
                               NULL, NULL);
+    object_class_property_add(klass, "queue-budget", "str",
+                              vkmt_get_queue_budget, vkmt_set_queue_budget,
+                              NULL, NULL);
+    object_class_property_add(klass, "queue-stats", "VkmtQueueStatsList",
+                              vkmt_get_queue_stats, NULL, NULL, NULL);
     object_class_property_add(klass, "trim", "size", vkmt_get_trim,
                               vkmt_set_trim, NULL, NULL);
     object_class_property_add(klass, "trim-notify", "size",

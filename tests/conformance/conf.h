@@ -76,6 +76,7 @@ CONF_TABLE(conf_pressure_tests);
 CONF_TABLE(conf_notify_tests);
 CONF_TABLE(conf_removal_tests);
 CONF_TABLE(conf_residency_tests);
+CONF_TABLE(conf_quota_tests);
 
 #define CONF_COUNT(table) const unsigned table##_count = sizeof(table) / sizeof(table[0])
 

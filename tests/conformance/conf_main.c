@@ -19,6 +19,7 @@ int main(void)
         { conf_pressure_tests, &conf_pressure_tests_count },
         { conf_notify_tests, &conf_notify_tests_count },
         { conf_residency_tests, &conf_residency_tests_count },
+        { conf_quota_tests, &conf_quota_tests_count },
         { conf_removal_tests, &conf_removal_tests_count },
     };
     static struct test all[256];

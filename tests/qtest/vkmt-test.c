@@ -710,6 +710,103 @@ static void test_budget_over_qmp(void)
     stop(&v);
 }
 
+static QDict *qom_set_str(Vkmt *v, const char *property, const char *val)
+{
+    return qtest_qmp(v->qs->qts,
+                     "{'execute': 'qom-set', 'arguments': {'path': "
+                     "'/machine/peripheral/vk', 'property': %s, 'value': %s}}",
+                     property, val);
+}
+
+static char *queue_budgets(Vkmt *v)
+{
+    QDict *resp = qom_get(v, "queue-budget");
+    char *val = g_strdup(qdict_get_str(resp, "return"));
+
+    qobject_unref(resp);
+    return val;
+}
+
+/* Field @field of queue-stats' entry @i. */
+static int64_t queue_stat(Vkmt *v, int i, const char *field)
+{
+    QDict *resp = qom_get(v, "queue-stats");
+    QList *list = qdict_get_qlist(resp, "return");
+    const QListEntry *e = qlist_first(list);
+    int64_t val;
+
+    for (; i > 0; i--) {
+        e = qlist_next(e);
+    }
+    val = qdict_get_int(qobject_to(QDict, qlist_entry_obj(e)), field);
+    qobject_unref(resp);
+    return val;
+}
+
+/*
+ * queue-budget squeezes one guest process (queue 0): its own offers go,
+ * queue 1's stay; queue-stats lists both; bad writes are refused with a
+ * reason; a released queue's budget goes with it.
+ */
+static void test_queue_budget_over_qmp(void)
+{
+    Vkmt v;
+    Drv d0, d1;
+    uint32_t dev0, dev1, h0[4], h1[2];
+    g_autofree char *set = NULL, *gone = NULL;
+    QDict *resp;
+
+    start(&v, "aperture-size=1M");
+    bring_up(&v);
+    d0 = claim(&v);
+    d1 = claim(&v);
+    dev0 = new_device(&v, &d0);
+    create(&v, &d0, dev0, 4, PAGE, h0);
+    g_assert_cmphex(offer(&v, &d0, dev0, h0, 2, VKMT_PRIO_NORMAL), ==,
+                    VKMT_ST_SUCCESS);
+    dev1 = new_device(&v, &d1);
+    create(&v, &d1, dev1, 2, PAGE, h1);
+    g_assert_cmphex(offer(&v, &d1, dev1, h1, 1, VKMT_PRIO_LOW), ==,
+                    VKMT_ST_SUCCESS);
+
+    qtest_qmp_assert_success(v.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': "
+                             "'queue-budget', 'value': '0:8K'}}");
+    set = queue_budgets(&v);
+    g_assert_cmpstr(set, ==, "0:8192");
+    resp = qom_get(&v, "queue-stats");
+    g_assert_cmpuint(qlist_size(qdict_get_qlist(resp, "return")), ==, 2);
+    qobject_unref(resp);
+    g_assert_cmpint(queue_stat(&v, 0, "queue"), ==, 0);
+    g_assert_cmpint(queue_stat(&v, 0, "budget"), ==, 2 * PAGE);
+    g_assert_cmpint(queue_stat(&v, 0, "budget_local"), ==, 2 * PAGE);
+    g_assert_cmpint(queue_stat(&v, 0, "committed"), ==, 2 * PAGE);
+    g_assert_cmpint(queue_stat(&v, 0, "resident"), ==, 2 * PAGE);
+    g_assert_cmpint(queue_stat(&v, 0, "discarded"), ==, 2 * PAGE);
+    g_assert_cmpint(queue_stat(&v, 0, "offered"), ==, 0);
+    g_assert_cmpint(queue_stat(&v, 1, "queue"), ==, d1.q);
+    g_assert_cmpint(queue_stat(&v, 1, "budget"), ==, 0);
+    g_assert_cmpint(queue_stat(&v, 1, "budget_local"), ==, 512 * KiB);
+    g_assert_cmpint(queue_stat(&v, 1, "offered"), ==, PAGE);
+    g_assert_cmpint(queue_stat(&v, 1, "discarded"), ==, 0);
+    g_assert_cmpint(queue_stat(&v, 1, "demoted"), ==, 0);
+
+    expect_error(qom_set_str(&v, "queue-budget", "5:1M"), "queue 5 is free");
+    expect_error(qom_set_str(&v, "queue-budget", "0:2M"), "out of range");
+    expect_error(qom_set_str(&v, "queue-budget", "9:1M"), "out of range");
+    expect_error(qom_set_str(&v, "queue-budget", "0=1M"), "QUEUE:SIZE");
+    expect_error(qom_set_str(&v, "queue-budget", "x:1M"), "QUEUE:SIZE");
+
+    wr(&v, VKMT_REG(queue_release), d0.q);
+    gone = queue_budgets(&v);
+    g_assert_cmpstr(gone, ==, "");
+    resp = qom_get(&v, "queue-stats");
+    g_assert_cmpuint(qlist_size(qdict_get_qlist(resp, "return")), ==, 1);
+    qobject_unref(resp);
+    stop(&v);
+}
+
 /* longest-step-ns: the longest engine call, restarted by a write; register
  * reads are not engine work. */
 static void test_longest_step(void)
@@ -2289,6 +2386,11 @@ static void test_migrate(const void *data)
                     VKMT_ST_SUCCESS);
     g_assert_cmphex(offer(&src, &d, dev, &h[3], 1, VKMT_PRIO_HIGH), ==,
                     VKMT_ST_SUCCESS);
+    /* A queue budget, which the destination takes over too. */
+    qtest_qmp_assert_success(src.qs->qts,
+                             "{'execute': 'qom-set', 'arguments': {'path': "
+                             "'/machine/peripheral/vk', 'property': "
+                             "'queue-budget', 'value': '0:12M'}}");
     /* Injected faults in force, which the destination takes over. */
     qtest_qmp_assert_success(src.qs->qts,
                              "{'execute': 'qom-set', 'arguments': {'path': "
@@ -2324,6 +2426,11 @@ static void test_migrate(const void *data)
 
         g_assert_cmpstr(qdict_get_str(resp, "return"), ==, "every:1000");
         qobject_unref(resp);
+    }
+    {
+        g_autofree char *budgets = queue_budgets(&dst);
+
+        g_assert_cmpstr(budgets, ==, "0:12582912");
     }
 
     /* The noted command runs on the destination once it hears again. */
@@ -2386,11 +2493,11 @@ static size_t find_snapshot(const uint8_t *p, size_t len)
 /*
  * The engine snapshot's layout (hw-device/core/snapshot.c) with the default
  * 8 queues: 24 header bytes, 70 device, 65 injected faults, 41 statistics of
- * 8, 8 queues of 57, the slot count; then slot 1 (the device, 9 bytes) and
+ * 8, 8 queues of 73, the slot count; then slot 1 (the device, 9 bytes) and
  * slot 2, the first allocation, whose state is its 10th byte and first page
  * its 21st.
  */
-#define SNAP_SLOT2 (24 + 70 + 65 + 41 * 8 + 8 * 57 + 4 + 9)
+#define SNAP_SLOT2 (24 + 70 + 65 + 41 * 8 + 8 * 73 + 4 + 9)
 
 /*
  * Truncated and corrupted streams: the destination refuses each load, says
@@ -2497,6 +2604,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vkmt/virgl-hotplug", test_virgl_hotplug);
 #endif
     qtest_add_func("/vkmt/budget-over-qmp", test_budget_over_qmp);
+    qtest_add_func("/vkmt/queue-budget-over-qmp", test_queue_budget_over_qmp);
     qtest_add_func("/vkmt/event-log", test_event_log);
     qtest_add_func("/vkmt/longest-step", test_longest_step);
     qtest_add_func("/vkmt/msix", test_msix);

@@ -125,6 +125,19 @@ struct vkmt_queue_hdr *hdr(uint32_t q)
 }
 
 /* Put @sqe on the ring of @d without ringing. */
+int next_event(uint32_t q, struct vkmt_qev *out)
+{
+    struct vkmt_queue_hdr *h = hdr(q);
+    uint32_t head = vkmt_sh_load(&h->sh_ev_head);
+
+    if (vkmt_sh_load_acquire(&h->sh_ev_tail) == head) {
+        return 0;
+    }
+    *out = ((struct vkmt_qev *)(qbase(q) + VKMT_QUEUE_EVQ_OFF))[head & (VKMT_EVQ_DEPTH - 1)];
+    vkmt_sh_store_release(&h->sh_ev_head, head + 1);
+    return 1;
+}
+
 void post(struct drv *d, struct vkmt_sqe *sqe)
 {
     sqe->cid = ++d->cid;
@@ -226,7 +239,7 @@ uint32_t create(uint32_t dev, uint32_t n, uint64_t size, uint32_t *h)
 uint32_t offer_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio, uint32_t flags,
                   uint16_t sqf)
 {
-    memcpy(staging(0), h, n * 4);
+    memcpy(staging(F.d.q), h, n * 4);
     return run((struct vkmt_sqe){ .opcode = VKMT_OP_OFFER,
                                   .flags = sqf,
                                   .handle = dev,
@@ -244,7 +257,7 @@ uint32_t offer(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t prio)
 
 uint32_t destroy_allocs(uint32_t dev, const uint32_t *h, uint32_t n)
 {
-    memcpy(staging(0), h, (size_t)n * 4);
+    memcpy(staging(F.d.q), h, (size_t)n * 4);
     return run((struct vkmt_sqe){ .opcode = VKMT_OP_DESTROY_ALLOCATIONS,
                                   .handle = dev,
                                   .count = n,
@@ -260,7 +273,7 @@ uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res, 
     struct vkmt_cqe c = { 0 };
     uint32_t st;
 
-    memcpy(staging(0), h, n * 4);
+    memcpy(staging(F.d.q), h, n * 4);
     st = run((struct vkmt_sqe){ .opcode = VKMT_OP_RECLAIM,
                                 .flags = (uint16_t)(sqf | VKMT_SQE_F_WRITE_RESULTS),
                                 .handle = dev,
@@ -270,7 +283,7 @@ uint32_t reclaim_ex(uint32_t dev, const uint32_t *h, uint32_t n, uint32_t *res, 
                                 .result_len = n * 4 },
              &c);
     if (st == VKMT_ST_SUCCESS && res) {
-        memcpy(res, staging(0) + roff, n * 4);
+        memcpy(res, staging(F.d.q) + roff, n * 4);
     }
     if (fence) {
         *fence = c.value0;

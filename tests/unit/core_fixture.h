@@ -57,6 +57,9 @@ uint8_t *qbase(uint32_t q);
 uint8_t *staging(uint32_t q);
 struct vkmt_queue_hdr *hdr(uint32_t q);
 
+/* Takes the next event of queue @q as a driver does; 0 when there is none. */
+int next_event(uint32_t q, struct vkmt_qev *out);
+
 /* Submitting commands and reaping completions. */
 void post(struct drv *d, struct vkmt_sqe *sqe);
 int reap(struct drv *d, struct vkmt_cqe *out);

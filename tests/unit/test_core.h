@@ -37,6 +37,8 @@ extern const struct test core_fault_tests[];
 extern const unsigned core_fault_ntests;
 extern const struct test core_residency_tests[];
 extern const unsigned core_residency_ntests;
+extern const struct test core_quota_tests[];
+extern const unsigned core_quota_ntests;
 extern const struct test aperture_tests[];
 extern const unsigned aperture_ntests;
 

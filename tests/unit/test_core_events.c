@@ -10,25 +10,6 @@
 #include "test_core.h"
 #include "vkmt_shmem.h"
 
-static struct vkmt_qev *ring(uint32_t q)
-{
-    return (struct vkmt_qev *)(qbase(q) + VKMT_QUEUE_EVQ_OFF);
-}
-
-/* Takes the next event of queue @q as a driver does; 0 when there is none. */
-static int next_event(uint32_t q, struct vkmt_qev *out)
-{
-    struct vkmt_queue_hdr *h = hdr(q);
-    uint32_t head = vkmt_sh_load(&h->sh_ev_head);
-
-    if (vkmt_sh_load_acquire(&h->sh_ev_tail) == head) {
-        return 0;
-    }
-    *out = ring(q)[head & (VKMT_EVQ_DEPTH - 1)];
-    vkmt_sh_store_release(&h->sh_ev_head, head + 1);
-    return 1;
-}
-
 /* Queues 0 and 1, queue 0 with 4 one-page allocations; returns queue 1. */
 static struct drv two_queues_queue_0_holding_4_pages(void)
 {
@@ -204,7 +185,7 @@ static void device_offers_events_only_when_configured(void)
 
     setup_config(&cfg, MIB, &fake_ops, VKMT_F_RESOURCES);
     CHECK_EQ(rd(VKMT_REG(device_features)) & VKMT_F_EVENTS, 0);
-    CHECK_EQ(rd(VKMT_REG(version)), 1u << 16 | 2u);
+    CHECK_EQ(rd(VKMT_REG(version)), 1u << 16 | 3u);
     teardown();
     setup(MIB, 0);
     CHECK(rd(VKMT_REG(device_features)) & VKMT_F_EVENTS);

@@ -31,6 +31,7 @@ int main(void)
         { core_event_tests, &core_event_ntests },
         { core_pressure_tests, &core_pressure_ntests },
         { core_residency_tests, &core_residency_ntests },
+        { core_quota_tests, &core_quota_ntests },
         { aperture_tests, &aperture_ntests },
     };
     enum { NTABLES = sizeof(tables) / sizeof(tables[0]) };

@@ -24,7 +24,8 @@
 #define FAULTS (DEV + 70u)
 #define STATS (FAULTS + 17u + VKMT_FAULT_KINDS * 16u)
 #define QUEUES (STATS + 41u * 8u)
-#define QUEUE_BYTES 57u
+#define QUEUE_BYTES 73u
+#define QUEUE_BYTES_V2 57u /* without budget and discarded bytes */
 #define OBJECTS(nq) (QUEUES + (nq)*QUEUE_BYTES)
 
 struct blob {
@@ -259,7 +260,7 @@ struct bad {
 
 static const struct bad bad_fields[] = {
     { "magic", 0, 0, 4, 0, "magic" },
-    { "version", 0, 4, 4, 3, "version 3" },
+    { "version", 0, 4, 4, 4, "version 4" },
     { "version 1", 0, 4, 4, 1, "version 1" },
     { "queue count", 0, 8, 4, 3, "3 queues" },
     { "aperture pages", 0, 12, 4, 512, "aperture has 512 pages" },
@@ -290,6 +291,9 @@ static const struct bad bad_fields[] = {
     { "non-local reservation", 0, QUEUES + 49, 8, 1, "queue 0: reservations 0 and 1" },
     { "free queue's reservation", 0, QUEUES + 2 * QUEUE_BYTES + 41, 8, PAGE,
       "queue 2: a released queue with a reservation" },
+    { "queue budget", 0, QUEUES + 57, 8, MIB + PAGE, "queue 0: budget 1052672 exceeds" },
+    { "free queue's budget", 0, QUEUES + 2 * QUEUE_BYTES + 57, 8, PAGE,
+      "queue 2: a budget on a queue no driver holds" },
     { "free queue's ring", 0, QUEUES + 2 * QUEUE_BYTES + 8, 4, 1, "queue 2: a released queue" },
     { "free queue's events", 0, QUEUES + 2 * QUEUE_BYTES + 33, 4, 1, "queue 2: a released queue" },
     { "free queue's lost events", 0, QUEUES + 2 * QUEUE_BYTES + 37, 4, 1,
@@ -462,6 +466,73 @@ static void snapshot_needs_content_in_the_aperture(void)
     teardown();
 }
 
+/* Queue budgets and discarded bytes travel, and the budget still binds. */
+static void snapshot_carries_queue_budgets(void)
+{
+    struct vkmt_queue_stats s;
+    struct engine e;
+    struct blob b;
+    uint32_t more;
+
+    scenario();
+    CHECK_EQ(vkmt_core_set_queue_budget(F.core, 0, 3 * PAGE), 0);
+    b = save();
+    e = twin(&fake_ops, 0);
+    swap(&e);
+    CHECK_EQ(load(b, NULL, 0), 0);
+    vkmt_core_get_queue_stats(F.core, 0, &s);
+    CHECK_EQ(s.budget, 3 * PAGE);
+    CHECK_EQ(s.discarded, 2 * PAGE); /* the scenario's trim, then the budget's discard */
+    vkmt_core_get_queue_stats(F.core, 1, &s);
+    CHECK_EQ(s.budget, 0);
+    CHECK(s.claimed);
+    /* Queue 0 holds its 3 pages: a creation finds no room of its own. */
+    vkmt_core_get_queue_stats(F.core, 0, &s);
+    CHECK_EQ(s.committed, 3 * PAGE);
+    CHECK_EQ(create(dev, 1, PAGE, &more), VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY);
+    engine_free(&e);
+    free(b.p);
+    teardown();
+}
+
+/* A version 2 blob (no queue budgets) loads with every queue budget 0. */
+static void snapshot_loads_version_2(void)
+{
+    struct blob v3, v2, again;
+    struct vkmt_queue_stats s;
+
+    scenario();
+    v3 = save();
+    v2.p = malloc(v3.len);
+    CHECK(v2.p != NULL);
+    /* Version 3 less each queue's last 16 bytes. */
+    memcpy(v2.p, v3.p, QUEUES);
+    put_le(v2.p + 4, 2, 4);
+    v2.len = QUEUES;
+    for (uint32_t q = 0; q < 4; q++) {
+        memcpy(v2.p + v2.len, v3.p + QUEUES + q * QUEUE_BYTES, QUEUE_BYTES_V2);
+        v2.len += QUEUE_BYTES_V2;
+    }
+    memcpy(v2.p + v2.len, v3.p + OBJECTS(4), v3.len - OBJECTS(4));
+    v2.len += v3.len - OBJECTS(4);
+    CHECK_EQ(vkmt_core_set_queue_budget(F.core, 0, 3 * PAGE), 0);
+    CHECK_EQ(load(v2, NULL, 0), 0);
+    vkmt_core_get_queue_stats(F.core, 0, &s);
+    CHECK_EQ(s.budget, 0);
+    CHECK_EQ(s.discarded, 0);
+    /* All else as saved: the discarded bytes were the only non-zero field. */
+    put_le(v3.p + QUEUES + 65, 0, 8);
+    again = save();
+    CHECK(same(v3, again));
+    /* A version 2 blob is cut where version 2 ends. */
+    v2.len--;
+    CHECK_EQ(load(v2, NULL, 0), -EINVAL);
+    free(again.p);
+    free(v2.p);
+    free(v3.p);
+    teardown();
+}
+
 /* The event rings' private state travels with the rest. */
 static void snapshot_carries_event_state(void)
 {
@@ -491,5 +562,7 @@ const struct test core_snapshot_tests[] = {
     TEST(snapshot_refuses_every_truncation),
     TEST(snapshot_corruption_never_gets_in),
     TEST(snapshot_needs_content_in_the_aperture),
+    TEST(snapshot_carries_queue_budgets),
+    TEST(snapshot_loads_version_2),
 };
 const unsigned core_snapshot_ntests = sizeof(core_snapshot_tests) / sizeof(core_snapshot_tests[0]);

@@ -59,9 +59,9 @@ SA(VKMT_SEGMENT_LOCAL == D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL &&
 SA(TRUE == 1 && FALSE == 0 && sizeof(BOOL) == 4, "TRUE and FALSE");
 
 /* Opcodes are dense, feature bits contiguous. */
-SA(VKMT_OP_CREATE_DEVICE == 1 && VKMT_OP_MAX == VKMT_OP_CHANGE_RESERVATION &&
-       VKMT_OP_CHANGE_RESERVATION == 0x14,
-   "opcodes 1..0x14");
+SA(VKMT_OP_CREATE_DEVICE == 1 && VKMT_OP_MAX == VKMT_OP_QUERY_QUEUE_STATS &&
+       VKMT_OP_QUERY_QUEUE_STATS == 0x15,
+   "opcodes 1..0x15");
 SA((VKMT_F_KNOWN & (VKMT_F_KNOWN + 1)) == 0, "known features are the low bits");
 
 static void staging_holds_the_largest_commands(void)

@@ -94,6 +94,7 @@ struct mobj {
 struct mqueue {
     uint32_t state, head, tail, cq_tail, phase, claim_seq;
     uint64_t reservation[2];            /* CHANGE_RESERVATION, per segment group */
+    uint64_t discarded;                 /* bytes of its offered content discarded since the claim */
     uint32_t ev_tail, ev_lost;          /* the event ring (PROTOCOL.md 5.4) */
     struct vkmt_qev ev[VKMT_EVQ_DEPTH]; /* what each slot must hold once posted */
 };

@@ -51,6 +51,7 @@ static const struct {
     [VKMT_OP_GET_PRIORITY] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT | U_ARG0, 0 },
     [VKMT_OP_QUERY_RESIDENCY] = { U_HANDLE | U_COUNT | U_PAYLOAD | U_RESULT | U_ARG0, 0 },
     [VKMT_OP_CHANGE_RESERVATION] = { U_ARG0 | U_ARG64, 0 },
+    [VKMT_OP_QUERY_QUEUE_STATS] = { U_COUNT | U_RESULT | U_ARG0, 0 },
 };
 
 static bool fields_ok(const struct vkmt_sqe *s)
@@ -844,6 +845,59 @@ static void c_query_stats(void)
     C.result_len = sizeof(w);
 }
 
+/* QUERY_QUEUE_STATS: the caller's record, or every claimed queue's (the
+ * fuzzer sets no queue budgets, and the model knows no demotion). */
+static void c_query_queue_stats(void)
+{
+    const struct vkmt_sqe *s = &C.sqe;
+    struct vkmt_wire_queue_stats w[VKMT_MAX_QUEUES] = { 0 };
+    uint32_t n = 0, total = 0;
+
+    if (!(M.driver_features & VKMT_F_QUEUE_STATS)) {
+        expect(VKMT_ST_NOT_SUPPORTED);
+        return;
+    }
+    if (!expect(s->arg0 & ~VKMT_QSTATS_ALL || s->count == 0 || s->count > VKMT_MAX_QUEUES ||
+                        (!s->arg0 && s->count != 1) || s->result_off % 8 ||
+                        s->result_len != s->count * sizeof(w[0]) ||
+                        !staging_ok(s->result_off, s->result_len)
+                    ? VKMT_ST_INVALID_PARAMETER
+                    : VKMT_ST_SUCCESS)) {
+        return;
+    }
+    for (uint32_t q = 0; q < G.nq; q++) {
+        uint64_t offered = 0;
+
+        if ((!s->arg0 && q != C.q) ||
+            (M.q[q].state != VKMT_QSTATE_ACTIVE && M.q[q].state != VKMT_QSTATE_ERROR)) {
+            continue;
+        }
+        total++;
+        if (n == s->count) {
+            continue;
+        }
+        for (uint32_t i = 0; i < live.n; i++) {
+            const struct mobj *o = obj(live.v[i]);
+
+            if (o->live && o->kind == K_ALLOC && o->queue == q && o->state == A_OFFERED) {
+                offered += bytes_of(o);
+            }
+        }
+        w[n].queue = q;
+        w[n].flags = q == C.q ? VKMT_QSTATS_CALLER : 0;
+        w[n].budget_local = M.budget;
+        w[n].committed = queue_committed(q);
+        w[n].offered = offered;
+        w[n].resident = w[n].committed - offered;
+        w[n].discarded = M.q[q].discarded;
+        n++;
+    }
+    C.value0 = n;
+    C.value1 = total;
+    memcpy(C.results, w, s->result_len);
+    C.result_len = s->result_len;
+}
+
 void m_command(void)
 {
     const struct vkmt_sqe *s = &C.sqe;
@@ -925,6 +979,9 @@ void m_command(void)
         break;
     case VKMT_OP_CHANGE_RESERVATION:
         c_change_reservation();
+        break;
+    case VKMT_OP_QUERY_QUEUE_STATS:
+        c_query_queue_stats();
         break;
     default:
         c_query_stats();

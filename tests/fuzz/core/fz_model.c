@@ -439,6 +439,7 @@ static void m_discard(uint32_t i)
     M.st.discards++;
     M.st.discarded_bytes += b;
     M.st.discarded_bytes_by_prio[pi] += b;
+    M.q[o->queue].discarded += b;
     o->state = A_DISCARDED;
     o->stamp = 0; /* a reclaim brings it back as zeros */
     pages_sync(i);
@@ -628,6 +629,7 @@ uint32_t m_claim(void)
             M.q[q].claim_seq++;
             M.q[q].reservation[0] = M.q[q].reservation[1] = 0;
             M.q[q].ev_tail = M.q[q].ev_lost = 0;
+            M.q[q].discarded = 0;
             e = ev_take(VKMT_EV_QUEUE_CLAIM);
             CHECK(e->queue == q, "QUEUE_CLAIM names queue %u, due %u", e->queue, q);
             return q;
