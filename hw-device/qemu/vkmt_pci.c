@@ -1517,6 +1517,7 @@ static void vkmt_realize(PCIDevice *pdev, Error **errp)
         .budget = s->budget,
         .max_objects = s->max_objects,
         .features = VKMT_F_RESOURCES | VKMT_F_TEXTURES | VKMT_F_RESIDENCY |
+                    VKMT_F_QUEUE_STATS |
                     (s->guest_trim ? VKMT_F_GUEST_TRIM : 0) |
                     (s->events ? VKMT_F_EVENTS : 0),
         .work_bound = s->work_bound,

@@ -757,6 +757,9 @@ static void test_queue_budget_over_qmp(void)
     QDict *resp;
 
     start(&v, "aperture-size=1M");
+    /* The guest's side of the same figures, QUERY_QUEUE_STATS. */
+    g_assert_cmphex(rd(&v, VKMT_REG(device_features)) & VKMT_F_QUEUE_STATS, ==,
+                    VKMT_F_QUEUE_STATS);
     bring_up(&v);
     d0 = claim(&v);
     d1 = claim(&v);
