@@ -183,8 +183,8 @@ qemu-check-build: | check-config
 # guest kernel driver loaded); each must report. The backend=mem guest's
 # device migrates and can be hot-unplugged (vm-run --hotplug): that guest
 # also runs test_migrate and test_unplug over both transports.
-VM_SUITES := conformance test_reap modeltest conformance_kmd conformance_kmd_root modeltest_kmd \
-	test_kmd
+VM_SUITES := conformance test_reap test_squeeze_pci modeltest conformance_kmd conformance_kmd_root \
+	modeltest_kmd test_squeeze_kmd test_kmd
 VM_SUITES_MEM := $(VM_SUITES) test_migrate_pci test_migrate_kmd test_unplug_pci test_unplug_kmd
 # Without virgl the suites over it are not built: run-suites.sh counts them
 # as skipped.

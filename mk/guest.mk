@@ -4,7 +4,7 @@
 # harmless).
 GUEST_PROGS := build/guest/vkmtctl build/guest/vkmt-demo build/guest/conformance \
 	build/guest/test_reap build/guest/vkmt-bench build/guest/test_kmd build/guest/as-nobody \
-	build/guest/test_unplug build/guest/test_migrate build/guest/modeltest
+	build/guest/test_unplug build/guest/test_migrate build/guest/modeltest build/guest/test_squeeze
 
 build/guest/vkmtctl: build/obj/tools/vkmtctl.o build/libvkmt.a
 build/guest/vkmt-demo: build/obj/tools/vkmt-demo.o build/libvkmt.a
@@ -15,6 +15,9 @@ build/guest/test_unplug: build/obj/tests/vm/test_unplug.o build/obj/tests/vm/vm_
 build/guest/test_migrate: build/obj/tests/vm/test_migrate.o build/obj/tests/vm/vm_host.o \
 	build/obj/tests/conformance/conf_util.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 build/obj/tests/vm/test_migrate.o: INC = $(INC_TOOLS) -Itests -Itests/conformance
+build/guest/test_squeeze: build/obj/tests/vm/test_squeeze.o build/obj/tests/vm/vm_host.o \
+	build/obj/tests/conformance/conf_util.o build/obj/$(HARNESS:.c=.o) build/libvkmt.a
+build/obj/tests/vm/test_squeeze.o: INC = $(INC_TOOLS) -Itests -Itests/conformance
 build/guest/modeltest: $(MODEL_SRC:%.c=build/obj/%.o) build/obj/$(HARNESS:.c=.o) build/libvkmt.a
 # The guest kernel driver's ioctl test: protocol and uAPI headers, no libvkmt.
 build/guest/test_kmd: build/obj/tests/vm/test_kmd.o build/obj/$(HARNESS:.c=.o)
@@ -39,4 +42,5 @@ GUEST_FILES += build/guest/vkmtctl:/usr/bin/vkmtctl build/guest/vkmt-demo:/usr/b
 	build/guest/as-nobody:/usr/bin/as-nobody \
 	build/guest/test_kmd:/usr/bin/test_kmd build/guest/test_unplug:/usr/bin/test_unplug \
 	build/guest/test_migrate:/usr/bin/test_migrate build/guest/modeltest:/usr/bin/modeltest \
-	tests/vm/vm-save-restore.sh:/usr/bin/vm-save-restore
+	tests/vm/vm-save-restore.sh:/usr/bin/vm-save-restore \
+	build/guest/test_squeeze:/usr/bin/test_squeeze

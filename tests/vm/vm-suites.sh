@@ -26,7 +26,7 @@ done
 if [ $migrate = 1 ]; then
     test_migrate || status=1
 fi
-for suite in conformance test_reap; do
+for suite in conformance test_reap test_squeeze; do
     "$suite" || status=1
 done
 # The model-based test, with trims made by the host that it is not told of.
@@ -46,8 +46,10 @@ if kmd-load; then
     else
         as-nobody modeltest --seed 102 --steps 3000 || status=1
     fi
-    # A reset over the driver needs the privilege: that test as root.
+    # A reset over the driver needs the privilege: that test as root; and
+    # every process's figures.
     VKMT_TEST=every_call_after_a_reset_is_device_removed conformance || status=1
+    test_squeeze || status=1
     test_kmd || status=1
     if [ $unplug = 1 ]; then
         test_unplug || status=1
