@@ -474,12 +474,13 @@ static bool op_access(bool write)
     return i < 0 || access_content(i, write);
 }
 
-/* Every resident allocation against the model, byte for byte; demoted
- * ones are paged in by the lock, where there is room. */
-static bool sweep(void)
+/* Every resident allocation against the model, byte for byte; with
+ * @page_in, demoted ones too, paged in by the lock where there is room. */
+static bool sweep(bool page_in)
 {
     for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
-        if ((run.m.a[i].st == MS_RESIDENT || run.m.a[i].st == MS_DEMOTED) && !run.m.a[i].ballast) {
+        if ((run.m.a[i].st == MS_RESIDENT || (page_in && run.m.a[i].st == MS_DEMOTED)) &&
+            !run.m.a[i].ballast) {
             run.desc[0] = '\0';
             if (!access_content(i, false)) {
                 return false;
@@ -1031,15 +1032,58 @@ static bool make_ballast(void)
     return true;
 }
 
+/*
+ * Before a pause: about half the resident allocations nothing holds go to
+ * the non-local segment (MakeResident, then Evict to count 0), so that the
+ * pause carries demoted content whatever the run did before.
+ */
+static bool demote_some(void)
+{
+    for (int i = 0; run.m.residency && i < MODEL_MAX_ALLOCS; i++) {
+        const struct model_alloc *a = &run.m.a[i];
+        D3DKMT_HANDLE h = a->h;
+        D3DDDI_MAKERESIDENT mr = { .hPagingQueue = run.m.dev[a->dev].pq,
+                                   .NumAllocations = 1,
+                                   .AllocationList = &h };
+        D3DKMT_EVICT e = { .hDevice = dev_handle(a->dev),
+                           .NumAllocations = 1,
+                           .AllocationList = &h };
+        NTSTATUS st;
+
+        if (a->st != MS_RESIDENT || a->locks || a->rcount || a->ballast || chance(50)) {
+            continue;
+        }
+        run.desc[0] = '\0';
+        st = D3DKMTMakeResident(&mr);
+        describe("make resident 0x%x: %s", h, vkmt_status_name(st));
+        if (!verdict(model_make_resident(&run.m, mr.hPagingQueue, 1, &h, 0, st, mr.PagingFenceValue,
+                                         mr.NumBytesToTrim))) {
+            return false;
+        }
+        st = D3DKMTEvict(&e);
+        describe(", evict: %s", vkmt_status_name(st));
+        if (!verdict(model_evict(&run.m, e.hDevice, 1, &h, 0, st, e.NumBytesToTrim))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool pause_here(void)
 {
+    unsigned demoted = 0;
     sigset_t set;
     int sig;
 
-    if (!sweep()) {
+    /* Demoted content stays where it is, to cross the pause there. */
+    if (!demote_some() || !sweep(false)) {
         return false;
     }
-    printf("modeltest: pause at step %u\n", run.step);
+    /* How much the pause carries in the non-local segment. */
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        demoted += run.m.a[i].st == MS_DEMOTED;
+    }
+    printf("modeltest: pause at step %u, %u allocations demoted\n", run.step, demoted);
     fflush(stdout);
     if (cfg.pause_cmd) {
         int rc = system(cfg.pause_cmd);
@@ -1058,7 +1102,7 @@ static bool pause_here(void)
     /* A snapshot restored or a migration may have dropped offered content
      * (migrate-offered=discard); nothing else may have changed. */
     model_forget(&run.m);
-    return sweep();
+    return sweep(true);
 }
 
 /* One run after the adapter is open: false at the first mismatch. */
@@ -1087,7 +1131,7 @@ static bool run_steps(void)
         }
     }
     alarm(STALL_S);
-    return sweep();
+    return sweep(true);
 }
 
 static void run_one(void)
