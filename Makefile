@@ -193,7 +193,7 @@ ifeq ($(WITH_QEMU),1)
 CHECK_QEMU := qemu-check-build vm-image
 QTEST_ARGS := --qtest $(QEMU_BIN) $(QTEST_BIN) \
 	--replay tests/scripts/test_qmp_schedule.py $(QEMU_BIN) \
-	--vm "scripts/vm-run --timeout 600 --hotplug --device-props nonlocal-size=0 -- vm-suites --migrate --unplug" "$(VM_SUITES_MEM)" \
+	--vm "scripts/vm-run --timeout 600 --hotplug -- vm-suites --migrate --unplug" "$(VM_SUITES_MEM)" \
 	$(if $(filter 1,$(WITH_VIRGL)),--vm "scripts/vm-run --timeout 600 --device-props backend=virgl -- vm-suites" "$(VM_SUITES)")
 else
 CHECK_QEMU :=

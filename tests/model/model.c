@@ -3,7 +3,9 @@
  * The reference model of model.h: the allocation state machine of
  * PROTOCOL.md sections 8 to 10 as a program sees it, with the eviction order
  * of section 9 for exact predictions and UNKNOWN for what the device may
- * decide on its own.
+ * decide on its own; and residency (section 12): demotion, its counts and
+ * priorities, with the choice of what to demote checked against the policy
+ * once the driver has learned it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,11 +48,13 @@ static bool want_st(struct model *m, const char *call, NTSTATUS got, NTSTATUS wa
                 (unsigned)got, st_name(want));
 }
 
-void model_init(struct model *m, UINT64 budget, bool lenient)
+void model_init(struct model *m, UINT64 budget, bool lenient, bool residency, UINT64 nonlocal)
 {
     memset(m, 0, sizeof(*m));
     m->budget = budget;
     m->lenient = lenient;
+    m->residency = residency;
+    m->nonlocal = residency ? nonlocal : 0;
     for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
         m->a[i].res = -1;
     }
@@ -194,6 +198,123 @@ static void lose(struct model_alloc *a)
     memset(a->shadow, 0, a->size);
 }
 
+static bool offered(const struct model_alloc *a)
+{
+    return a->st == MS_OFFERED || a->st == MS_UNKNOWN;
+}
+
+/* Every offered allocation outside @batch, kept or not, is gone. */
+static void lose_offered(struct model *m, const bool *batch)
+{
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        if (offered(&m->a[i]) && !(batch && batch[i])) {
+            lose(&m->a[i]);
+        }
+    }
+}
+
+/* What pressure may demote: RESIDENT and unlocked, outside the command's
+ * own @batch, on a device with a non-local segment. */
+static bool demotable(const struct model *m, int i, const bool *batch)
+{
+    return m->nonlocal && m->a[i].st == MS_RESIDENT && !m->a[i].locks && !(batch && batch[i]);
+}
+
+static UINT64 demotable_bytes(const struct model *m, const bool *batch)
+{
+    UINT64 sum = 0;
+
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        sum += demotable(m, i, batch) ? m->a[i].bytes : 0;
+    }
+    return sum;
+}
+
+/*
+ * Whether a command whose @batch brings @back bytes into the committed set
+ * can fit: RESIDENT content stays, offered content outside the batch can be
+ * discarded and demotable content demoted (the segment is large enough for
+ * all of it, MODEL_NONLOCAL_MIN).
+ */
+static bool fits(const struct model *m, UINT64 back, const bool *batch)
+{
+    return model_resident_bytes(m) + back <= m->budget + demotable_bytes(m, batch);
+}
+
+/*
+ * Demotion of @need bytes: which allocations go is the device's choice
+ * within the policy (model_query_residency learns it, settle() checks it),
+ * so every candidate waits for the driver to ask.
+ */
+static void demote(struct model *m, UINT64 need, const bool *batch)
+{
+    m->demote_need = need;
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        if (demotable(m, i, batch)) {
+            m->a[i].pend = MP_CANDIDATE;
+            m->pending++;
+        }
+    }
+}
+
+/* The demotion order of PROTOCOL.md section 12, but for the table slot:
+ * allocations no MakeResident holds first, then the lowest priority. */
+static uint64_t demote_key(const struct model_alloc *a)
+{
+    return (uint64_t)(a->rcount != 0) << 32 | a->rprio;
+}
+
+/*
+ * The device's choice of a demotion, every candidate known: it took
+ * candidates in key order (ties in an order the model cannot see), stopped
+ * once @demote_need bytes were freed, and took them all if that was not
+ * enough.
+ */
+static bool settle(struct model *m)
+{
+    UINT64 chosen = 0, last = 0;
+    uint64_t top = 0;
+    bool kept = false;
+
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        if (m->a[i].pend == MP_CHOSEN) {
+            chosen += m->a[i].bytes;
+            top = demote_key(&m->a[i]) > top ? demote_key(&m->a[i]) : top;
+        }
+    }
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        const struct model_alloc *a = &m->a[i];
+
+        if (a->pend == MP_CHOSEN && demote_key(a) == top && a->bytes > last) {
+            last = a->bytes;
+        }
+        if (a->pend == MP_KEPT && chosen && demote_key(a) < top) {
+            return fail(m,
+                        "allocation 0x%x (count %u, priority 0x%x) stayed resident while one "
+                        "demoted before it in the order had count %s, priority 0x%x",
+                        a->h, a->rcount, a->rprio, top >> 32 ? "> 0" : "0", (UINT)top);
+        }
+        kept |= a->pend == MP_KEPT;
+    }
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        m->a[i].pend = MP_NONE;
+    }
+    if (kept && chosen < m->demote_need) {
+        return fail(m, "%llu bytes demoted, short of the %llu needed, with candidates left",
+                    (unsigned long long)chosen, (unsigned long long)m->demote_need);
+    }
+    if (chosen && chosen - last >= m->demote_need) {
+        return fail(m, "%llu bytes demoted, past the %llu needed", (unsigned long long)chosen,
+                    (unsigned long long)m->demote_need);
+    }
+    return true;
+}
+
+bool model_pending(const struct model *m)
+{
+    return m->pending != 0;
+}
+
 /*
  * Exact mode: discard OFFERED allocations (not @pinned) in eviction order
  * (LOW, NORMAL and AUTO, HIGH; oldest offer first) until @want bytes are
@@ -225,14 +346,39 @@ static UINT64 evict(struct model *m, UINT64 want, const bool *pinned)
     return freed;
 }
 
-/* Exact mode: make room for @need more committed bytes, as the device does
- * before it commits them. */
-static void make_room(struct model *m, UINT64 need, const bool *pinned)
+/*
+ * Room for @need more committed bytes of a command whose @batch brings @back
+ * (@need included) into the committed set, as the device makes it before
+ * it commits them: offered content outside the batch is discarded in
+ * eviction order; if all of it is not enough (the RESIDENT bytes alone
+ * exceed the budget), resident content outside the batch is demoted too.
+ * Outside exact mode only the second case is predictable.
+ */
+static void room(struct model *m, UINT64 need, UINT64 back, const bool *batch)
 {
-    UINT64 c = committed(m);
+    UINT64 res = model_resident_bytes(m), c = committed(m);
 
-    if (c + need > m->budget) {
-        evict(m, c + need - m->budget, pinned);
+    if (res + back > m->budget) {
+        lose_offered(m, batch);
+        demote(m, res + back - m->budget, batch);
+    } else if (model_exact(m) && c + need > m->budget) {
+        evict(m, c + need - m->budget, batch);
+    }
+}
+
+/* After an offer: a budget the device is over is enforced by discarding
+ * offered content (never by demoting: only pressure from a command or a new
+ * budget demotes). */
+static void enforce_budget(struct model *m)
+{
+    if (model_exact(m)) {
+        UINT64 c = committed(m);
+
+        if (c > m->budget) {
+            evict(m, c - m->budget, NULL);
+        }
+    } else if (model_resident_bytes(m) >= m->budget) {
+        lose_offered(m, NULL);
     }
 }
 
@@ -295,8 +441,9 @@ bool model_create(struct model *m, D3DKMT_HANDLE dev, unsigned n, const UINT64 *
     }
     if (d < 0 || !batch_size_ok(n)) {
         want = STATUS_INVALID_PARAMETER;
-    } else if (want == STATUS_SUCCESS && model_resident_bytes(m) + need > m->budget) {
-        /* Even discarding every offered allocation would not make room. */
+    } else if (want == STATUS_SUCCESS && !fits(m, need, NULL)) {
+        /* Even discarding every offered allocation and demoting every
+         * resident one would not make room. */
         want = STATUS_GRAPHICS_NO_VIDEO_MEMORY;
     }
     if (!want_st(m, "CreateAllocation2", st, want)) {
@@ -305,9 +452,7 @@ bool model_create(struct model *m, D3DKMT_HANDLE dev, unsigned n, const UINT64 *
     if (st != STATUS_SUCCESS) {
         return true;
     }
-    if (model_exact(m)) {
-        make_room(m, need, NULL);
-    }
+    room(m, need, need, NULL);
     if (resource) {
         for (r = 0; r < MODEL_MAX_RES && m->res[r].live; r++) {
         }
@@ -344,6 +489,7 @@ bool model_create(struct model *m, D3DKMT_HANDLE dev, unsigned n, const UINT64 *
                                    .res = r,
                                    .size = sizes[i],
                                    .bytes = (sizes[i] + MODEL_PAGE - 1) / MODEL_PAGE * MODEL_PAGE,
+                                   .rprio = D3DDDI_ALLOCATIONPRIORITY_NORMAL,
                                    .ballast = ballast,
                                    /* new allocations read zeros */
                                    .shadow = ballast ? NULL : calloc(1, sizes[i]) };
@@ -408,12 +554,20 @@ static int alloc_of_dev(const struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE 
 bool model_lock(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE h, NTSTATUS st)
 {
     int i = alloc_of_dev(m, dev, h);
-    bool ok = i >= 0 && m->a[i].st == MS_RESIDENT;
+    NTSTATUS want = i >= 0 && m->a[i].st == MS_RESIDENT ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER;
 
-    if (!want_st(m, "Lock2", st, ok ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER)) {
+    /* A demoted allocation is paged in first, making room as a creation. */
+    if (i >= 0 && m->a[i].st == MS_DEMOTED) {
+        want = fits(m, m->a[i].bytes, NULL) ? STATUS_SUCCESS : STATUS_NO_MEMORY;
+    }
+    if (!want_st(m, "Lock2", st, want)) {
         return false;
     }
-    if (ok) {
+    if (st == STATUS_SUCCESS) {
+        if (m->a[i].st == MS_DEMOTED) {
+            room(m, m->a[i].bytes, m->a[i].bytes, NULL);
+            m->a[i].st = MS_RESIDENT;
+        }
         m->a[i].locks++;
     }
     return true;
@@ -485,9 +639,10 @@ bool model_offer(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HA
               resolve(m, dev_of(m, dev), n, h, resources, slot, end, &total);
     bool exact = model_exact(m);
 
-    /* Only what is resident and not locked can be offered. */
+    /* Only what is resident (or demoted) and not locked can be offered. */
     for (unsigned i = 0; ok && i < total; i++) {
-        ok = m->a[slot[i]].st == MS_RESIDENT && !m->a[slot[i]].locks;
+        ok = (m->a[slot[i]].st == MS_RESIDENT || m->a[slot[i]].st == MS_DEMOTED) &&
+             !m->a[slot[i]].locks;
     }
     if (!want_st(m, "OfferAllocations", st, ok ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER)) {
         return false;
@@ -495,10 +650,18 @@ bool model_offer(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HA
     for (unsigned i = 0; ok && i < total; i++) {
         struct model_alloc *a = &m->a[slot[i]];
 
-        a->st = exact ? MS_OFFERED : MS_UNKNOWN;
         a->prio = prio;
         a->decommit = flags & 0x2u;
         a->offered_at = ++m->clock;
+        /* Demoted content is out of the local segment already: it goes now. */
+        if (a->st == MS_DEMOTED) {
+            lose(a);
+        } else {
+            a->st = exact ? MS_OFFERED : MS_UNKNOWN;
+        }
+    }
+    if (ok) {
+        enforce_budget(m);
     }
     return true;
 }
@@ -534,14 +697,19 @@ bool model_reclaim(struct model *m, bool v2, D3DKMT_HANDLE dev_or_pq, unsigned n
     int slot[MODEL_MAX_ALLOCS];
     unsigned end[MODEL_MAX_ALLOCS], total = 0;
     UINT got[MODEL_MAX_ALLOCS];
-    bool pinned[MODEL_MAX_ALLOCS] = { false };
-    /* Bytes that come back committed, and whether any need recommitting. */
+    bool batch[MODEL_MAX_ALLOCS] = { false };
+    /* Bytes that come back committed, and whether any need recommitting
+     * (or, demoted, paging in). */
     UINT64 back_lo = 0, back_hi = 0, back = 0, need = 0, resident = model_resident_bytes(m);
+    UINT64 spare;
     bool need_surely = false, need_maybe = false;
     bool may_fail, must_fail;
 
     if (!resolve(m, d, n, h, resources, slot, end, &total)) {
         return want_st(m, call, st, STATUS_INVALID_PARAMETER);
+    }
+    for (unsigned i = 0; i < total; i++) {
+        batch[slot[i]] = true;
     }
     for (unsigned i = 0; i < total; i++) {
         const struct model_alloc *a = &m->a[slot[i]];
@@ -550,20 +718,19 @@ bool model_reclaim(struct model *m, bool v2, D3DKMT_HANDLE dev_or_pq, unsigned n
         if (a->st == MS_RESIDENT) {
             continue;
         }
-        if (can & (1u << RES_DISCARDED)) {
+        if (a->st == MS_DEMOTED || (can & (1u << RES_DISCARDED))) {
             need_maybe = true;
-            need_surely |= can == 1u << RES_DISCARDED;
+            need_surely |= a->st == MS_DEMOTED || can == 1u << RES_DISCARDED;
         }
         back_hi += a->bytes;
         back_lo += can & (1u << RES_NOT_COMMITTED) ? 0 : a->bytes;
-        if (a->st == MS_OFFERED) {
-            pinned[slot[i]] = true;
-        }
     }
     /* A recommit that cannot fit the budget, even after every other offered
-     * allocation is discarded, fails and changes nothing. */
-    must_fail = need_surely && resident + back_lo > m->budget;
-    may_fail = need_maybe && resident + back_hi > m->budget;
+     * allocation is discarded and every other resident one demoted, fails
+     * and changes nothing. */
+    spare = m->budget + demotable_bytes(m, batch);
+    must_fail = need_surely && resident + back_lo > spare;
+    may_fail = need_maybe && resident + back_hi > spare;
     if (st == STATUS_NO_MEMORY && may_fail) {
         return true;
     }
@@ -614,20 +781,21 @@ bool model_reclaim(struct model *m, bool v2, D3DKMT_HANDLE dev_or_pq, unsigned n
         }
     }
     for (unsigned i = 0; i < total; i++) {
-        need += got[i] == RES_DISCARDED ? m->a[slot[i]].bytes : 0;
-        back += m->a[slot[i]].st != MS_RESIDENT && got[i] != RES_NOT_COMMITTED ? m->a[slot[i]].bytes
-                                                                               : 0;
+        const struct model_alloc *a = &m->a[slot[i]];
+
+        need += got[i] == RES_DISCARDED || a->st == MS_DEMOTED ? a->bytes : 0;
+        back += a->st != MS_RESIDENT && got[i] != RES_NOT_COMMITTED ? a->bytes : 0;
     }
-    if (need && resident + back > m->budget) {
+    if (need && resident + back > spare) {
         return fail(m,
                     "%s succeeded, but the results it gave need %llu bytes recommitted, "
                     "which cannot fit the budget",
                     call, (unsigned long long)need);
     }
     /* Room is made only for what needs recommitting, and never from the
-     * batch's own offered allocations. */
-    if (need && model_exact(m)) {
-        make_room(m, need, pinned);
+     * batch's own allocations. */
+    if (need) {
+        room(m, need, back, batch);
     }
     for (unsigned i = 0; i < total; i++) {
         struct model_alloc *a = &m->a[slot[i]];
@@ -693,9 +861,15 @@ static void committed_range(const struct model *m, UINT64 *lo, UINT64 *hi)
     *hi = *lo + bytes_in(m, MS_UNKNOWN);
 }
 
-bool model_query(struct model *m, UINT group, NTSTATUS st, UINT64 budget, UINT64 usage)
+/* What a queue may reserve in group @g: half the budget or the segment. */
+static UINT64 available(const struct model *m, UINT g)
 {
-    UINT64 lo = 0, hi = 0, want_budget = 0;
+    return m->residency ? (g ? m->nonlocal : m->budget) / 2 / MODEL_PAGE * MODEL_PAGE : 0;
+}
+
+bool model_query(struct model *m, UINT group, NTSTATUS st, const D3DKMT_QUERYVIDEOMEMORYINFO *q)
+{
+    UINT64 lo = 0, hi = 0, want_budget = 0, rsv;
 
     if (group > D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL) {
         return want_st(m, "QueryVideoMemoryInfo", st, STATUS_INVALID_PARAMETER);
@@ -703,18 +877,315 @@ bool model_query(struct model *m, UINT group, NTSTATUS st, UINT64 budget, UINT64
     if (!want_st(m, "QueryVideoMemoryInfo", st, STATUS_SUCCESS)) {
         return false;
     }
-    /* The device has no system-memory segment: non-local is all zeros. */
     if (group == D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL) {
         want_budget = m->budget;
         committed_range(m, &lo, &hi);
+    } else {
+        /* The segment, and what is demoted into it (a device without one
+         * reports zeros). */
+        want_budget = m->nonlocal;
+        lo = hi = bytes_in(m, MS_DEMOTED);
     }
-    if (budget != want_budget || usage < lo || usage > hi) {
+    if (q->Budget != want_budget || q->CurrentUsage < lo || q->CurrentUsage > hi) {
         return fail(m,
                     "QueryVideoMemoryInfo(group %u): budget %llu, usage %llu; the model "
                     "expects budget %llu, usage %llu..%llu",
-                    group, (unsigned long long)budget, (unsigned long long)usage,
+                    group, (unsigned long long)q->Budget, (unsigned long long)q->CurrentUsage,
                     (unsigned long long)want_budget, (unsigned long long)lo,
                     (unsigned long long)hi);
+    }
+    rsv = m->residency ? m->reservation[group] : 0;
+    if (q->CurrentReservation != rsv || q->AvailableForReservation != available(m, group)) {
+        return fail(m,
+                    "QueryVideoMemoryInfo(group %u): reservation %llu, available %llu; the "
+                    "model expects %llu, %llu",
+                    group, (unsigned long long)q->CurrentReservation,
+                    (unsigned long long)q->AvailableForReservation, (unsigned long long)rsv,
+                    (unsigned long long)available(m, group));
+    }
+    return true;
+}
+
+bool model_reserve(struct model *m, UINT group, UINT64 bytes, NTSTATUS st)
+{
+    NTSTATUS want = STATUS_SUCCESS;
+
+    if (group > D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL) {
+        want = STATUS_INVALID_PARAMETER;
+    } else if (!m->residency) {
+        want = STATUS_NOT_SUPPORTED;
+    } else if (bytes > available(m, group)) {
+        want = STATUS_INVALID_PARAMETER;
+    }
+    if (!want_st(m, "ChangeVideoMemoryReservation", st, want)) {
+        return false;
+    }
+    if (st == STATUS_SUCCESS) {
+        m->reservation[group] = bytes;
+    }
+    return true;
+}
+
+void model_set_budget(struct model *m, UINT64 budget)
+{
+    UINT64 res = model_resident_bytes(m), c = committed(m);
+
+    /* Discards first, then, if the resident content alone is over the new
+     * budget, demotion: as far as it can go (locked content stays). */
+    m->budget = budget;
+    if (res > budget) {
+        lose_offered(m, NULL);
+        demote(m, res - budget, NULL);
+    } else if (model_exact(m) && c > budget) {
+        evict(m, c - budget, NULL);
+    }
+}
+
+/* How far the device is over its budget now: a range outside exact mode. */
+static void over_budget(const struct model *m, UINT64 need, UINT64 *lo, UINT64 *hi)
+{
+    committed_range(m, lo, hi);
+    *lo = *lo + need > m->budget ? *lo + need - m->budget : 0;
+    *hi = *hi + need > m->budget ? *hi + need - m->budget : 0;
+}
+
+/* CantTrimFurther, MustSucceed */
+#define RESIDENT_FLAGS_KNOWN 0x3u
+/* EvictOnlyIfNecessary, NotWrittenTo */
+#define EVICT_FLAGS_KNOWN 0x3u
+#define EVICT_ONLY_IF_NECESSARY 0x1u
+
+bool model_make_resident(struct model *m, D3DKMT_HANDLE via, unsigned n, const D3DKMT_HANDLE *h,
+                         UINT flags, NTSTATUS st, UINT64 fence, UINT64 trim)
+{
+    int d = dev_of_pq(m, via);
+    int slot[MODEL_MAX_ALLOCS];
+    unsigned end[MODEL_MAX_ALLOCS], total = 0;
+    bool batch[MODEL_MAX_ALLOCS] = { false };
+    bool over_ok = flags & 0x1u; /* CantTrimFurther: the aperture is far off */
+    UINT64 need = 0, lo, hi;
+    NTSTATUS want = STATUS_SUCCESS;
+
+    if (!batch_size_ok(n) || d < 0) {
+        want = STATUS_INVALID_PARAMETER;
+    } else if (!m->residency) {
+        want = STATUS_NOT_SUPPORTED;
+    } else if ((flags & ~RESIDENT_FLAGS_KNOWN) || (flags & 0x2u && !over_ok) ||
+               !resolve(m, d, n, h, false, slot, end, &total)) {
+        want = STATUS_INVALID_PARAMETER;
+    }
+    for (unsigned i = 0; want == STATUS_SUCCESS && i < total; i++) {
+        const struct model_alloc *a = &m->a[slot[i]];
+
+        if (a->st != MS_RESIDENT && a->st != MS_DEMOTED) {
+            want = STATUS_INVALID_PARAMETER;
+        }
+        need += a->st == MS_DEMOTED ? a->bytes : 0;
+        batch[slot[i]] = true;
+    }
+    if (want == STATUS_SUCCESS && need && !over_ok && !fits(m, need, batch)) {
+        want = STATUS_NO_MEMORY;
+    }
+    if (!want_st(m, "MakeResident", st, want)) {
+        return false;
+    }
+    if (st == STATUS_NO_MEMORY) {
+        over_budget(m, need, &lo, &hi);
+        if (trim < lo || trim > hi) {
+            return fail(m, "MakeResident: NumBytesToTrim %llu, the model expects %llu..%llu",
+                        (unsigned long long)trim, (unsigned long long)lo, (unsigned long long)hi);
+        }
+        return true;
+    }
+    if (st != STATUS_SUCCESS) {
+        return true;
+    }
+    if (fence != m->dev[d].fence || trim) {
+        return fail(m, "MakeResident: fence %llu, NumBytesToTrim %llu; the model expects %llu, 0",
+                    (unsigned long long)fence, (unsigned long long)trim,
+                    (unsigned long long)m->dev[d].fence);
+    }
+    if (need && !over_ok) {
+        room(m, need, need, batch);
+    }
+    for (unsigned i = 0; i < total; i++) {
+        m->a[slot[i]].st = MS_RESIDENT;
+        m->a[slot[i]].rcount++;
+    }
+    /* Over the budget by CantTrimFurther: the device discards offered
+     * content when it next gets to it, which the model cannot time. */
+    committed_range(m, &lo, &hi);
+    if (hi > m->budget) {
+        model_forget(m);
+    }
+    return true;
+}
+
+bool model_evict(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HANDLE *h, UINT flags,
+                 NTSTATUS st, UINT64 trim)
+{
+    int d = dev_of(m, dev);
+    int slot[MODEL_MAX_ALLOCS];
+    unsigned end[MODEL_MAX_ALLOCS], total = 0;
+    NTSTATUS want = STATUS_SUCCESS;
+    UINT64 lo, hi;
+
+    if (!batch_size_ok(n) || d < 0) {
+        want = STATUS_INVALID_PARAMETER;
+    } else if (!m->residency) {
+        want = STATUS_NOT_SUPPORTED;
+    } else if ((flags & ~EVICT_FLAGS_KNOWN) || !resolve(m, d, n, h, false, slot, end, &total)) {
+        want = STATUS_INVALID_PARAMETER;
+    }
+    /* Each one must be held by a MakeResident. */
+    for (unsigned i = 0; want == STATUS_SUCCESS && i < total; i++) {
+        if (!m->a[slot[i]].rcount) {
+            want = STATUS_INVALID_PARAMETER;
+        }
+    }
+    if (!want_st(m, "Evict", st, want)) {
+        return false;
+    }
+    if (st != STATUS_SUCCESS) {
+        return true;
+    }
+    for (unsigned i = 0; i < total; i++) {
+        struct model_alloc *a = &m->a[slot[i]];
+
+        /* Released, it goes to the non-local segment now unless the caller
+         * expects to use it again soon. */
+        if (--a->rcount == 0 && !(flags & EVICT_ONLY_IF_NECESSARY) && demotable(m, slot[i], NULL)) {
+            a->st = MS_DEMOTED;
+        }
+    }
+    over_budget(m, 0, &lo, &hi);
+    if (trim < lo || trim > hi) {
+        return fail(m, "Evict: NumBytesToTrim %llu, the model expects %llu..%llu",
+                    (unsigned long long)trim, (unsigned long long)lo, (unsigned long long)hi);
+    }
+    return true;
+}
+
+/*
+ * The allocations a priority or residency call names: resource @res (with
+ * no list) or the list @h of @n allocations, all of device @dev. Returns
+ * the status the call must have before it looks at states.
+ */
+static NTSTATUS targets(const struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                        const D3DKMT_HANDLE *h, int *slot, unsigned *total)
+{
+    int d = dev_of(m, dev);
+    unsigned end[MODEL_MAX_ALLOCS];
+
+    if (d < 0) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (!m->residency) {
+        return STATUS_NOT_SUPPORTED;
+    }
+    if (res) {
+        int r = model_res_of(m, res);
+
+        if (n || h || r < 0 || m->res[r].dev != d) {
+            return STATUS_INVALID_PARAMETER;
+        }
+        for (unsigned k = 0; k < m->res[r].n; k++) {
+            slot[k] = m->res[r].member[k];
+        }
+        *total = m->res[r].n;
+        return STATUS_SUCCESS;
+    }
+    return resolve(m, d, n, h, false, slot, end, total) ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER;
+}
+
+bool model_set_priority(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                        const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st)
+{
+    int slot[MODEL_MAX_ALLOCS];
+    unsigned total = 0;
+
+    if (!want_st(m, "SetAllocationPriority", st, targets(m, dev, res, n, h, slot, &total))) {
+        return false;
+    }
+    for (unsigned i = 0; st == STATUS_SUCCESS && i < total; i++) {
+        m->a[slot[i]].rprio = res ? v[0] : v[i];
+    }
+    return true;
+}
+
+bool model_get_priority(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                        const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st)
+{
+    int slot[MODEL_MAX_ALLOCS];
+    unsigned total = 0;
+    UINT low = UINT32_MAX;
+
+    if (!want_st(m, "GetAllocationPriority", st, targets(m, dev, res, n, h, slot, &total))) {
+        return false;
+    }
+    if (st != STATUS_SUCCESS) {
+        return true;
+    }
+    for (unsigned i = 0; i < total; i++) {
+        UINT p = m->a[slot[i]].rprio;
+
+        if (!res && v[i] != p) {
+            return fail(m, "GetAllocationPriority element %u (0x%x): 0x%x, the model expects 0x%x",
+                        i, h[i], v[i], p);
+        }
+        low = p < low ? p : low;
+    }
+    if (res && v[0] != low) {
+        return fail(m, "GetAllocationPriority of resource 0x%x: 0x%x, the model expects 0x%x", res,
+                    v[0], low);
+    }
+    return true;
+}
+
+static UINT residency_of(const struct model_alloc *a)
+{
+    return a->st == MS_RESIDENT  ? D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY
+           : a->st == MS_DEMOTED ? D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINSHAREDMEMORY
+                                 : D3DKMT_ALLOCATIONRESIDENCYSTATUS_NOTRESIDENT;
+}
+
+bool model_query_residency(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                           const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st)
+{
+    int slot[MODEL_MAX_ALLOCS];
+    unsigned total = 0;
+    UINT least = 0;
+
+    if (!want_st(m, "QueryAllocationResidency", st, targets(m, dev, res, n, h, slot, &total))) {
+        return false;
+    }
+    for (unsigned i = 0; st == STATUS_SUCCESS && i < total; i++) {
+        struct model_alloc *a = &m->a[slot[i]];
+
+        if (a->pend == MP_CANDIDATE && res) {
+            return fail(m, "QueryAllocationResidency of a resource before a demotion is "
+                           "learned: the driver must not ask this");
+        }
+        /* A candidate of a pending demotion: the device says what it chose. */
+        if (a->pend == MP_CANDIDATE &&
+            (v[i] == D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY ||
+             v[i] == D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINSHAREDMEMORY)) {
+            a->pend =
+                v[i] == D3DKMT_ALLOCATIONRESIDENCYSTATUS_RESIDENTINGPUMEMORY ? MP_KEPT : MP_CHOSEN;
+            a->st = a->pend == MP_CHOSEN ? MS_DEMOTED : MS_RESIDENT;
+            if (--m->pending == 0 && !settle(m)) {
+                return false;
+            }
+        }
+        if (!res && v[i] != residency_of(a)) {
+            return fail(m, "QueryAllocationResidency element %u (0x%x): %u, the model expects %u",
+                        i, h[i], v[i], residency_of(a));
+        }
+        least = residency_of(a) > least ? residency_of(a) : least;
+    }
+    if (st == STATUS_SUCCESS && res && v[0] != least) {
+        return fail(m, "QueryAllocationResidency of resource 0x%x: %u, the model expects %u", res,
+                    v[0], least);
     }
     return true;
 }

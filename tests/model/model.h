@@ -14,6 +14,15 @@
  * allocation UNKNOWN and accepts either outcome, then holds the device to
  * the one it reported. Without such events the model is exact: it predicts
  * every discard from the eviction order of PROTOCOL.md section 9.
+ *
+ * Residency (protocol 1.2): under pressure that discarding cannot relieve,
+ * the device demotes resident, unlocked allocations to the non-local
+ * segment. Whether a command demotes, and how many bytes, follows from the
+ * model's state; which allocations is the device's choice (its tie-break is
+ * a table slot a program cannot see), so a command that demotes leaves its
+ * candidates pending until the driver asks QueryAllocationResidency about
+ * them, and the model then checks that the choice is one the policy of
+ * PROTOCOL.md section 12 allows.
  */
 #ifndef VKMT_MODEL_H
 #define VKMT_MODEL_H
@@ -39,6 +48,15 @@ enum model_state {
     MS_UNKNOWN,     /* offered; may have been discarded (or decommitted) */
     MS_DISCARDED,   /* content lost, aperture range kept */
     MS_DECOMMITTED, /* content and range lost */
+    MS_DEMOTED,     /* content kept in the non-local segment */
+};
+
+/* An allocation's part in a demotion the driver has not learned yet. */
+enum model_pend {
+    MP_NONE,
+    MP_CANDIDATE, /* may have been demoted: not asked about yet */
+    MP_KEPT,      /* a candidate still resident */
+    MP_CHOSEN,    /* a candidate the device demoted */
 };
 
 struct model_alloc {
@@ -52,7 +70,10 @@ struct model_alloc {
     UINT prio;     /* of the last offer */
     bool decommit; /* the last offer allowed decommit */
     uint64_t offered_at;
-    bool ballast;          /* never offered: narrows the budget to the model's scale */
+    uint32_t rcount; /* MakeResident calls not yet undone by Evict */
+    UINT rprio;      /* residency priority */
+    enum model_pend pend;
+    bool ballast;          /* locked, never offered: narrows the budget to the model's scale */
     unsigned char *shadow; /* what the content must be (size bytes) */
 };
 
@@ -82,13 +103,23 @@ struct model {
     struct model_res res[MODEL_MAX_RES];
     struct handle_set seen;
     UINT64 budget;
-    uint64_t clock; /* offer order */
+    uint64_t clock;        /* offer order */
+    bool residency;        /* the device has VKMT_F_RESIDENCY */
+    UINT64 nonlocal;       /* the non-local segment's size: 0, or room for every demotion */
+    UINT64 reservation[2]; /* per segment group */
+    UINT64 demote_need;    /* bytes the pending demotion had to free */
+    unsigned pending;      /* MP_CANDIDATE allocations left to learn */
     /* Every offer is UNKNOWN from the start (a host that trims at will). */
     bool lenient;
     char err[512];
 };
 
-void model_init(struct model *m, UINT64 budget, bool lenient);
+/* The non-local segment the model needs, when there is one: every
+ * allocation it can hold demoted, with room for a free run of the largest
+ * size in the gaps between them, so that no demotion is passed over. */
+#define MODEL_NONLOCAL_MIN (2ull * (MODEL_MAX_ALLOCS + 1) * 16 * MODEL_PAGE)
+
+void model_init(struct model *m, UINT64 budget, bool lenient, bool residency, UINT64 nonlocal);
 void model_free(struct model *m);
 
 /* No UNKNOWN allocation and not lenient: every discard is predicted. */
@@ -98,7 +129,7 @@ bool model_exact(const struct model *m);
 int model_alloc_of(const struct model *m, D3DKMT_HANDLE h);
 int model_res_of(const struct model *m, D3DKMT_HANDLE h);
 
-/* Bytes the budget counts: RESIDENT (+ OFFERED kept, exact only). */
+/* Bytes of RESIDENT allocations (the budget also counts OFFERED ones). */
 UINT64 model_resident_bytes(const struct model *m);
 
 /*
@@ -132,8 +163,35 @@ bool model_trim(struct model *m, UINT64 bytes, NTSTATUS st, UINT64 freed);
 /* Something the model does not see may have discarded offered content (a
  * host trim, a snapshot restored with migrate-offered=discard). */
 void model_forget(struct model *m);
-/* QueryVideoMemoryInfo for @group answered @st, @budget, @usage. */
-bool model_query(struct model *m, UINT group, NTSTATUS st, UINT64 budget, UINT64 usage);
+/* The host set the budget to @budget (and the device applied it). */
+void model_set_budget(struct model *m, UINT64 budget);
+/* QueryVideoMemoryInfo for @group answered @st and @q's outputs. */
+bool model_query(struct model *m, UINT group, NTSTATUS st, const D3DKMT_QUERYVIDEOMEMORYINFO *q);
+/* ChangeVideoMemoryReservation of @bytes in @group answered @st. */
+bool model_reserve(struct model *m, UINT group, UINT64 bytes, NTSTATUS st);
+
+/* The residency thunks. @via is the paging queue (MakeResident) or the
+ * device; @flags the call's flag word; @trim its NumBytesToTrim. */
+bool model_make_resident(struct model *m, D3DKMT_HANDLE via, unsigned n, const D3DKMT_HANDLE *h,
+                         UINT flags, NTSTATUS st, UINT64 fence, UINT64 trim);
+bool model_evict(struct model *m, D3DKMT_HANDLE dev, unsigned n, const D3DKMT_HANDLE *h, UINT flags,
+                 NTSTATUS st, UINT64 trim);
+/*
+ * Set/GetAllocationPriority and QueryAllocationResidency, through resource
+ * @res (one value) or the @n allocations @h (one value each, @v).
+ * QueryAllocationResidency also tells the model which candidates of a
+ * pending demotion the device chose; once every one is known it checks the
+ * choice (model_pending).
+ */
+bool model_set_priority(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                        const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st);
+bool model_get_priority(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                        const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st);
+bool model_query_residency(struct model *m, D3DKMT_HANDLE dev, D3DKMT_HANDLE res, unsigned n,
+                           const D3DKMT_HANDLE *h, const UINT *v, NTSTATUS st);
+/* A command demoted allocations the driver must ask about before the next
+ * call (QueryAllocationResidency of every allocation, device by device). */
+bool model_pending(const struct model *m);
 bool model_stats(struct model *m, NTSTATUS st, const VKMT_DEVICE_STATS *s);
 
 /*

@@ -6,11 +6,16 @@
  *
  *   modeltest                      the fixed seeds of make check, as a suite
  *   modeltest --seed S [--steps N] [--lenient] [--blind-trims] [--host-trims]
- *             [--budget BYTES] [--pause-at K [--pause-cmd CMD]] [--trace]
+ *             [--host-budget] [--budget BYTES] [--pause-at K [--pause-cmd CMD]]
+ *             [--trace]
  *
- * A resident allocation (the ballast) narrows the device's budget to
- * --budget bytes (default 256K) so that allocations of a few pages put it
- * under pressure whatever budget it was given. --pause-at K stops after
+ * A resident, locked allocation (the ballast) narrows the device's budget
+ * to --budget bytes (default 256K) so that allocations of a few pages put
+ * it under pressure whatever budget it was given. The host lowers and
+ * restores the device's budget now and then (over loopback through the
+ * loopback library's host controls; in the test VM, with --host-budget,
+ * through the console's QMP service), which discards and demotes; the
+ * budget the run found is set again when it ends. --pause-at K stops after
  * step K: every resident allocation is checked, "modeltest: pause at step K"
  * is printed, CMD runs (or, without --pause-cmd, the program waits for
  * SIGUSR1), then offered content counts as possibly discarded (a snapshot
@@ -19,7 +24,8 @@
  * to it with every call traced; over loopback a seed always makes the same
  * calls.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* RTLD_NOLOAD */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +44,7 @@ struct config {
     bool lenient;
     bool blind_trims; /* trims the model is not told the result of */
     bool host_trims;  /* ... made by the host (test VM console service) */
+    bool host_budget; /* budget changes through the test VM console service */
     unsigned pause_at;
     const char *pause_cmd;
     bool trace;
@@ -51,6 +58,9 @@ static struct {
     uint64_t rng;
     unsigned step;
     D3DKMT_HANDLE adapter;
+    UINT64 budget0;          /* the device's budget when the run began */
+    bool budget_set;         /* the run changed it */
+    bool learning;           /* asking what a demotion chose */
     D3DKMT_HANDLE stale[32]; /* handles of destroyed objects */
     unsigned nstale;
     char desc[512]; /* the call being made, for the trace and a failure */
@@ -101,9 +111,9 @@ static void describe_handles(const D3DKMT_HANDLE *h, unsigned n)
 /* The options that make a replay take the same path. */
 static void replay_flags(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s --budget %llu", cfg.lenient ? " --lenient" : "",
+    snprintf(buf, len, "%s%s%s%s --budget %llu", cfg.lenient ? " --lenient" : "",
              cfg.blind_trims ? " --blind-trims" : "", cfg.host_trims ? " --host-trims" : "",
-             (unsigned long long)cfg.budget);
+             cfg.host_budget ? " --host-budget" : "", (unsigned long long)cfg.budget);
     if (cfg.pause_at) {
         size_t n = strlen(buf);
 
@@ -113,11 +123,19 @@ static void replay_flags(char *buf, size_t len)
     }
 }
 
-/* Records the model's verdict on the call just made; false ends the run. */
+static bool learn(void);
+
+/* Records the model's verdict on the call just made; false ends the run.
+ * A call that demoted is followed by the questions that learn what. */
 static bool verdict(bool ok)
 {
     char flags[256];
 
+    if (ok && !run.failed && !run.learning && model_pending(&run.m)) {
+        run.learning = true;
+        ok = learn();
+        run.learning = false;
+    }
     if (ok || run.failed) {
         return ok;
     }
@@ -178,7 +196,8 @@ static int pick(int d, unsigned states, bool locked)
 
 #define S(x) (1u << (x))
 #define ANY_STATE                                                                                  \
-    (S(MS_RESIDENT) | S(MS_OFFERED) | S(MS_UNKNOWN) | S(MS_DISCARDED) | S(MS_DECOMMITTED))
+    (S(MS_RESIDENT) | S(MS_OFFERED) | S(MS_UNKNOWN) | S(MS_DISCARDED) | S(MS_DECOMMITTED) |        \
+     S(MS_DEMOTED))
 #define NOT_RESIDENT (ANY_STATE & ~S(MS_RESIDENT))
 
 /* Up to @max distinct allocation handles of device @d, mostly in @states;
@@ -327,8 +346,9 @@ static bool op_create(int d)
         return true;
     }
     for (unsigned i = 0; i < n; i++) {
-        /* 1 to 16 pages, ending anywhere in the last. */
-        sizes[i] = (UINT64)(1 + below(16)) * MODEL_PAGE - below(MODEL_PAGE);
+        /* 1 to 16 pages, ending anywhere in the last, often at its end
+         * (where a copy one byte short shows). */
+        sizes[i] = (UINT64)(1 + below(16)) * MODEL_PAGE - (chance(25) ? 0 : below(MODEL_PAGE));
     }
     if (chance(3)) {
         sizes[below(n)] = chance(50) ? 0 : (UINT64)1 << 50;
@@ -428,7 +448,8 @@ static bool access_content(int i, bool write)
         return true;
     }
     if (write) {
-        size_t off = rnd() % a->size, len = 1 + rnd() % (a->size - off);
+        size_t off = rnd() % a->size,
+               len = chance(25) ? a->size - off : 1 + rnd() % (a->size - off);
 
         for (size_t k = 0; k < len; k += 8) {
             uint64_t v = rnd();
@@ -448,16 +469,18 @@ static bool access_content(int i, bool write)
 
 static bool op_access(bool write)
 {
-    int i = pick(-1, S(MS_RESIDENT), false);
+    int i = pick(-1, S(MS_RESIDENT) | S(MS_DEMOTED), false);
 
     return i < 0 || access_content(i, write);
 }
 
-/* Every resident allocation against the model, byte for byte. */
-static bool sweep(void)
+/* Every resident allocation against the model, byte for byte; with
+ * @page_in, demoted ones too, paged in by the lock where there is room. */
+static bool sweep(bool page_in)
 {
     for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
-        if (run.m.a[i].st == MS_RESIDENT && !run.m.a[i].ballast) {
+        if ((run.m.a[i].st == MS_RESIDENT || (page_in && run.m.a[i].st == MS_DEMOTED)) &&
+            !run.m.a[i].ballast) {
             run.desc[0] = '\0';
             if (!access_content(i, false)) {
                 return false;
@@ -469,7 +492,11 @@ static bool sweep(void)
 
 static bool op_lock(bool lock_it, int d)
 {
-    int i = lock_it ? pick(-1, chance(80) ? S(MS_RESIDENT) : NOT_RESIDENT, false) : -1;
+    int i =
+        lock_it
+            ? pick(-1, chance(80) ? S(MS_RESIDENT) | S(MS_DEMOTED) : NOT_RESIDENT & ~S(MS_DEMOTED),
+                   false)
+            : -1;
     D3DKMT_HANDLE dev, h;
     unsigned char *p;
     NTSTATUS st;
@@ -495,7 +522,8 @@ static bool op_offer(int d)
     D3DKMT_OFFERALLOCATIONS o = { .hDevice = dev_handle(d) };
     D3DKMT_HANDLE h[4];
     bool resources = chance(15);
-    unsigned n = resources ? pick_resources(d, 2, h) : pick_batch(d, S(MS_RESIDENT), 3, h);
+    unsigned n =
+        resources ? pick_resources(d, 2, h) : pick_batch(d, S(MS_RESIDENT) | S(MS_DEMOTED), 3, h);
     NTSTATUS st;
 
     n = spoil(d, h, n, 4);
@@ -567,18 +595,33 @@ static bool op_reclaim(int d, bool v2)
         model_reclaim(&run.m, v2, via, n, h, resources, with_results ? results : NULL, st, fence));
 }
 
-/*
- * A trim through the test VM's console (docs/VM.md): the host's QMP
- * "trim" property of the device. Returns false when the host did not
- * answer "return".
- */
-static bool host_trim(UINT64 bytes)
+/* The loopback library's host controls, when this process runs the device. */
+static int (*loopback_host(void))(const char *, uint64_t)
 {
+    const char *t = vkmt_transport_name();
+    void *so = t && !strcmp(t, "loopback") ? dlopen("libvkmt-loopback.so.1", RTLD_NOW | RTLD_NOLOAD)
+                                           : NULL;
+
+    return so ? (int (*)(const char *, uint64_t))dlsym(so, "vkmt_loopback_host") : NULL;
+}
+
+/*
+ * Sets device property @prop ("trim", "budget") to @value as the host
+ * does: over loopback through its host controls, else through the test
+ * VM's console (docs/VM.md) as QMP's qom-set. Returns false when the host
+ * did not take it.
+ */
+static bool host_set(const char *prop, UINT64 value)
+{
+    int (*host)(const char *, uint64_t) = loopback_host();
     char reply[4096];
 
+    if (host) {
+        return host(prop, value) == 0;
+    }
     printf("vkmt-vm: qmp {\"execute\":\"qom-set\",\"arguments\":{\"path\":\"/machine/peripheral/"
-           "vk\",\"property\":\"trim\",\"value\":%llu}}\n",
-           (unsigned long long)bytes);
+           "vk\",\"property\":\"%s\",\"value\":%llu}}\n",
+           prop, (unsigned long long)value);
     fflush(stdout);
     return fgets(reply, sizeof(reply), stdin) && strstr(reply, "\"return\"");
 }
@@ -591,7 +634,7 @@ static bool op_trim(bool blind)
     if (blind && cfg.host_trims) {
         describe("host trim %llu", (unsigned long long)bytes);
         model_forget(&run.m);
-        if (!host_trim(bytes)) {
+        if (!host_set("trim", bytes)) {
             snprintf(run.m.err, sizeof(run.m.err), "the host did not trim (QMP error)");
             return verdict(false);
         }
@@ -613,14 +656,220 @@ static bool op_query(void)
     D3DKMT_QUERYVIDEOMEMORYINFO q = { .hAdapter = run.adapter };
     NTSTATUS st;
 
-    q.MemorySegmentGroup = chance(70)   ? D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL
-                           : chance(70) ? D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL
+    q.MemorySegmentGroup = chance(60)   ? D3DKMT_MEMORY_SEGMENT_GROUP_LOCAL
+                           : chance(85) ? D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL
                                         : (D3DKMT_MEMORY_SEGMENT_GROUP)(2 + below(8));
     st = D3DKMTQueryVideoMemoryInfo(&q);
-    describe("query group %u: %s, budget %llu usage %llu", (unsigned)q.MemorySegmentGroup,
-             vkmt_status_name(st), (unsigned long long)q.Budget,
-             (unsigned long long)q.CurrentUsage);
-    return verdict(model_query(&run.m, (UINT)q.MemorySegmentGroup, st, q.Budget, q.CurrentUsage));
+    describe("query group %u: %s, budget %llu usage %llu reservation %llu available %llu",
+             (unsigned)q.MemorySegmentGroup, vkmt_status_name(st), (unsigned long long)q.Budget,
+             (unsigned long long)q.CurrentUsage, (unsigned long long)q.CurrentReservation,
+             (unsigned long long)q.AvailableForReservation);
+    return verdict(model_query(&run.m, (UINT)q.MemorySegmentGroup, st, &q));
+}
+
+static bool op_reserve(void)
+{
+    D3DKMT_CHANGEVIDEOMEMORYRESERVATION r = { .hAdapter = run.adapter };
+    UINT g = chance(95) ? below(2) : 2 + below(8);
+    /* What the model says is available, and sometimes more. */
+    UINT64 avail = g ? run.m.nonlocal : run.m.budget;
+    NTSTATUS st;
+
+    avail = run.m.residency ? avail / 2 / MODEL_PAGE : 0;
+    r.MemorySegmentGroup = (D3DKMT_MEMORY_SEGMENT_GROUP)g;
+    r.Reservation = (chance(85) ? rnd() % (avail + 1) : avail + 1 + below(4)) * MODEL_PAGE;
+    st = D3DKMTChangeVideoMemoryReservation(&r);
+    describe("reserve %llu in group %u: %s", (unsigned long long)r.Reservation, g,
+             vkmt_status_name(st));
+    return verdict(model_reserve(&run.m, g, r.Reservation, st));
+}
+
+/* The host lowers the budget (as far as below the ballast, so that even
+ * the run's resident content does not fit) or gives the first one back. */
+static bool op_budget(void)
+{
+    UINT64 cut = (UINT64)below((unsigned)(cfg.budget / MODEL_PAGE) + 16) * MODEL_PAGE;
+    UINT64 b = chance(40) || cut >= run.budget0 ? run.budget0 : run.budget0 - cut;
+
+    if (!cfg.host_budget && !loopback_host()) {
+        return true;
+    }
+    describe("host budget %llu", (unsigned long long)b);
+    if (!host_set("budget", b)) {
+        snprintf(run.m.err, sizeof(run.m.err), "the host did not set the budget");
+        return verdict(false);
+    }
+    run.budget_set = true;
+    model_set_budget(&run.m, b);
+    return verdict(true);
+}
+
+/* ---- residency ---- */
+
+/*
+ * After a command that demoted: QueryAllocationResidency of every
+ * allocation, device by device, tells the model which ones the device
+ * chose (model_query_residency checks the choice).
+ */
+static bool learn(void)
+{
+    for (int d = 0; d < MODEL_MAX_DEVS && model_pending(&run.m); d++) {
+        D3DKMT_HANDLE h[MODEL_MAX_ALLOCS];
+        UINT v[MODEL_MAX_ALLOCS] = { 0 };
+        D3DKMT_QUERYALLOCATIONRESIDENCY q = { .hDevice = dev_handle(d),
+                                              .phAllocationList = h,
+                                              .pResidencyStatus =
+                                                  (D3DKMT_ALLOCATIONRESIDENCYSTATUS *)v };
+        bool asked = false;
+        NTSTATUS st;
+
+        for (int i = 0; run.m.dev[d].live && i < MODEL_MAX_ALLOCS; i++) {
+            if (run.m.a[i].st != MS_FREE && run.m.a[i].dev == d) {
+                h[q.AllocationCount++] = run.m.a[i].h;
+                asked |= run.m.a[i].pend == MP_CANDIDATE;
+            }
+        }
+        if (!asked) {
+            continue;
+        }
+        st = D3DKMTQueryAllocationResidency(&q);
+        describe("; residency on 0x%x: %s", q.hDevice, vkmt_status_name(st));
+        describe_handles(v, q.AllocationCount);
+        if (!verdict(model_query_residency(&run.m, q.hDevice, 0, q.AllocationCount, h, v, st))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Up to 3 allocations of device @d that a MakeResident holds. */
+static unsigned pick_held(int d, D3DKMT_HANDLE *h)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < MODEL_MAX_ALLOCS && n < 3; i++) {
+        const struct model_alloc *a = &run.m.a[i];
+
+        if (a->st != MS_FREE && !a->ballast && a->dev == d && a->rcount && chance(50)) {
+            h[n++] = a->h;
+        }
+    }
+    return n;
+}
+
+static bool op_make_resident(int d)
+{
+    D3DKMT_HANDLE h[4];
+    unsigned n = spoil(d, h, pick_batch(d, S(MS_RESIDENT) | S(MS_DEMOTED), 3, h), 4);
+    D3DDDI_MAKERESIDENT mr = { .hPagingQueue = run.m.dev[d].pq, .AllocationList = h };
+    NTSTATUS st;
+
+    if (!n) {
+        return true;
+    }
+    mr.NumAllocations = n;
+    if (chance(2)) {
+        mr.hPagingQueue = bad_handle();
+    }
+    /* Mostly none; CantTrimFurther (with MustSucceed), which may go over
+     * the budget; now and then MustSucceed alone or an unknown bit. */
+    mr.Flags.Value = chance(88) ? 0 : chance(60) ? 1 + 2 * below(2) : chance(50) ? 2 : 4;
+    st = D3DKMTMakeResident(&mr);
+    describe("make resident via 0x%x", mr.hPagingQueue);
+    describe_handles(h, n);
+    describe(" flags 0x%x: %s, fence %llu, trim %llu", mr.Flags.Value, vkmt_status_name(st),
+             (unsigned long long)mr.PagingFenceValue, (unsigned long long)mr.NumBytesToTrim);
+    return verdict(model_make_resident(&run.m, mr.hPagingQueue, n, h, mr.Flags.Value, st,
+                                       mr.PagingFenceValue, mr.NumBytesToTrim));
+}
+
+static bool op_evict(int d)
+{
+    D3DKMT_HANDLE h[4];
+    unsigned n = chance(85) ? pick_held(d, h) : 0;
+    D3DKMT_EVICT e = { .hDevice = dev_handle(d), .AllocationList = h };
+    NTSTATUS st;
+
+    /* Mostly what MakeResident holds; else anything, which the count refuses. */
+    n = spoil(d, h, n ? n : pick_batch(d, ANY_STATE, 3, h), 4);
+    if (!n) {
+        return true;
+    }
+    e.NumAllocations = n;
+    e.Flags.Value = chance(3) ? 4 : below(4);
+    st = D3DKMTEvict(&e);
+    describe("evict on 0x%x", e.hDevice);
+    describe_handles(h, n);
+    describe(" flags 0x%x: %s, trim %llu", e.Flags.Value, vkmt_status_name(st),
+             (unsigned long long)e.NumBytesToTrim);
+    return verdict(model_evict(&run.m, e.hDevice, n, h, e.Flags.Value, st, e.NumBytesToTrim));
+}
+
+enum per_alloc { SET_PRIORITY, GET_PRIORITY, QUERY_RESIDENCY };
+
+/* Set/GetAllocationPriority or QueryAllocationResidency, through a
+ * resource or a list of allocations (sometimes both: refused). */
+static bool op_per_alloc(int d, enum per_alloc what)
+{
+    static const UINT named[] = {
+        D3DDDI_ALLOCATIONPRIORITY_MINIMUM, D3DDDI_ALLOCATIONPRIORITY_LOW,
+        D3DDDI_ALLOCATIONPRIORITY_NORMAL,  D3DDDI_ALLOCATIONPRIORITY_HIGH,
+        D3DDDI_ALLOCATIONPRIORITY_MAXIMUM,
+    };
+    D3DKMT_HANDLE dev = chance(3) ? bad_handle() : dev_handle(d), res = 0, h[4];
+    D3DKMT_GETALLOCATIONPRIORITY get;
+    UINT v[4] = { 0 };
+    unsigned n = 0;
+    NTSTATUS st;
+
+    if (!(chance(20) && pick_resources(d, 1, &res)) || chance(3)) {
+        n = spoil(d, h, pick_batch(d, ANY_STATE, 3, h), 4);
+        if (!n) {
+            return true;
+        }
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        v[i] = chance(70) ? named[below(5)] : (UINT)rnd();
+    }
+    /* One shape for all three: the device, then a resource or a list. */
+    get = (D3DKMT_GETALLOCATIONPRIORITY){
+        .hDevice = dev, .hResource = res, .phAllocationList = n ? h : NULL, .AllocationCount = n
+    };
+    if (what == SET_PRIORITY) {
+        D3DKMT_SETALLOCATIONPRIORITY set = { get.hDevice, get.hResource, get.phAllocationList,
+                                             get.AllocationCount, v };
+
+        st = D3DKMTSetAllocationPriority(&set);
+    } else if (what == GET_PRIORITY) {
+        get.pPriorities = v;
+        st = D3DKMTGetAllocationPriority(&get);
+    } else {
+        D3DKMT_QUERYALLOCATIONRESIDENCY q = { get.hDevice, get.hResource, get.phAllocationList,
+                                              get.AllocationCount,
+                                              (D3DKMT_ALLOCATIONRESIDENCYSTATUS *)v };
+
+        st = D3DKMTQueryAllocationResidency(&q);
+    }
+    describe("%s on 0x%x",
+             what == SET_PRIORITY   ? "set priority"
+             : what == GET_PRIORITY ? "get priority"
+                                    : "query residency",
+             dev);
+    if (res) {
+        describe(" resource 0x%x", res);
+    }
+    if (n) {
+        describe_handles(h, n);
+    }
+    describe(": %s, values", vkmt_status_name(st));
+    describe_handles(v, n ? n : 1);
+    if (what == SET_PRIORITY) {
+        return verdict(model_set_priority(&run.m, dev, res, n, n ? h : NULL, v, st));
+    }
+    if (what == GET_PRIORITY) {
+        return verdict(model_get_priority(&run.m, dev, res, n, n ? h : NULL, v, st));
+    }
+    return verdict(model_query_residency(&run.m, dev, res, n, n ? h : NULL, v, st));
 }
 
 static bool op_stats(void)
@@ -667,8 +916,9 @@ static bool step(void)
     static const struct {
         unsigned weight;
         int op;
-    } ops[] = { { 12, 0 }, { 7, 1 }, { 12, 2 }, { 8, 3 },  { 3, 4 },  { 5, 5 },  { 16, 6 },
-                { 14, 7 }, { 4, 8 }, { 4, 9 },  { 3, 10 }, { 3, 11 }, { 2, 12 }, { 3, 13 } };
+    } ops[] = { { 12, 0 }, { 7, 1 },  { 12, 2 }, { 8, 3 },  { 3, 4 },  { 5, 5 },  { 16, 6 },
+                { 14, 7 }, { 4, 8 },  { 4, 9 },  { 3, 10 }, { 4, 11 }, { 2, 12 }, { 3, 13 },
+                { 5, 14 }, { 4, 15 }, { 3, 16 }, { 1, 17 }, { 2, 18 }, { 1, 19 }, { 2, 20 } };
     unsigned total = 0, r;
     int d = live_dev();
 
@@ -708,8 +958,20 @@ static bool step(void)
         return op_query();
     case 12:
         return op_stats();
-    default:
+    case 13:
         return op_device();
+    case 14:
+        return op_make_resident(d);
+    case 15:
+        return op_evict(d);
+    case 16:
+    case 17:
+    case 18:
+        return op_per_alloc(d, (enum per_alloc)(r - 16));
+    case 19:
+        return op_reserve();
+    default:
+        return op_budget();
     }
 }
 
@@ -746,6 +1008,7 @@ static bool make_ballast(void)
 
     while (left) {
         D3DKMT_HANDLE h, res;
+        unsigned char *p;
         NTSTATUS st;
 
         chunk = chunk < left ? chunk : left;
@@ -758,20 +1021,69 @@ static bool make_ballast(void)
         if (!verdict(model_create(&run.m, dev_handle(0), 1, &chunk, false, true, st, &h, res))) {
             return false;
         }
+        /* Locked for the run, so that demotion never takes it. */
+        st = lock(dev_handle(0), h, &p);
+        describe(", lock %s", vkmt_status_name(st));
+        if (!verdict(model_lock(&run.m, dev_handle(0), h, st))) {
+            return false;
+        }
         left -= chunk;
+    }
+    return true;
+}
+
+/*
+ * Before a pause: about half the resident allocations nothing holds go to
+ * the non-local segment (MakeResident, then Evict to count 0), so that the
+ * pause carries demoted content whatever the run did before.
+ */
+static bool demote_some(void)
+{
+    for (int i = 0; run.m.residency && i < MODEL_MAX_ALLOCS; i++) {
+        const struct model_alloc *a = &run.m.a[i];
+        D3DKMT_HANDLE h = a->h;
+        D3DDDI_MAKERESIDENT mr = { .hPagingQueue = run.m.dev[a->dev].pq,
+                                   .NumAllocations = 1,
+                                   .AllocationList = &h };
+        D3DKMT_EVICT e = { .hDevice = dev_handle(a->dev),
+                           .NumAllocations = 1,
+                           .AllocationList = &h };
+        NTSTATUS st;
+
+        if (a->st != MS_RESIDENT || a->locks || a->rcount || a->ballast || chance(50)) {
+            continue;
+        }
+        run.desc[0] = '\0';
+        st = D3DKMTMakeResident(&mr);
+        describe("make resident 0x%x: %s", h, vkmt_status_name(st));
+        if (!verdict(model_make_resident(&run.m, mr.hPagingQueue, 1, &h, 0, st, mr.PagingFenceValue,
+                                         mr.NumBytesToTrim))) {
+            return false;
+        }
+        st = D3DKMTEvict(&e);
+        describe(", evict: %s", vkmt_status_name(st));
+        if (!verdict(model_evict(&run.m, e.hDevice, 1, &h, 0, st, e.NumBytesToTrim))) {
+            return false;
+        }
     }
     return true;
 }
 
 static bool pause_here(void)
 {
+    unsigned demoted = 0;
     sigset_t set;
     int sig;
 
-    if (!sweep()) {
+    /* Demoted content stays where it is, to cross the pause there. */
+    if (!demote_some() || !sweep(false)) {
         return false;
     }
-    printf("modeltest: pause at step %u\n", run.step);
+    /* How much the pause carries in the non-local segment. */
+    for (int i = 0; i < MODEL_MAX_ALLOCS; i++) {
+        demoted += run.m.a[i].st == MS_DEMOTED;
+    }
+    printf("modeltest: pause at step %u, %u allocations demoted\n", run.step, demoted);
     fflush(stdout);
     if (cfg.pause_cmd) {
         int rc = system(cfg.pause_cmd);
@@ -790,7 +1102,7 @@ static bool pause_here(void)
     /* A snapshot restored or a migration may have dropped offered content
      * (migrate-offered=discard); nothing else may have changed. */
     model_forget(&run.m);
-    return sweep();
+    return sweep(true);
 }
 
 /* One run after the adapter is open: false at the first mismatch. */
@@ -819,12 +1131,12 @@ static bool run_steps(void)
         }
     }
     alarm(STALL_S);
-    return sweep();
+    return sweep(true);
 }
 
 static void run_one(void)
 {
-    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 };
+    D3DKMT_QUERYVIDEOMEMORYINFO q = { 0 }, nl = { 0 };
     D3DKMT_CLOSEADAPTER ca;
 
     memset(&run, 0, sizeof(run));
@@ -832,13 +1144,27 @@ static void run_one(void)
     if (!open_adapter()) {
         return;
     }
-    q.hAdapter = run.adapter;
-    if (D3DKMTQueryVideoMemoryInfo(&q) != STATUS_SUCCESS) {
+    q.hAdapter = nl.hAdapter = run.adapter;
+    nl.MemorySegmentGroup = D3DKMT_MEMORY_SEGMENT_GROUP_NON_LOCAL;
+    if (D3DKMTQueryVideoMemoryInfo(&q) != STATUS_SUCCESS ||
+        D3DKMTQueryVideoMemoryInfo(&nl) != STATUS_SUCCESS) {
         harness_fail(__FILE__, __LINE__, "QueryVideoMemoryInfo failed");
+    } else if (nl.Budget && nl.Budget < MODEL_NONLOCAL_MIN) {
+        /* Smaller, a demotion could find no free run for an allocation
+         * and pass it over, a choice the model does not follow. */
+        harness_fail(__FILE__, __LINE__,
+                     "a non-local segment of %llu bytes: the model needs none or %llu",
+                     (unsigned long long)nl.Budget, (unsigned long long)MODEL_NONLOCAL_MIN);
     } else {
-        model_init(&run.m, q.Budget, cfg.lenient);
+        /* A 1.2 device offers reservations; a 1.1 one has no residency. */
+        model_init(&run.m, q.Budget, cfg.lenient, q.AvailableForReservation != 0, nl.Budget);
+        run.budget0 = q.Budget;
         run_steps();
         alarm(0);
+        /* Later runs and suites find the budget as this one did. */
+        if (run.budget_set && !host_set("budget", run.budget0)) {
+            harness_fail(__FILE__, __LINE__, "the host did not set the budget back");
+        }
         model_free(&run.m);
     }
     /* Closing the adapter releases everything the run made. */
@@ -848,8 +1174,9 @@ static void run_one(void)
 
 /* ---- the fixed seeds of make check ---- */
 
-/* About 0.1 s a seed over loopback, 0.3 s with the sanitizers. */
-#define SUITE_STEPS 20000
+/* About 0.2 s a seed over loopback, 0.4 s with the sanitizers (demotion
+ * copies content in and out of the non-local segment). */
+#define SUITE_STEPS 10000
 
 static void with(uint64_t seed, UINT64 budget, bool lenient, bool blind, unsigned pause_at)
 {
@@ -890,8 +1217,10 @@ static void seed_5_matches_across_a_pause_that_may_drop_offers(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: modeltest [--seed S [--steps N] [--budget BYTES] [--lenient] "
-                    "[--blind-trims] [--host-trims] [--pause-at K [--pause-cmd CMD]] [--trace]]\n");
+    fprintf(stderr,
+            "usage: modeltest [--seed S [--steps N] [--budget BYTES] [--lenient] "
+            "[--blind-trims] [--host-trims] [--host-budget] [--pause-at K [--pause-cmd CMD]] "
+            "[--trace]]\n");
     return 2;
 }
 
@@ -916,11 +1245,6 @@ int main(int argc, char **argv)
     static struct test one[] = { { "seed", run_one } };
     bool have_seed = false;
     sigset_t set;
-
-    /* The model is protocol 1.1's: it knows no demotion to a non-local
-     * segment, so over loopback it asks for a device without one (a test
-     * VM's device for it is started with nonlocal-size=0). */
-    setenv("VKMT_LOOPBACK", "nonlocal=0", 0);
 
     cfg = (struct config){ .steps = 1000, .budget = 256 * 1024 };
     for (int i = 1; i < argc; i++) {
@@ -948,6 +1272,8 @@ int main(int argc, char **argv)
             cfg.blind_trims = true;
         } else if (!strcmp(argv[i], "--host-trims")) {
             cfg.host_trims = true;
+        } else if (!strcmp(argv[i], "--host-budget")) {
+            cfg.host_budget = true;
         } else if (!strcmp(argv[i], "--trace")) {
             cfg.trace = true;
         } else {

@@ -29,8 +29,9 @@ fi
 for suite in conformance test_reap test_squeeze; do
     "$suite" || status=1
 done
-# The model-based test, with trims made by the host that it is not told of.
-modeltest --seed 101 --steps 3000 --host-trims || status=1
+# The model-based test, with trims made by the host that it is not told of
+# and budgets the host sets, which demote.
+modeltest --seed 101 --steps 3000 --host-trims --host-budget || status=1
 if [ $unplug = 1 ]; then
     test_unplug || status=1
 fi
@@ -41,10 +42,10 @@ if kmd-load; then
     # The driver's node is for everyone: the suite runs as nobody.
     as-nobody conformance || status=1
     if [ $migrate = 1 ]; then
-        as-nobody modeltest --seed 102 --steps 3000 --pause-at 1500 \
+        as-nobody modeltest --seed 102 --steps 3000 --host-budget --pause-at 1500 \
             --pause-cmd vm-save-restore || status=1
     else
-        as-nobody modeltest --seed 102 --steps 3000 || status=1
+        as-nobody modeltest --seed 102 --steps 3000 --host-budget || status=1
     fi
     # A reset over the driver needs the privilege: that test as root; and
     # every process's figures.
