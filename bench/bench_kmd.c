@@ -2,11 +2,12 @@
 /*
  * vkmt-bench's sections that compare the transports (bench_vm.c lists them
  * all): the guest kernel driver's floor (nop), a command's round trip over
- * the transport in use (rtt), the CPU a waiting caller burns (wait) and
- * throughput with several processes (scale). Figures are named by the
- * transport (VKMT_TRANSPORT, or the default: kmd once /dev/vkmt0 exists), so
- * one boot can measure the PCI transport, load the driver (kmd-load) and
- * measure the kmd transport side by side.
+ * the transport in use (rtt), residency changes (resident), the CPU a
+ * waiting caller burns (wait) and throughput with several processes
+ * (scale). Figures are named by the transport (VKMT_TRANSPORT, or the
+ * default: kmd once /dev/vkmt0 exists), so one boot can measure the PCI
+ * transport, load the driver (kmd-load) and measure the kmd transport side
+ * by side.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -86,6 +87,45 @@ void section_rtt(void)
     }
     bench_round_fini(&one);
     free(v);
+}
+
+/* ---- resident ------------------------------------------------------------ */
+
+/*
+ * MakeResident and Evict of @n 4 KiB allocations, each call moving every
+ * one between the segments (bench_residency_run). Few rounds at 1024: each
+ * such call copies 4 MiB into memory faulted in anew (~5 ms).
+ */
+static void resident_batch(UINT n)
+{
+    unsigned reps = n >= 1024 ? 11 : 201;
+    double *make = timings(reps), *evict = timings(reps);
+    struct bench_residency r;
+    char what[32];
+
+    bench_residency_init(&r, n);
+    for (int run = 0; run < RUNS; run++) {
+        for (unsigned i = 0; i < reps; i++) {
+            double t[2];
+
+            bench_residency_run(&r, t);
+            make[i] = t[0] - clock_ns;
+            evict[i] = t[1] - clock_ns;
+        }
+        snprintf(what, sizeof(what), "resident.%u", n);
+        bench_sample(key(what), "ns", bench_median(make, reps));
+        snprintf(what, sizeof(what), "evict.%u", n);
+        bench_sample(key(what), "ns", bench_median(evict, reps));
+    }
+    bench_residency_fini(&r);
+    free(make);
+    free(evict);
+}
+
+void section_resident(void)
+{
+    resident_batch(1);
+    resident_batch(1024);
 }
 
 /* ---- wait ---------------------------------------------------------------- */

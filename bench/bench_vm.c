@@ -33,6 +33,9 @@
  *           kernel driver and back
  *   rtt     D3DKMTQueryVideoMemoryInfo and D3DKMTReclaimAllocations2 of one
  *           allocation over the transport in use
+ *   resident D3DKMTMakeResident and D3DKMTEvict of 1 and 1024 4 KiB
+ *           allocations, each call moving every one between the device's
+ *           segments (it needs a non-local segment)
  *   wait    CPU time of a thread waiting ~10 ms for a completion that the
  *           device holds back (x-deaf set over QMP, cleared 10 ms later)
  *   scale   1 to 4 processes, each its own session (its own queue), 64-handle
@@ -507,14 +510,15 @@ int main(int argc, char **argv)
         { "trim", section_trim, 1 },     { "nop", section_nop, 0 },
         { "rtt", section_rtt, 1 },       { "wait", section_wait, 1 },
         { "scale", section_scale, 0 },   { "migrate", section_migrate, 1 },
-        { "notify", section_notify, 1 },
+        { "notify", section_notify, 1 }, { "resident", section_resident, 1 },
     };
     unsigned nsec = sizeof(sections) / sizeof(sections[0]);
 
     if (argc < 2) {
-        fprintf(stderr,
-                "usage: vkmt-bench "
-                "mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale|migrate|notify...\n");
+        fprintf(
+            stderr,
+            "usage: vkmt-bench "
+            "mmio|edu|calls|pair|create|gpu|trim|nop|rtt|wait|scale|migrate|notify|resident...\n");
         return 2;
     }
     clock_ns = bench_clock_cost();

@@ -32,6 +32,7 @@ const char *host(const char *request);
 /* bench_kmd.c */
 void section_nop(void);
 void section_rtt(void);
+void section_resident(void);
 void section_wait(void);
 void section_scale(void);
 

@@ -281,17 +281,26 @@ def main():
         "%s %d: %s" % (c, b, fmt(med("loopback.%s.%d.nochecks" % (c, b))))
         for c, _ in CALLS for b in (1, 10240)) + ".")
     md.append("")
-    md.append("Residency over loopback: D3DKMTMakeResident promoting and D3DKMTEvict demoting "
-              "every 4 KiB allocation of the batch, alternately (non-local segment 256 MiB):")
-    md.append("")
-    md.append("| call | batch | ns per call | ns per allocation (median) |")
-    md.append("|---|---:|---|---:|")
+    rows = []
     for c, name in (("resident", "D3DKMTMakeResident"), ("evict", "D3DKMTEvict")):
         for b in (1, 1024):
-            f = fig("loopback.%s.%d" % (c, b))
-            if f is not None:
-                md.append("| %s | %d | %s | %s |" % (name, b, cell(f), fmt(f["median"] / b)))
-    md.append("")
+            row, measured = [name, str(b)], False
+            for key in ("loopback.%s.%d", "vm.pci.%s.%d@kmd-inline", "vm.kmd.%s.%d@kmd-inline"):
+                f = fig(key % (c, b))
+                row += [cell(f), fmt(f["median"] / b) if f else "-"]
+                measured = measured or f is not None
+            if measured:
+                rows.append("| %s |" % " | ".join(row))
+    if rows:
+        md.append("Residency: D3DKMTMakeResident promoting and D3DKMTEvict demoting every 4 KiB "
+                  "allocation of the batch, alternately (non-local segment 256 MiB), ns per call "
+                  "(ns per allocation = median / batch); in the VM (build/vm, doorbell=inline, "
+                  "%s) over pci, then over kmd in the same boot:"
+                  % accel.get("vm-kmd-inline", "not run"))
+        md.append("")
+        md.append("| call | batch | loopback | per alloc | VM pci | per alloc | VM kmd | per alloc |")
+        md.append("|---|---:|---|---:|---|---:|---|---:|")
+        md += rows + [""]
     md.append("Baselines in the same VM run (doorbell=inline unless named), and host figures:")
     md.append("")
     md.append("| figure | unit | min / **median** / max | runs | accelerator |")

@@ -88,10 +88,12 @@ vm iothread --qemu-arg=-object --qemu-arg=iothread,id=io0 \
 # test VM image's kernel (build/vm, Debian's cloud kernel; docs/KMD.md), so
 # these runs boot build/vm, and each measures its PCI-transport floor in the
 # same boot before kmd-load binds the driver to the device.
-step 6 "VM (build/vm), doorbell=inline: MMIO read, round trips and a 10 ms wait over pci, then kmd-load: nop ioctl, round trips (pointer checks on and off), the wait over kmd"
-vm_on "$root/build/vm" kmd-inline --device-props doorbell=inline -- \
-    'VKMT_TRANSPORT=pci vkmt-bench mmio rtt wait && kmd-load &&' \
-    'VKMT_TRANSPORT=kmd vkmt-bench nop rtt wait && VKMT_TRANSPORT=kmd VKMT_POINTER_CHECKS=0 vkmt-bench rtt'
+# MakeResident and Evict move allocations into and out of the non-local
+# segment, named here so that the rows never run without one.
+step 6 "VM (build/vm), doorbell=inline: MMIO read, round trips, MakeResident/Evict at 1 and 1024 and a 10 ms wait over pci, then kmd-load: nop ioctl, round trips (pointer checks on and off), MakeResident/Evict, the wait over kmd"
+vm_on "$root/build/vm" kmd-inline --device-props doorbell=inline,nonlocal-size=256M -- \
+    'VKMT_TRANSPORT=pci vkmt-bench mmio rtt resident wait && kmd-load &&' \
+    'VKMT_TRANSPORT=kmd vkmt-bench nop rtt resident wait && VKMT_TRANSPORT=kmd VKMT_POINTER_CHECKS=0 vkmt-bench rtt'
 
 step 7 "VM (build/vm), doorbell=ioeventfd, kmd: round trips"
 vm_on "$root/build/vm" kmd-ioeventfd --device-props doorbell=ioeventfd -- \
