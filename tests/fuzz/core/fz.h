@@ -330,7 +330,8 @@ struct bcall *bc_take(uint8_t op);
 /* Returns whether a commit or discard failed (the device then needs reset). */
 bool step_end(void);
 
-/* Returns the bytes discarded. */
+/* Discards offered content in eviction order until @bytes were freed;
+ * returns the bytes discarded. */
 uint64_t m_evict(uint64_t bytes);
 /* Allocation @i's content is gone: DISCARDED, or DECOMMITTED with AllowDecommit. */
 void m_discarded(uint32_t i);

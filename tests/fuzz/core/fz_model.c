@@ -530,8 +530,11 @@ static void m_discard(uint32_t i)
     m_discarded(i);
 }
 
-/* Discard offered content in eviction order until @bytes were freed. */
-uint64_t m_evict(uint64_t bytes)
+static bool excluded(uint32_t i, const struct u32_vec *excl);
+
+/* Discard offered content outside @excl (the command's own batch) in
+ * eviction order until @bytes were freed. */
+static uint64_t evict_excl(uint64_t bytes, const struct u32_vec *excl)
 {
     uint32_t order[FZ_PAGES_MAX], n = 0;
     uint64_t freed = 0;
@@ -539,7 +542,7 @@ uint64_t m_evict(uint64_t bytes)
     for (uint32_t i = 0; i < live.n; i++) {
         const struct mobj *o = obj(live.v[i]);
 
-        if (o->live && o->kind == K_ALLOC && o->state == A_OFFERED) {
+        if (o->live && o->kind == K_ALLOC && o->state == A_OFFERED && !excluded(live.v[i], excl)) {
             CHECK(n < FZ_PAGES_MAX, "more offered allocations than pages");
             order[n++] = live.v[i];
         }
@@ -557,6 +560,11 @@ uint64_t m_evict(uint64_t bytes)
         m_discard(order[i]);
     }
     return freed;
+}
+
+uint64_t m_evict(uint64_t bytes)
+{
+    return evict_excl(bytes, NULL);
 }
 
 /* ---- Demotion (PROTOCOL.md 12): the non-local mode only ---- */
@@ -705,8 +713,13 @@ static void m_demote_bytes(uint64_t bytes, const struct u32_vec *excl)
 
 bool m_make_room(uint64_t need, const struct u32_vec *excl)
 {
+    /* A command that needs nothing makes no room, even over the budget
+     * (MAKE_RESIDENT with CantTrimFurther may have gone past it). */
+    if (need == 0) {
+        return true;
+    }
     if (M.st.committed_bytes + need > M.budget) {
-        m_evict(M.st.committed_bytes + need - M.budget);
+        evict_excl(M.st.committed_bytes + need - M.budget, excl);
     }
     if (M.st.committed_bytes + need > M.budget) {
         m_demote_bytes(M.st.committed_bytes + need - M.budget, excl);
