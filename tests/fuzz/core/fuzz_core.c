@@ -120,7 +120,7 @@ static void setup(const uint8_t *data, size_t size)
     memset(&G, 0, sizeof(G));
     memset(&M, 0, sizeof(M));
     forget_handles();
-    objs.n = live.n = batch.n = elem_end.n = events.n = exp_destroy.n = 0;
+    objs.n = live.n = batch.n = elem_end.n = events.n = exp_destroy.n = nl_writes.n = 0;
     bcalls.n = exp_discards.n = 0;
     for (int k = 0; k < K_COUNT; k++) {
         pool[k].n = 0;
@@ -144,7 +144,8 @@ static void setup(const uint8_t *data, size_t size)
     G.offered = G.features | VKMT_F_RESIDENCY | VKMT_F_EVENTS;
     G.npages = FZ_PAGES_MIN + h[FZ_HDR_PAGES] % FZ_PAGES_SPAN;
     G.aperture = (uint64_t)G.npages * PAGE;
-    G.fault_at = h[FZ_HDR_FAULT];
+    G.fault_at = h[FZ_HDR_FAULT] & (FZ_FAULT_NONLOCAL - 1);
+    G.nonlocal = h[FZ_HDR_FAULT] & FZ_FAULT_NONLOCAL;
     G.ap = G.memfd ? ap_memfd : ap_anon;
     cfg.num_queues = G.nq;
     cfg.budget = (uint64_t)h[FZ_HDR_BUDGET] * FZ_BYTE_UNIT;
@@ -152,7 +153,12 @@ static void setup(const uint8_t *data, size_t size)
     cfg.features = G.offered;
     G.max_objects = cfg.max_objects ? cfg.max_objects : DEFAULT_MAX_OBJECTS;
     M.budget = budget_for(cfg.budget);
-    backend = (struct vkmt_backend){ .ops = &backend_ops,
+    if (G.nonlocal) {
+        /* Small, so that it fills: a quarter of the aperture. */
+        M.nl.npages = G.npages / 4 > FZ_NL_PAGES_MIN ? G.npages / 4 : FZ_NL_PAGES_MIN;
+        cfg.nonlocal_size = (uint64_t)M.nl.npages * PAGE;
+    }
+    backend = (struct vkmt_backend){ .ops = G.nonlocal ? &backend_ops_nl : &backend_ops,
                                      .base = G.ap,
                                      .size = G.aperture,
                                      .fd = -1,
@@ -166,9 +172,10 @@ static void setup(const uint8_t *data, size_t size)
                            &G.core);
     CHECK(err == 0, "vkmt_core_create: %d", err);
     if (G.trace) {
-        fprintf(stderr, "device: %u queues, %u pages, budget %llu, features %u, objects %u%s%s\n",
+        fprintf(stderr, "device: %u queues, %u pages, budget %llu, features %u, objects %u%s%s%s\n",
                 G.nq, G.npages, (unsigned long long)M.budget, G.offered, G.max_objects,
-                G.deferred ? ", deferred" : "", G.memfd ? ", memfd" : "");
+                G.deferred ? ", deferred" : "", G.memfd ? ", memfd" : "",
+                G.nonlocal ? ", non-local" : "");
     }
     if (!(G.cfg & FZ_CFG_NO_BRINGUP)) {
         handshake(G.features);

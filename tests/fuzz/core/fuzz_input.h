@@ -27,7 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_HDR_PAGES 1   /* aperture pages: FZ_PAGES_MIN + byte % FZ_PAGES_SPAN */
 #define FZ_HDR_BUDGET 2  /* 0: the default budget; else byte * FZ_BYTE_UNIT bytes */
 #define FZ_HDR_OBJECTS 3 /* with FZ_CFG_OBJ_LIMIT: max_objects = 4 + byte % 124 */
-#define FZ_HDR_FAULT 4   /* 0: none; else the n-th backend call fails */
+#define FZ_HDR_FAULT                                                                               \
+    4 /* FZ_FAULT_NONLOCAL, and n = the rest: 0 none, else the n-th                                \
+       * backend call fails */
 #define FZ_HDR_LEN 5
 
 #define FZ_CFG_TWO_QUEUES 0x01u /* two queues (foreign handles, claims); else one */
@@ -41,6 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_CFG_OBJ_LIMIT 0x20u  /* a small handle table (FZ_HDR_OBJECTS) */
 #define FZ_CFG_NO_BRINGUP 0x40u /* no automatic handshake and claims before the ops */
 #define FZ_CFG_NO_RESET 0x80u   /* end with vkmt_core_destroy on a live device */
+
+/* The non-local mode: a backend with no commit or lock hooks, so that the
+ * engine builds a non-local segment of a quarter of the aperture (at least
+ * FZ_NL_PAGES_MIN pages) and demotes into it; the model places ranges. */
+#define FZ_FAULT_NONLOCAL 0x80u
+#define FZ_NL_PAGES_MIN 2u
 
 #define FZ_PAGES_MIN 8u
 #define FZ_PAGES_SPAN 121u /* so at most 128 pages (512 KiB) */

@@ -64,7 +64,7 @@ void *grow(void *v, uint32_t *cap, uint32_t need, size_t elem);
 /* ---- The model: what the engine must hold, learned only from its outputs ---- */
 
 enum kind { K_DEVICE, K_PQ, K_SYNC, K_ALLOC, K_RES, K_COUNT };
-enum astate { A_RESIDENT, A_OFFERED, A_DISCARDED, A_DECOMMITTED };
+enum astate { A_RESIDENT, A_OFFERED, A_DISCARDED, A_DECOMMITTED, A_DEMOTED };
 
 struct mobj {
     uint32_t handle; /* 0 until the completion that creates it is read */
@@ -79,6 +79,7 @@ struct mobj {
     uint32_t group;    /* allocation: its resource, or NONE */
     uint32_t nmembers; /* resource: its members follow it in objs */
     uint32_t page, npages;
+    uint32_t nl_page; /* allocations: A_DEMOTED: its range in the non-local segment */
     uint32_t locks;
     uint32_t bid;  /* the id the engine gives the backend for this allocation */
     uint32_t sync; /* paging queue: its sync object */
@@ -99,6 +100,13 @@ struct mqueue {
     struct vkmt_qev ev[VKMT_EVQ_DEPTH]; /* what each slot must hold once posted */
 };
 
+/* A next-fit page map, as the engine's allocator places ranges (the
+ * non-local mode places them itself: no commit reports them). */
+struct mplace {
+    uint8_t used[FZ_PAGES_MAX];
+    uint32_t npages, cursor;
+};
+
 struct model {
     uint32_t status, driver_features, epoch, config_gen, isr;
     bool removed, failed;
@@ -111,6 +119,9 @@ struct model {
     uint8_t page_used[FZ_PAGES_MAX];   /* in the range of an allocation not DECOMMITTED */
     uint8_t page_held[FZ_PAGES_MAX];   /* ... that is RESIDENT or OFFERED: the backend holds it */
     uint64_t page_stamp[FZ_PAGES_MAX]; /* what its first 8 bytes must read */
+    uint32_t ap_cursor;                /* the non-local mode: where the next range goes */
+    struct mplace nl;                  /* ... and the non-local segment */
+    uint64_t q_demoted[FZ_MAX_QUEUES]; /* demoted bytes of each queue */
 };
 extern struct model M;
 
@@ -140,6 +151,12 @@ struct bcall {
 VEC_TYPE(bcall_vec, struct bcall);
 extern struct bcall_vec bcalls;
 extern struct bcall_vec exp_discards;
+/* Where the engine copied content into the non-local segment (its wrote hook). */
+struct range {
+    uint64_t off, len;
+};
+VEC_TYPE(range_vec, struct range);
+extern struct range_vec nl_writes;
 
 /* The guest driver's own view of one queue. */
 struct drv {
@@ -173,6 +190,7 @@ struct harness {
     uint32_t nq, npages, max_objects, fault_at;
     uint32_t offered, features; /* the device's features; what the bring-up takes */
     bool deferred, memfd;
+    bool nonlocal; /* FZ_FAULT_NONLOCAL: no commit or lock hooks, a non-local segment */
     uint64_t aperture;
     struct vkmt_core *core;
     struct vkmt_backend *inner;
@@ -296,6 +314,11 @@ void pages_sync(uint32_t i);
 /* Free aperture pages; whether @want of them lie in one run; bytes queue @q holds committed. */
 uint32_t map_free(void);
 bool map_has_run(uint32_t want);
+/* The non-local mode: the first page of a new range of @n aperture pages
+ * as the engine's next-fit allocator picks it, or NONE; mp_free gives one back. */
+uint32_t m_place(uint32_t n);
+uint32_t mp_alloc(struct mplace *mp, uint32_t n);
+void mp_free(struct mplace *mp, uint32_t first, uint32_t n);
 uint64_t queue_committed(uint32_t q);
 
 void step_begin(void);
@@ -308,10 +331,23 @@ struct bcall *bc_take(uint8_t op);
 /* Returns whether a commit or discard failed (the device then needs reset). */
 bool step_end(void);
 
-/* Returns the bytes discarded. */
+/* Discards offered content in eviction order until @bytes were freed;
+ * returns the bytes discarded. */
 uint64_t m_evict(uint64_t bytes);
-void m_make_room(uint64_t need);
-void m_enforce_budget(void);
+/* Allocation @i's content is gone: DISCARDED, or DECOMMITTED with AllowDecommit. */
+void m_discarded(uint32_t i);
+/* Makes room for @need bytes (discards, then demotions of allocations not
+ * in @excl); returns whether they fit. */
+bool m_make_room(uint64_t need, const struct u32_vec *excl);
+/* Whether @need bytes can fit once every offer outside the batch (@pinned
+ * bytes are its own) is discarded and everything demotable demoted. */
+bool m_can_fit(uint64_t need, uint64_t pinned, const struct u32_vec *excl);
+void m_enforce_budget(bool demote);
+/* Moves allocation @i into the non-local segment; false: no room there. */
+bool m_demote(uint32_t i);
+void m_promote(uint32_t i);
+/* A DEMOTED allocation leaves the segment (offered or destroyed). */
+void m_nl_release(uint32_t i);
 void m_unlink_offer(struct mobj *o);
 void m_destroy_alloc(uint32_t i);
 void m_destroy_resource(uint32_t r);
@@ -342,7 +378,7 @@ void m_command(void);
 /* ---- fz_engine.c: following and calling the engine, its callbacks, the backend ---- */
 
 extern const struct vkmt_core_ops ops_inline, ops_deferred;
-extern const struct vkmt_backend_ops backend_ops;
+extern const struct vkmt_backend_ops backend_ops, backend_ops_nl;
 
 void scribble(uint32_t q, bool cur);
 /* Whether aperture page @p is clean: unwritten by the guest, first and last 8 bytes zero. */

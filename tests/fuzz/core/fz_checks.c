@@ -56,6 +56,9 @@ static void check_stats(void)
     ST_EQ(reclaim_not_committed);
     ST_EQ(trims);
     ST_EQ(trimmed_bytes);
+    ST_EQ(demoted_bytes);
+    ST_EQ(demotions);
+    ST_EQ(promotions);
     for (int i = 0; i < VKMT_PRIO_CLASSES; i++) {
         ST_EQ(offered_bytes_by_prio[i]);
         ST_EQ(discarded_bytes_by_prio[i]);
@@ -74,6 +77,9 @@ static void check_stats(void)
           "committed %llu over budget %llu with %llu offered",
           (unsigned long long)st.committed_bytes, (unsigned long long)st.budget_bytes,
           (unsigned long long)st.offered_bytes);
+    /* PROTOCOL.md 12: demoted content stays within the segment. */
+    CHECK(st.demoted_bytes <= (uint64_t)M.nl.npages * PAGE, "%llu bytes demoted, segment %llu",
+          (unsigned long long)st.demoted_bytes, (unsigned long long)M.nl.npages * PAGE);
 }
 
 void check_registers(void)
@@ -101,7 +107,8 @@ NO_ASAN void check_memory(void)
 {
     uint64_t committed = 0, offered = 0, by_prio[VKMT_PRIO_CLASSES] = { 0 };
     uint64_t allocs = 0, devices = 0, resources = 0, nlive = 0;
-    uint8_t want[FZ_PAGES_MAX] = { 0 }, used[FZ_PAGES_MAX] = { 0 };
+    uint64_t demoted[FZ_MAX_QUEUES] = { 0 }, nl_bytes = 0;
+    uint8_t want[FZ_PAGES_MAX] = { 0 }, used[FZ_PAGES_MAX] = { 0 }, nl_used[FZ_PAGES_MAX] = { 0 };
 
     for (uint32_t i = 0; i < live.n; i++) {
         const struct mobj *o = obj(live.v[i]);
@@ -123,11 +130,20 @@ NO_ASAN void check_memory(void)
         base = G.ap + (size_t)o->page * PAGE;
         for (uint32_t p = o->page; p < o->page + o->npages; p++) {
             used[p] = 1;
-            want[p] = o->state != A_DISCARDED;
+            want[p] = o->state != A_DISCARDED && o->state != A_DEMOTED && !G.nonlocal;
         }
-        if (o->state == A_DISCARDED) {
+        if (o->state == A_DEMOTED) {
+            demoted[o->queue] += bytes_of(o);
+            for (uint32_t p = o->nl_page; p < o->nl_page + o->npages; p++) {
+                CHECK(M.nl.used[p] == 1, "demoted 0x%x: non-local page %u", o->handle, p);
+                nl_used[p]++;
+            }
+        }
+        /* A demoted allocation keeps its range, reading zeros (PROTOCOL.md 12). */
+        if (o->state == A_DISCARDED || o->state == A_DEMOTED) {
             for (uint32_t p = o->page; p < o->page + o->npages; p++) {
-                CHECK(page_zero(p), "discarded allocation 0x%x: page %u is not zero", o->handle, p);
+                CHECK(page_zero(p), "%s allocation 0x%x: page %u is not zero",
+                      o->state == A_DEMOTED ? "demoted" : "discarded", o->handle, p);
             }
             continue;
         }
@@ -158,6 +174,15 @@ NO_ASAN void check_memory(void)
     }
     CHECK(nlive == M.live_objs, "model live count %llu, counter %u", (unsigned long long)nlive,
           M.live_objs);
+    /* The non-local segment holds exactly the demoted allocations, none twice. */
+    for (uint32_t p = 0; p < M.nl.npages; p++) {
+        CHECK(nl_used[p] == M.nl.used[p], "model non-local map at page %u", p);
+        nl_bytes += nl_used[p] ? PAGE : 0;
+    }
+    CHECK(nl_bytes == M.st.demoted_bytes && demoted[0] == M.q_demoted[0] &&
+              demoted[1] == M.q_demoted[1],
+          "model demoted bytes %llu, counter %llu", (unsigned long long)nl_bytes,
+          (unsigned long long)M.st.demoted_bytes);
     for (uint32_t p = 0; p < G.npages; p++) {
         CHECK(used[p] == M.page_used[p], "model page map at page %u", p);
         CHECK(G.committed[p] == want[p], "page %u: backend %s it, the model %s", p,
@@ -183,7 +208,7 @@ NO_ASAN void check_memory(void)
 
 NO_ASAN static void check_page(uint32_t p)
 {
-    CHECK(G.committed[p] == M.page_held[p], "page %u: backend %s it, the model %s", p,
+    CHECK(G.nonlocal || G.committed[p] == M.page_held[p], "page %u: backend %s it, the model %s", p,
           G.committed[p] ? "holds" : "does not hold", M.page_held[p] ? "does" : "does not");
     if (M.page_held[p]) {
         uint64_t v = rd64(G.ap + (size_t)p * PAGE);
@@ -191,7 +216,7 @@ NO_ASAN static void check_page(uint32_t p)
         CHECK(v == M.page_stamp[p], "page %u starts with 0x%llx, due 0x%llx", p,
               (unsigned long long)v, (unsigned long long)M.page_stamp[p]);
     } else {
-        CHECK(!G.dirty[p], "page %u, which nobody holds, has guest content", p);
+        CHECK(page_zero(p), "page %u, which nobody holds, has content", p);
     }
 }
 

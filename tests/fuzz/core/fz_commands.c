@@ -179,6 +179,16 @@ static void c_query_fence(void)
     }
 }
 
+static VEC(uint32_t) place_pages, place_out; /* the non-local mode's new ranges */
+
+static void unplace(const uint32_t *pages, const uint32_t *out, uint32_t n, uint32_t cursor)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        map_set(out[i], pages[i], false);
+    }
+    M.ap_cursor = cursor;
+}
+
 /*
  * Record the range the engine carved for allocation @i from its commit call
  * (@fresh: a new allocation, whose backend id is learned here too).
@@ -200,6 +210,25 @@ static void learn_range(uint32_t i, const struct bcall *c, bool fresh)
         CHECK(!x->live || x->kind != K_ALLOC || live.v[k] == i || x->bid != c->id,
               "backend id %u given to two live allocations", c->id);
     }
+}
+
+/*
+ * The non-local mode: ranges for @n allocations of @pages[i] pages, placed
+ * in order as the engine does, into @out; all or none (a failure leaves the
+ * map and the cursor as they were).
+ */
+static bool place_all(const uint32_t *pages, uint32_t n, uint32_t *out)
+{
+    uint32_t cursor = M.ap_cursor;
+
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = m_place(pages[i]);
+        if (out[i] == NONE) {
+            unplace(pages, out, i, cursor);
+            return false;
+        }
+    }
+    return true;
 }
 
 /*
@@ -242,6 +271,35 @@ static void check_shape(const struct bcall *c, uint32_t a)
           c->shape.width, c->shape.height, c->shape.format, c->shape.stride);
 }
 
+/*
+ * The non-local mode's creation after the budget and table checks: the
+ * ranges (place_out), then room, where demotion can still fall short
+ * (non-local fragmentation), which gives the ranges back.
+ */
+static bool create_place(uint32_t n)
+{
+    uint32_t cursor = M.ap_cursor;
+    uint64_t need = 0;
+
+    place_pages.n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct vkmt_alloc_desc desc;
+
+        memcpy(&desc, C.payload + (size_t)i * sizeof(desc), sizeof(desc));
+        PUSH(place_pages, pages_of(desc.size));
+        need += (uint64_t)pages_of(desc.size) * PAGE;
+    }
+    place_out.v = grow(place_out.v, &place_out.cap, n, sizeof(uint32_t));
+    if (!place_all(place_pages.v, n, place_out.v)) {
+        return false;
+    }
+    if (!m_make_room(need, NULL)) {
+        unplace(place_pages.v, place_out.v, n, cursor);
+        return false;
+    }
+    return true;
+}
+
 static void c_create_allocations(void)
 {
     const struct vkmt_sqe *s = &C.sqe;
@@ -268,14 +326,16 @@ static void c_create_allocations(void)
     /* Budget first (after discarding everything offered), then the handle
      * table, then aperture space; a multi-element batch can miss aperture
      * space to fragmentation the model does not place, so either outcome. */
-    if (M.st.committed_bytes + need > M.budget + M.st.offered_bytes) {
+    if (!m_can_fit(need, 0, NULL)) {
         st = VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     } else if (!objects_fit(n + group)) {
         st = VKMT_ST_NO_MEMORY;
+    } else if (G.nonlocal) {
+        st = create_place(n) ? VKMT_ST_SUCCESS : VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     } else if (map_free() < need_pages || (n == 1 && !map_has_run(need_pages))) {
         st = VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY;
     }
-    alt = st == VKMT_ST_SUCCESS && n > 1 ? VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY : st;
+    alt = st == VKMT_ST_SUCCESS && n > 1 && !G.nonlocal ? VKMT_ST_GRAPHICS_NO_VIDEO_MEMORY : st;
     if (!expect2(st, alt)) {
         return;
     }
@@ -302,11 +362,17 @@ static void c_create_allocations(void)
         obj(a)->npages = pages_of(desc.size);
         obj(a)->group = res;
         obj(a)->state = A_RESIDENT;
+        if (G.nonlocal) {
+            obj(a)->page = place_out.v[i];
+            continue;
+        }
         c = bc_take(BC_COMMIT);
         check_shape(c, a);
         learn_range(a, c, true);
     }
-    m_make_room(need);
+    if (!G.nonlocal) { /* create_place made room already */
+        m_make_room(need, NULL);
+    }
     for (uint32_t a = first; a < first + n; a++) {
         const struct vkmt_event *e = ev_take(VKMT_EV_CREATE);
 
@@ -315,6 +381,9 @@ static void c_create_allocations(void)
               (unsigned long long)e->size, e->handle, (unsigned long long)obj(a)->size);
         check_new_handle(e->handle, "new allocation");
         set_handle(a, e->handle);
+        if (G.nonlocal) {
+            obj(a)->bid = e->handle & 0xfffffu; /* the engine's id is the slot */
+        }
         pages_sync(a);
         M.st.committed_bytes += bytes_of(obj(a));
         M.st.allocations++;
@@ -388,15 +457,26 @@ static void check_range_call(const struct bcall *c, uint32_t a)
 static void c_lock(void)
 {
     uint32_t a = lock_target();
-    const struct bcall *c;
+    const struct bcall *c = NULL;
 
+    /* PROTOCOL.md 12: the CPU view is the aperture, so a lock promotes. */
+    if (a != NONE && obj(a)->state == A_DEMOTED) {
+        if (!m_can_fit(bytes_of(obj(a)), 0, NULL) || !m_make_room(bytes_of(obj(a)), NULL)) {
+            expect(VKMT_ST_NO_MEMORY);
+            return;
+        }
+        m_promote(a);
+    }
     if (a == NONE || obj(a)->state != A_RESIDENT) {
         expect(VKMT_ST_INVALID_PARAMETER);
         return;
     }
-    c = bc_take(BC_LOCK);
-    check_range_call(c, a);
-    if (expect(c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
+    if (!G.nonlocal) {
+        c = bc_take(BC_LOCK);
+        check_range_call(c, a);
+    }
+    /* value0 is the range: in the non-local mode, the check of its placement. */
+    if (expect(c && c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
         obj(a)->locks++;
         C.value0 = (uint64_t)obj(a)->page * PAGE;
         C.value1 = obj(a)->size;
@@ -406,15 +486,17 @@ static void c_lock(void)
 static void c_unlock(void)
 {
     uint32_t a = lock_target();
-    const struct bcall *c;
+    const struct bcall *c = NULL;
 
     if (a == NONE || obj(a)->locks == 0) {
         expect(VKMT_ST_INVALID_PARAMETER);
         return;
     }
-    c = bc_take(BC_UNLOCK);
-    check_range_call(c, a);
-    if (expect(c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
+    if (!G.nonlocal) {
+        c = bc_take(BC_UNLOCK);
+        check_range_call(c, a);
+    }
+    if (expect(c && c->failed ? VKMT_ST_NO_MEMORY : VKMT_ST_SUCCESS)) {
         obj(a)->locks--;
     }
 }
@@ -446,6 +528,14 @@ static bool resolve(uint32_t d)
     return true;
 }
 
+/* PROTOCOL.md 12: an offered DEMOTED allocation is discarded at once (its
+ * content is out of the local segment already), with no backend call. */
+static void offer_demoted(uint32_t i)
+{
+    m_nl_release(i);
+    m_discarded(i);
+}
+
 static void c_offer(void)
 {
     const struct vkmt_sqe *s = &C.sqe;
@@ -457,7 +547,9 @@ static void c_offer(void)
         return;
     }
     for (uint32_t i = 0; i < batch.n; i++) {
-        if (obj(batch.v[i])->state != A_RESIDENT || obj(batch.v[i])->locks) {
+        const struct mobj *o = obj(batch.v[i]);
+
+        if ((o->state != A_RESIDENT && o->state != A_DEMOTED) || o->locks) {
             expect(VKMT_ST_INVALID_PARAMETER);
             return;
         }
@@ -466,9 +558,13 @@ static void c_offer(void)
     for (uint32_t i = 0; i < batch.n; i++) {
         struct mobj *o = obj(batch.v[i]);
 
-        o->state = A_OFFERED;
         o->prio = (uint8_t)s->arg0;
         o->decommit = s->arg1 & VKMT_OFFER_F_ALLOW_DECOMMIT;
+        if (o->state == A_DEMOTED) {
+            offer_demoted(batch.v[i]);
+            continue;
+        }
+        o->state = A_OFFERED;
         o->offer_seq = ++M.offer_seq;
         M.st.offers++;
         M.st.offered_bytes += bytes_of(o);
@@ -476,7 +572,34 @@ static void c_offer(void)
         M.st.offered_bytes_total_by_prio[vkmt_prio_index(o->prio)] += bytes_of(o);
         ev_expect_alloc(VKMT_EV_OFFER, batch.v[i], true);
     }
-    m_enforce_budget();
+    m_enforce_budget(false);
+}
+
+/*
+ * The non-local mode's reclaim that needs memory, once it fits: new ranges
+ * for the decommitted allocations it recommits (place_out, batch order),
+ * then room with the batch kept out of it; short of room, the ranges go
+ * back.
+ */
+static bool reclaim_place(const uint8_t *result, uint64_t need)
+{
+    uint32_t cursor = M.ap_cursor;
+
+    place_pages.n = 0;
+    for (uint32_t i = 0; i < batch.n; i++) {
+        if (result[i] == VKMT_RECLAIM_DISCARDED && obj(batch.v[i])->state == A_DECOMMITTED) {
+            PUSH(place_pages, obj(batch.v[i])->npages);
+        }
+    }
+    place_out.v = grow(place_out.v, &place_out.cap, place_pages.n, sizeof(uint32_t));
+    if (!place_all(place_pages.v, place_pages.n, place_out.v)) {
+        return false;
+    }
+    if (!m_make_room(need, &batch)) {
+        unplace(place_pages.v, place_out.v, place_pages.n, cursor);
+        return false;
+    }
+    return true;
 }
 
 static void c_reclaim(void)
@@ -484,7 +607,7 @@ static void c_reclaim(void)
     const struct vkmt_sqe *s = &C.sqe;
     bool recommit = s->flags & VKMT_SQE_F_RECOMMIT;
     bool write = s->flags & VKMT_SQE_F_WRITE_RESULTS;
-    uint32_t pq = NONE, d, st = VKMT_ST_SUCCESS, alt, nrecommit = 0, rpages = 0;
+    uint32_t pq = NONE, d, st = VKMT_ST_SUCCESS, alt, nrecommit = 0, rpages = 0, k = 0;
     uint64_t need = 0, pinned = 0;
     uint8_t *result;
 
@@ -508,6 +631,8 @@ static void c_reclaim(void)
         result[i] = VKMT_RECLAIM_OK;
         if (o->state == A_OFFERED) {
             pinned += bytes_of(o);
+        } else if (o->state == A_DEMOTED) {
+            need += bytes_of(o); /* promoted, its content kept */
         } else if (o->state == A_DISCARDED || (o->state == A_DECOMMITTED && recommit)) {
             need += bytes_of(o);
             result[i] = VKMT_RECLAIM_DISCARDED;
@@ -524,12 +649,14 @@ static void c_reclaim(void)
      * NO_MEMORY means a recommit that cannot fit (6.4), so a batch with
      * nothing to recommit succeeds even on a device over its budget.
      */
-    if (need && M.st.committed_bytes + need > M.budget + (M.st.offered_bytes - pinned)) {
+    if (need && !m_can_fit(need, pinned, &batch)) {
         st = VKMT_ST_NO_MEMORY;
+    } else if (G.nonlocal && need) {
+        st = reclaim_place(result, need) ? VKMT_ST_SUCCESS : VKMT_ST_NO_MEMORY;
     } else if (nrecommit && (map_free() < rpages || (nrecommit == 1 && !map_has_run(rpages)))) {
         st = VKMT_ST_NO_MEMORY;
     }
-    alt = st == VKMT_ST_SUCCESS && nrecommit > 1 ? VKMT_ST_NO_MEMORY : st;
+    alt = st == VKMT_ST_SUCCESS && nrecommit > 1 && !G.nonlocal ? VKMT_ST_NO_MEMORY : st;
     if (!expect2(st, alt)) {
         return;
     }
@@ -539,6 +666,12 @@ static void c_reclaim(void)
         const struct bcall *c;
 
         if (result[i] != VKMT_RECLAIM_DISCARDED) {
+            continue;
+        }
+        if (G.nonlocal) {
+            if (o->state == A_DECOMMITTED) {
+                o->page = place_out.v[k++];
+            }
             continue;
         }
         c = bc_take(BC_COMMIT);
@@ -557,11 +690,14 @@ static void c_reclaim(void)
             o->state = A_RESIDENT;
         }
     }
-    m_make_room(need);
+    m_make_room(need, &batch);
     for (uint32_t i = 0; i < batch.n; i++) {
         struct mobj *o = obj(batch.v[i]);
         const struct vkmt_event *e;
 
+        if (o->state == A_DEMOTED) {
+            m_promote(batch.v[i]);
+        }
         if (result[i] == VKMT_RECLAIM_DISCARDED) {
             o->state = A_RESIDENT;
             o->stamp = 0;
@@ -602,11 +738,10 @@ static void c_reclaim(void)
     }
 }
 
-/* What a queue may reserve: half the budget; the harness's device has no
- * non-local segment, so nothing there. */
+/* What a queue may reserve: half the budget, or half the non-local segment. */
 static uint64_t m_available(uint32_t g)
 {
-    return g == VKMT_SEGMENT_LOCAL ? M.budget / 2 / PAGE * PAGE : 0;
+    return (g == VKMT_SEGMENT_LOCAL ? M.budget : (uint64_t)M.nl.npages * PAGE) / 2 / PAGE * PAGE;
 }
 
 static void c_query_memory(void)
@@ -624,10 +759,13 @@ static void c_query_memory(void)
     } else if (seg == VKMT_SEGMENT_LOCAL) {
         C.value0 = M.budget;
         C.value1 = queue_committed(C.q);
+    } else if (M.driver_features & VKMT_F_RESIDENCY) {
+        C.value0 = (uint64_t)M.nl.npages * PAGE;
+        C.value1 = M.q_demoted[C.q];
     }
 }
 
-/* ---- residency (1.2): no non-local segment here, so nothing is demoted ---- */
+/* ---- residency (1.2): demotion only in the non-local mode (G.nonlocal) ---- */
 
 static bool residency_negotiated(void)
 {
@@ -661,6 +799,7 @@ static void c_make_resident(void)
 {
     const struct vkmt_sqe *s = &C.sqe;
     uint32_t pq;
+    uint64_t need = 0;
 
     if (!residency_negotiated()) {
         return;
@@ -674,13 +813,28 @@ static void c_make_resident(void)
         return;
     }
     for (uint32_t i = 0; i < batch.n; i++) {
-        if (obj(batch.v[i])->state != A_RESIDENT || obj(batch.v[i])->rcount == UINT32_MAX) {
+        const struct mobj *o = obj(batch.v[i]);
+
+        if ((o->state != A_RESIDENT && o->state != A_DEMOTED) || o->rcount == UINT32_MAX) {
             expect(VKMT_ST_INVALID_PARAMETER);
             return;
         }
+        need += o->state == A_DEMOTED ? bytes_of(o) : 0;
+    }
+    /* Past the budget only with CantTrimFurther, and never past the aperture. */
+    if (need && M.st.committed_bytes + need > M.budget &&
+        !((s->arg0 & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
+          M.st.committed_bytes + need <= G.aperture) &&
+        (!m_can_fit(need, 0, &batch) || !m_make_room(need, &batch))) {
+        expect(VKMT_ST_NO_MEMORY);
+        C.value1 = M.st.committed_bytes + need - M.budget;
+        return;
     }
     expect(VKMT_ST_SUCCESS);
     for (uint32_t i = 0; i < batch.n; i++) {
+        if (obj(batch.v[i])->state == A_DEMOTED) {
+            m_promote(batch.v[i]);
+        }
         obj(batch.v[i])->rcount++;
     }
     C.value0 = obj(pq)->fence;
@@ -708,7 +862,13 @@ static void c_evict(void)
     }
     expect(VKMT_ST_SUCCESS);
     for (uint32_t i = 0; i < batch.n; i++) {
-        obj(batch.v[i])->rcount--;
+        const struct mobj *o = obj(batch.v[i]);
+
+        /* At count 0, demoted now where the segment has room (else it stays). */
+        if (--obj(batch.v[i])->rcount == 0 && !(s->arg0 & VKMT_EVICT_F_ONLY_IF_NECESSARY) &&
+            G.nonlocal && o->state == A_RESIDENT && !o->locks) {
+            m_demote(batch.v[i]);
+        }
     }
     used = queue_committed(C.q);
     C.value0 = used > M.budget ? used - M.budget : 0;
@@ -756,7 +916,9 @@ static void c_set_priority(void)
 
 static uint32_t m_residency(const struct mobj *o)
 {
-    return o->state == A_RESIDENT ? VKMT_RESIDENCY_LOCAL : VKMT_RESIDENCY_NONE;
+    return o->state == A_RESIDENT  ? VKMT_RESIDENCY_LOCAL
+           : o->state == A_DEMOTED ? VKMT_RESIDENCY_NON_LOCAL
+                                   : VKMT_RESIDENCY_NONE;
 }
 
 /* GET_PRIORITY (@prio) or QUERY_RESIDENCY: one value each, and in value0

@@ -235,10 +235,33 @@ static void on_guest_error(void *opaque, const char *msg)
     }
 }
 
+/* The engine copied content: into the non-local segment (a demotion, which
+ * the model matches), or back into the aperture (a promotion: the guest's
+ * content again, which a discard must clear). */
+static void on_wrote(void *opaque, bool nonlocal, uint64_t off, uint64_t len)
+{
+    uint64_t size = nonlocal ? (uint64_t)M.nl.npages * PAGE : G.aperture;
+
+    (void)opaque;
+    CHECK(G.nonlocal && off % PAGE == 0 && len % PAGE == 0 && len && off <= size &&
+              len <= size - off,
+          "copy of [0x%llx +0x%llx] into the %s", (unsigned long long)off, (unsigned long long)len,
+          nonlocal ? "non-local segment" : "aperture");
+    if (nonlocal) {
+        PUSH(nl_writes, ((struct range){ off, len }));
+        return;
+    }
+    touch((uint32_t)(off / PAGE), (uint32_t)(len / PAGE));
+    for (uint64_t p = off / PAGE; p < (off + len) / PAGE; p++) {
+        G.dirty[p] = 1;
+    }
+}
+
 const struct vkmt_core_ops ops_inline = {
     .raise_irq = on_irq,
     .guest_error = on_guest_error,
     .event = on_event,
+    .wrote = on_wrote,
 };
 
 const struct vkmt_core_ops ops_deferred = {
@@ -246,6 +269,7 @@ const struct vkmt_core_ops ops_deferred = {
     .notify = on_notify,
     .guest_error = on_guest_error,
     .event = on_event,
+    .wrote = on_wrote,
 };
 
 /* ---- The backend: checks every call, then does what the memfd one does ---- */
@@ -266,7 +290,7 @@ static int backend_call(uint8_t op, uint32_t id, uint64_t off, uint64_t len)
           "backend call %u on [0x%llx +0x%llx]: not whole pages of the aperture", op,
           (unsigned long long)off, (unsigned long long)len);
     touch(first, n);
-    for (uint32_t p = first; p < first + n; p++) {
+    for (uint32_t p = first; p < first + n && !G.nonlocal; p++) {
         if (op == BC_COMMIT) {
             CHECK(!G.committed[p], "commit of page %u, already committed", p);
             /* PROTOCOL.md 8: new and recommitted ranges read as zeros. */
@@ -370,6 +394,15 @@ const struct vkmt_backend_ops backend_ops = {
     .scrub = be_scrub,
     .lock = be_lock,
     .unlock = be_unlock,
+    .destroy = be_destroy,
+};
+
+/* The non-local mode: no commit or lock hooks, so the engine demotes; the
+ * model holds which pages are committed (G.committed stays empty). */
+const struct vkmt_backend_ops backend_ops_nl = {
+    .name = "fuzz-nonlocal",
+    .discard = be_discard,
+    .scrub = be_scrub,
     .destroy = be_destroy,
 };
 
@@ -621,7 +654,7 @@ void host_budget(uint64_t b)
     M.budget = budget_for(b);
     M.config_gen++;
     ev_expect_host(VKMT_EV_BUDGET, VKMT_EV_HOST, M.budget);
-    m_enforce_budget();
+    m_enforce_budget(true);
     m_post_budget();
     host_step_end();
     check_posts();

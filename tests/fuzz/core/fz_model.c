@@ -24,6 +24,7 @@ struct event_vec events;
 struct u32_vec exp_destroy;
 struct bcall_vec bcalls;
 struct bcall_vec exp_discards;
+struct range_vec nl_writes;
 struct cur_cmd C;
 
 /* ---- Model objects ---- */
@@ -249,6 +250,72 @@ bool map_has_run(uint32_t want)
     return false;
 }
 
+/*
+ * The engine's placement, written from its contract (hw-device/core/
+ * aperture.c): next fit from the cursor; failing that, a search from page 0
+ * up to where a run through the cursor would end; the cursor then goes past
+ * the new range. Ranges that do not match are caught where they show: LOCK's
+ * offset, the backend's discards, the pages' content.
+ */
+static uint32_t find_run(const uint8_t *used, uint32_t from, uint32_t end, uint32_t n)
+{
+    for (uint32_t p = from, run = 0; p < end; p++) {
+        run = used[p] ? 0 : run + 1;
+        if (run == n) {
+            return p + 1 - n;
+        }
+    }
+    return NONE;
+}
+
+static uint32_t place(const uint8_t *used, uint32_t npages, uint32_t *cursor, uint32_t n)
+{
+    uint32_t first, free = 0;
+
+    for (uint32_t p = 0; p < npages; p++) {
+        free += !used[p];
+    }
+    if (n == 0 || n > free) {
+        return NONE;
+    }
+    first = find_run(used, *cursor, npages, n);
+    if (first == NONE) {
+        first = find_run(used, 0, *cursor + n - 1 < npages ? *cursor + n - 1 : npages, n);
+    }
+    if (first != NONE) {
+        *cursor = first + n == npages ? 0 : first + n;
+    }
+    return first;
+}
+
+uint32_t m_place(uint32_t n)
+{
+    uint32_t first = place(M.page_used, G.npages, &M.ap_cursor, n);
+
+    if (first != NONE) {
+        map_set(first, n, true);
+    }
+    return first;
+}
+
+uint32_t mp_alloc(struct mplace *mp, uint32_t n)
+{
+    uint32_t first = place(mp->used, mp->npages, &mp->cursor, n);
+
+    for (uint32_t p = first; first != NONE && p < first + n; p++) {
+        mp->used[p] = 1;
+    }
+    return first;
+}
+
+void mp_free(struct mplace *mp, uint32_t first, uint32_t n)
+{
+    for (uint32_t p = first; p < first + n; p++) {
+        CHECK(mp->used[p], "non-local page %u freed twice", p);
+        mp->used[p] = 0;
+    }
+}
+
 uint64_t queue_committed(uint32_t q)
 {
     uint64_t sum = 0;
@@ -269,6 +336,7 @@ uint64_t queue_committed(uint32_t q)
 void step_begin(void)
 {
     G.ev_cur = 0;
+    nl_writes.n = 0;
     exp_discards.n = 0;
     exp_destroy.n = 0;
 }
@@ -380,6 +448,7 @@ bool step_end(void)
 
     CHECK(G.ev_cur == events.n, "%u unexpected events, the first of type %d handle 0x%x",
           events.n - G.ev_cur, events.v[G.ev_cur].type, events.v[G.ev_cur].handle);
+    CHECK(nl_writes.n == 0, "%u copies into the non-local segment without a demotion", nl_writes.n);
     for (uint32_t i = 0; i < bcalls.n; i++) {
         const struct bcall *c = &bcalls.v[i];
 
@@ -426,16 +495,14 @@ static bool evicts_before(const struct mobj *a, const struct mobj *b)
     return ca != cb ? ca < cb : a->offer_seq < b->offer_seq;
 }
 
-static void m_discard(uint32_t i)
+/* Content is gone (offered, or demoted and offered): the counters, the
+ * events, and with AllowDecommit the range. */
+void m_discarded(uint32_t i)
 {
     struct mobj *o = obj(i);
     uint64_t b = bytes_of(o);
     unsigned pi = vkmt_prio_index(o->prio);
 
-    bc_expect_discard(i);
-    M.st.committed_bytes -= b;
-    M.st.offered_bytes -= b;
-    M.st.offered_bytes_by_prio[pi] -= b;
     M.st.discards++;
     M.st.discarded_bytes += b;
     M.st.discarded_bytes_by_prio[pi] += b;
@@ -452,8 +519,23 @@ static void m_discard(uint32_t i)
     }
 }
 
-/* Discard offered content in eviction order until @bytes were freed. */
-uint64_t m_evict(uint64_t bytes)
+static void m_discard(uint32_t i)
+{
+    const struct mobj *o = obj(i);
+    uint64_t b = bytes_of(o);
+
+    bc_expect_discard(i);
+    M.st.committed_bytes -= b;
+    M.st.offered_bytes -= b;
+    M.st.offered_bytes_by_prio[vkmt_prio_index(o->prio)] -= b;
+    m_discarded(i);
+}
+
+static bool excluded(uint32_t i, const struct u32_vec *excl);
+
+/* Discard offered content outside @excl (the command's own batch) in
+ * eviction order until @bytes were freed. */
+static uint64_t evict_excl(uint64_t bytes, const struct u32_vec *excl)
 {
     uint32_t order[FZ_PAGES_MAX], n = 0;
     uint64_t freed = 0;
@@ -461,7 +543,7 @@ uint64_t m_evict(uint64_t bytes)
     for (uint32_t i = 0; i < live.n; i++) {
         const struct mobj *o = obj(live.v[i]);
 
-        if (o->live && o->kind == K_ALLOC && o->state == A_OFFERED) {
+        if (o->live && o->kind == K_ALLOC && o->state == A_OFFERED && !excluded(live.v[i], excl)) {
             CHECK(n < FZ_PAGES_MAX, "more offered allocations than pages");
             order[n++] = live.v[i];
         }
@@ -481,17 +563,179 @@ uint64_t m_evict(uint64_t bytes)
     return freed;
 }
 
-void m_make_room(uint64_t need)
+uint64_t m_evict(uint64_t bytes)
 {
-    if (M.st.committed_bytes + need > M.budget) {
-        m_evict(M.st.committed_bytes + need - M.budget);
+    return evict_excl(bytes, NULL);
+}
+
+/* ---- Demotion (PROTOCOL.md 12): the non-local mode only ---- */
+
+static bool excluded(uint32_t i, const struct u32_vec *excl)
+{
+    for (uint32_t k = 0; excl && k < excl->n; k++) {
+        if (excl->v[k] == i) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* RESIDENT, unlocked, created (a creation's own allocations are not yet)
+ * and outside the command's batch. */
+static bool demotable(uint32_t i, const struct u32_vec *excl)
+{
+    const struct mobj *o = obj(i);
+
+    return G.nonlocal && (M.driver_features & VKMT_F_RESIDENCY) && o->live && o->kind == K_ALLOC &&
+           o->state == A_RESIDENT && !o->locks && o->handle && !excluded(i, excl);
+}
+
+/* The handle-table slot, the last key of the demotion order: the handle's
+ * low 20 bits (hw-device/core/core_priv.h). */
+static uint32_t slot(const struct mobj *o)
+{
+    return o->handle & 0xfffffu;
+}
+
+/* Pressure order: count 0 first, then the lowest priority, then the lowest slot. */
+static bool demotes_before(const struct mobj *a, const struct mobj *b)
+{
+    if ((a->rcount != 0) != (b->rcount != 0)) {
+        return a->rcount == 0;
+    }
+    if (a->rprio != b->rprio) {
+        return a->rprio < b->rprio;
+    }
+    return slot(a) < slot(b);
+}
+
+bool m_demote(uint32_t i)
+{
+    struct mobj *o = obj(i);
+    uint32_t page = mp_alloc(&M.nl, o->npages);
+    const struct range *w;
+
+    if (page == NONE) {
+        return false;
+    }
+    CHECK(nl_writes.n > 0, "demotion of 0x%x without a copy into the non-local segment", o->handle);
+    w = &nl_writes.v[0];
+    CHECK(w->off == (uint64_t)page * PAGE && w->len == bytes_of(o),
+          "demotion of 0x%x copied to non-local [0x%llx +0x%llx], due [0x%llx +0x%llx]", o->handle,
+          (unsigned long long)w->off, (unsigned long long)w->len, (unsigned long long)page * PAGE,
+          (unsigned long long)bytes_of(o));
+    memmove(nl_writes.v, nl_writes.v + 1, (nl_writes.n - 1) * sizeof(*nl_writes.v));
+    nl_writes.n--;
+    o->nl_page = page;
+    o->state = A_DEMOTED;
+    M.st.committed_bytes -= bytes_of(o);
+    M.st.demoted_bytes += bytes_of(o);
+    M.q_demoted[o->queue] += bytes_of(o);
+    M.st.demotions++;
+    /* The range is kept and reads zeros; o->stamp is the content it keeps. */
+    pages_sync(i);
+    ev_expect_alloc(VKMT_EV_DEMOTE, i, true);
+    return true;
+}
+
+void m_nl_release(uint32_t i)
+{
+    struct mobj *o = obj(i);
+
+    mp_free(&M.nl, o->nl_page, o->npages);
+    M.st.demoted_bytes -= bytes_of(o);
+    M.q_demoted[o->queue] -= bytes_of(o);
+}
+
+/* Content byte-identical: the pages hold its stamp again. */
+void m_promote(uint32_t i)
+{
+    struct mobj *o = obj(i);
+
+    m_nl_release(i);
+    o->state = A_RESIDENT;
+    M.st.committed_bytes += bytes_of(o);
+    M.st.promotions++;
+    pages_sync(i);
+    ev_expect_alloc(VKMT_EV_PROMOTE, i, true);
+}
+
+/* What demotion could free now: demotable bytes, as far as the segment's
+ * free pages reach (fragmentation aside, which passes allocations over). */
+static uint64_t demotable_bytes(const struct u32_vec *excl)
+{
+    uint64_t sum = 0, nl_free = 0;
+
+    for (uint32_t p = 0; p < M.nl.npages; p++) {
+        nl_free += M.nl.used[p] ? 0 : PAGE;
+    }
+    for (uint32_t k = 0; k < live.n && sum < nl_free; k++) {
+        if (demotable(live.v[k], excl)) {
+            sum += bytes_of(obj(live.v[k]));
+        }
+    }
+    return sum < nl_free ? sum : nl_free;
+}
+
+bool m_can_fit(uint64_t need, uint64_t pinned, const struct u32_vec *excl)
+{
+    uint64_t room = M.budget + (M.st.offered_bytes - pinned);
+
+    return M.st.committed_bytes + need <= room ||
+           M.st.committed_bytes + need <= room + demotable_bytes(excl);
+}
+
+/* Demote in pressure order until @bytes were freed. */
+static void m_demote_bytes(uint64_t bytes, const struct u32_vec *excl)
+{
+    uint32_t order[FZ_PAGES_MAX], n = 0;
+    uint64_t freed = 0;
+
+    for (uint32_t k = 0; k < live.n; k++) {
+        if (demotable(live.v[k], excl)) {
+            CHECK(n < FZ_PAGES_MAX, "more resident allocations than pages");
+            order[n++] = live.v[k];
+        }
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t x = order[i], j = i;
+
+        for (; j > 0 && demotes_before(obj(x), obj(order[j - 1])); j--) {
+            order[j] = order[j - 1];
+        }
+        order[j] = x;
+    }
+    for (uint32_t i = 0; i < n && freed < bytes; i++) {
+        if (m_demote(order[i])) {
+            freed += bytes_of(obj(order[i]));
+        }
     }
 }
 
-void m_enforce_budget(void)
+bool m_make_room(uint64_t need, const struct u32_vec *excl)
+{
+    /* A command that needs nothing makes no room, even over the budget
+     * (MAKE_RESIDENT with CantTrimFurther may have gone past it). */
+    if (need == 0) {
+        return true;
+    }
+    if (M.st.committed_bytes + need > M.budget) {
+        evict_excl(M.st.committed_bytes + need - M.budget, excl);
+    }
+    if (M.st.committed_bytes + need > M.budget) {
+        m_demote_bytes(M.st.committed_bytes + need - M.budget, excl);
+    }
+    return M.st.committed_bytes + need <= M.budget;
+}
+
+/* @demote: a new budget, which may also demote (the engine's demote_pending). */
+void m_enforce_budget(bool demote)
 {
     if (M.st.committed_bytes > M.budget) {
         m_evict(M.st.committed_bytes - M.budget);
+    }
+    if (demote && M.st.committed_bytes > M.budget) {
+        m_demote_bytes(M.st.committed_bytes - M.budget, NULL);
     }
 }
 
@@ -512,6 +756,9 @@ void m_destroy_alloc(uint32_t i)
     if (o->state == A_RESIDENT || o->state == A_OFFERED) {
         M.st.committed_bytes -= bytes_of(o);
         bc_expect_discard(i);
+    }
+    if (o->state == A_DEMOTED) {
+        m_nl_release(i);
     }
     if (o->state != A_DECOMMITTED) {
         map_set(o->page, o->npages, false);
@@ -609,6 +856,7 @@ void m_reset(void)
     M.isr = 0;
     M.failed = false;
     M.epoch++;
+    M.ap_cursor = M.nl.cursor = 0;
     /* A reset ends every handle, and retired slots come back (PROTOCOL.md 7). */
     forget_handles();
     ev_take(VKMT_EV_RESET);
