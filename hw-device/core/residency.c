@@ -272,15 +272,17 @@ uint32_t cmd_make_resident(struct cmd *c)
         }
     }
     if (need && evict_over_by(core, c->queue, need)) {
-        /* Past a budget (the device's or the queue's own) only for a caller
-         * that trimmed all it could, and never past the aperture, the hard
-         * bound. */
+        /* Room as for any command first; past a budget (the device's or the
+         * queue's own) only for a caller that trimmed all it could, and
+         * never past the aperture, the hard bound. */
         bool over_ok = (flags & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
                        core->committed + need <= core->ap.npages * (uint64_t)VKMT_PAGE_SIZE;
 
-        room = over_ok                                  ? ROOM_MADE
-               : evict_can_fit(core, c->queue, need, 0) ? evict_make_room(core, c->queue, need)
-                                                        : ROOM_REFUSED;
+        room = evict_can_fit(core, c->queue, need, 0) ? evict_make_room(core, c->queue, need)
+                                                      : ROOM_REFUSED;
+        if (room == ROOM_REFUSED && over_ok) {
+            room = ROOM_MADE;
+        }
     }
     unmark_all(core, idx, c->sqe.count);
     if (room == ROOM_LATER) {
@@ -296,6 +298,9 @@ uint32_t cmd_make_resident(struct cmd *c)
         }
         core->objs[idx[i]].u.alloc.rcount++;
     }
+    /* Over a budget now, offered content goes first (PROTOCOL.md 9); what
+     * the work bound leaves goes on in vkmt_core_continue(). */
+    evict_enforce_budget(core, &core->work_left);
     c->value0 = core->objs[pq].u.pq.fence;
     return VKMT_ST_SUCCESS;
 }

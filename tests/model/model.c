@@ -1005,19 +1005,17 @@ bool model_make_resident(struct model *m, D3DKMT_HANDLE via, unsigned n, const D
                     (unsigned long long)fence, (unsigned long long)trim,
                     (unsigned long long)m->dev[d].fence);
     }
-    if (need && !over_ok) {
+    /* Room as for any command; CantTrimFurther goes past the budget only
+     * when it cannot be made. */
+    if (need && fits(m, need, batch)) {
         room(m, need, need, batch);
     }
     for (unsigned i = 0; i < total; i++) {
         m->a[slot[i]].st = MS_RESIDENT;
         m->a[slot[i]].rcount++;
     }
-    /* Over the budget by CantTrimFurther: the device discards offered
-     * content when it next gets to it, which the model cannot time. */
-    committed_range(m, &lo, &hi);
-    if (hi > m->budget) {
-        model_forget(m);
-    }
+    /* Over the budget by CantTrimFurther: offered content goes at once. */
+    enforce_budget(m);
     return true;
 }
 

@@ -357,6 +357,37 @@ static void make_resident_that_cannot_fit_reports_bytes_to_trim(void)
     teardown_nl();
 }
 
+/*
+ * CantTrimFurther goes past the budget only when room cannot be made, and
+ * then the command discards offered content down to the budget before it
+ * completes: over the budget only while nothing offered is left (section 9).
+ */
+static void cant_trim_further_past_the_budget_discards_offers_first(void)
+{
+    struct vkmt_stats s;
+    uint32_t dev, pq, h[4], o[2];
+
+    setup_nl(MIB, 4 * PAGE, NL_PAGES, VKMT_F_KNOWN);
+    dev = new_device();
+    pq = paging_queue(dev);
+    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(lock(dev, h[2], NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(lock(dev, h[3], NULL), VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, 2 * PAGE); /* demotes h[0] and h[1] */
+    vkmt_core_set_budget(F.core, 4 * PAGE);
+    CHECK_EQ(create(dev, 2, PAGE, o), VKMT_ST_SUCCESS);
+    CHECK_EQ(lock(dev, o[1], NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(offer(dev, o, 1, VKMT_PRIO_LOW), VKMT_ST_SUCCESS);
+    /* Room for one page at most (the offer), two needed: past the budget. */
+    CHECK_EQ(make_resident(pq, h, 2, VKMT_RESIDENT_F_CANT_TRIM_FURTHER, NULL), VKMT_ST_SUCCESS);
+    vkmt_core_get_stats(F.core, &s);
+    CHECK_EQ(s.offered_bytes, 0);
+    CHECK_EQ(s.discards, 1);
+    CHECK_EQ(s.committed_bytes, 5 * PAGE);
+    CHECK_EQ(residency(dev, h[0]), VKMT_RESIDENCY_LOCAL);
+    teardown_nl();
+}
+
 static void priorities_and_residency_by_allocation_and_by_resource(void)
 {
     struct vkmt_cqe c;
@@ -579,6 +610,7 @@ const struct test core_residency_tests[] = {
     TEST(make_resident_counts_and_evict_undoes),
     TEST(residency_batches_are_all_or_nothing),
     TEST(make_resident_that_cannot_fit_reports_bytes_to_trim),
+    TEST(cant_trim_further_past_the_budget_discards_offers_first),
     TEST(priorities_and_residency_by_allocation_and_by_resource),
     TEST(memory_query_reports_both_segments_and_the_reservation),
     TEST(offer_of_a_demoted_allocation_discards_it),

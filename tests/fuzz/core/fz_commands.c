@@ -821,14 +821,17 @@ static void c_make_resident(void)
         }
         need += o->state == A_DEMOTED ? bytes_of(o) : 0;
     }
-    /* Past the budget only with CantTrimFurther, and never past the aperture. */
-    if (need && M.st.committed_bytes + need > M.budget &&
-        !((s->arg0 & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
-          M.st.committed_bytes + need <= G.aperture) &&
-        (!m_can_fit(need, 0, &batch) || !m_make_room(need, &batch))) {
-        expect(VKMT_ST_NO_MEMORY);
-        C.value1 = M.st.committed_bytes + need - M.budget;
-        return;
+    /* Room as for any command; past the budget only with CantTrimFurther,
+     * and never past the aperture. */
+    if (need && M.st.committed_bytes + need > M.budget) {
+        bool over_ok = (s->arg0 & VKMT_RESIDENT_F_CANT_TRIM_FURTHER) &&
+                       M.st.committed_bytes + need <= G.aperture;
+
+        if (!(m_can_fit(need, 0, &batch) && m_make_room(need, &batch)) && !over_ok) {
+            expect(VKMT_ST_NO_MEMORY);
+            C.value1 = M.st.committed_bytes + need - M.budget;
+            return;
+        }
     }
     expect(VKMT_ST_SUCCESS);
     for (uint32_t i = 0; i < batch.n; i++) {
@@ -837,6 +840,7 @@ static void c_make_resident(void)
         }
         obj(batch.v[i])->rcount++;
     }
+    m_enforce_budget(false);
     C.value0 = obj(pq)->fence;
 }
 
