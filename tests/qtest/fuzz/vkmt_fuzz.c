@@ -598,9 +598,10 @@ static void op_cmd(const uint8_t *a)
         sqe.payload_off = cpu_to_le32(c.pval);
         break;
     }
-    rlen = !(c.mode & VF_RESULTS)            ? 0
-           : c.opcode == VKMT_OP_QUERY_STATS ? 128
-                                             : count * 4;
+    rlen = !(c.mode & VF_RESULTS)                  ? 0
+           : c.opcode == VKMT_OP_QUERY_STATS       ? 128
+           : c.opcode == VKMT_OP_QUERY_QUEUE_STATS ? count * 64
+                                                   : count * 4;
     roff = ROUND_UP(MIN(plen, VKMT_STAGING_SIZE), 8);
     if (q < VF_QUEUES && roff + rlen <= VF_SLOT_BYTES) {
         base = vf.q[q].tail % VF_SLOTS * VF_SLOT_BYTES;
@@ -1079,7 +1080,8 @@ static void port_restore(void)
     vf.port_dirty = vf.del_pending = false;
 }
 
-static void qom_set(const char *property, QObject *val)
+/* qom-set of @property to @val; a refusal fails the run unless @may_refuse. */
+static void qom_set_checked(const char *property, QObject *val, bool may_refuse)
 {
     Error *err = NULL;
 
@@ -1096,15 +1098,22 @@ static void qom_set(const char *property, QObject *val)
     }
     qmp_qom_set(VF_PATH, property, val, &err);
     qobject_unref(val);
-    if (err) {
+    if (err && !may_refuse) {
         vf_fail("qom-set %s: %s", property, error_get_pretty(err));
     }
+    error_free(err);
+}
+
+static void qom_set(const char *property, QObject *val)
+{
+    qom_set_checked(property, val, false);
 }
 
 static const char *const host_reads[] = {
     "stats",           "budget",         "trim",
     "removed",         "trim-notify",    "trim-period-ms",
-    "longest-step-ns", "x-fault-commit",
+    "longest-step-ns", "x-fault-commit", "queue-stats",
+    "queue-budget",
 };
 
 static const char *const fault_props[] = {
@@ -1181,6 +1190,16 @@ static void op_host(const uint8_t *a)
         qom_set(fault_props[(val & 0xff) % ARRAY_SIZE(fault_props)],
                 QOBJECT(qstring_from_str(rule)));
         break;
+    case VF_HOST_QUEUE_BUDGET: {
+        /* Refused for a free or unknown queue, or past the aperture; a
+         * queue's release (the reset after the input) clears it. */
+        g_autofree char *qb =
+            g_strdup_printf("%u:%" PRIu64, (unsigned)(val & 0xff),
+                            ((val >> 8) & 0xffffffffu) * VKMT_PAGE_SIZE);
+
+        qom_set_checked("queue-budget", QOBJECT(qstring_from_str(qb)), true);
+        break;
+    }
     }
 }
 

@@ -111,7 +111,8 @@ enum vkmt_fuzz_op {
 /* payload_off = pval, payload_len = count * 4 (VF_VARY: * 16) */
 #define VF_PAY_RAW 3u
 #define VF_PAY_MASK 3u
-/* result area after the payload: count * 4 bytes (QUERY_STATS: 128) */
+/* result area after the payload: count * 4 bytes (QUERY_STATS: 128,
+ * QUERY_QUEUE_STATS: count * 64) */
 #define VF_RESULTS 0x04u
 #define VF_VARY 0x08u
 /* VF_PAY_DESCS: every descriptor's flags and dims are arg64's low and high
@@ -180,6 +181,8 @@ enum {
                     */
     VF_HOST_FAULT, /* x-fault-{commit,discard,stall} (value bits 0-7 mod 3) =
                       every:N, N = value bits 8-15 (0: off) */
+    VF_HOST_QUEUE_BUDGET, /* qom-set queue-budget "Q:B", Q = value bits 0-7,
+                             B = value bits 8-39 pages (0: none) */
     VF_HOST_COUNT
 };
 

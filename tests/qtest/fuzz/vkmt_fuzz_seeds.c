@@ -31,10 +31,11 @@
  * takes. */
 #define OFFERED                                                                \
     (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES | VKMT_F_TEXTURES |                  \
-     VKMT_F_RESIDENCY | VKMT_F_EVENTS)
+     VKMT_F_RESIDENCY | VKMT_F_EVENTS | VKMT_F_QUEUE_STATS)
 #define FEATURES (VKMT_F_GUEST_TRIM | VKMT_F_RESOURCES)
-/* A 1.2 driver: residency and device events. */
-#define FEATURES_1_2 (FEATURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS)
+/* A 1.2 driver: residency and device events (and 1.3's per-queue figures). */
+#define FEATURES_1_2                                                           \
+    (FEATURES | VKMT_F_RESIDENCY | VKMT_F_EVENTS | VKMT_F_QUEUE_STATS)
 
 struct seed {
     uint8_t buf[1 << 16];
@@ -1457,6 +1458,62 @@ static void w_demotion(struct seed *s)
     destroy(s, q, dev, a, 32);
 }
 
+static void queue_stats(struct seed *s, uint8_t q, uint32_t all, uint16_t n)
+{
+    cmd(s, (struct vf_cmd){ .q = q,
+                            .opcode = VKMT_OP_QUERY_QUEUE_STATS,
+                            .aval = all,
+                            .mode = VF_RESULTS,
+                            .count = n });
+}
+
+/* The host's budget for queue selector @q (its queue index), @pages pages. */
+static void queue_budget(struct seed *s, uint8_t index, uint32_t pages)
+{
+    host(s, VF_HOST_QUEUE_BUDGET, index | (uint64_t)pages << 8);
+}
+
+/*
+ * Per-process budgets (1.3): the host squeezes one of two processes, whose
+ * own offers go and own content is demoted while the other's stay; both
+ * read their figures; refused budgets (a free queue, past the aperture);
+ * the squeezed process creates, reclaims and makes resident under its
+ * budget; its release clears the budget.
+ */
+static void w_quota(struct seed *s)
+{
+    uint8_t q0, q1;
+    uint32_t dev0 = open_device_1_2(s, &q0), dev1, pq0, a, b, o;
+
+    q1 = claim(s);
+    dev1 = create_device(s, q1);
+    cmd(s, (struct vf_cmd){ .q = q0,
+                            .opcode = VKMT_OP_CREATE_PAGING_QUEUE,
+                            .hsel = P(dev0) });
+    pq0 = s->npool;
+    harvested(s, 2);
+    a = create(s, q0, dev0, 8, 4 * PAGE, 0);
+    b = create(s, q1, dev1, 4, 4 * PAGE, 0);
+    offer(s, q0, dev0, a, 2, VKMT_PRIO_LOW, 0, 0);
+    offer(s, q1, dev1, b, 1, VKMT_PRIO_LOW, 0, 0);
+    queue_stats(s, q0, 0, 1);
+    queue_budget(s, s->order[q0], 16);       /* discards a, a + 1; demotes */
+    queue_budget(s, NQUEUES - 1, 16);        /* a free queue: refused */
+    queue_budget(s, s->order[q0], 1u << 24); /* past the aperture: refused */
+    host(s, VF_HOST_STATS, 0);
+    queue_stats(s, q1, VKMT_QSTATS_ALL, 4);
+    o = create(s, q0, dev0, 2, 4 * PAGE, 0); /* under its own budget */
+    batch(s, q0, VKMT_OP_MAKE_RESIDENT, pq0, 0, a + 2, 4, 0);
+    batch(s, q0, VKMT_OP_MAKE_RESIDENT, pq0, VKMT_RESIDENT_F_CANT_TRIM_FURTHER,
+          a + 2, 6, 0);
+    offer(s, q0, dev0, o, 2, VKMT_PRIO_NORMAL, 0, 0); /* over: discarded */
+    reclaim(s, q0, dev0, a, 8, VKMT_SQE_F_WRITE_RESULTS);
+    queue_stats(s, q0, VKMT_QSTATS_ALL, 64);
+    release(s, q0);
+    host(s, VF_HOST_STATS, 0);
+    reclaim(s, q1, dev1, b, 4, VKMT_SQE_F_WRITE_RESULTS);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct seed *s);
@@ -1493,6 +1550,7 @@ static const struct {
     { "port-storm", w_port_storm },
     { "residency", w_residency },
     { "demotion", w_demotion },
+    { "quota", w_quota },
 };
 
 /* ---- regression inputs of fixed bugs ---- */
