@@ -16,7 +16,9 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/pid.h>
 #include <linux/rwsem.h>
+#include <linux/sched.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -101,11 +103,13 @@ struct vkmt_lockrec {
 struct vkmt_file {
 	struct vkmt_dev *vdev;
 	struct list_head node; /* in vdev->files */
-	u32 gen;	       /* vdev->gen at open */
-	u32 epoch;	       /* the device's removal_epoch at open */
-	bool claimed;	       /* the queue is ours (released on close) */
-	bool broken;	       /* timeout or protocol violation: -ENODEV */
-	atomic_t events;       /* VKMT_KMD_EV_* not yet read */
+	struct pid *owner;     /* the process that opened it (sysfs "queues") */
+	char comm[TASK_COMM_LEN];
+	u32 gen;	 /* vdev->gen at open */
+	u32 epoch;	 /* the device's removal_epoch at open */
+	bool claimed;	 /* the queue is ours (released on close) */
+	bool broken;	 /* timeout or protocol violation: -ENODEV */
+	atomic_t events; /* VKMT_KMD_EV_* not yet read */
 
 	/* The queue's event ring (VKMT_F_EVENTS): one reader at a time. */
 	struct mutex ev_lock;

@@ -14,6 +14,7 @@
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/version.h>
 
 #include "vkmt.h"
@@ -352,6 +353,31 @@ static char *vkmt_devnode(struct device *dev, umode_t *mode)
 	return NULL;
 }
 
+/*
+ * /sys/class/vkmt/vkmtN/queues: which process holds which queue, one
+ * "QUEUE PID COMM" line per open file, so that the host's per-queue budget
+ * (the device's queue-budget property) can be aimed at a guest process. The
+ * PID is as the reader sees it.
+ */
+static ssize_t queues_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct vkmt_dev *vdev = dev_get_drvdata(dev);
+	struct vkmt_file *vf;
+	int len = 0;
+
+	mutex_lock(&vdev->files_lock);
+	list_for_each_entry(vf, &vdev->files, node)
+		if (READ_ONCE(vf->claimed))
+			len += sysfs_emit_at(buf, len, "%u %d %s\n", vf->queue, pid_vnr(vf->owner),
+					     vf->comm);
+	mutex_unlock(&vdev->files_lock);
+	return len;
+}
+static DEVICE_ATTR_RO(queues);
+
+static struct attribute *vkmt_attrs[] = { &dev_attr_queues.attr, NULL };
+ATTRIBUTE_GROUPS(vkmt);
+
 static int vkmt_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct vkmt_dev *vdev;
@@ -411,8 +437,9 @@ static int vkmt_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_irq;
 	vdev->minor = minor;
 	pci_set_drvdata(pdev, vdev);
-	vdev->node = device_create(vkmt_class, &pdev->dev, MKDEV(MAJOR(vkmt_devt), minor), vdev,
-				   "vkmt%d", minor);
+	vdev->node =
+		device_create_with_groups(vkmt_class, &pdev->dev, MKDEV(MAJOR(vkmt_devt), minor),
+					  vdev, vkmt_groups, "vkmt%d", minor);
 	if (IS_ERR(vdev->node)) {
 		ret = PTR_ERR(vdev->node);
 		goto err_minor;

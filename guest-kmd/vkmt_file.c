@@ -96,6 +96,8 @@ static int vkmt_open(struct inode *inode, struct file *filp)
 
 	filp->private_data = vf;
 	filp->f_mapping = &vf->mapping;
+	vf->owner = get_task_pid(current, PIDTYPE_TGID);
+	get_task_comm(vf->comm, current);
 	mutex_lock(&vdev->files_lock);
 	list_add(&vf->node, &vdev->files);
 	mutex_unlock(&vdev->files_lock);
@@ -131,6 +133,7 @@ static int vkmt_release(struct inode *inode, struct file *filp)
 
 	vkmt_maps_drop_all(vf);
 	xa_destroy(&vf->members);
+	put_pid(vf->owner);
 	kvfree(vf->buf);
 	kfree(vf);
 	vkmt_dev_put(vdev);

@@ -5,6 +5,7 @@
  *   vkmtctl info              identity, features, status, sizes, budget
  *   vkmtctl stats             device-wide counters
  *   vkmtctl queues            every queue: state, owner process, alive or not
+ *                             (over the kernel driver: queue, pid, process name)
  *   vkmtctl memory            per process (queue): the host's budget for it, the
  *                             budget in force, committed, resident, offered,
  *                             demoted and discarded bytes; every process's with
@@ -110,6 +111,34 @@ static int driver_owns_queues(struct vkmt_transport *t)
     return 1;
 }
 
+/*
+ * Over the kernel driver: its list of which process holds which queue
+ * (docs/KMD.md), the names the host's queue-budget takes.
+ */
+static int driver_queues(struct vkmt_transport *t)
+{
+    static const char path[] = "/sys/class/vkmt/vkmt0/queues";
+    FILE *f = fopen(path, "r");
+    char line[128];
+    unsigned q;
+    int pid, at;
+
+    t->ops->close(t);
+    if (!f) {
+        fprintf(stderr, "vkmtctl: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("queue    pid  process\n");
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "%u %d %n", &q, &pid, &at) == 2) {
+            line[strcspn(line, "\n")] = 0;
+            printf("%5u %6d  %s\n", q, pid, line + at);
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
 static int cmd_queues(void)
 {
     struct vkmt_transport *t = raw_open();
@@ -119,7 +148,7 @@ static int cmd_queues(void)
         return 1;
     }
     if (t->ops->submit) {
-        return driver_owns_queues(t);
+        return driver_queues(t);
     }
     n = t->ops->reg_read(t, VKMT_REG(num_queues));
     printf("queue state  owner  claim  alive\n");

@@ -197,6 +197,43 @@ static void info_is_sane(void)
     close(fd);
 }
 
+/* Whether the driver's sysfs list holds "@queue @pid ..." */
+static int sysfs_lists(unsigned queue, int pid)
+{
+    FILE *f = fopen("/sys/class/vkmt/vkmt0/queues", "r");
+    unsigned q;
+    int p, found = 0;
+    char comm[64];
+
+    if (!f) {
+        return -1;
+    }
+    while (fscanf(f, "%u %d %63s", &q, &p, comm) == 3) {
+        found |= q == queue && p == pid;
+    }
+    fclose(f);
+    return found;
+}
+
+/* /sys/class/vkmt/vkmt0/queues names each open file's queue and process,
+ * and forgets a file once it is closed. */
+static void sysfs_names_each_queue_and_its_process(void)
+{
+    struct vkmt_kmd_info a, b;
+    int fa = open_node(), fb = open_node();
+
+    CHECK_EQ(ioctl(fa, VKMT_KMD_IOC_INFO, &a), 0);
+    CHECK_EQ(ioctl(fb, VKMT_KMD_IOC_INFO, &b), 0);
+    CHECK(a.queue != b.queue);
+    CHECK_EQ(sysfs_lists(a.queue, getpid()), 1);
+    CHECK_EQ(sysfs_lists(b.queue, getpid()), 1);
+    close(fb);
+    CHECK_EQ(sysfs_lists(a.queue, getpid()), 1);
+    CHECK_EQ(sysfs_lists(b.queue, getpid()), 0);
+    close(fa);
+    CHECK_EQ(sysfs_lists(a.queue, getpid()), 0);
+}
+
 static void several_commands_in_one_submit(void)
 {
     struct vkmt_kmd_cmd c[3] = { op(VKMT_OP_CREATE_DEVICE, 0, 0),
@@ -786,6 +823,7 @@ static void unload_only_when_closed(void)
 
 static const struct test tests[] = {
     TEST(info_is_sane),
+    TEST(sysfs_names_each_queue_and_its_process),
     TEST(several_commands_in_one_submit),
     TEST(lock_map_write_read_unlock),
     TEST(nested_locks_keep_the_mapping_until_the_last_unlock),
