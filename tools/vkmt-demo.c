@@ -19,6 +19,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,33 +155,34 @@ static const char *qom_set(const char *prop, unsigned long long value)
     return host(request);
 }
 
-static int residency(void)
-{
-    const unsigned long long ask = 3ull * SIZE + SIZE / 2; /* 3.5 allocations: 4 go */
+/* What both scenarios start from: the first adapter, a device and its
+ * paging queue, and N allocations of SIZE filled with their patterns. */
+struct session {
     D3DKMT_ADAPTERINFO adapter;
-    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &adapter };
+    D3DKMT_HANDLE dev, pq;
+};
+
+/* Fills @s and @h; false, after saying so, when there is no adapter. */
+static bool start(struct session *s, D3DKMT_HANDLE h[N])
+{
+    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &s->adapter };
     D3DKMT_CREATEDEVICE cd = { 0 };
+    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
     VKMT_ALLOCATION_DESC desc = { .Size = SIZE };
     D3DDDI_ALLOCATIONINFO2 info[N];
     D3DKMT_CREATEALLOCATION ca = { .NumAllocations = N, .pAllocationInfo2 = info };
-    D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = app.h };
-    D3DKMT_REGISTERTRIMNOTIFICATION reg = { 0 };
-    D3DKMT_UNREGISTERTRIMNOTIFICATION unreg = { 0 };
-    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
-    D3DDDI_RECLAIM_RESULT result[N];
-    unsigned long long before, after;
-    uint64_t sent_ns;
-    int mismatches = 0;
 
     check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
     if (e.NumAdapters == 0) {
-        printf("vkmt-demo: no vkmt adapter\n");
-        return 1;
+        printf("vkmt-demo: no vkmt adapter (transport %s)\n",
+               vkmt_transport_name() ? vkmt_transport_name() : "none");
+        return false;
     }
-    cd.hAdapter = adapter.hAdapter;
+    cd.hAdapter = s->adapter.hAdapter;
     check("D3DKMTCreateDevice", D3DKMTCreateDevice(&cd));
-    app.dev = pq.hDevice = ca.hDevice = cd.hDevice;
+    s->dev = pq.hDevice = ca.hDevice = cd.hDevice;
     check("D3DKMTCreatePagingQueue", D3DKMTCreatePagingQueue(&pq));
+    s->pq = pq.hPagingQueue;
     memset(info, 0, sizeof(info));
     for (int i = 0; i < N; i++) {
         info[i].pPrivateDriverData = &desc;
@@ -188,11 +190,30 @@ static int residency(void)
     }
     check("D3DKMTCreateAllocation2", D3DKMTCreateAllocation2(&ca));
     for (int i = 0; i < N; i++) {
-        app.h[i] = info[i].hAllocation;
-        content(cd.hDevice, app.h[i], (unsigned)i, 1);
+        h[i] = info[i].hAllocation;
+        content(s->dev, h[i], (unsigned)i, 1);
     }
-    reg.AdapterLuid = adapter.AdapterLuid;
-    reg.hDevice = cd.hDevice;
+    return true;
+}
+
+static int residency(void)
+{
+    const unsigned long long ask = 3ull * SIZE + SIZE / 2; /* 3.5 allocations: 4 go */
+    struct session ses;
+    D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = app.h };
+    D3DKMT_REGISTERTRIMNOTIFICATION reg = { 0 };
+    D3DKMT_UNREGISTERTRIMNOTIFICATION unreg = { 0 };
+    D3DDDI_RECLAIM_RESULT result[N];
+    unsigned long long before, after;
+    uint64_t sent_ns;
+    int mismatches = 0;
+
+    if (!start(&ses, app.h)) {
+        return 1;
+    }
+    app.dev = ses.dev;
+    reg.AdapterLuid = ses.adapter.AdapterLuid;
+    reg.hDevice = ses.dev;
     reg.Callback = on_trim;
     check("D3DKMTRegisterTrimNotification", D3DKMTRegisterTrimNotification(&reg));
     printf("vkmt-demo: %d resident allocations of %u MiB, a trim callback registered "
@@ -230,13 +251,13 @@ static int residency(void)
     unreg.Handle = reg.Handle;
     check("D3DKMTUnregisterTrimNotification", D3DKMTUnregisterTrimNotification(&unreg));
 
-    rc.hPagingQueue = pq.hPagingQueue;
+    rc.hPagingQueue = ses.pq;
     rc.pResults = result;
     check("D3DKMTReclaimAllocations2", D3DKMTReclaimAllocations2(&rc));
     printf("\n| alloc | offered by the callback | result        | content |\n");
     printf("|-------|-------------------------|---------------|---------|\n");
     for (int i = 0; i < N; i++) {
-        int c = content(cd.hDevice, app.h[i], (unsigned)i, 0);
+        int c = content(ses.dev, app.h[i], (unsigned)i, 0);
         D3DDDI_RECLAIM_RESULT want =
             app.offered[i] ? D3DDDI_RECLAIM_RESULT_DISCARDED : D3DDDI_RECLAIM_RESULT_OK;
         int ok = result[i] == want && c == (want == D3DDDI_RECLAIM_RESULT_OK);
@@ -268,13 +289,7 @@ int main(int argc, char **argv)
         D3DKMT_OFFER_PRIORITY_NORMAL, 0 /* never offered */
     };
     int guest_trim = argc > 1 && !strcmp(argv[1], "--guest-trim");
-    D3DKMT_ADAPTERINFO adapter;
-    D3DKMT_ENUMADAPTERS2 e = { .NumAdapters = 1, .pAdapters = &adapter };
-    D3DKMT_CREATEDEVICE cd = { 0 };
-    D3DKMT_CREATEPAGINGQUEUE pq = { 0 };
-    VKMT_ALLOCATION_DESC desc = { .Size = SIZE };
-    D3DDDI_ALLOCATIONINFO2 info[N];
-    D3DKMT_CREATEALLOCATION ca = { .NumAllocations = N, .pAllocationInfo2 = info };
+    struct session ses;
     D3DKMT_HANDLE h[N];
     D3DDDI_RECLAIM_RESULT result[N];
     D3DKMT_RECLAIMALLOCATIONS2 rc = { .NumAllocations = N, .HandleList = h, .pResults = result };
@@ -287,29 +302,14 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "--residency")) {
         return residency();
     }
-    check("D3DKMTEnumAdapters2", D3DKMTEnumAdapters2(&e));
-    if (e.NumAdapters == 0) {
-        printf("vkmt-demo: no vkmt adapter (transport %s)\n",
-               vkmt_transport_name() ? vkmt_transport_name() : "none");
+    if (!start(&ses, h)) {
         return 1;
     }
-    cd.hAdapter = adapter.hAdapter;
-    check("D3DKMTCreateDevice", D3DKMTCreateDevice(&cd));
-    pq.hDevice = ca.hDevice = cd.hDevice;
-    check("D3DKMTCreatePagingQueue", D3DKMTCreatePagingQueue(&pq));
-    memset(info, 0, sizeof(info));
-    for (int i = 0; i < N; i++) {
-        info[i].pPrivateDriverData = &desc;
-        info[i].PrivateDriverDataSize = sizeof(desc);
-    }
-    check("D3DKMTCreateAllocation2", D3DKMTCreateAllocation2(&ca));
     printf("vkmt-demo: %d allocations of %u MiB, filled with patterns\n", N, SIZE >> 20);
     for (int i = 0; i < N; i++) {
-        h[i] = info[i].hAllocation;
-        content(cd.hDevice, h[i], (unsigned)i, 1);
         if (prio[i]) {
             D3DKMT_OFFERALLOCATIONS o = {
-                .hDevice = cd.hDevice, .HandleList = &h[i], .NumAllocations = 1, .Priority = prio[i]
+                .hDevice = ses.dev, .HandleList = &h[i], .NumAllocations = 1, .Priority = prio[i]
             };
 
             check("D3DKMTOfferAllocations", D3DKMTOfferAllocations(&o));
@@ -318,7 +318,7 @@ int main(int argc, char **argv)
     if (guest_trim) {
         UINT64 freed = 0;
 
-        check("vkmt_trim", vkmt_trim(adapter.hAdapter, want, &freed));
+        check("vkmt_trim", vkmt_trim(ses.adapter.hAdapter, want, &freed));
         trimmed = freed;
     } else {
         before = host_aperture_bytes();
@@ -334,7 +334,7 @@ int main(int argc, char **argv)
         after = host_aperture_bytes();
         trimmed = want;
     }
-    rc.hPagingQueue = pq.hPagingQueue;
+    rc.hPagingQueue = ses.pq;
     if (gpu_before >= 0) {
         gpu_after = host_gpu_resources(renderer, sizeof(renderer));
     }
@@ -346,7 +346,7 @@ int main(int argc, char **argv)
     printf("\n| alloc | priority | result        | content |\n");
     printf("|-------|----------|---------------|---------|\n");
     for (int i = 0; i < N; i++) {
-        int c = content(cd.hDevice, h[i], (unsigned)i, 0);
+        int c = content(ses.dev, h[i], (unsigned)i, 0);
         int ok = result[i] == D3DDDI_RECLAIM_RESULT_OK ? c == 1 : c == 0;
 
         mismatches += !ok;

@@ -328,19 +328,31 @@ static void residency_batches_are_all_or_nothing(void)
     teardown_nl();
 }
 
+/*
+ * A device of four one-page allocations with h[2] and h[3] locked, whose
+ * budget of two pages demoted h[0] and h[1]; returns its paging queue.
+ */
+static uint32_t two_demoted_two_locked(uint32_t *dev, uint32_t h[4])
+{
+    uint32_t pq;
+
+    setup_nl(MIB, 4 * PAGE, NL_PAGES, VKMT_F_KNOWN);
+    *dev = new_device();
+    pq = paging_queue(*dev);
+    CHECK_EQ(create(*dev, 4, PAGE, h), VKMT_ST_SUCCESS);
+    CHECK_EQ(lock(*dev, h[2], NULL), VKMT_ST_SUCCESS);
+    CHECK_EQ(lock(*dev, h[3], NULL), VKMT_ST_SUCCESS);
+    vkmt_core_set_budget(F.core, 2 * PAGE);
+    return pq;
+}
+
 static void make_resident_that_cannot_fit_reports_bytes_to_trim(void)
 {
     struct vkmt_cqe c = { 0 };
     struct vkmt_stats s;
     uint32_t dev, pq, h[4];
 
-    setup_nl(MIB, 4 * PAGE, NL_PAGES, VKMT_F_KNOWN);
-    dev = new_device();
-    pq = paging_queue(dev);
-    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(lock(dev, h[2], NULL), VKMT_ST_SUCCESS);
-    CHECK_EQ(lock(dev, h[3], NULL), VKMT_ST_SUCCESS);
-    vkmt_core_set_budget(F.core, 2 * PAGE);
+    pq = two_demoted_two_locked(&dev, h);
     CHECK_EQ(residency(dev, h[0]), VKMT_RESIDENCY_NON_LOCAL);
     CHECK_EQ(residency(dev, h[1]), VKMT_RESIDENCY_NON_LOCAL);
     /* Both locked ones stay: nothing can make room for h[0] and h[1]. */
@@ -367,13 +379,7 @@ static void cant_trim_further_past_the_budget_discards_offers_first(void)
     struct vkmt_stats s;
     uint32_t dev, pq, h[4], o[2];
 
-    setup_nl(MIB, 4 * PAGE, NL_PAGES, VKMT_F_KNOWN);
-    dev = new_device();
-    pq = paging_queue(dev);
-    CHECK_EQ(create(dev, 4, PAGE, h), VKMT_ST_SUCCESS);
-    CHECK_EQ(lock(dev, h[2], NULL), VKMT_ST_SUCCESS);
-    CHECK_EQ(lock(dev, h[3], NULL), VKMT_ST_SUCCESS);
-    vkmt_core_set_budget(F.core, 2 * PAGE); /* demotes h[0] and h[1] */
+    pq = two_demoted_two_locked(&dev, h);
     vkmt_core_set_budget(F.core, 4 * PAGE);
     CHECK_EQ(create(dev, 2, PAGE, o), VKMT_ST_SUCCESS);
     CHECK_EQ(lock(dev, o[1], NULL), VKMT_ST_SUCCESS);

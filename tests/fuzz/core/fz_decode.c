@@ -105,6 +105,15 @@ static uint32_t pick_device(uint32_t q, uint32_t *dev)
     return h;
 }
 
+/* A paging queue handle of queue @q; *@dev gets its device (NONE if none). */
+static uint32_t pick_paging_queue(uint32_t q, uint32_t *dev)
+{
+    uint32_t h = pick(K_PQ, q, NONE), p = lookup(h, K_PQ, q);
+
+    *dev = p == NONE ? NONE : obj(p)->parent;
+    return h;
+}
+
 static void corrupt(struct vkmt_sqe *s, uint8_t c)
 {
     switch (c % 14) {
@@ -293,11 +302,7 @@ static void command_op(uint8_t op)
                    (f & FZ_RF_WRITE_RESULTS ? VKMT_SQE_F_WRITE_RESULTS : 0) |
                    (f & FZ_RF_RECOMMIT ? VKMT_SQE_F_RECOMMIT : 0);
         if (f & FZ_RF_PAGING_QUEUE) {
-            uint32_t p;
-
-            s.handle = pick(K_PQ, q, NONE);
-            p = lookup(s.handle, K_PQ, q);
-            dev = p == NONE ? NONE : obj(p)->parent;
+            s.handle = pick_paging_queue(q, &dev);
         } else {
             s.handle = pick_device(q, &dev);
         }
@@ -324,11 +329,7 @@ static void command_op(uint8_t op)
 
         s.opcode = ops[kind % 5];
         if (s.opcode == VKMT_OP_MAKE_RESIDENT) {
-            uint32_t p;
-
-            s.handle = pick(K_PQ, q, NONE);
-            p = lookup(s.handle, K_PQ, q);
-            dev = p == NONE ? NONE : obj(p)->parent;
+            s.handle = pick_paging_queue(q, &dev);
         } else {
             s.handle = pick_device(q, &dev);
         }
